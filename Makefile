@@ -1,0 +1,72 @@
+# Every set-up step, idempotent: a second `make run` only serves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+SECRET = $$(cat instance/secret_key)
+# Debian packages the tests drive: the browser, and the document tools that check exports.
+DEBIAN_PACKAGES := chromium libreoffice-writer-nogui poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+
+.PHONY: run test setup python-deps assets translations system-deps migrate seed test-python test-js bench clean lock
+
+run: setup instance/secret_key migrate seed
+	@echo "CodeDraft on http://$(HOST):$(PORT)/ (SQLite in instance/). Ctrl-C stops it."
+	SECRET_KEY=$(SECRET) $(BIN)/codedraft serve --host $(HOST) --port $(PORT)
+
+setup: python-deps assets translations
+
+python-deps: $(VENV)/.installed
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+assets: static/dist/.built
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+static/dist/.built: node_modules/.installed scripts/build-assets.mjs $(shell find static/src -type f 2>/dev/null)
+	npm run --silent build
+	touch $@
+
+translations: python-deps
+	$(BIN)/pybabel compile --use-fuzzy -q -d codedraft/translations
+
+instance/secret_key:
+	mkdir -p instance
+	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@
+	chmod 600 $@
+
+migrate: python-deps instance/secret_key
+	SECRET_KEY=$(SECRET) $(BIN)/codedraft db upgrade
+
+seed: migrate
+	SECRET_KEY=$(SECRET) $(BIN)/codedraft seed-demo
+
+system-deps: .system-deps
+.system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+	touch $@
+
+test: setup system-deps test-python test-js
+
+test-python:
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-js:
+	node --test tests/js/
+
+bench: setup
+	$(BIN)/python -m bench.run_all
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^codedraft' > requirements.lock
+
+clean:
+	rm -rf $(VENV) node_modules static/dist .system-deps

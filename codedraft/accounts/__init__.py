@@ -1,0 +1,1 @@
+"""People: accounts, organisations, sign-in sessions, invitations, API tokens."""

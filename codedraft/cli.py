@@ -1,0 +1,152 @@
+"""Thin command-line wrappers: each command parses options and calls an operation."""
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from codedraft.extensions import db
+
+
+def _app_factory() -> Flask:
+    from codedraft import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=True)
+def main() -> None:
+    """CodeDraft administration."""
+
+
+def _code_by_slug(slug: str):  # type: ignore[no-untyped-def]
+    from codedraft.codes.models import Code
+
+    code = db.session.scalar(select(Code).where(Code.slug == slug))
+    if code is None:
+        raise click.ClickException(f"No code with slug {slug!r}.")
+    return code
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Create the demo code and its people, once; prints the demo logins."""
+    from codedraft.demo import DEMO_PASSWORD, seed_demo
+
+    created = seed_demo()
+    db.session.commit()
+    click.echo("Demo data " + ("created." if created else "already present."))
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    from codedraft.demo import DEMO_PEOPLE
+
+    for email, name, role, _org in DEMO_PEOPLE:
+        click.echo(f"  {role:<9} {email:<28} {name}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.argument("name")
+@click.option("--office", is_flag=True, help="Member of the Office (administers every code).")
+@click.password_option()
+@with_appcontext
+def create_user_command(email: str, name: str, office: bool, password: str) -> None:
+    """Create an account."""
+    from codedraft.accounts.operations import AccountError, create_user
+
+    try:
+        create_user(email, name, password, is_office=office)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Created {email}.")
+
+
+@click.command("invite")
+@click.argument("email")
+@click.option("--name", default="", help="The person's name.")
+@click.option("--code", "slug", required=True, help="Slug of the code to join.")
+@click.option("--role", type=click.Choice(["admin", "chair", "member", "reviewer", "observer"]), default="reviewer")
+@with_appcontext
+def invite_command(email: str, name: str, slug: str, role: str) -> None:
+    """Print a one-time invitation link (there is no mail server)."""
+    from codedraft.accounts.operations import invite
+    from codedraft.codes.models import Role
+
+    code = _code_by_slug(slug)
+    _invitation, token = invite(email, name or email, code=code, role=Role[role])
+    db.session.commit()
+    base = current_app.config["CODEDRAFT_BASE_URL"].rstrip("/")
+    click.echo(f"{base}/invite/{token}")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--code", "slug", default=None, help="Import as a new draft of this existing code.")
+@click.option("--draft-name", default=None, help="Publish the imported text as a draft with this name.")
+@with_appcontext
+def import_command(path: Path, slug: str | None, draft_name: str | None) -> None:
+    """Import a Markdown document as a code, or as the next version of an existing one."""
+    from codedraft.importer.operations import import_document
+
+    text = path.read_text(encoding="utf-8")
+    code = _code_by_slug(slug) if slug else None
+    with click.progressbar(length=100, label="Importing", file=sys.stderr) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            percent = int(100 * done / max(total, 1))
+            bar.update(percent - last[0])
+            last[0] = percent
+
+        report = import_document(text, code=code, draft_name=draft_name, progress=progress)
+    db.session.commit()
+    click.echo(report.summary())
+
+
+@click.command("token")
+@click.argument("email")
+@click.option("--name", default="cli", help="A label for the token.")
+@with_appcontext
+def token_command(email: str, name: str) -> None:
+    """Create a personal access token for the API and print it once."""
+    from codedraft.accounts.operations import create_api_token, find_user_by_email
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException("No such account.")
+    _token, secret = create_api_token(user, name)
+    db.session.commit()
+    click.echo(secret)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@with_appcontext
+def serve_command(host: str, port: int) -> None:
+    """Serve HTTP and websockets (threading server with TCP_NODELAY)."""
+    from codedraft.server import serve
+
+    serve(current_app._get_current_object(), host=host, port=port)  # type: ignore[attr-defined]
+
+
+def ensure_secret_key_file(instance: Path) -> str:
+    """Used by `make run`: a stable random key kept in the instance folder."""
+    instance.mkdir(parents=True, exist_ok=True)
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def register(app: Flask) -> None:
+    for command in (seed_demo_command, create_user_command, invite_command, import_command, token_command,
+                    serve_command):
+        app.cli.add_command(command)

@@ -1,0 +1,1 @@
+"""Codes of practice: chapters, working groups, clauses and roles."""

@@ -1,0 +1,264 @@
+"""Reading and administering codes, chapters and clauses."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from codedraft import policy
+from codedraft.accounts import operations as accounts
+from codedraft.accounts.models import Organisation, User
+from codedraft.codes import operations as ops
+from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
+from codedraft.codes.tree import build_tree
+from codedraft.drafts.operations import clause_history, drafts_of
+from codedraft.extensions import db, limiter
+from codedraft.markdown import render_markdown
+
+bp = Blueprint("codes", __name__)
+
+
+def load_code(slug: str) -> Code:
+    """The code, or 404 whether it is missing or hidden (SECURITY-CASES 27: same answer)."""
+    code = db.session.scalar(select(Code).where(Code.slug == slug))
+    if code is None or not policy.can_view_code(current_user, code):
+        abort(404)
+    return code
+
+
+def load_clause(slug: str, uid: str) -> tuple[Code, Clause]:
+    code = load_code(slug)
+    clause = db.session.scalar(select(Clause).where(Clause.uid == uid, Clause.code_id == code.id))
+    if clause is None or not policy.can_view_clause(current_user, clause):
+        abort(404)
+    return code, clause
+
+
+def require_admin(code: Code) -> None:
+    if not policy.can_administer_code(current_user, code):
+        abort(403)
+
+
+def visible_codes(user: User) -> list[Code]:
+    codes = db.session.scalars(select(Code).order_by(Code.title)).all()
+    return [code for code in codes if policy.can_view_code(user, code)]
+
+
+@bp.route("/")
+@login_required
+def index() -> ResponseReturnValue:
+    return render_template("codes/index.html", codes=visible_codes(current_user),
+                           may_create=policy.can_create_code(current_user))
+
+
+@bp.route("/codes/new", methods=["GET", "POST"])
+@login_required
+def new_code() -> ResponseReturnValue:
+    if not policy.can_create_code(current_user):
+        abort(403)
+    if request.method == "POST":
+        try:
+            code = ops.create_code(request.form.get("title", ""), summary=request.form.get("summary", ""),
+                                   language=request.form.get("language", "en"))
+        except ops.CodeError as error:
+            flash(str(error), "error")
+        else:
+            db.session.commit()
+            return redirect(url_for("codes.settings", slug=code.slug))
+    return render_template("codes/new.html")
+
+
+@bp.route("/codes/<slug>")
+@login_required
+def overview(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    chapters = [(chapter, build_tree(c for c in chapter.clauses if not c.withdrawn)) for chapter in code.chapters]
+    return render_template(
+        "codes/overview.html", code=code, chapters=chapters, drafts=drafts_of(code),
+        is_admin=policy.can_administer_code(current_user, code),
+    )
+
+
+@bp.route("/codes/<slug>/clauses/<uid>")
+@login_required
+def clause(slug: str, uid: str) -> ResponseReturnValue:
+    code, clause = load_clause(slug, uid)
+    return render_template(
+        "codes/clause.html", code=code, clause=clause, body_html=render_markdown(clause.body),
+        history=clause_history(clause.uid), may_edit=policy.can_edit_clause(current_user, clause),
+    )
+
+
+@bp.route("/preview", methods=["POST"])
+@login_required
+@limiter.limit("120 per minute")
+def preview() -> ResponseReturnValue:
+    """Render Markdown for the editor's live preview through the one safe renderer."""
+    payload = request.get_json(silent=True) or {}
+    text = payload.get("text")
+    if not isinstance(text, str):
+        return jsonify(error="Send JSON {\"text\": \"...\"}."), 400
+    return jsonify(html=render_markdown(text))
+
+
+# --- The Office: setting a code up -------------------------------------------------------
+
+
+@bp.route("/codes/<slug>/settings")
+@login_required
+def settings(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    memberships = db.session.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id).where(Membership.code_id == code.id)
+        .order_by(User.name)
+    ).all()
+    groups = {group.id: group for group in code.working_groups}
+    organisations = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
+    people = db.session.scalars(select(User).order_by(User.name)).all()
+    return render_template(
+        "codes/settings.html", code=code, memberships=memberships, groups=groups,
+        organisations=organisations, people=people, roles=[r.name for r in Role],
+        categories=current_app.config["STAKEHOLDER_CATEGORIES"],
+    )
+
+
+def _group_from_form(code: Code, field: str = "working_group") -> WorkingGroup | None:
+    raw = request.form.get(field) or ""
+    if not raw.isdigit():
+        return None
+    group = db.session.get(WorkingGroup, int(raw))
+    if group is None or group.code_id != code.id:
+        abort(400)
+    return group
+
+
+def _role_from_form() -> Role:
+    try:
+        return Role[request.form.get("role", "")]
+    except KeyError:
+        abort(400)
+
+
+@bp.route("/codes/<slug>/working-groups", methods=["POST"])
+@login_required
+def add_working_group(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    try:
+        ops.add_working_group(code, request.form.get("name", ""),
+                              members_may_edit=request.form.get("members_may_edit") == "on")
+        db.session.commit()
+    except ops.CodeError as error:
+        flash(str(error), "error")
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/chapters", methods=["POST"])
+@login_required
+def add_chapter(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    ops.add_chapter(code, request.form.get("title", ""), number=request.form.get("number", ""),
+                    working_group=_group_from_form(code))
+    db.session.commit()
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/chapters/<int:chapter_id>", methods=["POST"])
+@login_required
+def update_chapter(slug: str, chapter_id: int) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    chapter = db.session.get(Chapter, chapter_id)
+    if chapter is None or chapter.code_id != code.id:
+        abort(404)
+    ops.assign_working_group(chapter, _group_from_form(code))
+    db.session.commit()
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/chapters/<int:chapter_id>/clauses", methods=["POST"])
+@login_required
+def add_clause(slug: str, chapter_id: int) -> ResponseReturnValue:
+    code = load_code(slug)
+    chapter = db.session.get(Chapter, chapter_id)
+    if chapter is None or chapter.code_id != code.id:
+        abort(404)
+    require_admin(code)
+    try:
+        clause = ops.add_clause(chapter, kind=request.form.get("kind", "section"),
+                                number=request.form.get("number", ""), title=request.form.get("title", ""),
+                                body=request.form.get("body", ""))
+    except ops.CodeError as error:
+        flash(str(error), "error")
+        return redirect(url_for("codes.overview", slug=code.slug))
+    db.session.commit()
+    return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+
+
+@bp.route("/codes/<slug>/clauses/<uid>/label", methods=["POST"])
+@login_required
+def relabel_clause(slug: str, uid: str) -> ResponseReturnValue:
+    code, clause = load_clause(slug, uid)
+    if not policy.can_answer_feedback(current_user, clause):
+        abort(403)
+    ops.renumber_clause(clause, request.form.get("number", clause.number))
+    ops.retitle_clause(clause, request.form.get("title", clause.title))
+    db.session.commit()
+    return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+
+
+@bp.route("/codes/<slug>/people", methods=["POST"])
+@login_required
+def set_role(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    user = db.session.get(User, int(request.form.get("user_id", "0") or 0))
+    if user is None:
+        abort(400)
+    group = _group_from_form(code)
+    if request.form.get("role") == "none":
+        accounts.revoke_role(user, code, group)
+    else:
+        accounts.grant_role(user, code, _role_from_form(), group)
+    db.session.commit()
+    flash(_("Role saved for %(name)s.", name=user.name), "info")
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/organisations", methods=["POST"])
+@login_required
+def set_organisation(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    user = db.session.get(User, int(request.form.get("user_id", "0") or 0))
+    category = request.form.get("category", "")
+    if user is None or category not in dict(current_app.config["STAKEHOLDER_CATEGORIES"]):
+        abort(400)
+    name = request.form.get("organisation", "").strip()
+    user.organisation = accounts.get_or_create_organisation(name, category) if name else None
+    db.session.commit()
+    flash(_("Organisation saved for %(name)s.", name=user.name), "info")
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/invitations", methods=["POST"])
+@login_required
+def invite(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    email = request.form.get("email", "").strip()
+    if "@" not in email:
+        flash(_("Enter an e-mail address."), "error")
+        return redirect(url_for("codes.settings", slug=code.slug))
+    _invitation, token = accounts.invite(
+        email, request.form.get("name", "") or email, code=code, role=_role_from_form(),
+        working_group=_group_from_form(code), invited_by=current_user,
+    )
+    db.session.commit()
+    link = url_for("accounts.accept_invitation", token=token, _external=True)
+    flash(_("Invitation created. Send this one-time link: %(link)s", link=link), "info")
+    return redirect(url_for("codes.settings", slug=code.slug))

@@ -1,0 +1,63 @@
+"""The one place that reads the environment.
+
+Everything else receives configuration through ``app.config``; tests pass a
+mapping to :func:`codedraft.create_app` instead of setting variables.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STAKEHOLDER_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("provider", "GPAI provider / developer"),
+    ("academia", "Academia"),
+    ("open-source", "Open-source"),
+    ("civil-society", "Civil society"),
+    ("rightsholder", "Rightsholder"),
+    ("industry", "Industry"),
+    ("public-body", "Public body"),
+    ("individual", "Individual expert"),
+)
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_environment(instance_path: Path) -> dict[str, Any]:
+    """Build the configuration mapping from ``CODEDRAFT_*`` and the usual variables."""
+    sqlite_path = instance_path / "codedraft.sqlite3"
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", f"sqlite:///{sqlite_path}"),
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "SESSION_COOKIE_SECURE": _flag("CODEDRAFT_SECURE_COOKIES", False),
+        "CODEDRAFT_BASE_URL": os.environ.get("CODEDRAFT_BASE_URL", "http://127.0.0.1:5000"),
+        "SEARCH_INDEX_DIR": os.environ.get("CODEDRAFT_SEARCH_DIR", str(instance_path / "search")),
+        "EXPORT_DIR": os.environ.get("CODEDRAFT_EXPORT_DIR", str(instance_path / "exports")),
+    }
+
+
+DEFAULTS: dict[str, Any] = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "codedraft_session",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 60 * 60 * 12,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": True,
+    "BABEL_DEFAULT_LOCALE": "en",
+    "LANGUAGES": ("en", "pl"),
+    "STAKEHOLDER_CATEGORIES": DEFAULT_STAKEHOLDER_CATEGORIES,
+    "INVITATION_DAYS": 14,
+    # Brute force and floods (SECURITY-CASES 30): attempts per window, per client.
+    "LOGIN_ATTEMPTS_PER_MINUTE": 5,
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    "MARKDOWN_MAX_CHARS": 400_000,
+}

@@ -1,0 +1,1 @@
+"""Published drafts: immutable snapshots of a code."""

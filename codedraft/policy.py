@@ -1,0 +1,100 @@
+"""Who may do what: the one permission policy, used by views, the API and socket handlers.
+
+Every check reads the database, never a copy held by a session or a socket, so a role
+change or a logout takes effect on the very next request or message (SECURITY-CASES 5, 6).
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from codedraft.accounts.models import User
+from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
+from codedraft.extensions import db
+
+
+def code_role(user: User | None, code_id: int) -> Role | None:
+    """The person's role on the code as a whole (the Office is admin everywhere).
+
+    A role held only in a working group still lets the person read the code: they count
+    as an observer outside their group.
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_office:
+        return Role.admin
+    rows = db.session.execute(
+        select(Membership.role, Membership.working_group_id).where(
+            Membership.user_id == user.id, Membership.code_id == code_id
+        )
+    ).all()
+    if not rows:
+        return None
+    code_wide = [Role[role] for role, group in rows if group is None]
+    return max(code_wide) if code_wide else Role.observer
+
+
+def clause_role(user: User | None, clause: Clause) -> Role | None:
+    """The role that governs this clause: code-wide, raised by a role in its working group."""
+    role = code_role(user, clause.code_id)
+    if role is None or user is None or user.is_office:
+        return role
+    group_id = db.session.scalar(select(Chapter.working_group_id).where(Chapter.id == clause.chapter_id))
+    if group_id is None:
+        return role
+    group_role = db.session.scalar(
+        select(Membership.role).where(
+            Membership.user_id == user.id, Membership.working_group_id == group_id
+        )
+    )
+    return max(role, Role[group_role]) if group_role else role
+
+
+def can_view_code(user: User | None, code: Code) -> bool:
+    return code_role(user, code.id) is not None
+
+
+def can_administer_code(user: User | None, code: Code) -> bool:
+    return code_role(user, code.id) == Role.admin
+
+
+def can_create_code(user: User | None) -> bool:
+    return bool(user and user.is_authenticated and user.is_office)
+
+
+def can_view_clause(user: User | None, clause: Clause) -> bool:
+    return clause_role(user, clause) is not None
+
+
+def can_edit_clause(user: User | None, clause: Clause) -> bool:
+    """Chairs edit their group's clauses; members too where the group allows it."""
+    role = clause_role(user, clause)
+    if role is None or clause.withdrawn:
+        return False
+    if role >= Role.chair:
+        return True
+    if role == Role.member:
+        group = db.session.scalar(
+            select(WorkingGroup).join(Chapter, Chapter.working_group_id == WorkingGroup.id).where(
+                Chapter.id == clause.chapter_id
+            )
+        )
+        return group is None or group.members_may_edit
+    return False
+
+
+def can_comment_on_clause(user: User | None, clause: Clause) -> bool:
+    role = clause_role(user, clause)
+    return role is not None and role >= Role.reviewer
+
+
+def can_moderate(user: User | None, code: Code) -> bool:
+    return can_administer_code(user, code)
+
+
+def can_answer_feedback(user: User | None, clause: Clause) -> bool:
+    role = clause_role(user, clause)
+    return role is not None and role >= Role.chair
+
+
+def can_publish_draft(user: User | None, code: Code) -> bool:
+    return can_administer_code(user, code)

@@ -1,0 +1,113 @@
+"""Wiring of the web application: extensions, request hooks, blueprints, commands."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, render_template, request, session
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import AnonymousUserMixin
+from flask_wtf.csrf import CSRFError
+
+from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
+from codedraft.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+from codedraft.security import install_security_headers
+
+LOGIN_SESSION_KEY = "login_session"
+
+
+def select_locale() -> str | None:
+    chosen = session.get("lang")
+    if chosen in ("en", "pl"):
+        return str(chosen)
+    return request.accept_languages.best_match(["en", "pl"]) or "en"
+
+
+def init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    from codedraft import PROJECT_ROOT
+
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    login_manager.session_protection = None  # the login-session row does this job, and ends sockets too
+    login_manager.anonymous_user = AnonymousUserMixin
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        message_queue=app.config["REDIS_URL"],
+        # Same-origin only (SECURITY-CASES 7): never '*'.
+        cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS"),
+        max_http_buffer_size=app.config.get("SOCKET_MAX_MESSAGE_BYTES", 2 * 1024 * 1024),
+        json=None,
+    )
+    install_security_headers(app)
+    _install_user_loader()
+    _install_error_pages(app)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["stakeholder_categories"] = lambda: dict(app.config["STAKEHOLDER_CATEGORIES"])
+
+
+def _install_user_loader() -> None:
+    from codedraft.accounts.operations import live_login_session
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> Any:
+        login = live_login_session(session.get(LOGIN_SESSION_KEY))
+        if login is None or str(login.user_id) != user_id:
+            return None
+        g.login_session = login
+        return login.user
+
+
+def _install_error_pages(app: Flask) -> None:
+    def page(status: int, title: str, message: str) -> tuple[str, int]:
+        if request.path.startswith("/api/"):
+            return {"error": message}, status  # type: ignore[return-value]
+        return render_template("error.html", title=title, message=message, status=status), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error: CSRFError) -> tuple[str, int]:
+        app.logger.warning("CSRF refused: %s", _error.description)
+        return page(403, _("Form expired"), _("The form was not accepted. Reload the page and try again."))
+
+    @app.errorhandler(403)
+    def forbidden(_error: Exception) -> tuple[str, int]:
+        return page(403, _("Not allowed"), _("You are not allowed to do that."))
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> tuple[str, int]:
+        return page(404, _("Not found"), _("There is nothing here, or you may not see it."))
+
+    @app.errorhandler(429)
+    def too_many(error: Exception) -> Any:
+        body, status = page(429, _("Slow down"), _("Too many attempts. Please wait a moment and try again."))
+        return body, status
+
+    @app.errorhandler(500)
+    def server_error(_error: Exception) -> tuple[str, int]:
+        return page(500, _("Something went wrong"), _("The error was logged. Nothing you saved was lost."))
+
+
+def register_blueprints(app: Flask) -> None:
+    from codedraft.accounts.views import bp as accounts_bp
+    from codedraft.api.views import bp as api_bp
+    from codedraft.codes.views import bp as codes_bp
+    from codedraft.drafts.views import bp as drafts_bp
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(codes_bp)
+    app.register_blueprint(drafts_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
+
+
+def register_commands(app: Flask) -> None:
+    from codedraft.cli import register
+
+    register(app)

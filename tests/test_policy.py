@@ -1,0 +1,83 @@
+"""The permission policy: roles per code and per working group, read live."""
+from __future__ import annotations
+
+import pytest
+
+from codedraft import policy
+from codedraft.accounts import operations as accounts
+from codedraft.codes import operations as codes
+from codedraft.codes.models import Role
+from codedraft.extensions import db
+
+
+@pytest.fixture
+def setting(make_code, make_user):
+    code = make_code()
+    group = codes.add_working_group(code, "WG 1")
+    strict = codes.add_working_group(code, "WG 2", members_may_edit=False)
+    open_clause = codes.add_clause(codes.add_chapter(code, "One", working_group=group), kind="section", title="A")
+    strict_clause = codes.add_clause(codes.add_chapter(code, "Two", working_group=strict), kind="section", title="B")
+    return code, group, open_clause, strict_clause
+
+
+@pytest.mark.parametrize(
+    ("role", "view", "edit_open", "edit_strict", "comment", "admin"),
+    [
+        ("observer", True, False, False, False, False),
+        ("reviewer", True, False, False, True, False),
+        ("member", True, True, False, True, False),
+        ("chair", True, True, True, True, False),
+        ("admin", True, True, True, True, True),
+        (None, False, False, False, False, False),
+    ],
+)
+def test_role_matrix(setting, make_user, role, view, edit_open, edit_strict, comment, admin):
+    code, _group, open_clause, strict_clause = setting
+    user = make_user(role, code)
+    assert policy.can_view_clause(user, open_clause) is view
+    assert policy.can_edit_clause(user, open_clause) is edit_open
+    assert policy.can_edit_clause(user, strict_clause) is edit_strict
+    assert policy.can_comment_on_clause(user, open_clause) is comment
+    assert policy.can_administer_code(user, code) is admin
+
+
+def test_a_chair_of_one_group_chairs_only_that_group(setting, make_user):
+    code, group, open_clause, strict_clause = setting
+    user = make_user("reviewer", code)
+    accounts.grant_role(user, code, Role.chair, group)
+    assert policy.can_edit_clause(user, open_clause)
+    assert not policy.can_edit_clause(user, strict_clause)
+    assert policy.can_answer_feedback(user, open_clause)
+    assert not policy.can_answer_feedback(user, strict_clause)
+
+
+def test_group_only_membership_reads_the_code_as_observer(setting, make_user):
+    code, group, open_clause, strict_clause = setting
+    user = make_user()
+    accounts.grant_role(user, code, Role.member, group)
+    assert policy.code_role(user, code.id) == Role.observer
+    assert policy.can_edit_clause(user, open_clause)
+    assert not policy.can_comment_on_clause(user, strict_clause)
+
+
+def test_role_changes_apply_at_once(setting, make_user):
+    code, _group, open_clause, _ = setting
+    user = make_user("member", code)
+    assert policy.can_edit_clause(user, open_clause)
+    accounts.grant_role(user, code, Role.reviewer)
+    db.session.flush()
+    assert not policy.can_edit_clause(user, open_clause)
+    accounts.revoke_role(user, code)
+    assert not policy.can_view_clause(user, open_clause)
+
+
+def test_the_office_administers_every_code(make_code, make_user):
+    office = make_user(office=True)
+    assert policy.can_administer_code(office, make_code())
+
+
+def test_other_codes_are_invisible(setting, make_code, make_user):
+    code, *_ = setting
+    other = make_code()
+    user = make_user("chair", other)
+    assert not policy.can_view_code(user, code)

@@ -1,0 +1,3 @@
+from codedraft import create_app
+
+app = create_app()
