@@ -35,5 +35,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     web.init_extensions(app)
     web.register_blueprints(app)
+    web.register_realtime(app)
     web.register_commands(app)
     return app

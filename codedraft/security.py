@@ -3,23 +3,36 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, Response
+from flask import Flask, Response, current_app, has_app_context
 
-_hasher = PasswordHasher()
-# Verified against when the account does not exist, so timing does not reveal accounts.
-_DUMMY_HASH = _hasher.hash("codedraft-no-such-account")
+
+
+@lru_cache(maxsize=4)
+def _hasher(time_cost: int, memory_cost: int) -> tuple[PasswordHasher, str]:
+    """The hasher for these costs, and a hash to verify against when the account does not exist,
+    so that timing does not reveal which accounts exist."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+    return hasher, hasher.hash("codedraft-no-such-account")
+
+
+def _current_hasher() -> tuple[PasswordHasher, str]:
+    # Defaults are argon2-cffi's recommended profile; tests lower them through configuration.
+    config = current_app.config if has_app_context() else {}
+    return _hasher(int(config.get("ARGON2_TIME_COST", 3)), int(config.get("ARGON2_MEMORY_COST", 65536)))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _current_hasher()[0].hash(password)
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
+    hasher, dummy = _current_hasher()
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return hasher.verify(stored_hash or dummy, password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

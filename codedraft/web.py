@@ -107,6 +107,15 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
 
 
+def register_realtime(app: Flask) -> None:
+    from codedraft.collab import namespace
+    from codedraft.collab.store import ClauseStore
+
+    store = ClauseStore(app)
+    app.extensions["codedraft_collab"] = store
+    namespace.install(app, store)
+
+
 def register_commands(app: Flask) -> None:
     from codedraft.cli import register
 

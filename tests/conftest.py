@@ -38,6 +38,9 @@ def app_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
         "EXPORT_DIR": str(tmp_path / "exports"),
         "REDIS_URL": None,
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Cheap hashing keeps sign-in fast in tests; production keeps argon2's recommended costs.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 1024,
         **extra,
     }
 

@@ -1,0 +1,887 @@
+"""The server's replica of one clause body, speaking the y-websocket / y-protocols wire format.
+
+Every websocket message is ``varuint message type`` followed by its payload, as in y-websocket:
+
+* ``0`` sync: ``varuint sync type`` + ``varUint8Array data`` where the sync type is
+  ``0`` step 1 (data = state vector), ``1`` step 2 (data = update) or ``2`` update;
+* ``1`` awareness: ``varUint8Array`` holding a y-protocols awareness update.
+
+``ClauseDocument.receive`` validates a message completely before the document changes (size,
+framing, decoding, the sender's right to write, only the ``body`` text touched) and reports the
+*new* part of an update, which the adapter persists and then broadcasts.  A resent update adds
+nothing, so it yields ``update=None``: that is how a resend is applied once and stored once.
+
+A ClauseDocument is not thread-safe; the adapter serialises access per clause.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+from pycrdt import Assoc, Doc, StickyIndex, Text, TransactionEvent, get_state, merge_updates
+
+from codedraft.collab.minimal_edit import DEFAULT_DIFF_TIMEOUT, apply_edits, plan_edits
+from codedraft.collab.offsets import codepoint_to_utf8, utf16_length, utf8_to_codepoint
+
+__all__ = [
+    "BODY",
+    "MAX_AWARENESS_CLIENTS",
+    "MAX_JSON_DEPTH",
+    "MAX_MESSAGE_BYTES",
+    "AwarenessEntry",
+    "ClauseDocument",
+    "CorruptHistory",
+    "MessageKind",
+    "ProtocolError",
+    "ReadOnly",
+    "SyncOutcome",
+    "awareness_removal",
+    "depends_on_missing",
+    "parse_awareness",
+    "sync_update_message",
+]
+
+#: Name of the Y.Text holding the clause body in every clause's Yjs document.
+BODY = "body"
+#: Largest websocket message accepted, checked before any parsing (SECURITY-CASES 11).
+MAX_MESSAGE_BYTES = 1 << 20
+#: Most client states one awareness message may carry (a browser sends its own, seldom more).
+MAX_AWARENESS_CLIENTS = 64
+#: Deepest JSON nesting accepted in an awareness state, checked before ``json.loads``.
+MAX_JSON_DEPTH = 16
+
+_MESSAGE_SYNC = 0
+_MESSAGE_AWARENESS = 1
+_SYNC_STEP1 = 0
+_SYNC_STEP2 = 1
+_SYNC_UPDATE = 2
+# An update with no structs and an empty delete set, as Yjs sends when it has nothing to say.
+_EMPTY_UPDATE = b"\x00\x00"
+# lib0 varuints hold at most 53 bits (JavaScript's safe integers).
+_MAX_VAR_UINT = (1 << 53) - 1
+# A clause keeps what it applied (an encoded state plus the updates since) to undo a rejected
+# update; after this many updates the tail is folded into a new encoded state.
+_RECOVERY_TAIL_LIMIT = 256
+# Bounds on updates held back until their dependencies arrive (memory stays bounded).
+_MAX_HELD_UPDATES = 64
+_MAX_HELD_BYTES = 4 * MAX_MESSAGE_BYTES
+
+MessageKind = Literal["step1", "step2", "update", "awareness"]
+_SYNC_KINDS: dict[int, MessageKind] = {
+    _SYNC_STEP1: "step1",
+    _SYNC_STEP2: "step2",
+    _SYNC_UPDATE: "update",
+}
+
+
+class ProtocolError(Exception):
+    """A message was refused; ``reason`` is safe to send back to the sender (no internals)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ReadOnly(ProtocolError):
+    """A sender without write access sent an update that would change the clause."""
+
+
+class CorruptHistory(ValueError):
+    """A stored snapshot or update could not be applied when rebuilding a clause."""
+
+
+class AwarenessEntry(NamedTuple):
+    """One client's presence as announced in an awareness update; ``state`` None means "left"."""
+
+    clock: int
+    state: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOutcome:
+    """What ``ClauseDocument.receive`` asks the adapter to do with a message.
+
+    ``reply`` goes back to the sender only; ``update`` is the new part of the document, to be
+    persisted before ``broadcast`` is sent to the other peers of the clause; ``awareness`` holds
+    the parsed presence entries of an awareness message; ``deferred`` says the update waits for
+    one it depends on (it is not persisted yet, so it must not be acknowledged).
+    """
+
+    kind: MessageKind
+    reply: bytes | None = None
+    update: bytes | None = None
+    broadcast: bytes | None = None
+    awareness: Mapping[int, AwarenessEntry] | None = None
+    deferred: bool = False
+
+
+# --- wire format -----------------------------------------------------------------------------
+
+
+class _Reader:
+    """Strict lib0 decoder: every read is bounds-checked and raises ProtocolError."""
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self._data = data
+        self._pos = 0
+        self._what = what
+
+    def var_uint(self) -> int:
+        value = 0
+        shift = 0
+        while True:
+            if self._pos >= len(self._data):
+                raise ProtocolError(f"{self._what} is truncated")
+            byte = self._data[self._pos]
+            self._pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if value > _MAX_VAR_UINT:
+                raise ProtocolError(f"{self._what} holds an integer out of range")
+            if byte < 0x80:
+                return value
+
+    def raw(self, count: int) -> bytes:
+        end = self._pos + count
+        if end > len(self._data):
+            raise ProtocolError(f"{self._what} is truncated")
+        chunk = self._data[self._pos : end]
+        self._pos = end
+        return chunk
+
+    def var_bytes(self) -> bytes:
+        return self.raw(self.var_uint())
+
+    def var_string(self) -> str:
+        try:
+            return self.var_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(f"{self._what} holds a string that is not UTF-8") from None
+
+    def at_end(self) -> bool:
+        return self._pos == len(self._data)
+
+    def expect_end(self) -> None:
+        if not self.at_end():
+            raise ProtocolError(f"{self._what} has trailing bytes")
+
+
+def _read_var_int(reader: _Reader) -> int:
+    """Read a lib0 signed varint (sticky index association)."""
+    first = reader.raw(1)[0]
+    negative = bool(first & 0x40)
+    value = first & 0x3F
+    shift = 6
+    byte = first
+    while byte & 0x80:
+        byte = reader.raw(1)[0]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if shift > 60:
+            raise ProtocolError("sticky index holds an integer out of range")
+    return -value if negative else value
+
+
+def _var_uint(value: int) -> bytes:
+    """Encode a non-negative integer as a lib0 varuint."""
+    if value < 0 or value > _MAX_VAR_UINT:
+        raise ValueError(f"{value} cannot be encoded as a varuint")
+    out = bytearray()
+    while value > 0x7F:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _var_bytes(data: bytes) -> bytes:
+    return _var_uint(len(data)) + data
+
+
+def _sync_message(sync_type: int, data: bytes) -> bytes:
+    return _var_uint(_MESSAGE_SYNC) + _var_uint(sync_type) + _var_bytes(data)
+
+
+def sync_update_message(update: bytes) -> bytes:
+    """Frame a document update (e.g. from ``apply_text``) as a y-websocket sync-update message."""
+    return _sync_message(_SYNC_UPDATE, update)
+
+
+class _Frame(NamedTuple):
+    kind: MessageKind
+    payload: bytes
+
+
+def _parse_frame(message: bytes, max_bytes: int) -> _Frame:
+    """Split a websocket message into its kind and payload, refusing anything malformed."""
+    if len(message) > max_bytes:
+        raise ProtocolError(f"message of {len(message)} bytes exceeds the {max_bytes}-byte limit")
+    reader = _Reader(message, "message")
+    message_type = reader.var_uint()
+    if message_type == _MESSAGE_SYNC:
+        sync_type = reader.var_uint()
+        kind = _SYNC_KINDS.get(sync_type)
+        if kind is None:
+            raise ProtocolError(f"unknown sync message type {sync_type}")
+    elif message_type == _MESSAGE_AWARENESS:
+        kind = "awareness"
+    else:
+        raise ProtocolError(f"unknown message type {message_type}")
+    payload = reader.var_bytes()
+    reader.expect_end()
+    return _Frame(kind, payload)
+
+
+def _decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """Decode a y-protocols state vector (client id -> next expected clock)."""
+    reader = _Reader(state_vector, "state vector")
+    count = reader.var_uint()
+    clocks: dict[int, int] = {}
+    for _ in range(count):
+        client = reader.var_uint()
+        clocks[client] = reader.var_uint()
+    reader.expect_end()
+    return clocks
+
+
+# --- awareness -------------------------------------------------------------------------------
+
+
+def _json_depth_exceeds(text: str, limit: int) -> bool:
+    """True if ``text`` nests arrays/objects deeper than ``limit`` (strings are skipped)."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _parse_awareness_state(raw: str) -> dict[str, Any] | None:
+    """Parse one client's awareness state: a JSON object, or ``null`` when the client left."""
+    if _json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        raise ProtocolError("awareness state is nested too deeply")
+    try:
+        state = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ProtocolError("awareness state is not valid JSON") from None
+    if state is not None and not isinstance(state, dict):
+        raise ProtocolError("awareness state must be a JSON object or null")
+    return state
+
+
+def parse_awareness(payload: bytes) -> dict[int, AwarenessEntry]:
+    """Decode a y-protocols awareness update (the payload of an awareness message).
+
+    Returns client id -> (clock, state), state None meaning the client left.  Raises
+    ProtocolError on truncation, trailing bytes, more than ``MAX_AWARENESS_CLIENTS`` entries,
+    non-UTF-8 strings, invalid or too deeply nested JSON, or a state that is not an object.
+    """
+    reader = _Reader(payload, "awareness update")
+    count = reader.var_uint()
+    if count > MAX_AWARENESS_CLIENTS:
+        raise ProtocolError(f"awareness update names {count} clients; the limit is "
+                            f"{MAX_AWARENESS_CLIENTS}")
+    entries: dict[int, AwarenessEntry] = {}
+    for _ in range(count):
+        client_id = reader.var_uint()
+        clock = reader.var_uint()
+        entries[client_id] = AwarenessEntry(clock, _parse_awareness_state(reader.var_string()))
+    reader.expect_end()
+    return entries
+
+
+def awareness_removal(last_clocks: Mapping[int, int]) -> bytes:
+    """Frame an awareness message telling peers that these clients have left.
+
+    ``last_clocks`` maps each departed client id to the last awareness clock seen from it:
+    y-protocols only drops a state on a ``null`` that carries a clock at least that recent,
+    so the clock must be the real one (as y-websocket's server does on disconnect).
+    """
+    body = bytearray(_var_uint(len(last_clocks)))
+    for client_id, clock in last_clocks.items():
+        body += _var_uint(client_id) + _var_uint(clock) + _var_bytes(b"null")
+    return _var_uint(_MESSAGE_AWARENESS) + _var_bytes(bytes(body))
+
+
+# --- update structure ------------------------------------------------------------------------
+#
+# pycrdt 0.14.13 (Yrs) integrates a struct whose clock lies beyond what it has seen from that
+# client when the struct's origins are present: the text changes, the state vector does not, and
+# the transaction reports an empty update, so the edit is neither persisted nor broadcast.  The
+# server therefore reads the shape of every update itself and only hands Yrs updates whose
+# dependencies are all present; the others wait in the clause's held list.
+
+_STRUCT_GC = 0
+_STRUCT_SKIP = 10
+_CONTENT_DELETED = 1
+_CONTENT_JSON = 2
+_CONTENT_BINARY = 3
+_CONTENT_STRING = 4
+_CONTENT_EMBED = 5
+_CONTENT_FORMAT = 6
+_CONTENT_ANY = 8
+_HAS_ORIGIN = 0x80
+_HAS_RIGHT_ORIGIN = 0x40
+_HAS_PARENT_SUB = 0x20
+_MAX_ANY_DEPTH = 16
+
+
+class _Struct(NamedTuple):
+    client: int
+    clock: int
+    length: int
+    skip: bool
+
+
+class _UpdateShape(NamedTuple):
+    """What an update contains, as far as integration order is concerned."""
+
+    structs: list[_Struct]
+    dependencies: list[tuple[int, int]]  # (client, clock) of origins and parents it refers to
+    delete_ranges: int
+
+
+class _HeldUpdate(NamedTuple):
+    """An update waiting for one it depends on."""
+
+    update: bytes
+    shape: _UpdateShape
+
+
+def _skip_any(reader: _Reader, depth: int = 0) -> None:
+    """Skip one lib0 ``any`` value (ContentAny), refusing absurd nesting."""
+    if depth > _MAX_ANY_DEPTH:
+        raise ProtocolError("update content is nested too deeply")
+    tag = reader.raw(1)[0]
+    if tag in (127, 126, 121, 120):  # undefined, null, false, true
+        return
+    if tag == 125:
+        _read_var_int(reader)
+    elif tag == 124:
+        reader.raw(4)
+    elif tag in (123, 122):
+        reader.raw(8)
+    elif tag in (119, 116):
+        reader.var_bytes()
+    elif tag == 118:
+        for _ in range(reader.var_uint()):
+            reader.var_bytes()
+            _skip_any(reader, depth + 1)
+    elif tag == 117:
+        for _ in range(reader.var_uint()):
+            _skip_any(reader, depth + 1)
+    else:
+        raise ProtocolError("update holds an unknown value type")
+
+
+def _read_item_content(reader: _Reader, content_ref: int) -> int:
+    """Read an item's content; return its length in clock units (UTF-16 units for strings)."""
+    if content_ref == _CONTENT_DELETED:
+        return reader.var_uint()
+    if content_ref == _CONTENT_STRING:
+        return utf16_length(reader.var_string())
+    if content_ref in (_CONTENT_JSON, _CONTENT_ANY):
+        count = reader.var_uint()
+        for _ in range(count):
+            if content_ref == _CONTENT_JSON:
+                reader.var_bytes()
+            else:
+                _skip_any(reader)
+        return count
+    if content_ref == _CONTENT_BINARY or content_ref == _CONTENT_EMBED:
+        reader.var_bytes()
+        return 1
+    if content_ref == _CONTENT_FORMAT:
+        reader.var_bytes()
+        reader.var_bytes()
+        return 1
+    # Nested shared types, subdocuments and Yrs-only moves never come from a clause editor.
+    raise ProtocolError(f"update holds content of type {content_ref}, not allowed in a clause")
+
+
+def _read_update_shape(update: bytes) -> _UpdateShape:
+    """Parse a Yjs v1 update far enough to know its structs, dependencies and deletions.
+
+    Raises ProtocolError on anything malformed, truncated, or carrying nested types.
+    """
+    reader = _Reader(update, "update")
+    structs: list[_Struct] = []
+    dependencies: list[tuple[int, int]] = []
+    for _ in range(reader.var_uint()):
+        count = reader.var_uint()
+        client = reader.var_uint()
+        clock = reader.var_uint()
+        for _ in range(count):
+            info = reader.raw(1)[0]
+            kind = info & 0x1F
+            if kind in (_STRUCT_GC, _STRUCT_SKIP):
+                length = reader.var_uint()
+                structs.append(_Struct(client, clock, length, kind == _STRUCT_SKIP))
+                clock += length
+                continue
+            if info & _HAS_ORIGIN:
+                dependencies.append((reader.var_uint(), reader.var_uint()))
+            if info & _HAS_RIGHT_ORIGIN:
+                dependencies.append((reader.var_uint(), reader.var_uint()))
+            if not info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
+                if reader.var_uint() == 1:
+                    reader.var_bytes()  # name of the root type; checked after applying
+                else:
+                    dependencies.append((reader.var_uint(), reader.var_uint()))
+                if info & _HAS_PARENT_SUB:
+                    reader.var_bytes()
+            length = _read_item_content(reader, kind)
+            structs.append(_Struct(client, clock, length, False))
+            clock += length
+    delete_ranges = 0
+    for _ in range(reader.var_uint()):
+        reader.var_uint()  # client
+        for _ in range(reader.var_uint()):
+            reader.var_uint()
+            reader.var_uint()
+            delete_ranges += 1
+    reader.expect_end()
+    return _UpdateShape(structs, dependencies, delete_ranges)
+
+
+def _covered_after(shape: _UpdateShape, known: Mapping[int, int]) -> dict[int, int] | None:
+    """Per client, the clock the document would reach by applying ``shape`` on top of ``known``.
+
+    None if some struct starts beyond what is known (a gap: an earlier update of that client is
+    missing) or refers to an origin or parent that neither the document nor the update has.
+    """
+    reach = dict(known)
+    for struct in shape.structs:
+        if struct.skip:
+            continue
+        if struct.clock > reach.get(struct.client, 0):
+            return None
+        reach[struct.client] = max(reach.get(struct.client, 0), struct.clock + struct.length)
+    for client, clock in shape.dependencies:
+        if clock >= reach.get(client, 0):
+            return None
+    return reach
+
+
+def _dependency_order(
+    updates: list[bytes], shapes: list[_UpdateShape]
+) -> tuple[list[bytes], list[_HeldUpdate]]:
+    """Order updates so each comes after everything it builds on, starting from nothing.
+
+    Returns the applicable updates in order, and those whose dependencies are absent.
+    """
+    reach: dict[int, int] = {}
+    ordered: list[bytes] = []
+    waiting: list[_HeldUpdate] = []
+    for update, shape in zip(updates, shapes):
+        extended = _covered_after(shape, reach)
+        if extended is None:
+            waiting.append(_HeldUpdate(update, shape))
+            continue
+        reach = extended
+        ordered.append(update)
+        progress = bool(waiting)
+        while progress:
+            progress = False
+            for held in waiting:
+                extended = _covered_after(held.shape, reach)
+                if extended is not None:
+                    reach = extended
+                    ordered.append(held.update)
+                    waiting.remove(held)
+                    progress = True
+                    break
+    return ordered, waiting
+
+
+def depends_on_missing(update: bytes, state_vector: bytes) -> bool:
+    """True if a replica at ``state_vector`` lacks something ``update`` builds on.
+
+    Yjs keeps such updates pending by itself; pycrdt 0.14.13 does not (see above), so any
+    pycrdt replica fed out-of-order updates must hold them back until this returns False.
+    Raises ProtocolError if either argument is malformed.
+    """
+    shape = _read_update_shape(update)
+    return _covered_after(shape, _decode_state_vector(state_vector)) is None
+
+
+# --- the clause document ---------------------------------------------------------------------
+
+
+def _is_rust_panic(exc: BaseException) -> bool:
+    # pyo3 turns a Rust panic into pyo3_runtime.PanicException, a BaseException that cannot be
+    # imported by name; it must not escape as a crash of the socket handler.
+    return type(exc).__name__ == "PanicException"
+
+
+def _checked_shape(update: bytes) -> _UpdateShape:
+    """Validate an update both with our reader and with Yrs' decoder; return its shape."""
+    shape = _read_update_shape(update)
+    if not _decodes(update):
+        raise ProtocolError("update does not decode")
+    return shape
+
+
+def _merge(updates: list[bytes]) -> bytes | None:
+    if not updates:
+        return None
+    if len(updates) == 1:
+        return updates[0]
+    return merge_updates(*updates)
+
+
+def _decodes(update: bytes) -> bool:
+    """True if ``update`` is a well-formed Yjs v1 update (decoding it fully, changing nothing)."""
+    try:
+        get_state(update)
+    except Exception:
+        return False
+    except BaseException as exc:
+        if _is_rust_panic(exc):
+            return False
+        raise
+    return True
+
+
+class ClauseDocument:
+    """The server replica of one clause's Yjs document (a Y.Text named ``body``)."""
+
+    def __init__(
+        self, *, max_message_bytes: int = MAX_MESSAGE_BYTES, client_id: int | None = None
+    ) -> None:
+        """Create an empty clause document; messages above ``max_message_bytes`` are refused.
+
+        ``client_id`` (the Yjs client id of the server's own edits) is random by default; pass
+        one only to make tests reproducible, and never give two live replicas the same id.
+        """
+        if max_message_bytes <= 0:
+            raise ValueError("max_message_bytes must be positive")
+        self._max_message_bytes = max_message_bytes
+        self._emitted: list[bytes] = []
+        # Everything applied so far, as one encoded state plus the updates since, so that a
+        # rejected update can be undone by rebuilding (Yrs has no transaction rollback).
+        self._recovery_base = b""
+        self._recovery_tail: list[bytes] = []
+        # Updates waiting for an update they depend on (see _covered_after).
+        self._held: list[_HeldUpdate] = []
+        empty: Doc[Text] = Doc(client_id=client_id)
+        self._install(empty)
+
+    @classmethod
+    def from_history(
+        cls,
+        snapshot: bytes | None,
+        updates: Iterable[bytes],
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        client_id: int | None = None,
+    ) -> ClauseDocument:
+        """Rebuild a clause from its stored snapshot (if any) and the updates stored after it.
+
+        Updates already contained in the snapshot are harmless (Yjs updates are idempotent), and
+        updates stored out of order (e.g. by two server processes) are applied in dependency
+        order.  A stored update whose dependency was never stored is held, not applied.
+        Raises CorruptHistory naming the first stored item that does not decode.
+        """
+        clause = cls(max_message_bytes=max_message_bytes, client_id=client_id)
+        history = [] if snapshot is None else [snapshot]
+        history.extend(updates)
+        shapes: list[_UpdateShape] = []
+        for number, stored in enumerate(history):
+            try:
+                shapes.append(_checked_shape(stored))
+            except ProtocolError as exc:
+                label = "snapshot" if snapshot is not None and number == 0 else "update"
+                raise CorruptHistory(f"stored {label} #{number}: {exc.reason}") from None
+        ordered, waiting = _dependency_order(history, shapes)
+        # One transaction for the whole history: one integration pass instead of thousands.
+        try:
+            with clause._doc.transaction():
+                for stored in ordered:
+                    clause._doc.apply_update(stored)
+        except Exception as exc:
+            raise CorruptHistory(f"stored history could not be applied: {exc}") from exc
+        clause._emitted.clear()
+        clause._recovery_base = clause.encode_state()
+        # Stored updates whose dependencies were never stored wait, as if just received.
+        for held in waiting:
+            clause._hold(held.update, held.shape)
+        return clause
+
+    def _install(self, doc: Doc[Text]) -> None:
+        self._doc: Doc[Text] = doc
+        self._body: Text = doc.get(BODY, type=Text)
+        doc.observe(self._record_transaction)
+
+    def _record_transaction(self, event: TransactionEvent) -> None:
+        # Yrs only reports transactions that integrated new structs or deleted something not yet
+        # deleted, so a duplicate or already-applied update records nothing here.
+        self._emitted.append(event.update)
+
+    def _take_emitted(self) -> bytes | None:
+        emitted, self._emitted = self._emitted, []
+        return _merge([update for update in emitted if update != _EMPTY_UPDATE])
+
+    def _remember(self, update: bytes) -> None:
+        self._recovery_tail.append(update)
+        if len(self._recovery_tail) >= _RECOVERY_TAIL_LIMIT:
+            self._recovery_base = self.encode_state()
+            self._recovery_tail.clear()
+
+    def _restore(self) -> None:
+        """Rebuild the replica from the recovery log, discarding a half-applied update."""
+        # Same client id: its clock continues from the restored state, so nothing collides.
+        doc: Doc[Text] = Doc(client_id=self._doc.client_id)
+        with doc.transaction():
+            for known_good in [self._recovery_base, *self._recovery_tail]:
+                if known_good:
+                    doc.apply_update(known_good)
+        self._emitted = []
+        self._install(doc)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The clause body as plain text."""
+        return str(self._body)
+
+    def state_vector(self) -> bytes:
+        """The encoded state vector (what this replica has seen from each client)."""
+        return self._doc.get_state()
+
+    def encode_state(self) -> bytes:
+        """The whole document as one update: the snapshot to store when compacting the log."""
+        return self._doc.get_update()
+
+    def diff_since(self, state_vector: bytes) -> bytes:
+        """The update a replica at ``state_vector`` is missing.
+
+        Raises ProtocolError if the state vector does not decode.
+        """
+        _decode_state_vector(state_vector)
+        try:
+            return self._doc.get_update(state_vector)
+        except Exception:
+            raise ProtocolError("state vector does not decode") from None
+
+    def sync_step1(self) -> bytes:
+        """The framed sync step 1 the server sends when a peer joins the clause."""
+        return _sync_message(_SYNC_STEP1, self.state_vector())
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive(self, message: bytes, *, may_write: bool) -> SyncOutcome:
+        """Validate and handle one websocket message from a peer.
+
+        Step 1 (allowed for readers) yields a step-2 ``reply``.  Step 2 and updates are applied
+        when ``may_write``; the outcome's ``update`` is the new part (None when nothing was new,
+        e.g. a resend) and ``broadcast`` frames it for the other peers.  An update that depends
+        on one not received yet is held (``deferred``) and applied, and reported in ``update``,
+        once its dependencies arrive; for a plain update the reply is then a step 1 asking the
+        sender for what is missing.  Awareness messages are validated, not applied, and passed
+        through as ``broadcast``.
+
+        Raises ProtocolError (document unchanged) on an oversize, truncated, unknown or
+        undecodable message, or an update touching anything but the ``body`` text; raises
+        ReadOnly when a sender without write access sends an update that would change the
+        clause (an update that adds nothing, like a reader's step 2 on join, is accepted).
+        """
+        frame = _parse_frame(message, self._max_message_bytes)
+        if frame.kind == "awareness":
+            entries = parse_awareness(frame.payload)
+            return SyncOutcome(kind="awareness", broadcast=message, awareness=entries)
+        if frame.kind == "step1":
+            step2 = _sync_message(_SYNC_STEP2, self.diff_since(frame.payload))
+            return SyncOutcome(kind="step1", reply=step2)
+        shape = _checked_shape(frame.payload)
+        if not may_write:
+            if self._would_change(frame.payload, shape):
+                raise ReadOnly("you may read this clause but not edit it")
+            return SyncOutcome(kind=frame.kind)
+        if _covered_after(shape, self._known_clocks()) is None:
+            self._hold(frame.payload, shape)
+            # Asking again after a step 2 could ping-pong forever if the sender lacks the
+            # dependency too; after a plain update it recovers a lost message.
+            ask = self.sync_step1() if frame.kind == "update" else None
+            return SyncOutcome(kind=frame.kind, reply=ask, deferred=True)
+        new_parts = [self._apply(frame.payload)]
+        new_parts.extend(self._apply_ready_held())
+        new_part = _merge([part for part in new_parts if part is not None])
+        if new_part is None:
+            return SyncOutcome(kind=frame.kind)
+        return SyncOutcome(kind=frame.kind, update=new_part,
+                           broadcast=sync_update_message(new_part))
+
+    def _known_clocks(self) -> dict[int, int]:
+        return _decode_state_vector(self.state_vector())
+
+    def _would_change(self, update: bytes, shape: _UpdateShape) -> bool:
+        """Would applying ``update`` change this clause?  Decides without touching it."""
+        known = self._known_clocks()
+        if any(not struct.skip and struct.clock + struct.length > known.get(struct.client, 0)
+               for struct in shape.structs):
+            return True
+        if not shape.delete_ranges:
+            return False
+        # Only the delete set can still add something; find out on a scratch copy.
+        scratch: Doc[Text] = Doc()
+        scratch.get(BODY, type=Text)
+        scratch.apply_update(self.encode_state())
+        changed: list[bytes] = []
+        scratch.observe(lambda event: changed.append(event.update))
+        try:
+            scratch.apply_update(update)
+        except Exception:
+            raise ProtocolError("update could not be applied") from None
+        return bool(changed)
+
+    def _hold(self, update: bytes, shape: _UpdateShape) -> None:
+        """Keep an update until its dependencies arrive; the oldest go first when full."""
+        self._held.append(_HeldUpdate(update, shape))
+        while (len(self._held) > _MAX_HELD_UPDATES
+               or sum(len(held.update) for held in self._held) > _MAX_HELD_BYTES):
+            self._held.pop(0)  # its sender resends it on the next sync handshake
+
+    def _apply_ready_held(self) -> list[bytes | None]:
+        """Apply held updates whose dependencies are now present, until none is ready."""
+        applied: list[bytes | None] = []
+        progress = True
+        while progress and self._held:
+            progress = False
+            known = self._known_clocks()
+            for held in list(self._held):
+                if _covered_after(held.shape, known) is None:
+                    continue
+                self._held.remove(held)
+                try:
+                    applied.append(self._apply(held.update))
+                except ProtocolError:
+                    pass  # rolled back; the sender was told nothing more, it was already held
+                progress = True
+                break
+        return applied
+
+    def _apply(self, update: bytes) -> bytes | None:
+        """Apply a validated update whose dependencies are present; return its new part.
+
+        On any failure the replica is rebuilt as it was and ProtocolError is raised.
+        """
+        self._emitted = []
+        try:
+            self._doc.apply_update(update)
+        except Exception:
+            self._restore()
+            raise ProtocolError("update could not be applied") from None
+        except BaseException as exc:
+            if not _is_rust_panic(exc):
+                raise
+            self._restore()
+            raise ProtocolError("update could not be applied") from None
+        if set(self._doc.keys()) - {BODY}:
+            # The browser only ever edits the body; anything else is a forged update.
+            self._restore()
+            raise ProtocolError(f"update touches a shared type other than {BODY!r}")
+        new_part = self._take_emitted()
+        if new_part is not None:
+            self._remember(new_part)
+        return new_part
+
+    # -- server-side edits --------------------------------------------------------------------
+
+    def apply_text(
+        self,
+        new_text: str,
+        origin: Hashable | None = None,
+        *,
+        timeout: float = DEFAULT_DIFF_TIMEOUT,
+    ) -> bytes | None:
+        """Make the body equal ``new_text`` by a minimal edit; return the update (None if equal).
+
+        Concurrent edits outside the changed passages and comment anchors survive.  The update
+        must be persisted and broadcast (``sync_update_message``) like a peer's.  Raises
+        ValueError if ``new_text`` holds a lone surrogate.
+        """
+        edits = plan_edits(self.text, new_text, timeout=timeout)
+        if not edits:
+            return None
+        self._emitted = []
+        with self._doc.transaction(origin=origin):
+            apply_edits(self._body, edits)
+        new_part = self._take_emitted()
+        if new_part is not None:
+            self._remember(new_part)
+        return new_part
+
+    # -- comment anchors ----------------------------------------------------------------------
+
+    def sticky_index(self, position: int, assoc: Literal["before", "after"] = "after") -> bytes:
+        """Encode a position (code points) that follows its neighbouring character through edits.
+
+        ``assoc="after"`` sticks to the character after the position (use for an anchor's
+        start), ``"before"`` to the one before it (use for an anchor's end).  The bytes are
+        Yjs' binary RelativePosition format.  Raises ValueError if position is out of range.
+        """
+        body = self.text
+        byte_index = codepoint_to_utf8(body, position)
+        if assoc == "after" and position == len(body):
+            # Yrs cannot make an "after" index at the end (it panics); Yjs encodes it as
+            # "end of the type named body", which Yrs resolves correctly.
+            return b"\x01" + _var_bytes(BODY.encode()) + b"\x00"
+        pycrdt_assoc = Assoc.AFTER if assoc == "after" else Assoc.BEFORE
+        return StickyIndex.new(self._body, byte_index, pycrdt_assoc).encode()
+
+    def resolve_sticky(self, encoded: bytes) -> int:
+        """The current code point position of an encoded sticky index.
+
+        Raises ValueError if it does not decode or points into another document.
+        """
+        self._check_sticky(encoded)
+        try:
+            byte_index = StickyIndex.decode(encoded, self._body).get_index()
+        except Exception:
+            raise ValueError("sticky index cannot be resolved in this clause") from None
+        except BaseException as exc:
+            if not _is_rust_panic(exc):
+                raise
+            raise ValueError("sticky index cannot be resolved in this clause") from None
+        return utf8_to_codepoint(self.text, byte_index)
+
+    def _check_sticky(self, encoded: bytes) -> None:
+        """Validate a RelativePosition before Yrs sees it (Yrs panics on bad or foreign ones)."""
+        try:
+            reader = _Reader(encoded, "sticky index")
+            form = reader.var_uint()
+            if form == 0:
+                client, clock = reader.var_uint(), reader.var_uint()
+                if clock >= _decode_state_vector(self.state_vector()).get(client, 0):
+                    raise ValueError("sticky index points at text this clause does not have")
+            elif form == 1:
+                if reader.var_string() != BODY:
+                    raise ValueError(f"sticky index belongs to a type other than {BODY!r}")
+            else:
+                raise ValueError("sticky index does not point into the clause body")
+            if not reader.at_end():
+                _read_var_int(reader)
+                reader.expect_end()
+        except ProtocolError as exc:
+            raise ValueError(exc.reason) from None
+

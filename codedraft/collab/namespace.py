@@ -1,0 +1,245 @@
+"""The Socket.IO adapter around the co-editing core: authorise, hand over, acknowledge, broadcast.
+
+Nothing here knows Yjs: messages go to :class:`ClauseStore`, which asks the pure core. What this
+module owns is who may do what, read live from the database on every message (SECURITY-CASES
+1-6), message shape checks (8, 11), throttling (12) and presence bookkeeping.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import request, session
+from flask_socketio import Namespace, disconnect, emit, join_room, leave_room
+
+from codedraft import policy
+from codedraft.accounts.models import User
+from codedraft.accounts.operations import live_login_session
+from codedraft.codes.models import Clause, Role
+from codedraft.codes.operations import clause_by_uid
+from codedraft.collab.core import AwarenessEntry, ProtocolError, awareness_removal
+from codedraft.collab.store import ClauseStore, PersistenceFailed
+from codedraft.extensions import socketio
+from codedraft.realtime_hooks import on_login_session_ended
+from codedraft.server import enable_nodelay
+from codedraft.web import LOGIN_SESSION_KEY
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/collab"
+# Typing produces a few messages a second; a burst after reconnect a few hundred. Beyond this a
+# socket is flooding (SECURITY-CASES 12) and is cut off, other sockets unaffected.
+RATE_PER_SECOND = 60.0
+RATE_BURST = 400.0
+
+
+def clause_room(uid: str) -> str:
+    return f"clause:{uid}"
+
+
+def login_room(login_session_id: str) -> str:
+    return f"login:{login_session_id}"
+
+
+@dataclass
+class TokenBucket:
+    rate: float = RATE_PER_SECOND
+    capacity: float = RATE_BURST
+    tokens: float = RATE_BURST
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass
+class Connection:
+    """What the server remembers of one socket: who, which login, which clauses, whose presence."""
+
+    user_id: int
+    login_session_id: str
+    bucket: TokenBucket = field(default_factory=TokenBucket)
+    # Whether TCP_NODELAY is in force on this socket, read back from the kernel.
+    nodelay: bool = False
+    # clause uid -> awareness client id -> last clock, so we can announce their departure.
+    presence: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+class CollabNamespace(Namespace):
+    def __init__(self, store: ClauseStore) -> None:
+        super().__init__(NAMESPACE)
+        self.store = store
+        self.connections: dict[str, Connection] = {}
+        self._lock = threading.Lock()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _live_user(self, sid: str) -> User | None:
+        """The socket's user if their login session is still alive; else the socket is closed."""
+        connection = self.connections.get(sid)
+        login = live_login_session(connection.login_session_id) if connection else None
+        if login is None:
+            self._drop(sid, "Your session has ended; sign in again.")
+            return None
+        return login.user
+
+    def _drop(self, sid: str, reason: str) -> None:
+        emit("error", {"clause": None, "error": reason}, to=sid)
+        disconnect(sid)
+
+    @staticmethod
+    def _clause_uid(data: Any) -> str | None:
+        if isinstance(data, dict) and isinstance(data.get("clause"), str) and 0 < len(data["clause"]) <= 64:
+            return str(data["clause"])
+        return None
+
+    def _authorised_clause(self, sid: str, uid: str) -> tuple[User, Clause, Role] | None:
+        user = self._live_user(sid)
+        if user is None:
+            return None
+        clause = clause_by_uid(uid)
+        role = policy.clause_role(user, clause) if clause is not None else None
+        if clause is None or role is None:
+            return None
+        return user, clause, role
+
+    # -- events -------------------------------------------------------------------------------
+
+    def on_connect(self, auth: Any = None) -> None:
+        login = live_login_session(session.get(LOGIN_SESSION_KEY))
+        if login is None:
+            # SECURITY-CASES 1: refused at connect; no room joined, nothing sent.
+            raise ConnectionRefusedError("Sign in to edit clauses.")
+        self.connections[request.sid] = Connection(user_id=login.user_id, login_session_id=login.id,
+                                                   nodelay=_set_nodelay_from_environ(request.environ))
+        join_room(login_room(login.id))
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        connection = self.connections.pop(request.sid, None)
+        if connection is None:
+            return
+        for uid, clocks in connection.presence.items():
+            if clocks:
+                emit("y", {"clause": uid, "msg": awareness_removal(clocks)}, to=clause_room(uid), skip_sid=request.sid)
+
+    def on_join(self, data: Any) -> dict[str, Any]:
+        uid = self._clause_uid(data)
+        if uid is None:
+            return {"ok": False, "error": "Send {clause: '<clause id>'}."}
+        found = self._authorised_clause(request.sid, uid)
+        if found is None:
+            # SECURITY-CASES 2: same answer for missing and forbidden; room membership unchanged.
+            return {"ok": False, "error": "No such clause, or you may not see it."}
+        user, clause, _role = found
+        opened = self.store.open(clause)
+        join_room(clause_room(uid))
+        self.connections[request.sid].presence.setdefault(uid, {})
+        readonly = not policy.can_edit_clause(user, clause)
+        emit("y", {"clause": uid, "msg": opened.doc.sync_step1()})
+        return {"ok": True, "readonly": readonly, "user": {"name": user.name, "color": user.colour}}
+
+    def on_leave(self, data: Any) -> dict[str, Any]:
+        uid = self._clause_uid(data)
+        connection = self.connections.get(request.sid)
+        if uid is None or connection is None:
+            return {"ok": False, "error": "Send {clause: '<clause id>'}."}
+        clocks = connection.presence.pop(uid, None)
+        leave_room(clause_room(uid))
+        if clocks:
+            emit("y", {"clause": uid, "msg": awareness_removal(clocks)}, to=clause_room(uid))
+        return {"ok": True}
+
+    def on_y(self, data: Any) -> dict[str, Any]:
+        sid = request.sid
+        connection = self.connections.get(sid)
+        if connection is None:
+            return {"ok": False, "error": "Not connected."}
+        if not connection.bucket.take():
+            log.warning("throttling socket %s of user %s", sid, connection.user_id)
+            self._drop(sid, "Too many messages; slow down.")
+            return {"ok": False, "error": "Too many messages; slow down."}
+        uid = self._clause_uid(data)
+        message = data.get("msg") if isinstance(data, dict) else None
+        if uid is None or not isinstance(message, bytes | bytearray):
+            return {"ok": False, "error": "Send {clause: '<clause id>', msg: <binary y-protocols message>}."}
+        if uid not in connection.presence:
+            return {"ok": False, "error": "Join the clause first."}
+        found = self._authorised_clause(sid, uid)
+        if found is None:
+            # Read access lost while connected (SECURITY-CASES 5): out of the room, and told.
+            connection.presence.pop(uid, None)
+            leave_room(clause_room(uid))
+            emit("role", {"clause": uid, "readonly": True, "removed": True})
+            return {"ok": False, "error": "You may not see this clause any more."}
+        user, clause, _role = found
+        may_write = policy.can_edit_clause(user, clause)
+        try:
+            outcome = self.store.receive(self.store.open(clause), bytes(message), user_id=user.id, may_write=may_write)
+        except ProtocolError as error:
+            if not may_write:
+                emit("role", {"clause": uid, "readonly": True})
+            return {"ok": False, "error": error.reason}
+        except PersistenceFailed as error:
+            return {"ok": False, "error": str(error)}
+        if outcome.reply is not None:
+            emit("y", {"clause": uid, "msg": outcome.reply})
+        if outcome.awareness is not None:
+            self._remember_presence(connection, uid, outcome.awareness)
+        if outcome.broadcast is not None:
+            emit("y", {"clause": uid, "msg": outcome.broadcast}, to=clause_room(uid), skip_sid=sid)
+        return {"ok": True}
+
+    @staticmethod
+    def _remember_presence(connection: Connection, uid: str, entries: dict[int, AwarenessEntry] | Any) -> None:
+        clocks = connection.presence.setdefault(uid, {})
+        for client_id, entry in entries.items():
+            if entry.state is None:
+                clocks.pop(client_id, None)
+            else:
+                clocks[client_id] = entry.clock
+
+    # -- pushed from elsewhere ----------------------------------------------------------------
+
+    def end_login_session(self, login_session_id: str) -> None:
+        """Logout in another tab: every socket of that login loses its authority at once."""
+        socketio.emit("error", {"clause": None, "error": "You signed out."}, to=login_room(login_session_id),
+                      namespace=NAMESPACE)
+        socketio.close_room(login_room(login_session_id), namespace=NAMESPACE)
+        for sid, connection in list(self.connections.items()):
+            if connection.login_session_id == login_session_id:
+                socketio.server.disconnect(sid, namespace=NAMESPACE)
+
+    def broadcast_update(self, uid: str, message: bytes) -> None:
+        socketio.emit("y", {"clause": uid, "msg": message}, to=clause_room(uid), namespace=NAMESPACE)
+
+
+def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:
+    """Small frames go out at once (DESIGN.md: a 40 ms Nagle floor otherwise). Returns whether
+    the kernel reports TCP_NODELAY on the connection afterwards."""
+    sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
+    if sock is None:
+        return False
+    try:
+        enable_nodelay(sock)
+        return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    except OSError:
+        return False
+
+
+def install(app: Any, store: ClauseStore) -> CollabNamespace:
+    namespace = CollabNamespace(store)
+    socketio.on_namespace(namespace)
+    on_login_session_ended(app, namespace.end_login_session)
+    app.extensions["codedraft_collab_namespace"] = namespace
+    return namespace
+

@@ -1,0 +1,262 @@
+"""Open clause documents and their durable log: the stateful half of co-editing.
+
+Order for every incoming edit (STYLE.md habit 6): the adapter authorises, the core validates
+and applies, this store persists (group commit), and only then is the edit acknowledged and
+broadcast. A single writer thread takes every pending update queued at that moment and stores
+them in one transaction, so concurrent typists share one fsync instead of queueing for theirs.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from flask import Flask
+from pycrdt import Doc, Text
+from sqlalchemy import insert, select, update
+
+from codedraft.codes.models import Clause
+from codedraft.collab.core import BODY, ClauseDocument, SyncOutcome, sync_update_message
+from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
+from codedraft.extensions import db
+from codedraft.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# A clause is re-snapshotted after this many new updates, so opening it replays few.
+SNAPSHOT_EVERY = 400
+# Updates just below a snapshot's mark are replayed too: on PostgreSQL a lower id can commit
+# after a higher one. Yjs updates are idempotent, so replaying a few twice costs nothing.
+SNAPSHOT_OVERLAP = 200
+# The client id of the update that turns a clause's stored body into its first Yjs state. Fixed,
+# so two processes seeding the same clause produce identical structs that Yjs merges into one.
+SEED_CLIENT_ID = 1
+MAX_BATCH = 500
+
+
+def seed_update(text: str) -> bytes:
+    """The deterministic first update of a clause whose body predates co-editing."""
+    doc: Doc[Text] = Doc(client_id=SEED_CLIENT_ID)
+    body = doc.get(BODY, type=Text)
+    if text:
+        body.insert(0, text)
+    return doc.get_update()
+
+
+@dataclass
+class OpenClause:
+    """A clause document held in memory while anyone works on it."""
+
+    uid: str
+    clause_id: int
+    code_id: int
+    doc: ClauseDocument
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Highest log id read back from the database (used when other processes write too).
+    seen_update_id: int = 0
+    updates_since_snapshot: int = 0
+
+
+@dataclass
+class PendingUpdate:
+    clause: OpenClause
+    update: bytes
+    user_id: int | None
+    text: str
+    origin: str
+    done: Future[int] = field(default_factory=Future)
+
+
+class PersistenceFailed(RuntimeError):
+    """The database refused an update; the document is reloaded from the log."""
+
+
+class ClauseStore:
+    """Registry of open clauses for one app, with the group-commit writer."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.multi_process = bool(app.config.get("REDIS_URL")) or bool(app.config.get("COLLAB_CATCH_UP"))
+        self._open: dict[str, OpenClause] = {}
+        self._registry_lock = threading.Lock()
+        self._queue: queue.Queue[PendingUpdate | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self.stats = {"batches": 0, "updates": 0}
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def open(self, clause: Clause) -> OpenClause:
+        """The in-memory document of ``clause``, loaded from its snapshot and log on first use."""
+        with self._registry_lock:
+            existing = self._open.get(clause.uid)
+            if existing is not None:
+                return existing
+            opened = self._load(clause)
+            self._open[clause.uid] = opened
+            return opened
+
+    def _load(self, clause: Clause) -> OpenClause:
+        snapshot = db.session.get(ClauseSnapshot, clause.id)
+        since = snapshot.upto_update_id - SNAPSHOT_OVERLAP if snapshot else 0
+        rows = db.session.execute(
+            select(ClauseUpdate.id, ClauseUpdate.update)
+            .where(ClauseUpdate.clause_id == clause.id, ClauseUpdate.id > since)
+            .order_by(ClauseUpdate.id)
+        ).all()
+        if snapshot is None and not rows:
+            self._store_seed(clause)
+            rows = db.session.execute(
+                select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.clause_id == clause.id)
+            ).all()
+        document = ClauseDocument.from_history(snapshot.state if snapshot else None, [u for _, u in rows])
+        seen = max([snapshot.upto_update_id if snapshot else 0, *(i for i, _ in rows)])
+        return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
+                          seen_update_id=seen, updates_since_snapshot=len(rows))
+
+    def _store_seed(self, clause: Clause) -> None:
+        with self.app.app_context():
+            db.session.execute(insert(ClauseUpdate), [{
+                "clause_id": clause.id, "user_id": None, "update": seed_update(clause.body),
+                "created_at": utcnow(), "origin": "import"}])
+            db.session.commit()
+
+    def evict(self, uid: str) -> None:
+        with self._registry_lock:
+            self._open.pop(uid, None)
+
+    def open_count(self) -> int:
+        return len(self._open)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool) -> SyncOutcome:
+        """Validate and apply ``message``; if it changed the clause, persist it before returning.
+
+        Raises ProtocolError (from the core) for a bad message, PersistenceFailed if the
+        database refused; in that case the in-memory document is dropped and reloaded later, so
+        memory never holds an edit the log does not.
+        """
+        with opened.lock:
+            if self.multi_process:
+                self._catch_up(opened)
+            outcome = opened.doc.receive(message, may_write=may_write)
+            if outcome.update is None:
+                return outcome
+            pending = PendingUpdate(opened, outcome.update, user_id, opened.doc.text, "editor")
+            self._submit(pending)
+        self._wait(pending)
+        return outcome
+
+    def replace_text(self, clause: Clause, new_text: str, *, user_id: int | None, origin: str) -> bytes | None:
+        """Make the live clause read ``new_text`` through a minimal edit; persist it; return the
+        framed broadcast message for the clause's room (None if nothing changed)."""
+        opened = self.open(clause)
+        with opened.lock:
+            if self.multi_process:
+                self._catch_up(opened)
+            update_bytes = opened.doc.apply_text(new_text, origin=origin)
+            if update_bytes is None:
+                return None
+            pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
+            self._submit(pending)
+        self._wait(pending)
+        return sync_update_message(update_bytes)
+
+    def _catch_up(self, opened: OpenClause) -> None:
+        """Apply updates other processes stored since we last looked (lock held)."""
+        with self.app.app_context():
+            rows = db.session.execute(
+                select(ClauseUpdate.id, ClauseUpdate.update)
+                .where(ClauseUpdate.clause_id == opened.clause_id, ClauseUpdate.id > opened.seen_update_id)
+                .order_by(ClauseUpdate.id)
+            ).all()
+            db.session.remove()
+        for update_id, stored in rows:
+            opened.doc.receive(sync_update_message(stored), may_write=True)
+            opened.seen_update_id = max(opened.seen_update_id, update_id)
+
+    def _wait(self, pending: PendingUpdate) -> None:
+        try:
+            pending.done.result(timeout=30)
+        except Exception as error:
+            self.evict(pending.clause.uid)
+            raise PersistenceFailed("the edit could not be stored") from error
+
+    # -- the writer ---------------------------------------------------------------------------
+
+    def _submit(self, pending: PendingUpdate) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            with self._writer_lock:
+                if self._writer is None or not self._writer.is_alive():
+                    self._writer = threading.Thread(target=self._write_loop, name="collab-writer", daemon=True)
+                    self._writer.start()
+        self._queue.put(pending)
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[PendingUpdate]) -> None:
+        now = utcnow()
+        try:
+            with self.app.app_context():
+                ids = db.session.scalars(
+                    insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
+                    [{"clause_id": p.clause.clause_id, "user_id": p.user_id, "update": p.update,
+                      "created_at": now, "origin": p.origin} for p in batch],
+                ).all()
+                latest_text = {p.clause.clause_id: p.text for p in batch}
+                for clause_id, text in latest_text.items():
+                    db.session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
+                db.session.commit()
+                db.session.remove()
+        except Exception as error:  # the whole batch failed: every sender is told, nothing acked
+            log.exception("storing %d clause updates failed", len(batch))
+            for pending in batch:
+                pending.done.set_exception(error)
+            return
+        self.stats["batches"] += 1
+        self.stats["updates"] += len(batch)
+        for pending, update_id in zip(batch, ids, strict=True):
+            pending.clause.updates_since_snapshot += 1
+            pending.done.set_result(update_id)
+        for opened in {p.clause.uid: p.clause for p in batch}.values():
+            if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
+                self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.clause is opened))
+
+    def _snapshot(self, opened: OpenClause, upto: int) -> None:
+        """Compact: store the whole document so the next open replays only what follows."""
+        with opened.lock:
+            if self.multi_process:
+                self._catch_up(opened)
+            state = opened.doc.encode_state()
+            opened.updates_since_snapshot = 0
+        with self.app.app_context():
+            existing = db.session.get(ClauseSnapshot, opened.clause_id)
+            if existing is None:
+                db.session.add(ClauseSnapshot(clause_id=opened.clause_id, upto_update_id=upto, state=state))
+            else:
+                existing.upto_update_id, existing.state, existing.created_at = upto, state, utcnow()
+            db.session.commit()
+            db.session.remove()
+
+
+def store_for(app: Flask) -> ClauseStore:
+    store: ClauseStore = app.extensions["codedraft_collab"]
+    return store

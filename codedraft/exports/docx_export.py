@@ -1,0 +1,346 @@
+"""DOCX of a consolidated draft, built with python-docx.
+
+Chapters and clauses use Word's own heading styles (so the navigation pane and the outline work),
+with the clause number in the heading text; a real Word TOC field lists them and Word is asked to
+update fields on opening. Clause bodies go through the app's safe Markdown renderer and the
+resulting (sanitised) HTML is mapped onto Word paragraphs, runs, lists and tables, so there is one
+Markdown dialect for every format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from io import BytesIO
+
+from docx import Document as new_word_document
+from docx.document import Document as WordDocument
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.shared import Pt
+from docx.table import _Cell
+from docx.text.paragraph import Paragraph
+from docx.text.run import Run
+
+from .model import ExportDocument, MarkdownRenderer
+
+# XML 1.0 cannot hold these; lxml refuses them, so a stray control character in a clause would
+# otherwise abort the whole export.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_WHITESPACE = re.compile(r"\s+")
+
+#: Word heading levels: chapters are Heading 1, top-level clauses Heading 2.
+CHAPTER_LEVEL = 1
+CLAUSE_LEVEL = 2
+MAX_HEADING_LEVEL = 9
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def add_field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
+    """Append a complex field (e.g. ``TOC \\o "1-3" \\h``) showing ``placeholder`` until Word
+    updates it."""
+
+    def char(kind: str) -> BaseOxmlElement:
+        run = OxmlElement("w:r")
+        field_char = OxmlElement("w:fldChar")
+        field_char.set(qn("w:fldCharType"), kind)
+        run.append(field_char)
+        return run
+
+    instruction_run = OxmlElement("w:r")
+    instr = OxmlElement("w:instrText")
+    instr.set(qn("xml:space"), "preserve")
+    instr.text = f" {instruction} "
+    instruction_run.append(instr)
+    placeholder_run = OxmlElement("w:r")
+    text = OxmlElement("w:t")
+    text.text = placeholder
+    placeholder_run.append(text)
+    for element in (char("begin"), instruction_run, char("separate"), placeholder_run, char("end")):
+        paragraph._p.append(element)
+
+
+def add_table_of_contents(word: WordDocument, *, levels: str = "1-3") -> None:
+    """A "Contents" heading and a Word TOC field over heading levels ``levels``; Word is told to
+    refresh fields when the file opens (it asks the user), LibreOffice on update."""
+    word.add_paragraph("Contents", style="TOC Heading")
+    add_field(
+        word.add_paragraph(),
+        f'TOC \\o "{levels}" \\h \\z \\u',
+        "Right-click and choose Update Field to build the table of contents.",
+    )
+    settings = word.settings.element
+    if settings.find(qn("w:updateFields")) is None:
+        update = OxmlElement("w:updateFields")
+        update.set(qn("w:val"), "true")
+        settings.append(update)
+
+
+def new_document(title: str, language: str) -> WordDocument:
+    """An empty Word document with the code's title and language in its properties."""
+    word = new_word_document()
+    word.core_properties.title = xml_text(title)[:255]
+    word.core_properties.language = language
+    return word
+
+
+def heading_text(number: str, title: str) -> str:
+    """Heading text with the number first, as in the HTML export."""
+    return xml_text(" ".join(part for part in (number.strip(), " ".join(title.split())) if part))
+
+
+class _HtmlToWord(HTMLParser):
+    """Maps the renderer's sanitised HTML onto Word content appended via ``new_paragraph``.
+
+    Handles what CommonMark produces (paragraphs, headings, lists, quotes, code, rules, tables,
+    emphasis, links, images as their alt text); any other tag contributes its text only.
+    """
+
+    _BLOCKS = {"p", "li", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "table", "div"}
+
+    def __init__(self, word: WordDocument, heading_offset: int) -> None:
+        super().__init__(convert_charrefs=True)
+        self.word = word
+        self.heading_offset = heading_offset
+        self.paragraph: Paragraph | None = None
+        self.lists: list[list[int | None]] = []  # per open list: [next number] or [None] for bullets
+        self.quote_depth = 0
+        self.in_pre = False
+        self.bold = self.italic = self.code = self.strike = self.underline = 0
+        self.link_stack: list[str] = []
+        self.table_rows: list[list[tuple[str, bool]]] | None = None
+        self.cell: list[str] | None = None
+        self.cell_is_header = False
+        self.pending_style = "Normal"
+        self.pending_prefix = ""
+
+    # Paragraph management -------------------------------------------------------------------
+    def _start_paragraph(self, style: str, prefix: str = "") -> None:
+        self.paragraph = None
+        self.pending_style = style
+        self.pending_prefix = prefix
+
+    def _ensure_paragraph(self) -> Paragraph:
+        if self.paragraph is None:
+            self.paragraph = self.word.add_paragraph(style=self.pending_style)
+            if self.pending_prefix:
+                self.paragraph.add_run(self.pending_prefix)
+        return self.paragraph
+
+    def _body_style(self) -> str:
+        return "Quote" if self.quote_depth else "Normal"
+
+    def _list_style(self) -> tuple[str, str]:
+        depth = min(len(self.lists), 3)
+        suffix = "" if depth <= 1 else f" {depth}"
+        counter = self.lists[-1]
+        if counter[0] is None:
+            return f"List Bullet{suffix}", ""
+        number = counter[0]
+        counter[0] = number + 1
+        # Numbers are written as text: python-docx's single "List Number" numbering would run on
+        # across lists instead of restarting, and numbering matters in a legal text.
+        return f"List Continue{suffix}", f"{number}. "
+
+    # Parser callbacks -----------------------------------------------------------------------
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if self.table_rows is not None:
+            self._table_start(tag)
+            return
+        if tag in ("strong", "b"):
+            self.bold += 1
+        elif tag in ("em", "i"):
+            self.italic += 1
+        elif tag == "code":
+            self.code += 1
+        elif tag in ("del", "s", "strike"):
+            self.strike += 1
+        elif tag in ("ins", "u"):
+            self.underline += 1
+        elif tag == "a":
+            self.link_stack.append(attributes.get("href") or "")
+        elif tag == "br":
+            self._ensure_paragraph().add_run().add_break()
+        elif tag == "img":
+            alt = attributes.get("alt") or "image"
+            self._add_text(f"[{alt}]", keep_space=True)
+        elif tag in ("ul", "ol"):
+            start = attributes.get("start") or "1"
+            self.lists.append([int(start) if tag == "ol" and start.isdigit() else (1 if tag == "ol" else None)])
+            self.paragraph = None
+        elif tag == "li" and self.lists:
+            self._start_paragraph(*self._list_style())
+        elif tag == "blockquote":
+            self.quote_depth += 1
+            self._start_paragraph(self._body_style())
+        elif tag == "pre":
+            self.in_pre = True
+            self._start_paragraph("No Spacing")
+        elif re.fullmatch(r"h[1-6]", tag):
+            level = min(MAX_HEADING_LEVEL, int(tag[1]) + self.heading_offset)
+            self._start_paragraph(f"Heading {level}")
+        elif tag == "hr":
+            self.word.add_paragraph("* * *", style=self._body_style())
+            self.paragraph = None
+        elif tag == "table":
+            self.table_rows = []
+            self.paragraph = None
+        elif tag in self._BLOCKS:
+            self._start_paragraph(self._body_style())
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.table_rows is not None:
+            self._table_end(tag)
+            return
+        if tag in ("strong", "b"):
+            self.bold = max(0, self.bold - 1)
+        elif tag in ("em", "i"):
+            self.italic = max(0, self.italic - 1)
+        elif tag == "code":
+            self.code = max(0, self.code - 1)
+        elif tag in ("del", "s", "strike"):
+            self.strike = max(0, self.strike - 1)
+        elif tag in ("ins", "u"):
+            self.underline = max(0, self.underline - 1)
+        elif tag == "a" and self.link_stack:
+            self._close_link(self.link_stack.pop())
+        elif tag in ("ul", "ol") and self.lists:
+            self.lists.pop()
+            self.paragraph = None
+        elif tag == "blockquote":
+            self.quote_depth = max(0, self.quote_depth - 1)
+            self._start_paragraph(self._body_style())
+        elif tag == "pre":
+            self.in_pre = False
+            self._start_paragraph(self._body_style())
+        elif tag in self._BLOCKS:
+            self._start_paragraph(self._body_style())
+
+    def handle_data(self, data: str) -> None:
+        if self.table_rows is not None:
+            if self.cell is not None:
+                self.cell.append(data)
+            return
+        self._add_text(data)
+
+    # Text and links -------------------------------------------------------------------------
+    def _add_text(self, data: str, *, keep_space: bool = False) -> Run | None:
+        if self.in_pre:
+            text = data.rstrip("\n") if data.endswith("\n") else data
+            paragraph = self._ensure_paragraph()
+            run = None
+            for index, line in enumerate(text.split("\n")):
+                if index:
+                    paragraph.add_run().add_break()
+                run = paragraph.add_run(xml_text(line))
+                run.font.name = "Courier New"
+                run.font.size = Pt(9)
+            return run
+        text = _WHITESPACE.sub(" ", data)
+        if not keep_space and self.paragraph is None:
+            text = text.lstrip()
+        if not text:
+            return None
+        run = self._ensure_paragraph().add_run(xml_text(text))
+        run.bold = bool(self.bold) or None
+        run.italic = bool(self.italic) or None
+        run.font.strike = bool(self.strike) or None
+        run.underline = bool(self.underline or self.link_stack) or None
+        if self.code:
+            run.font.name = "Courier New"
+        return run
+
+    def _close_link(self, href: str) -> None:
+        # A visible URL rather than a hyperlink relationship: the printed text stays verifiable
+        # and python-docx has no public API for hyperlinks.
+        if href and not href.startswith("#") and self.paragraph is not None:
+            if href not in "".join(run.text for run in self.paragraph.runs[-3:]):
+                self.paragraph.add_run(xml_text(f" ({href})"))
+
+    # Tables ---------------------------------------------------------------------------------
+    def _table_start(self, tag: str) -> None:
+        if tag == "tr" and self.table_rows is not None:
+            self.table_rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+            self.cell_is_header = tag == "th"
+
+    def _table_end(self, tag: str) -> None:
+        rows = self.table_rows
+        assert rows is not None
+        if tag in ("td", "th") and self.cell is not None:
+            if rows:
+                rows[-1].append((_WHITESPACE.sub(" ", "".join(self.cell)).strip(), self.cell_is_header))
+            self.cell = None
+        elif tag == "table":
+            self.table_rows = None
+            self._write_table([row for row in rows if row])
+
+    def _write_table(self, rows: list[list[tuple[str, bool]]]) -> None:
+        if not rows:
+            return
+        columns = max(len(row) for row in rows)
+        table = self.word.add_table(rows=len(rows), cols=columns)
+        table.style = "Table Grid"
+        for row_index, row in enumerate(rows):
+            for column, (text, is_header) in enumerate(row):
+                cell: _Cell = table.cell(row_index, column)
+                run = cell.paragraphs[0].add_run(xml_text(text))
+                run.bold = is_header or None
+        self._start_paragraph(self._body_style())
+
+
+def append_markdown(
+    word: WordDocument, markdown: str, render_markdown: MarkdownRenderer, *, heading_offset: int
+) -> None:
+    """Append a clause body: Markdown rendered safely, then mapped onto Word content. Headings
+    inside the body are shifted down by ``heading_offset`` levels so they sit under the clause."""
+    converter = _HtmlToWord(word, heading_offset)
+    converter.feed(render_markdown(markdown))
+    converter.close()
+
+
+def save_docx(word: WordDocument) -> bytes:
+    """The document as .docx bytes."""
+    buffer = BytesIO()
+    word.save(buffer)
+    return buffer.getvalue()
+
+
+def export_docx(
+    document: ExportDocument,
+    render_markdown: MarkdownRenderer,
+    *,
+    include_toc: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> bytes:
+    """The consolidated draft as .docx bytes: Title, TOC field, chapters as Heading 1, clauses as
+    Heading 2 (a clause under another one level deeper), numbers in the heading text.
+
+    ``progress(done, total)`` is called after each clause, for long exports run as a job.
+    """
+    word = new_document(f"{document.code_title} — {document.draft_label}", document.language)
+    word.add_paragraph(xml_text(document.code_title), style="Title")
+    word.add_paragraph(xml_text(document.draft_label), style="Subtitle")
+    if include_toc:
+        add_table_of_contents(word)
+    depths = document.clause_depths()
+    total = sum(len(chapter.clauses) for chapter in document.chapters)
+    done = 0
+    for chapter in document.chapters:
+        word.add_heading(heading_text(chapter.number, chapter.title), level=CHAPTER_LEVEL)
+        for clause in chapter.clauses:
+            level = min(MAX_HEADING_LEVEL, CLAUSE_LEVEL + depths.get(clause.uid, 0))
+            word.add_heading(heading_text(clause.number, clause.title), level=level)
+            append_markdown(word, clause.body_markdown, render_markdown, heading_offset=level)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return save_docx(word)

@@ -1,0 +1,216 @@
+"""SECURITY-CASES 1-8, 11-13 against the live Socket.IO namespace."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import socketio
+
+from codedraft.accounts import operations as accounts
+from codedraft.codes.models import Role
+from codedraft.collab.core import sync_update_message
+from codedraft.extensions import db
+from tests.realtime.conftest import stored_text
+from tests.support.live import CSRF_META, YClient, wait_for
+
+
+def test_case_1_no_session_is_refused_at_connect(stage):
+    anonymous = YClient(stage.base)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        anonymous.connect()
+    assert not anonymous.sio.connected
+    assert anonymous.received == 0
+    forged = YClient(stage.base, headers={"Cookie": "codedraft_session=forged.value.here"})
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        forged.connect()
+
+
+def test_case_2_joining_a_clause_one_may_not_see_is_refused(app, stage):
+    outsider = stage.client("outsider")
+    refused = outsider.join(stage.clause.uid)
+    missing = outsider.join("ffffffffffffffff")
+    assert refused == missing == {"ok": False, "error": "No such clause, or you may not see it."}
+    namespace = app.extensions["codedraft_collab_namespace"]
+    assert namespace.connections[outsider.sio.get_sid("/collab")].presence == {}
+    time.sleep(0.2)
+    assert outsider.received == 0  # no step 1, no data
+
+
+def test_case_3_messages_naming_another_codes_clause_are_checked(app, stage):
+    editor = stage.editor("chair")
+    # Joined our clause, but send an update, presence and a join naming a clause of another code.
+    update = editor.call("y", {"clause": stage.other_clause.uid, "msg": sync_update_message(b"\x00\x00")})
+    presence = editor.call("y", {"clause": stage.other_clause.uid, "msg": b"\x01\x01\x00"})
+    leave = editor.call("leave", {"clause": stage.other_clause.uid})
+    assert update["ok"] is False and presence["ok"] is False
+    assert leave == {"ok": True}  # leaving a room one is not in changes nothing
+    assert stored_text(app, stage.other_clause.id) == "Not for you."
+
+
+def test_case_4_reviewer_and_observer_updates_are_rejected_but_reviewers_still_read(app, stage):
+    for who in ("reviewer", "observer"):
+        client = stage.client(who)
+        assert client.join(stage.clause.uid)["readonly"] is True
+        assert client.synced.wait(5)
+        client.insert(0, f"{who} was here ")
+        wait_for(lambda c=client: any(not a["ok"] for a in c.acks), message="rejection")
+        assert [a for a in client.acks if not a["ok"]] == [
+            {"ok": False, "error": "you may read this clause but not edit it"}]
+    assert stored_text(app, stage.clause.id) == "Seed text."
+
+
+def test_case_5_role_lowered_then_read_access_lost(app, stage):
+    member = stage.editor("member")
+    member.insert(0, "A")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "ASeed text.", message="first edit stored")
+    with app.app_context():
+        accounts.grant_role(db.session.merge(stage.people["member"]), db.session.merge(stage.code), Role.observer)
+        db.session.commit()
+    member.insert(0, "B")
+    wait_for(lambda: any(not a["ok"] for a in member.acks), message="rejection")
+    assert stored_text(app, stage.clause.id) == "ASeed text."
+    with app.app_context():
+        accounts.revoke_role(db.session.merge(stage.people["member"]), db.session.merge(stage.code))
+        db.session.commit()
+    before = len(member.acks)
+    member.send(b"\x01\x01\x00")
+    wait_for(lambda: len(member.acks) > before, message="removal")
+    assert member.acks[-1] == {"ok": False, "error": "You may not see this clause any more."}
+    assert member.roles[-1]["removed"] is True
+
+
+def test_case_6_logout_in_another_tab_ends_the_socket(stage):
+    chair = stage.people["chair"]
+    from tests.conftest import PASSWORD
+    from tests.support.live import http_sign_in
+
+    browser = http_sign_in(stage.base, chair.email, PASSWORD)
+    socket_tab = YClient(stage.base, browser).connect()
+    stage.clients.append(socket_tab)
+    assert socket_tab.join(stage.clause.uid)["ok"]
+    token = CSRF_META.search(browser.get(f"{stage.base}/").text).group(1)
+    browser.post(f"{stage.base}/logout", data={"csrf_token": token}, allow_redirects=False)
+    wait_for(lambda: not socket_tab.sio.connected, message="socket closed by logout")
+
+
+def test_case_7_a_foreign_origin_is_refused(stage):
+    from tests.conftest import PASSWORD
+    from tests.support.live import http_sign_in
+
+    browser = http_sign_in(stage.base, stage.people["chair"].email, PASSWORD)
+    foreign = YClient(stage.base, browser, headers={"Origin": "https://evil.example"})
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        foreign.connect()
+    same = YClient(stage.base, browser).connect()  # python-socketio sends the server's own origin
+    stage.clients.append(same)
+    assert same.sio.connected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json at all",
+        {"clause": 12, "msg": b"\x00\x02\x00"},
+        {"msg": b"\x00\x02\x02\x00\x00"},
+        {"clause": None},
+        ["a", "list"],
+        {"clause": "x" * 1000, "msg": b"\x00"},
+    ],
+)
+def test_case_8_malformed_envelopes_get_a_clear_error(app, stage, payload):
+    editor = stage.editor("chair")
+    ack = editor.call("y", payload)
+    assert ack["ok"] is False and ack["error"]
+    assert editor.sio.connected
+    assert stored_text(app, stage.clause.id) == "Seed text."
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"",
+        b"\x00",  # sync frame without a sync type
+        b"\x00\x02",  # update without its payload
+        b"\x00\x02\x10\x01\x02",  # update whose length runs past the end (truncated)
+        b"\x00\x02\x05\xff\xff\xff\xff\xff",  # five bytes that are not an update
+        b"\x07\x00",  # unknown message type
+        b"\x01\x05{{{{{",  # awareness that does not decode
+    ],
+)
+def test_case_8_malformed_binary_is_rejected_and_the_document_unchanged(app, stage, frame):
+    editor = stage.editor("chair")
+    ack = editor.call("y", {"clause": stage.clause.uid, "msg": frame})
+    assert ack["ok"] is False and "Traceback" not in ack["error"]
+    editor.insert(0, "still fine ")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "still fine Seed text.", message="editing goes on")
+
+
+def test_case_8_a_truncated_real_update_is_rejected(app, stage):
+    editor = stage.editor("chair")
+    captured: list[bytes] = []
+    scratch = YClient(stage.base)
+    scratch.doc.observe(lambda event: captured.append(event.update))
+    scratch.text.insert(0, "truncated 👍")
+    truncated = sync_update_message(captured[0])[:-3]
+    ack = editor.call("y", {"clause": stage.clause.uid, "msg": truncated})
+    assert ack["ok"] is False
+    assert stored_text(app, stage.clause.id) == "Seed text."
+
+
+def test_case_11_huge_and_deeply_nested_messages_are_rejected(app, stage):
+    editor = stage.editor("chair")
+    nested = json.dumps({"user": {"name": "x"}}).replace('"x"', "[" * 5000 + "]" * 5000).encode()
+    from codedraft.collab.core import _var_bytes, _var_uint
+
+    awareness = b"\x01" + _var_bytes(_var_uint(1) + _var_uint(123) + _var_uint(5) + _var_bytes(nested))
+    ack = editor.call("y", {"clause": stage.clause.uid, "msg": awareness})
+    assert ack["ok"] is False
+    # 1.5 MB passes the transport limit but not the core's; 10 MB is cut off by the transport.
+    big = editor.call("y", {"clause": stage.clause.uid, "msg": b"\x00\x02" + b"\x00" * 1_500_000})
+    assert big["ok"] is False and "exceeds" in big["error"]
+    victim = stage.editor("second_chair")
+    victim.sio.emit("y", {"clause": stage.clause.uid, "msg": b"\x00" * 10_000_000}, namespace="/collab")
+    wait_for(lambda: not victim.sio.connected, message="oversized sender disconnected")
+    assert stored_text(app, stage.clause.id) == "Seed text."
+
+
+def test_case_12_a_flooding_socket_is_cut_off_and_others_are_not(app, stage):
+    flooder = stage.editor("chair")
+    bystander = stage.editor("member")
+    for _ in range(1000):
+        if not flooder.sio.connected:
+            break
+        try:
+            flooder.sio.emit("y", {"clause": stage.clause.uid, "msg": b"\x01\x01\x00"}, namespace="/collab")
+        except socketio.exceptions.BadNamespaceError:
+            break
+    wait_for(lambda: not flooder.sio.connected, message="flooder disconnected")
+    bystander.insert(0, "unaffected ")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "unaffected Seed text.", message="bystander edits")
+    assert bystander.sio.connected
+
+
+def test_case_13_unicode_is_identical_byte_for_byte(app, stage):
+    import unicodedata
+
+    alice, bob = stage.editor("chair"), stage.editor("member")
+    nfd = unicodedata.normalize("NFD", "é")
+    alice.insert(0, f"👨‍👩‍👧‍👦 {nfd} e\u0301\u0323 \r\n")
+    wait_for(lambda: bob.value() == alice.value(), message="convergence")
+    bob.insert(2, "🇵🇱")  # after the family emoji's first code point: inside a grapheme, never a code point
+    bob.delete(len(bob.value()) - 3, 2)
+    wait_for(lambda: bob.value() == alice.value() and len(bob.acks) >= 3, message="convergence")
+    final = alice.value()
+    assert stored_text(app, stage.clause.id) == final
+    wait_for(lambda: _body(app, stage.clause.id) == final, message="materialised body")
+    assert _body(app, stage.clause.id).encode() == final.encode()
+
+
+def _body(app, clause_id: int) -> str:
+    from codedraft.codes.models import Clause
+
+    with app.app_context():
+        body = db.session.get(Clause, clause_id).body
+        db.session.remove()
+    return body
