@@ -147,6 +147,11 @@ def ensure_secret_key_file(instance: Path) -> str:
 
 
 def register(app: Flask) -> None:
+    from codedraft.collab.cli import commands as collab_commands
+    from codedraft.exports.cli import commands as export_commands
+    from codedraft.feedback.cli import commands as feedback_commands
+    from codedraft.search.cli import commands as search_commands
+
     for command in (seed_demo_command, create_user_command, invite_command, import_command, token_command,
-                    serve_command):
+                    serve_command, *collab_commands, *feedback_commands, *search_commands, *export_commands):
         app.cli.add_command(command)

@@ -44,7 +44,9 @@ def init_extensions(app: Flask) -> None:
         # Same-origin only (SECURITY-CASES 7): never '*'.
         cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS"),
         max_http_buffer_size=app.config.get("SOCKET_MAX_MESSAGE_BYTES", 2 * 1024 * 1024),
-        json=None,
+        # One socket's messages are handled in order, in its own connection thread: an edit is
+        # never overtaken by the next one from the same editor, and acks keep that order.
+        async_handlers=False,
     )
     install_security_headers(app)
     _install_user_loader()
@@ -98,12 +100,14 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.accounts.views import bp as accounts_bp
     from codedraft.api.views import bp as api_bp
     from codedraft.codes.views import bp as codes_bp
+    from codedraft.collab.views import bp as collab_bp
     from codedraft.drafts.views import bp as drafts_bp
+    from codedraft.exports.views import bp as exports_bp
+    from codedraft.feedback.views import bp as feedback_bp
+    from codedraft.search.views import bp as search_bp
 
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(codes_bp)
-    app.register_blueprint(drafts_bp)
-    app.register_blueprint(api_bp)
+    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp):
+        app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
 
 

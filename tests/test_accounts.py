@@ -99,6 +99,10 @@ def test_cookies_are_httponly_and_samesite(client, make_user):
 
 
 def test_content_security_policy_forbids_inline_script(client):
-    policy = client.get("/login").headers["Content-Security-Policy"]
-    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    first = client.get("/login").headers["Content-Security-Policy"]
+    second = client.get("/login").headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in first.split(";"))
+    assert directives["script-src"] == "'self'"  # no inline script, no eval, no nonce for scripts
+    assert "unsafe-inline" not in directives["style-src"] and "'nonce-" in directives["style-src"]
+    assert first != second  # a fresh nonce per response
     assert "<script>" not in client.get("/login").get_data(as_text=True)

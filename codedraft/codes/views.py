@@ -12,6 +12,7 @@ from codedraft.accounts import operations as accounts
 from codedraft.accounts.models import Organisation, User
 from codedraft.codes import operations as ops
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
+from codedraft.codes.panels import clause_panels
 from codedraft.codes.tree import build_tree
 from codedraft.drafts.operations import clause_history, drafts_of
 from codedraft.extensions import db, limiter
@@ -88,6 +89,7 @@ def clause(slug: str, uid: str) -> ResponseReturnValue:
     return render_template(
         "codes/clause.html", code=code, clause=clause, body_html=render_markdown(clause.body),
         history=clause_history(clause.uid), may_edit=policy.can_edit_clause(current_user, clause),
+        panels=clause_panels(code, clause, current_user),
     )
 
 

@@ -11,6 +11,10 @@ framing, decoding, the sender's right to write, only the ``body`` text touched) 
 *new* part of an update, which the adapter persists and then broadcasts.  A resent update adds
 nothing, so it yields ``update=None``: that is how a resend is applied once and stored once.
 
+pycrdt 0.14.13 mishandles an update that arrives before an earlier update of the same client
+(it shows the text but neither reports nor stores it), so the server reads each update's
+structure itself and holds such updates back until what they build on has arrived.
+
 A ClauseDocument is not thread-safe; the adapter serialises access per clause.
 """
 
@@ -24,7 +28,7 @@ from typing import Any, Literal, NamedTuple
 from pycrdt import Assoc, Doc, StickyIndex, Text, TransactionEvent, get_state, merge_updates
 
 from codedraft.collab.minimal_edit import DEFAULT_DIFF_TIMEOUT, apply_edits, plan_edits
-from codedraft.collab.offsets import codepoint_to_utf8, utf16_length, utf8_to_codepoint
+from codedraft.collab.offsets import codepoint_to_utf8, utf8_to_codepoint, utf16_length
 
 __all__ = [
     "BODY",
@@ -360,10 +364,11 @@ class _UpdateShape(NamedTuple):
 
 
 class _HeldUpdate(NamedTuple):
-    """An update waiting for one it depends on."""
+    """An update waiting for one it depends on; ``persisted`` if it is already in the log."""
 
     update: bytes
     shape: _UpdateShape
+    persisted: bool = False
 
 
 def _skip_any(reader: _Reader, depth: int = 0) -> None:
@@ -482,16 +487,16 @@ def _covered_after(shape: _UpdateShape, known: Mapping[int, int]) -> dict[int, i
 
 
 def _dependency_order(
-    updates: list[bytes], shapes: list[_UpdateShape]
+    updates: list[bytes], shapes: list[_UpdateShape], known: Mapping[int, int]
 ) -> tuple[list[bytes], list[_HeldUpdate]]:
-    """Order updates so each comes after everything it builds on, starting from nothing.
+    """Order updates so each comes after everything it builds on, starting from ``known``.
 
     Returns the applicable updates in order, and those whose dependencies are absent.
     """
-    reach: dict[int, int] = {}
+    reach = dict(known)
     ordered: list[bytes] = []
     waiting: list[_HeldUpdate] = []
-    for update, shape in zip(updates, shapes):
+    for update, shape in zip(updates, shapes, strict=True):
         extended = _covered_after(shape, reach)
         if extended is None:
             waiting.append(_HeldUpdate(update, shape))
@@ -602,16 +607,23 @@ class ClauseDocument:
         Raises CorruptHistory naming the first stored item that does not decode.
         """
         clause = cls(max_message_bytes=max_message_bytes, client_id=client_id)
-        history = [] if snapshot is None else [snapshot]
-        history.extend(updates)
+        reach: dict[int, int] = {}
+        if snapshot is not None:
+            # A snapshot is one encode_state(): gap-free, so Yrs' own summary of it is exact
+            # and much cheaper than reading its structs here.
+            if not _decodes(snapshot):
+                raise CorruptHistory("stored snapshot does not decode")
+            reach = _decode_state_vector(get_state(snapshot))
+        stored_updates = list(updates)
         shapes: list[_UpdateShape] = []
-        for number, stored in enumerate(history):
+        for number, stored in enumerate(stored_updates):
             try:
                 shapes.append(_checked_shape(stored))
             except ProtocolError as exc:
-                label = "snapshot" if snapshot is not None and number == 0 else "update"
-                raise CorruptHistory(f"stored {label} #{number}: {exc.reason}") from None
-        ordered, waiting = _dependency_order(history, shapes)
+                raise CorruptHistory(f"stored update #{number}: {exc.reason}") from None
+        ordered, waiting = _dependency_order(stored_updates, shapes, reach)
+        if snapshot is not None:
+            ordered.insert(0, snapshot)
         # One transaction for the whole history: one integration pass instead of thousands.
         try:
             with clause._doc.transaction():
@@ -623,7 +635,7 @@ class ClauseDocument:
         clause._recovery_base = clause.encode_state()
         # Stored updates whose dependencies were never stored wait, as if just received.
         for held in waiting:
-            clause._hold(held.update, held.shape)
+            clause._hold(held.update, held.shape, persisted=True)
         return clause
 
     def _install(self, doc: Doc[Text]) -> None:
@@ -633,7 +645,8 @@ class ClauseDocument:
 
     def _record_transaction(self, event: TransactionEvent) -> None:
         # Yrs only reports transactions that integrated new structs or deleted something not yet
-        # deleted, so a duplicate or already-applied update records nothing here.
+        # deleted, so a duplicate or already-applied update records nothing here (or an empty
+        # update, which _take_emitted drops).
         self._emitted.append(event.update)
 
     def _take_emitted(self) -> bytes | None:
@@ -731,6 +744,20 @@ class ClauseDocument:
         return SyncOutcome(kind=frame.kind, update=new_part,
                            broadcast=sync_update_message(new_part))
 
+    def apply_stored(self, update: bytes) -> bytes | None:
+        """Apply an update that is already in the log (stored by another server process).
+
+        Returns the new part of updates it released from the held list, which this process must
+        persist and broadcast; None if it released nothing.  The stored update itself is not
+        returned, so it is not stored twice.  Raises ProtocolError if it does not decode.
+        """
+        shape = _checked_shape(update)
+        if _covered_after(shape, self._known_clocks()) is None:
+            self._hold(update, shape, persisted=True)
+            return None
+        self._apply(update)
+        return _merge([part for part in self._apply_ready_held() if part is not None])
+
     def _known_clocks(self) -> dict[int, int]:
         return _decode_state_vector(self.state_vector())
 
@@ -754,9 +781,9 @@ class ClauseDocument:
             raise ProtocolError("update could not be applied") from None
         return bool(changed)
 
-    def _hold(self, update: bytes, shape: _UpdateShape) -> None:
+    def _hold(self, update: bytes, shape: _UpdateShape, *, persisted: bool = False) -> None:
         """Keep an update until its dependencies arrive; the oldest go first when full."""
-        self._held.append(_HeldUpdate(update, shape))
+        self._held.append(_HeldUpdate(update, shape, persisted))
         while (len(self._held) > _MAX_HELD_UPDATES
                or sum(len(held.update) for held in self._held) > _MAX_HELD_BYTES):
             self._held.pop(0)  # its sender resends it on the next sync handshake
@@ -773,9 +800,11 @@ class ClauseDocument:
                     continue
                 self._held.remove(held)
                 try:
-                    applied.append(self._apply(held.update))
+                    new_part = self._apply(held.update)
                 except ProtocolError:
-                    pass  # rolled back; the sender was told nothing more, it was already held
+                    new_part = None  # rolled back; it came from a peer, already answered
+                if not held.persisted:
+                    applied.append(new_part)
                 progress = True
                 break
         return applied

@@ -193,6 +193,10 @@ class CollabNamespace(Namespace):
             return {"ok": False, "error": str(error)}
         if outcome.reply is not None:
             emit("y", {"clause": uid, "msg": outcome.reply})
+        if outcome.deferred:
+            # Held until what it builds on arrives; the step 1 just sent asks the sender for it.
+            # Not acknowledged as stored, because it is not yet.
+            return {"ok": False, "error": "Held until earlier edits arrive; send them first.", "resync": True}
         if outcome.awareness is not None:
             self._remember_presence(connection, uid, outcome.awareness)
         if outcome.broadcast is not None:

@@ -166,7 +166,11 @@ class ClauseStore:
         return sync_update_message(update_bytes)
 
     def _catch_up(self, opened: OpenClause) -> None:
-        """Apply updates other processes stored since we last looked (lock held)."""
+        """Apply updates other processes stored since we last looked (lock held).
+
+        A stored update can release one this replica was holding back (it arrived before what it
+        builds on); the released part has not been stored by anyone yet, so it is queued here.
+        """
         with self.app.app_context():
             rows = db.session.execute(
                 select(ClauseUpdate.id, ClauseUpdate.update)
@@ -175,8 +179,10 @@ class ClauseStore:
             ).all()
             db.session.remove()
         for update_id, stored in rows:
-            opened.doc.receive(sync_update_message(stored), may_write=True)
+            released = opened.doc.apply_stored(stored)
             opened.seen_update_id = max(opened.seen_update_id, update_id)
+            if released is not None:
+                self._submit(PendingUpdate(opened, released, None, opened.doc.text, "editor"))
 
     def _wait(self, pending: PendingUpdate) -> None:
         try:

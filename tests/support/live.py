@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import engineio
 import requests
 import socketio
 from flask import Flask
@@ -57,6 +58,24 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10, message: str = 
     raise AssertionError(f"timed out waiting for {message}")
 
 
+class _InOrderEngineIO(engineio.Client):
+    """Handle incoming messages in arrival order, as a browser does.
+
+    The stock client hands each message to a new thread, so under load a binary attachment can
+    be decoded before the packet it belongs to; browsers never reorder like that.
+    """
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class InOrderClient(socketio.Client):
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InOrderEngineIO
+
+
 class YClient:
     """A co-editor as the browser is one: a Yjs replica speaking y-protocols over Socket.IO."""
 
@@ -64,7 +83,7 @@ class YClient:
         self.base = base
         self.doc: Doc[Text] = Doc()
         self.text = self.doc.get("body", type=Text)
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = InOrderClient(reconnection=False)
         self.errors: list[Any] = []
         self.roles: list[Any] = []
         self.acks: list[dict[str, Any]] = []

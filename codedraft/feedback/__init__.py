@@ -1,0 +1,1 @@
+"""Feedback on clauses: rounds, anchored comment threads, support, amendments, dispositions."""

@@ -1,0 +1,392 @@
+/**
+ * Entry of the clause editor page: a CodeMirror 6 editor bound to the clause's Y.Doc, kept in
+ * sync with the server by ClauseProvider over Socket.IO, with presence, a status indicator and a
+ * live preview rendered by the server.
+ *
+ * Expects (see the report / README for the template contract):
+ *   #clause-editor   data-clause-uid, data-readonly ("true"|"false"), data-user-name,
+ *                    data-user-color, optional data-label, optional data-preview-url
+ *   #clause-preview  optional; data-preview-url (takes precedence)
+ *   #collab-status   optional; status text
+ *   #presence-list   optional <ul>; who is here
+ *   <meta name="csrf-token" content="...">  for the preview POST
+ *   <meta name="csp-nonce" content="...">   optional; only used if the browser lacks adoptedStyleSheets
+ */
+import * as Y from 'yjs'
+import { io } from 'socket.io-client'
+import { Awareness } from 'y-protocols/awareness'
+import { Compartment, EditorState, Prec } from '@codemirror/state'
+import {
+  EditorView,
+  drawSelection,
+  dropCursor,
+  highlightActiveLine,
+  highlightSpecialChars,
+  keymap
+} from '@codemirror/view'
+import { defaultKeymap } from '@codemirror/commands'
+import { LanguageSupport, defaultHighlightStyle, syntaxHighlighting } from '@codemirror/language'
+import { markdownKeymap, markdownLanguage, pasteURLAsLink } from '@codemirror/lang-markdown'
+import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
+
+import { ClauseProvider, STATUS } from './collab/provider.js'
+import { describeStatus } from './collab/status.js'
+import { participants, safeColor } from './collab/presence.js'
+import { createPreviewer } from './collab/preview.js'
+
+/** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
+const STATUS_SETTLE_MS = 400
+
+/**
+ * @typedef {object} EditorConfig
+ * @property {string} clauseUid
+ * @property {boolean} readonly
+ * @property {string} userName
+ * @property {string} userColor
+ * @property {string} label
+ * @property {string} previewUrl
+ */
+
+/**
+ * Read the editor's configuration from the data attributes of #clause-editor.
+ *
+ * @param {HTMLElement} host
+ * @param {HTMLElement | null} preview
+ * @returns {EditorConfig}
+ * @throws {Error} when data-clause-uid is missing.
+ */
+function readConfig (host, preview) {
+  const clauseUid = host.dataset.clauseUid || ''
+  if (!clauseUid) throw new Error('#clause-editor has no data-clause-uid')
+  return {
+    clauseUid,
+    readonly: host.dataset.readonly === 'true',
+    userName: host.dataset.userName || 'Anonymous',
+    userColor: safeColor(host.dataset.userColor),
+    label: host.dataset.label || 'Clause text',
+    previewUrl: (preview && preview.dataset.previewUrl) || host.dataset.previewUrl || ''
+  }
+}
+
+/**
+ * @param {string} name
+ * @returns {string} the content of <meta name="...">, or ''.
+ */
+function metaContent (name) {
+  const meta = document.querySelector(`meta[name="${name}"]`)
+  return (meta && meta.getAttribute('content')) || ''
+}
+
+/**
+ * The editor extensions that depend on whether the clause may be edited. The content stays
+ * focusable when read-only, so keyboard and screen-reader users can still read and select it.
+ *
+ * @param {boolean} readonly
+ */
+function editability (readonly) {
+  return [
+    EditorState.readOnly.of(readonly),
+    EditorView.contentAttributes.of({ 'aria-readonly': String(readonly) })
+  ]
+}
+
+/**
+ * Markdown language support: what markdown() gives, minus its HTML-in-Markdown support.
+ *
+ * Why not markdown() itself: it always bundles the HTML, CSS and JavaScript parsers (about
+ * 150 KiB minified) to highlight raw HTML, and CodeDraft renders raw HTML as text anyway (the
+ * server's renderer has HTML off), so highlighting it as markup would mislead. GFM (tables,
+ * strikethrough, autolinks) is kept.
+ *
+ * @returns {LanguageSupport}
+ */
+function clauseMarkdown () {
+  return new LanguageSupport(markdownLanguage, [Prec.high(keymap.of(markdownKeymap)), pasteURLAsLink])
+}
+
+/**
+ * Render the people present as <li><span class="presence-dot"></span><span class="presence-name">.
+ * Colours go through the CSSOM (allowed under a strict CSP), names through textContent.
+ *
+ * @param {HTMLElement} list
+ * @param {Awareness} awareness
+ */
+function renderPresence (list, awareness) {
+  const items = participants(awareness.getStates(), awareness.clientID).map((person) => {
+    const item = document.createElement('li')
+    item.className = 'presence-item'
+    const dot = document.createElement('span')
+    dot.className = 'presence-dot'
+    dot.setAttribute('aria-hidden', 'true')
+    dot.style.backgroundColor = person.color
+    const name = document.createElement('span')
+    name.className = 'presence-name'
+    name.textContent = person.isSelf ? `${person.name} (you)` : person.name
+    item.append(dot, name)
+    return item
+  })
+  list.replaceChildren(...items)
+}
+
+/**
+ * Show the provider's state in #collab-status (and as data-collab-status / data-unacked on the
+ * editor host: hooks for end-to-end tests and CSS). Saving/Saved changes are settled for
+ * STATUS_SETTLE_MS so that they do not flicker, nor chatter in a screen reader, on every key.
+ *
+ * @param {ClauseProvider} provider
+ * @param {HTMLElement} host
+ * @param {HTMLElement | null} statusEl
+ * @param {string} notice shown until the next local edit (why the text was reloaded), or ''
+ * @returns {() => void} stops the pending timer
+ */
+function bindStatus (provider, host, statusEl, notice) {
+  if (statusEl) {
+    if (!statusEl.hasAttribute('role')) statusEl.setAttribute('role', 'status')
+    if (!statusEl.hasAttribute('aria-live')) statusEl.setAttribute('aria-live', 'polite')
+  }
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null
+  let shownState = ''
+  let message = notice
+
+  /** @param {{text: string, state: string}} view */
+  function show (view) {
+    shownState = view.state
+    if (!statusEl) return
+    if (statusEl.textContent !== view.text) statusEl.textContent = view.text
+    statusEl.dataset.state = view.state
+  }
+
+  function refresh () {
+    host.dataset.collabStatus = provider.status
+    host.dataset.unacked = String(provider.unackedCount)
+    const view = message
+      ? { text: message, state: 'error' }
+      : describeStatus({ status: provider.status, pending: provider.unackedCount, error: provider.lastError })
+    const quiet = (/** @type {string} */ state) => state === 'saving' || state === 'saved'
+    if (timer !== null) clearTimeout(timer)
+    timer = null
+    if (quiet(view.state) && quiet(shownState)) {
+      timer = setTimeout(() => { timer = null; show(view) }, STATUS_SETTLE_MS)
+    } else {
+      show(view)
+    }
+  }
+
+  provider.on('status', refresh)
+  provider.on('pending', ({ count }) => {
+    // The person is typing again: the note about the reload has been read.
+    if (count > 0) message = ''
+    refresh()
+  })
+  provider.on('error', refresh)
+  refresh()
+  return () => { if (timer !== null) clearTimeout(timer) }
+}
+
+/**
+ * Post the text to the server's renderer as it changes, and show the sanitised HTML it returns.
+ *
+ * @param {Y.Text} ytext
+ * @param {HTMLElement} previewEl
+ * @param {string} url
+ * @returns {() => void} cancels a scheduled or running request
+ */
+function bindPreview (ytext, previewEl, url) {
+  let lastText = ''
+  const previewer = createPreviewer({
+    url,
+    csrfToken: metaContent('csrf-token'),
+    onHtml (html) {
+      // The server rendered with raw HTML off and sanitised the result: this is its one
+      // rendering path, shared with the published pages.
+      previewEl.innerHTML = html
+      previewEl.dataset.previewState = 'ok'
+    },
+    onError () {
+      previewEl.dataset.previewState = 'error'
+    }
+  })
+  ytext.observe(() => {
+    const text = ytext.toString()
+    if (text === lastText) return
+    lastText = text
+    previewer.schedule(text)
+  })
+  return () => previewer.cancel()
+}
+
+/**
+ * @typedef {object} ClauseSession
+ * @property {EditorView} view
+ * @property {Y.Doc} ydoc
+ * @property {ClauseProvider} provider
+ * @property {Y.UndoManager} undoManager
+ * @property {Awareness} awareness
+ * @property {() => void} destroy
+ */
+
+/**
+ * @typedef {object} PageParts
+ * @property {HTMLElement} host #clause-editor
+ * @property {EditorConfig} config
+ * @property {import('socket.io-client').Socket} socket shared by every session of the page
+ * @property {HTMLElement | null} statusEl
+ * @property {HTMLElement | null} presenceList
+ * @property {HTMLElement | null} previewEl
+ */
+
+/**
+ * One life of the clause in this page: a fresh Y.Doc (so a fresh Yjs client id), its provider,
+ * undo manager and editor view.
+ *
+ * @param {PageParts} parts
+ * @param {string} notice shown in the status until the next edit, or ''
+ * @param {(reason: string) => void} onStale called when the server refused a local update
+ * @returns {ClauseSession}
+ */
+function openSession ({ host, config, socket, statusEl, presenceList, previewEl }, notice, onStale) {
+  const ydoc = new Y.Doc()
+  const ytext = ydoc.getText('body')
+  const awareness = new Awareness(ydoc)
+  awareness.setLocalStateField('user', { name: config.userName, color: config.userColor, colorLight: `${config.userColor}33` })
+  const provider = new ClauseProvider(socket, config.clauseUid, ydoc, { awareness, unloadTarget: window })
+
+  // Track nothing by default: yCollab adds its own sync origin, so undo reverts only the edits
+  // typed here, never a co-author's nor what arrived from the server.
+  const undoManager = new Y.UndoManager(ytext, { trackedOrigins: new Set() })
+
+  // Read-only until the server's text has arrived: typing into an empty editor before the first
+  // sync would put the words at a meaningless position. After that, offline editing is allowed.
+  let everSynced = false
+  let readonly = config.readonly
+  const editable = new Compartment()
+  const isLocked = () => readonly || !everSynced
+
+  const nonce = metaContent('csp-nonce')
+  const view = new EditorView({
+    parent: host,
+    state: EditorState.create({
+      // The text comes only from the server's document through sync; never inserted here.
+      doc: ytext.toString(),
+      extensions: [
+        editable.of(editability(isLocked())),
+        highlightSpecialChars(),
+        drawSelection(),
+        dropCursor(),
+        highlightActiveLine(),
+        EditorView.lineWrapping,
+        clauseMarkdown(),
+        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        keymap.of([...yUndoManagerKeymap, ...defaultKeymap]),
+        yCollab(ytext, awareness, { undoManager }),
+        EditorView.contentAttributes.of({ 'aria-label': config.label, 'aria-multiline': 'true', spellcheck: 'true' }),
+        ...(nonce ? [EditorView.cspNonce.of(nonce)] : [])
+      ]
+    })
+  })
+
+  function applyEditability () {
+    view.dispatch({ effects: editable.reconfigure(editability(isLocked())) })
+    host.dataset.editable = String(!isLocked())
+  }
+  host.dataset.editable = String(!isLocked())
+
+  provider.on('joined', ({ readonly: ro, user }) => {
+    readonly = ro
+    if (user && user.name) {
+      // The server's idea of who we are wins over the page's.
+      const color = safeColor(user.color || config.userColor)
+      awareness.setLocalStateField('user', { name: user.name, color, colorLight: `${color}33` })
+    }
+    applyEditability()
+  })
+  provider.on('role', ({ readonly: ro }) => { readonly = ro; applyEditability() })
+  provider.on('synced', ({ synced }) => {
+    if (synced && !everSynced) { everSynced = true; applyEditability() }
+  })
+  let stale = false
+  provider.on('rejected', ({ error }) => {
+    if (stale) return
+    stale = true
+    // Start over after the provider has finished handling this acknowledgement.
+    queueMicrotask(() => onStale(error))
+  })
+
+  const stopStatus = bindStatus(provider, host, statusEl, notice)
+  const onPresence = () => { if (presenceList) renderPresence(presenceList, awareness) }
+  awareness.on('change', onPresence)
+  onPresence()
+  const stopPreview = previewEl && config.previewUrl ? bindPreview(ytext, previewEl, config.previewUrl) : () => {}
+
+  return {
+    view,
+    ydoc,
+    provider,
+    undoManager,
+    awareness,
+    destroy () {
+      stopStatus()
+      stopPreview()
+      awareness.off('change', onPresence)
+      view.destroy()
+      provider.destroy()
+      undoManager.destroy()
+      awareness.destroy()
+      ydoc.destroy()
+    }
+  }
+}
+
+/**
+ * Start the clause editor on the page, if the page has one.
+ *
+ * When the server refuses a local update, the local replica can never be merged again (all
+ * later local updates depend on the refused one), so the session is replaced by a fresh one
+ * loaded from the server, and the status says why.
+ *
+ * @param {Document} [doc]
+ * @returns {{current: () => ClauseSession} | null} null when the page has no #clause-editor.
+ * @throws {Error} when #clause-editor lacks data-clause-uid.
+ */
+export function startClauseEditor (doc = document) {
+  const host = doc.getElementById('clause-editor')
+  if (!host) return null
+  const previewEl = doc.getElementById('clause-preview')
+  const presenceList = doc.getElementById('presence-list')
+  if (presenceList && !presenceList.hasAttribute('aria-label') && !presenceList.hasAttribute('aria-labelledby')) {
+    presenceList.setAttribute('aria-label', 'People editing this clause')
+  }
+  const parts = {
+    host,
+    config: readConfig(host, previewEl),
+    socket: io('/collab', { withCredentials: true }),
+    statusEl: doc.getElementById('collab-status'),
+    presenceList,
+    previewEl
+  }
+
+  /** @type {ClauseSession} */
+  let session
+  /** @param {string} notice */
+  const open = (notice) => {
+    session = openSession(parts, notice, (reason) => {
+      const hadFocus = session.view.hasFocus
+      session.destroy()
+      open(`Not saved: ${reason}. The text was reloaded from the server.`)
+      if (hadFocus) session.view.focus()
+    })
+  }
+  open('')
+
+  const handle = { current: () => session }
+  // A handle for end-to-end tests and debugging in the console.
+  window.codedraftEditor = handle
+  return handle
+}
+
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', () => startClauseEditor(), { once: true })
+} else {
+  startClauseEditor()
+}

@@ -1,0 +1,216 @@
+"""Fixtures for the search engine: small hand-made documents and an index of the real corpus.
+
+The corpus is split at Markdown headings by a tiny local helper (the real importer lives
+elsewhere): each heading with text under it becomes one clause document of its draft.
+Helpers are handed to tests through fixtures, never imported (several conftest modules share
+the name ``conftest``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from codedraft.search.engine import SearchDocument, SearchQuery
+from codedraft.search.whoosh_backend import WhooshSearchEngine
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+CORPUS = SHARED / "corpus"
+
+GPAI_CODE = 1
+AI_ACT_CODE = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusFile:
+    """One Markdown file of the corpus and the draft it stands for."""
+
+    name: str
+    code_id: int
+    code_title: str
+    draft: str
+    draft_label: str
+
+
+CORPUS_FILES: tuple[CorpusFile, ...] = (
+    CorpusFile("gpai-cop-draft2-2024-12.md", GPAI_CODE, "GPAI Code of Practice", "2", "Second Draft"),
+    CorpusFile("gpai-cop-draft3-2025-03.md", GPAI_CODE, "GPAI Code of Practice", "3", "Third Draft"),
+    CorpusFile(
+        "gpai-cop-final-2025-07-safety-security.md",
+        GPAI_CODE,
+        "GPAI Code of Practice",
+        "live",
+        "Final (Safety and Security)",
+    ),
+    CorpusFile("eu-ai-act-regulation-2024-1689.md", AI_ACT_CODE, "AI Act", "live", "OJ 12.7.2024"),
+)
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_NUMBERED = re.compile(
+    r"\b(Commitment|Measure|Article|Appendix|Annex)\s+([IVX]+(?:\.\d+)*|\d+(?:\.\d+)*[a-z]?)",
+    re.IGNORECASE,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """A heading, the text under it (up to the next heading), and its level-1/2 chapter."""
+
+    level: int
+    heading: str
+    body: str
+    chapter: str
+
+
+def split_sections(markdown: str) -> list[Section]:
+    """Split Markdown at every heading; sections with no text under them are dropped."""
+    sections: list[Section] = []
+    chapter = ""
+    heading, level, lines = "", 0, []  # text before the first heading is ignored
+
+    def flush() -> None:
+        body = "\n".join(lines).strip()
+        if heading and body:
+            sections.append(Section(level, heading, body, chapter))
+
+    for line in markdown.splitlines():
+        match = _HEADING.match(line)
+        if match is None:
+            lines.append(line)
+            continue
+        flush()
+        level, heading, lines = len(match.group(1)), match.group(2).strip(), []
+        if level <= 2:
+            chapter = heading
+    flush()
+    return sections
+
+
+def _clause_key(heading: str) -> tuple[str, str]:
+    """(uid stem, clause number) for a heading: "Measure II.1.2. Forecasting" -> ("measure-ii.1.2", "II.1.2")."""
+    match = _NUMBERED.search(heading)
+    if match:
+        number = match.group(2).rstrip(".")
+        return f"{match.group(1).lower()}-{number.lower()}", number
+    slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")[:60]
+    return slug or "section", ""
+
+
+def corpus_file_documents(source: CorpusFile, markdown: str) -> list[SearchDocument]:
+    """Clause documents for one corpus file; repeated headings get a numeric suffix."""
+    documents: list[SearchDocument] = []
+    seen: dict[str, int] = {}
+    for section in split_sections(markdown):
+        stem, number = _clause_key(section.heading)
+        seen[stem] = seen.get(stem, 0) + 1
+        uid = stem if seen[stem] == 1 else f"{stem}~{seen[stem]}"
+        where = "live" if source.draft == "live" else f"draft:{source.draft}"
+        documents.append(
+            SearchDocument(
+                doc_id=f"clause:{source.code_id}/{uid}:{where}",
+                kind="clause",
+                code_id=source.code_id,
+                code_title=source.code_title,
+                chapter=section.chapter,
+                clause_uid=f"{source.code_id}/{uid}",
+                clause_number=number,
+                clause_title=section.heading,
+                draft=source.draft,
+                draft_label=source.draft_label,
+                body=section.body,
+                visibility=[f"code:{source.code_id}"],
+            )
+        )
+    return documents
+
+
+def load_corpus_documents() -> list[SearchDocument]:
+    """Every clause document of the corpus, or skip when ../shared/corpus is absent."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"../shared/corpus not present: {CORPUS}")
+    documents: list[SearchDocument] = []
+    for source in CORPUS_FILES:
+        path = CORPUS / source.name
+        if not path.exists():
+            pytest.skip(f"../shared/corpus not present: {path}")
+        documents.extend(corpus_file_documents(source, path.read_text(encoding="utf-8")))
+    return documents
+
+
+@dataclasses.dataclass
+class CorpusIndex:
+    """The corpus, indexed once per test session."""
+
+    engine: WhooshSearchEngine
+    documents: list[SearchDocument]
+    build_seconds: float
+    path: Path
+
+
+@pytest.fixture(scope="session")
+def corpus_documents() -> list[SearchDocument]:
+    return load_corpus_documents()
+
+
+@pytest.fixture(scope="session")
+def corpus_index(
+    corpus_documents: list[SearchDocument], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CorpusIndex]:
+    path = tmp_path_factory.mktemp("corpus-index") / "index"
+    engine = WhooshSearchEngine(path)
+    started = time.perf_counter()
+    engine.rebuild(corpus_documents)
+    built = time.perf_counter() - started
+    yield CorpusIndex(engine, corpus_documents, built, path)
+    engine.close()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[WhooshSearchEngine]:
+    """An empty index in this test's temporary folder."""
+    search_engine = WhooshSearchEngine(tmp_path / "index")
+    yield search_engine
+    search_engine.close()
+
+
+MakeDocument = Callable[..., SearchDocument]
+
+
+@pytest.fixture
+def make_document() -> MakeDocument:
+    """Factory: ``make_document("clause:a:live", body="...")`` with sensible defaults."""
+
+    def make(doc_id: str, **overrides: object) -> SearchDocument:
+        defaults: dict[str, object] = {
+            "doc_id": doc_id,
+            "kind": "clause",
+            "code_id": GPAI_CODE,
+            "body": "",
+            "visibility": [f"code:{GPAI_CODE}"],
+            "code_title": "Test code",
+            "chapter": "Transparency",
+            "clause_uid": doc_id.split(":")[1] if doc_id.count(":") >= 2 else doc_id,
+            "clause_number": "1.1",
+            "clause_title": "Documentation",
+            "draft": "live",
+        }
+        defaults.update(overrides)
+        return SearchDocument(**defaults)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def ask() -> Callable[..., SearchQuery]:
+    """Factory for queries: ``ask("risk", allowed=["code:1"], page=2)``."""
+
+    def build(text: str, allowed: list[str] | None = None, **kwargs: object) -> SearchQuery:
+        tokens = [f"code:{GPAI_CODE}"] if allowed is None else allowed
+        return SearchQuery(text=text, allowed_tokens=tokens, **kwargs)  # type: ignore[arg-type]
+
+    return build

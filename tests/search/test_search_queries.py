@@ -1,0 +1,320 @@
+"""Query behaviour of the Whoosh engine on small hand-made documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+import pytest
+
+from codedraft.search.engine import (
+    MESSAGE_NO_ACCESS,
+    MESSAGE_UNPARSABLE,
+    SearchFilters,
+    SearchQuery,
+    SearchResults,
+)
+from codedraft.search.whoosh_backend import WhooshSearchEngine
+
+Ask = Callable[..., SearchQuery]
+
+
+def ids(results: SearchResults) -> set[str]:
+    return {hit.doc_id for hit in results.hits}
+
+
+def test_phrase_with_negation_matches_only_the_negative_clause(
+    engine: WhooshSearchEngine, make_document, ask: Ask
+) -> None:
+    engine.index(
+        [
+            make_document("clause:neg:live", body="The provider shall not apply the exemption."),
+            make_document("clause:pos:live", body="The provider shall apply the exemption."),
+        ]
+    )
+    assert ids(engine.search(ask('"shall not apply"'))) == {"clause:neg:live"}
+    assert ids(engine.search(ask('"shall apply"'))) == {"clause:pos:live"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("securite", "la sécurité des modèles"),
+        ("lodz", "an office in Łódź"),
+        ("zolc", "gorzka żółć"),
+        ("Sécurité", "la securite des modeles"),
+        ("strasse", "die Straße 1"),
+    ],
+)
+def test_accents_are_folded_both_ways(
+    engine: WhooshSearchEngine, make_document, ask: Ask, typed: str, stored: str
+) -> None:
+    engine.index(
+        [
+            make_document("comment:1", kind="comment", body=stored),
+            make_document("comment:2", kind="comment", body="unrelated"),
+        ]
+    )
+    assert ids(engine.search(ask(typed))) == {"comment:1"}
+
+
+def test_prefix_fuzzy_and_stemming(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index(
+        [
+            make_document("clause:a:live", body="Providers shall evaluate national measures on transparency."),
+            make_document("clause:b:live", body="Evaluations were published."),
+            make_document("clause:c:live", body="Nothing relevant here."),
+        ]
+    )
+    assert ids(engine.search(ask("evaluat*"))) == {"clause:a:live", "clause:b:live"}
+    assert ids(engine.search(ask("nationa*"))) == {"clause:a:live"}
+    assert ids(engine.search(ask("transparancy~"))) == {"clause:a:live"}
+    assert ids(engine.search(ask("evaluation"))) == {"clause:a:live", "clause:b:live"}  # stemmed
+
+
+def test_snippets_escape_html_and_mark_matches(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index([make_document("comment:1", kind="comment", body='<script>alert("x")</script> systemic risk & more')])
+    hit = engine.search(ask("systemic")).hits[0]
+    assert "<script" not in hit.snippet
+    assert "&lt;/script&gt;" in hit.snippet and "&amp; more" in hit.snippet
+    assert "<mark>systemic</mark>" in hit.snippet
+    assert re.sub(r"</?mark>", "", hit.snippet).count("<") == 0
+
+
+def test_prefix_matches_are_highlighted_in_every_form(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index([make_document("clause:a:live", body="We evaluate, then the evaluation is published.")])
+    snippet = engine.search(ask("evaluat*")).hits[0].snippet
+    assert "<mark>evaluate</mark>" in snippet and "<mark>evaluation</mark>" in snippet
+
+
+def test_boolean_operators(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index(
+        [
+            make_document("clause:a:live", body="copyright policy"),
+            make_document("clause:b:live", body="safety policy"),
+            make_document("clause:c:live", body="copyright complaints"),
+        ]
+    )
+    assert ids(engine.search(ask("copyright AND policy"))) == {"clause:a:live"}
+    assert ids(engine.search(ask("safety OR complaints"))) == {"clause:b:live", "clause:c:live"}
+    assert ids(engine.search(ask("policy NOT copyright"))) == {"clause:b:live"}
+
+
+def test_only_whitelisted_fields_can_be_typed(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index(
+        [
+            make_document(
+                "comment:1",
+                kind="comment",
+                body="first",
+                status="accepted",
+                author="Zoë Kowalska",
+                category="academia",
+                chapter="Safety and Security",
+            ),
+            make_document("clause:x:live", body="second doc_id visibility", chapter="Copyright"),
+            make_document("comment:2", kind="comment", body="hidden", visibility=["code:2"]),
+        ]
+    )
+    assert ids(engine.search(ask("kind:comment"))) == {"comment:1"}
+    assert ids(engine.search(ask("status:Accepted"))) == {"comment:1"}
+    assert ids(engine.search(ask("author:zoe"))) == {"comment:1"}
+    assert ids(engine.search(ask("category:academia"))) == {"comment:1"}
+    assert ids(engine.search(ask('chapter:"safety and security"'))) == {"comment:1"}
+    # Schema fields that are not whitelisted are plain words, never field searches.
+    assert ids(engine.search(ask("visibility:code:2"))) == set()
+    assert ids(engine.search(ask("doc_id:comment"))) == set()
+    assert ids(engine.search(ask("doc_id visibility"))) == {"clause:x:live"}
+
+
+SECURITY_CASE_21 = [
+    "(",
+    '"',
+    "title:",
+    "nofield:x",
+    "url: x",
+    "*",
+    "a*",
+    "AND OR NOT",
+    "x" * 10_000,
+    ")(",
+    '"systemic',
+    "chapter:",
+    "*:*",
+    "[a TO z]",
+    "risk~99",
+    "?",
+    "a?*",
+    "NOT",
+    "\x00\x01",
+]
+
+
+@pytest.mark.parametrize("typed", SECURITY_CASE_21)
+def test_hostile_queries_never_raise(engine: WhooshSearchEngine, make_document, ask: Ask, typed: str) -> None:
+    engine.index([make_document("clause:a:live", body="a systemic risk clause about x and url")])
+    results = engine.search(ask(typed))
+    assert isinstance(results, SearchResults)
+    assert results.total == len(results.hits)
+
+
+def test_hostile_queries_get_clear_messages(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index([make_document("clause:a:live", body="and or not")])
+    assert "wildcard" in (engine.search(ask("*")).message or "").lower()
+    assert "3 letters" in (engine.search(ask("a*")).message or "")
+    assert "too long" in (engine.search(ask("x" * 10_000)).message or "")
+    literal = engine.search(ask("AND OR NOT"))
+    assert literal.message == MESSAGE_UNPARSABLE and ids(literal) == {"clause:a:live"}
+    assert engine.search(ask('"and or')).message == MESSAGE_UNPARSABLE
+    assert engine.search(ask("(")).total == 0 and engine.search(ask("(")).message
+
+
+def test_visibility_hides_hits_facets_and_snippets(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index(
+        [
+            make_document("clause:pub:live", body="systemic risk, public", code_id=1, chapter="Open chapter"),
+            make_document(
+                "clause:sec:live",
+                body="systemic risk, secret plan",
+                code_id=2,
+                visibility=["code:2"],
+                chapter="Secret chapter",
+                draft="7",
+            ),
+            make_document(
+                "comment:own", kind="comment", body="secret note", visibility=["user:17"], category="industry"
+            ),
+        ]
+    )
+    public = engine.search(ask("systemic OR secret", allowed=["code:1"]))
+    assert ids(public) == {"clause:pub:live"} and public.total == 1
+    assert "Secret chapter" not in public.facets["chapter"] and "7" not in public.facets["draft"]
+    assert all("secret" not in h.snippet for h in public.hits)
+    assert engine.search(ask("secret", allowed=["code:1"])).total == 0
+    assert engine.search(ask("secret", allowed=["code:1"], group_by_clause=True)).groups == ()
+    author = engine.search(ask("secret", allowed=["code:1", "user:17"]))
+    assert ids(author) == {"comment:own"} and author.facets["category"] == {"industry": 1}
+    nobody = engine.search(ask("systemic", allowed=[]))
+    assert nobody.total == 0 and nobody.message == MESSAGE_NO_ACCESS
+
+
+def test_filters_and_facets(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    when = dt.datetime(2025, 3, 11, 9, 30)
+    engine.index(
+        [
+            make_document("clause:a:draft:2", body="risk tiers", draft="2", chapter="Safety and Security"),
+            make_document("clause:a:draft:3", body="risk tiers", draft="3", chapter="Safety and Security"),
+            make_document(
+                "comment:1",
+                kind="comment",
+                body="risk tiers are vague",
+                category="academia",
+                status="open",
+                author="Ann Lee",
+                created=when,
+            ),
+            make_document(
+                "comment:2",
+                kind="comment",
+                body="risk tiers",
+                category="civil-society",
+                status="accepted",
+                author="Bo",
+                created=when + dt.timedelta(days=30),
+            ),
+        ]
+    )
+    everything = engine.search(ask("risk"))
+    assert everything.facets["kind"] == {"clause": 2, "comment": 2}
+    assert everything.facets["draft"] == {"live": 2, "2": 1, "3": 1}
+    assert everything.facets["category"] == {"academia": 1, "civil-society": 1}
+    assert everything.facets["chapter"] == {"Transparency": 2, "Safety and Security": 2}
+
+    def only(**filters: object) -> set[str]:
+        return ids(engine.search(ask("risk", filters=SearchFilters(**filters))))  # type: ignore[arg-type]
+
+    assert only(draft="3") == {"clause:a:draft:3"}
+    assert only(draft=["2", "3"], kind="clause") == {"clause:a:draft:2", "clause:a:draft:3"}
+    assert only(chapter="Safety and Security") == {"clause:a:draft:2", "clause:a:draft:3"}
+    assert only(category="academia") == {"comment:1"}
+    assert only(status="Accepted") == {"comment:2"}
+    assert only(author="Ann Lee") == {"comment:1"}
+    assert only(code_id=2) == set()
+    assert only(date_from=dt.date(2025, 3, 11), date_to=dt.date(2025, 3, 11)) == {"comment:1"}
+    assert only(date_from=dt.datetime(2025, 4, 1, tzinfo=dt.UTC)) == {"comment:2"}
+    browse = engine.search(ask("", filters=SearchFilters(kind="comment")))
+    assert ids(browse) == {"comment:1", "comment:2"}
+    assert engine.search(ask("")).total == 0
+
+
+def test_hit_fields_are_typed(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    when = dt.datetime(2025, 3, 11, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    engine.index([make_document("comment:1", kind="comment", body="risk", created=when, code_id=1)])
+    fields = engine.search(ask("risk")).hits[0].fields
+    assert fields["code_id"] == 1
+    assert fields["created"] == dt.datetime(2025, 3, 11, 8, 30)
+    assert "body" not in fields and "visibility" not in fields
+
+
+def test_grouping_by_clause_across_drafts(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index(
+        [
+            make_document("clause:a:draft:2", clause_uid="a", body="serious incident", draft="2"),
+            make_document("clause:a:live", clause_uid="a", body="serious incident reporting"),
+            make_document("clause:a:draft:3", clause_uid="a", body="serious incident", draft="3"),
+            make_document("comment:5", kind="comment", clause_uid="a", body="serious incident?"),
+            make_document(
+                "clause:b:live", clause_uid="b", clause_number="2.1", body="serious incident serious incident"
+            ),
+        ]
+    )
+    results = engine.search(ask("serious incident", group_by_clause=True, per_page=1))
+    assert results.total == 5 and results.total_groups == 2 and len(results.groups) == 1
+    both = engine.search(ask("serious incident", group_by_clause=True))
+    group_a = next(g for g in both.groups if g.clause_uid == "a")
+    assert [h.doc_id for h in group_a.hits] == ["clause:a:live", "clause:a:draft:3", "clause:a:draft:2", "comment:5"]
+
+
+def test_paging(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index([make_document(f"comment:{i}", kind="comment", body=f"risk {i}") for i in range(25)])
+    first = engine.search(ask("risk", per_page=10))
+    third = engine.search(ask("risk", page=3, per_page=10))
+    assert first.total == third.total == 25
+    assert len(first.hits) == 10 and len(third.hits) == 5
+    assert not ids(first) & ids(third)
+
+
+def test_delete_count_and_doc_ids(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+    engine.index([make_document(f"comment:{i}", kind="comment", body="risk") for i in range(5)])
+    engine.index([make_document("comment:0", kind="comment", body="replaced text")])  # update, not duplicate
+    engine.delete(["comment:1", "comment:404"])
+    assert engine.count() == 4
+    assert engine.doc_ids() == {"comment:0", "comment:2", "comment:3", "comment:4"}
+    assert ids(engine.search(ask("replaced"))) == {"comment:0"}
+    assert engine.search(ask("risk")).total == 3
+
+
+def test_searcher_sees_another_engines_commit(tmp_path, make_document, ask: Ask) -> None:
+    reader = WhooshSearchEngine(tmp_path / "shared")
+    writer = WhooshSearchEngine(tmp_path / "shared")
+    try:
+        assert reader.search(ask("risk")).total == 0
+        writer.index([make_document("comment:1", kind="comment", body="risk")])
+        assert reader.search(ask("risk")).total == 1
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_other_language_index_is_replaced_and_flagged(tmp_path, make_document) -> None:
+    english = WhooshSearchEngine(tmp_path / "ix", language="en")
+    english.index([make_document("comment:1", kind="comment", body="x")])
+    english.close()
+    french = WhooshSearchEngine(tmp_path / "ix", language="fr")
+    try:
+        assert french.needs_rebuild and french.count() == 0
+        assert french.rebuild([make_document("comment:2", kind="comment", body="évaluations")]) == 1
+        assert not french.needs_rebuild
+    finally:
+        french.close()
