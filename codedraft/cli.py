@@ -91,10 +91,10 @@ def invite_command(email: str, name: str, slug: str, role: str) -> None:
 @click.option("--draft-name", default=None, help="Publish the imported text as a draft with this name.")
 @with_appcontext
 def import_command(path: Path, slug: str | None, draft_name: str | None) -> None:
-    """Import a Markdown document as a code, or as the next version of an existing one."""
+    """Import a Markdown (.md) or Word (.docx) document as a code, or as the next version of one."""
     from codedraft.importer.operations import import_document
 
-    text = path.read_text(encoding="utf-8")
+    text = read_source(path)
     code = _code_by_slug(slug) if slug else None
     with click.progressbar(length=100, label="Importing", file=sys.stderr) as bar:
         last = [0]
@@ -107,6 +107,15 @@ def import_command(path: Path, slug: str | None, draft_name: str | None) -> None
         report = import_document(text, code=code, draft_name=draft_name, progress=progress)
     db.session.commit()
     click.echo(report.summary())
+
+
+def read_source(path: Path) -> str:
+    """Markdown as it is; a Word file converted to Markdown first (by the exports feature)."""
+    if path.suffix.lower() == ".docx":
+        from codedraft.exports.docx_import import read_document
+
+        return read_document(path)
+    return path.read_text(encoding="utf-8")
 
 
 @click.command("token")

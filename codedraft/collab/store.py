@@ -13,9 +13,10 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from pycrdt import Doc, Text
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session
 
 from codedraft.codes.models import Clause
 from codedraft.collab.core import BODY, ClauseDocument, SyncOutcome, sync_update_message
@@ -165,6 +166,38 @@ class ClauseStore:
         self._wait(pending)
         return sync_update_message(update_bytes)
 
+    def has_history(self, clause: Clause) -> bool:
+        """Whether the clause has ever been opened for co-editing (its log is not empty)."""
+        return db.session.scalar(select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause.id).limit(1)) is not None
+
+    def replace_text_in_session(self, clause: Clause, new_text: str, *, user_id: int | None, origin: str) -> None:
+        """Replace a clause's text inside the caller's transaction (an import, a publication).
+
+        A clause never co-edited just gets its stored body: its first Yjs state will be seeded
+        from it. Otherwise the minimal edit goes into the log in this transaction, and is
+        broadcast to the clause's room once the transaction commits; if it rolls back, the
+        in-memory document, which already holds the edit, is dropped and reloaded.
+        """
+        if clause.body == new_text:
+            return
+        if not self.has_history(clause):
+            clause.body = new_text
+            clause.updated_at = utcnow()
+            return
+        opened = self.open(clause)
+        with opened.lock:
+            if self.multi_process:
+                self._catch_up(opened)
+            update_bytes = opened.doc.apply_text(new_text, origin=origin)
+            text = opened.doc.text
+        if update_bytes is None:
+            return
+        db.session.add(ClauseUpdate(clause_id=clause.id, user_id=user_id, update=update_bytes, origin=origin))
+        clause.body = text
+        clause.updated_at = utcnow()
+        pending = db.session.info.setdefault(_PENDING_BROADCASTS, [])
+        pending.append((clause.uid, sync_update_message(update_bytes)))
+
     def _catch_up(self, opened: OpenClause) -> None:
         """Apply updates other processes stored since we last looked (lock held).
 
@@ -266,3 +299,30 @@ class ClauseStore:
 def store_for(app: Flask) -> ClauseStore:
     store: ClauseStore = app.extensions["codedraft_collab"]
     return store
+
+
+_PENDING_BROADCASTS = "codedraft_pending_broadcasts"
+
+
+@event.listens_for(Session, "after_commit")
+def _broadcast_after_commit(session: Session) -> None:
+    """Edits made inside a transaction (imports, restores) reach the room only once committed."""
+    pending = session.info.pop(_PENDING_BROADCASTS, None)
+    if not pending or not has_app_context():
+        return
+    namespace = current_app.extensions.get("codedraft_collab_namespace")
+    for uid, frame in pending:
+        if namespace is not None:
+            namespace.broadcast_update(uid, frame)
+
+
+@event.listens_for(Session, "after_rollback")
+def _evict_after_rollback(session: Session) -> None:
+    """The in-memory document holds an edit the log does not: drop it, reload on next use."""
+    pending = session.info.pop(_PENDING_BROADCASTS, None)
+    if not pending or not has_app_context():
+        return
+    store = current_app.extensions.get("codedraft_collab")
+    for uid, _frame in pending:
+        if store is not None:
+            store.evict(uid)
