@@ -34,7 +34,7 @@ static/dist/.built: node_modules/.installed scripts/build-assets.mjs $(shell fin
 	touch $@
 
 translations: python-deps
-	$(BIN)/pybabel compile --use-fuzzy -q -d codedraft/translations
+	$(BIN)/pybabel -q compile -d codedraft/translations
 
 instance/secret_key:
 	mkdir -p instance
