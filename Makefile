@@ -9,11 +9,25 @@ SECRET = $$(cat instance/secret_key)
 # Debian packages the tests drive: the browser, and the document tools that check exports.
 DEBIAN_PACKAGES := chromium libreoffice-writer-nogui poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 
-.PHONY: run test setup python-deps assets translations system-deps migrate seed test-python test-js bench clean lock
+.PHONY: run run-scaled test setup python-deps assets translations system-deps migrate seed test-python test-js bench clean lock
 
 run: setup instance/secret_key migrate seed
 	@echo "CodeDraft on http://$(HOST):$(PORT)/ (SQLite in instance/). Ctrl-C stops it."
 	SECRET_KEY=$(SECRET) $(BIN)/codedraft serve --host $(HOST) --port $(PORT)
+
+# Several processes on PostgreSQL + Redis (docs/deploy.md): one gunicorn per port; put the proxy in
+# deploy/nginx.conf in front of them. Ctrl-C stops them all.
+SCALED_DATABASE_URL ?= postgresql://root@127.0.0.1:5432/codedraft
+SCALED_REDIS_URL ?= redis://127.0.0.1:6379/0
+SCALED_PORTS ?= 5001 5002
+run-scaled: setup instance/secret_key
+	createdb -h 127.0.0.1 codedraft 2>/dev/null || true
+	SECRET_KEY=$(SECRET) DATABASE_URL=$(SCALED_DATABASE_URL) $(BIN)/codedraft db upgrade
+	SECRET_KEY=$(SECRET) DATABASE_URL=$(SCALED_DATABASE_URL) $(BIN)/codedraft seed-demo
+	@echo "CodeDraft processes on ports $(SCALED_PORTS) (PostgreSQL + Redis). Ctrl-C stops them."
+	trap 'kill 0' INT TERM; for port in $(SCALED_PORTS); do \
+	  SECRET_KEY=$(SECRET) DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) \
+	  CODEDRAFT_BIND=$(HOST):$$port $(BIN)/gunicorn -c gunicorn.conf.py & done; wait
 
 setup: python-deps assets translations
 

@@ -28,12 +28,20 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def database_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (the driver installed), not psycopg2."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 def from_environment(instance_path: Path) -> dict[str, Any]:
     """Build the configuration mapping from ``CODEDRAFT_*`` and the usual variables."""
     sqlite_path = instance_path / "codedraft.sqlite3"
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", f"sqlite:///{sqlite_path}"),
+        "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL", f"sqlite:///{sqlite_path}")),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "SESSION_COOKIE_SECURE": _flag("CODEDRAFT_SECURE_COOKIES", False),
         "CODEDRAFT_BASE_URL": os.environ.get("CODEDRAFT_BASE_URL", "http://127.0.0.1:5000"),
@@ -58,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     "INVITATION_DAYS": 14,
     # Brute force and floods (SECURITY-CASES 30): attempts per window, per client.
     "LOGIN_ATTEMPTS_PER_MINUTE": 5,
+    # Scaled out, the counters live in Redis; while Redis restarts, count in memory per process
+    # instead of failing the request (docs/deploy.md).
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "MARKDOWN_MAX_CHARS": 400_000,
 }

@@ -98,3 +98,10 @@ def can_answer_feedback(user: User | None, clause: Clause) -> bool:
 
 def can_publish_draft(user: User | None, code: Code) -> bool:
     return can_administer_code(user, code)
+
+
+def can_export_feedback(user: User | None, code: Code) -> bool:
+    """The feedback dataset (every comment with author and organisation) is for the people who
+    answer it: chairs and vice-chairs of the code, and its admins (the Office)."""
+    role = code_role(user, code.id)
+    return role is not None and role >= Role.chair

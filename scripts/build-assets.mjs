@@ -18,7 +18,9 @@ const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 /** The bundles: output name -> entry source. */
 export const ENTRIES = Object.freeze({
   editor: 'static/src/editor.js',
-  app: 'static/src/app.js'
+  app: 'static/src/app.js',
+  exports: 'static/src/exports.js',
+  feedback: 'static/src/feedback.js'
 })
 
 /**

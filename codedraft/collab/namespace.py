@@ -23,7 +23,7 @@ from codedraft.codes.models import Clause, Role
 from codedraft.codes.operations import clause_by_uid
 from codedraft.collab.core import AwarenessEntry, ProtocolError, awareness_removal
 from codedraft.collab.store import ClauseStore, PersistenceFailed
-from codedraft.extensions import socketio
+from codedraft.extensions import db, socketio
 from codedraft.realtime_hooks import on_login_session_ended
 from codedraft.server import enable_nodelay
 from codedraft.web import LOGIN_SESSION_KEY
@@ -73,6 +73,9 @@ class Connection:
     nodelay: bool = False
     # clause uid -> awareness client id -> last clock, so we can announce their departure.
     presence: dict[str, dict[int, int]] = field(default_factory=dict)
+    # clause uid -> the last awareness message this socket sent there, replayed to newcomers so
+    # they see who is here at once (peers only re-announce themselves every 15 s).
+    awareness_frames: dict[str, bytes] = field(default_factory=dict)
 
 
 class CollabNamespace(Namespace):
@@ -141,12 +144,19 @@ class CollabNamespace(Namespace):
             # SECURITY-CASES 2: same answer for missing and forbidden; room membership unchanged.
             return {"ok": False, "error": "No such clause, or you may not see it."}
         user, clause, _role = found
+        readonly = not policy.can_edit_clause(user, clause)
+        name, colour = user.name, user.colour
+        # Never wait on the store (which may load the clause) while holding a pooled connection.
+        db.session.close()
         opened = self.store.open(clause)
         join_room(clause_room(uid))
         self.connections[request.sid].presence.setdefault(uid, {})
-        readonly = not policy.can_edit_clause(user, clause)
         emit("y", {"clause": uid, "msg": opened.doc.sync_step1()})
-        return {"ok": True, "readonly": readonly, "user": {"name": user.name, "color": user.colour}}
+        for other_sid, other in list(self.connections.items()):
+            frame = other.awareness_frames.get(uid)
+            if frame is not None and other_sid != request.sid:
+                emit("y", {"clause": uid, "msg": frame})
+        return {"ok": True, "readonly": readonly, "user": {"name": name, "color": colour}}
 
     def on_leave(self, data: Any) -> dict[str, Any]:
         uid = self._clause_uid(data)
@@ -154,6 +164,7 @@ class CollabNamespace(Namespace):
         if uid is None or connection is None:
             return {"ok": False, "error": "Send {clause: '<clause id>'}."}
         clocks = connection.presence.pop(uid, None)
+        connection.awareness_frames.pop(uid, None)
         leave_room(clause_room(uid))
         if clocks:
             emit("y", {"clause": uid, "msg": awareness_removal(clocks)}, to=clause_room(uid))
@@ -178,13 +189,20 @@ class CollabNamespace(Namespace):
         if found is None:
             # Read access lost while connected (SECURITY-CASES 5): out of the room, and told.
             connection.presence.pop(uid, None)
+            connection.awareness_frames.pop(uid, None)
             leave_room(clause_room(uid))
             emit("role", {"clause": uid, "readonly": True, "removed": True})
             return {"ok": False, "error": "You may not see this clause any more."}
         user, clause, _role = found
         may_write = policy.can_edit_clause(user, clause)
+        user_id = user.id
+        # Hand the pooled connection back before waiting on the store: with every typist's
+        # handler holding one while it waited, the writer itself could not get a connection and
+        # acknowledgements stalled for seconds (measured: p50 3.9 s with 50 typists).
+        db.session.close()
+        opened = self.store.open(clause)
         try:
-            outcome = self.store.receive(self.store.open(clause), bytes(message), user_id=user.id, may_write=may_write)
+            outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write)
         except ProtocolError as error:
             if not may_write:
                 emit("role", {"clause": uid, "readonly": True})
@@ -199,6 +217,7 @@ class CollabNamespace(Namespace):
             return {"ok": False, "error": "Held until earlier edits arrive; send them first.", "resync": True}
         if outcome.awareness is not None:
             self._remember_presence(connection, uid, outcome.awareness)
+            connection.awareness_frames[uid] = bytes(message)
         if outcome.broadcast is not None:
             emit("y", {"clause": uid, "msg": outcome.broadcast}, to=clause_room(uid), skip_sid=sid)
         return {"ok": True}

@@ -3,5 +3,38 @@ from __future__ import annotations
 
 from typing import Any
 
-PATHS: dict[str, Any] = {}
-SCHEMAS: dict[str, Any] = {}
+from codedraft.api.openapi import DATETIME, INTEGER, STRING, json_response, obj, operation, ref
+
+_NULLABLE_INTEGER = {"type": ["integer", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "EditSession": obj(
+        ["author", "user_id", "origin", "first_update", "last_update", "updates", "started_at", "ended_at"],
+        author=STRING, user_id=_NULLABLE_INTEGER,
+        origin={"type": "string", "description": "editor, restore, amendment or import"},
+        first_update=INTEGER, last_update=INTEGER, updates=INTEGER, started_at=DATETIME, ended_at=DATETIME,
+    ),
+    "ClauseHistory": obj(
+        ["clause", "update_count", "sessions"],
+        clause=STRING, update_count=INTEGER,
+        sessions={"type": "array", "items": ref("EditSession"),
+                  "description": "Consecutive updates by one author within 60 s, newest first (at most 200)."},
+        at=INTEGER,
+        text={"type": "string", "description": "The clause text as of update `at` (only when `at` is given)."},
+    ),
+}
+
+PATHS: dict[str, Any] = {
+    "/codes/{slug}/clauses/{uid}/history": {
+        "get": operation(
+            "getClauseHistory", "Who changed a clause and when; optionally its text as of one update.",
+            {"200": json_response(ref("ClauseHistory"), "The history.")},
+            parameters=[
+                {"name": "slug", "in": "path", "required": True, "schema": STRING},
+                {"name": "uid", "in": "path", "required": True, "schema": STRING},
+                {"name": "at", "in": "query", "required": False, "schema": INTEGER,
+                 "description": "An update id: include the text as it was right after it."},
+            ],
+        ),
+    },
+}

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app, has_app_context
 from pycrdt import Doc, Text
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Engine, create_engine, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from codedraft.codes.models import Clause
@@ -35,6 +37,10 @@ SNAPSHOT_OVERLAP = 200
 # so two processes seeding the same clause produce identical structs that Yjs merges into one.
 SEED_CLIENT_ID = 1
 MAX_BATCH = 500
+# On PostgreSQL a log id is taken at insert time but seen only at commit, so a lower id can appear
+# after a higher one. The catch-up keeps re-checking ids above the highest one seen at least this
+# long ago: a writer's transaction lasts milliseconds, never this long.
+CATCH_UP_SETTLE_SECONDS = 10.0
 
 
 def seed_update(text: str) -> bytes:
@@ -58,6 +64,10 @@ class OpenClause:
     # Highest log id read back from the database (used when other processes write too).
     seen_update_id: int = 0
     updates_since_snapshot: int = 0
+    # Multi-process catch-up: every log id at or below ``settled_update_id`` is applied; the ids
+    # above it that are applied already (with when they were first seen) are in ``recent_ids``.
+    settled_update_id: int = 0
+    recent_ids: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +91,8 @@ class ClauseStore:
         self.app = app
         self.multi_process = bool(app.config.get("REDIS_URL")) or bool(app.config.get("COLLAB_CATCH_UP"))
         self._open: dict[str, OpenClause] = {}
+        self._loading: dict[str, threading.Lock] = {}
+        self._writer_engine: Engine | None = None
         self._registry_lock = threading.Lock()
         self._queue: queue.Queue[PendingUpdate | None] = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -91,12 +103,22 @@ class ClauseStore:
 
     def open(self, clause: Clause) -> OpenClause:
         """The in-memory document of ``clause``, loaded from its snapshot and log on first use."""
+        existing = self._open.get(clause.uid)
+        if existing is not None:
+            return existing
+        # Load under a lock of this clause only: a global lock held while loading made every
+        # other socket wait, each holding a pooled connection, until the pool ran dry and the
+        # loader itself could not get one (a 30 s stall with 50 people joining at once).
         with self._registry_lock:
+            loading = self._loading.setdefault(clause.uid, threading.Lock())
+        with loading:
             existing = self._open.get(clause.uid)
             if existing is not None:
                 return existing
             opened = self._load(clause)
-            self._open[clause.uid] = opened
+            with self._registry_lock:
+                self._open[clause.uid] = opened
+                self._loading.pop(clause.uid, None)
             return opened
 
     def _load(self, clause: Clause) -> OpenClause:
@@ -114,8 +136,10 @@ class ClauseStore:
             ).all()
         document = ClauseDocument.from_history(snapshot.state if snapshot else None, [u for _, u in rows])
         seen = max([snapshot.upto_update_id if snapshot else 0, *(i for i, _ in rows)])
+        now = time.monotonic()
         return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
-                          seen_update_id=seen, updates_since_snapshot=len(rows))
+                          seen_update_id=seen, updates_since_snapshot=len(rows),
+                          settled_update_id=max(since, 0), recent_ids={i: now for i, _ in rows})
 
     def _store_seed(self, clause: Clause) -> None:
         with self.app.app_context():
@@ -166,6 +190,22 @@ class ClauseStore:
         self._wait(pending)
         return sync_update_message(update_bytes)
 
+    def change_text(self, clause: Clause, change: Callable[[str], str], *, user_id: int | None,
+                    origin: str) -> bytes | None:
+        """Like ``replace_text``, but the new text is ``change(current text)``, computed while the
+        clause is locked, so an edit arriving meanwhile is never overwritten (used by restore)."""
+        opened = self.open(clause)
+        with opened.lock:
+            if self.multi_process:
+                self._catch_up(opened)
+            update_bytes = opened.doc.apply_text(change(opened.doc.text), origin=origin)
+            if update_bytes is None:
+                return None
+            pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
+            self._submit(pending)
+        self._wait(pending)
+        return sync_update_message(update_bytes)
+
     def has_history(self, clause: Clause) -> bool:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
         return db.session.scalar(select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause.id).limit(1)) is not None
@@ -204,18 +244,26 @@ class ClauseStore:
         A stored update can release one this replica was holding back (it arrived before what it
         builds on); the released part has not been stored by anyone yet, so it is queued here.
         """
+        now = time.monotonic()
         with self.app.app_context():
-            rows = db.session.execute(
-                select(ClauseUpdate.id, ClauseUpdate.update)
-                .where(ClauseUpdate.clause_id == opened.clause_id, ClauseUpdate.id > opened.seen_update_id)
-                .order_by(ClauseUpdate.id)
+            # Ids first (an index-only scan), then the bytes of those not applied yet.
+            ids = db.session.scalars(
+                select(ClauseUpdate.id)
+                .where(ClauseUpdate.clause_id == opened.clause_id, ClauseUpdate.id > opened.settled_update_id)
             ).all()
+            unseen = [i for i in ids if i not in opened.recent_ids]
+            rows = db.session.execute(
+                select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.id.in_(unseen))
+                .order_by(ClauseUpdate.id)
+            ).all() if unseen else []
             db.session.remove()
         for update_id, stored in rows:
             released = opened.doc.apply_stored(stored)
+            opened.recent_ids[update_id] = now
             opened.seen_update_id = max(opened.seen_update_id, update_id)
             if released is not None:
                 self._submit(PendingUpdate(opened, released, None, opened.doc.text, "editor"))
+        _settle(opened, now)
 
     def _wait(self, pending: PendingUpdate) -> None:
         try:
@@ -254,17 +302,16 @@ class ClauseStore:
     def _write_batch(self, batch: list[PendingUpdate]) -> None:
         now = utcnow()
         try:
-            with self.app.app_context():
-                ids = db.session.scalars(
+            with Session(self._writer_bind()) as session:
+                ids = session.scalars(
                     insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
                     [{"clause_id": p.clause.clause_id, "user_id": p.user_id, "update": p.update,
                       "created_at": now, "origin": p.origin} for p in batch],
                 ).all()
                 latest_text = {p.clause.clause_id: p.text for p in batch}
                 for clause_id, text in latest_text.items():
-                    db.session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
-                db.session.commit()
-                db.session.remove()
+                    session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
+                session.commit()
         except Exception as error:  # the whole batch failed: every sender is told, nothing acked
             log.exception("storing %d clause updates failed", len(batch))
             for pending in batch:
@@ -272,8 +319,11 @@ class ClauseStore:
             return
         self.stats["batches"] += 1
         self.stats["updates"] += len(batch)
+        stored_at = time.monotonic()
         for pending, update_id in zip(batch, ids, strict=True):
             pending.clause.updates_since_snapshot += 1
+            if self.multi_process:  # our own rows: the catch-up need not read them back
+                pending.clause.recent_ids[update_id] = stored_at
             pending.done.set_result(update_id)
         for opened in {p.clause.uid: p.clause for p in batch}.values():
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
@@ -286,14 +336,43 @@ class ClauseStore:
                 self._catch_up(opened)
             state = opened.doc.encode_state()
             opened.updates_since_snapshot = 0
-        with self.app.app_context():
-            existing = db.session.get(ClauseSnapshot, opened.clause_id)
+        with Session(self._writer_bind()) as session:
+            existing = session.get(ClauseSnapshot, opened.clause_id)
             if existing is None:
-                db.session.add(ClauseSnapshot(clause_id=opened.clause_id, upto_update_id=upto, state=state))
+                session.add(ClauseSnapshot(clause_id=opened.clause_id, upto_update_id=upto, state=state))
             else:
                 existing.upto_update_id, existing.state, existing.created_at = upto, state, utcnow()
-            db.session.commit()
-            db.session.remove()
+            session.commit()
+
+    def _writer_bind(self) -> Engine:
+        """The writer's own engine with one connection of its own. Taking connections from the
+        shared pool, the writer queued behind hundreds of socket handlers (each acquiring one
+        for its permission checks) and stalled until the pool's 30 s timeout under load."""
+        if self._writer_engine is None:
+            with self.app.app_context():
+                shared = db.engine
+            url = shared.url
+            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+                self._writer_engine = shared  # an in-memory database exists on one connection only
+            else:
+                # SQLite: the writer thread may be restarted, and the connection moves with it.
+                args = {"check_same_thread": False} if url.get_backend_name() == "sqlite" else {}
+                self._writer_engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
+                                                    connect_args=args)
+        return self._writer_engine
+
+
+def _settle(opened: OpenClause, now: float) -> None:
+    """Raise the settled mark to the highest id seen at least CATCH_UP_SETTLE_SECONDS ago: every
+    transaction that took a lower id has committed or rolled back since. The writer thread adds
+    ids concurrently, hence the copy."""
+    cutoff = now - CATCH_UP_SETTLE_SECONDS
+    settled = [update_id for update_id, seen in list(opened.recent_ids.items()) if seen <= cutoff]
+    if not settled:
+        return
+    opened.settled_update_id = max(opened.settled_update_id, max(settled))
+    for update_id in [i for i in list(opened.recent_ids) if i <= opened.settled_update_id]:
+        opened.recent_ids.pop(update_id, None)
 
 
 def store_for(app: Flask) -> ClauseStore:

@@ -42,6 +42,31 @@ def xml_text(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
+def _style_id(word: WordDocument, style_name: str) -> str | None:
+    """The style id for a style name, looked up once per document (None for the default)."""
+    cache: dict[str, str | None] | None = getattr(word, "_codedraft_style_ids", None)
+    if cache is None:
+        cache = {}
+        word._codedraft_style_ids = cache  # type: ignore[attr-defined]
+    if style_name not in cache:
+        style = word.styles[style_name]
+        cache[style_name] = None if style_name == "Normal" else style.style_id
+    return cache[style_name]
+
+
+def styled_paragraph(word: WordDocument, style_name: str = "Normal", text: str = "") -> Paragraph:
+    """Append a paragraph in a named style (KeyError if the template lacks it).
+
+    python-docx's ``add_paragraph(style=...)`` resolves the name with XPath over every style
+    each time (about 2 ms); on a 2,500-paragraph redline that was 5 s of a 6 s export.
+    """
+    paragraph = word.add_paragraph(text)
+    style_id = _style_id(word, style_name)
+    if style_id is not None:
+        paragraph._p.style = style_id
+    return paragraph
+
+
 def add_field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
     """Append a complex field (e.g. ``TOC \\o "1-3" \\h``) showing ``placeholder`` until Word
     updates it."""
@@ -69,7 +94,7 @@ def add_field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
 def add_table_of_contents(word: WordDocument, *, levels: str = "1-3") -> None:
     """A "Contents" heading and a Word TOC field over heading levels ``levels``; Word is told to
     refresh fields when the file opens (it asks the user), LibreOffice on update."""
-    word.add_paragraph("Contents", style="TOC Heading")
+    styled_paragraph(word, "TOC Heading", "Contents")
     add_field(
         word.add_paragraph(),
         f'TOC \\o "{levels}" \\h \\z \\u',
@@ -128,7 +153,7 @@ class _HtmlToWord(HTMLParser):
 
     def _ensure_paragraph(self) -> Paragraph:
         if self.paragraph is None:
-            self.paragraph = self.word.add_paragraph(style=self.pending_style)
+            self.paragraph = styled_paragraph(self.word, self.pending_style)
             if self.pending_prefix:
                 self.paragraph.add_run(self.pending_prefix)
         return self.paragraph
@@ -187,7 +212,7 @@ class _HtmlToWord(HTMLParser):
             level = min(MAX_HEADING_LEVEL, int(tag[1]) + self.heading_offset)
             self._start_paragraph(f"Heading {level}")
         elif tag == "hr":
-            self.word.add_paragraph("* * *", style=self._body_style())
+            styled_paragraph(self.word, self._body_style(), "* * *")
             self.paragraph = None
         elif tag == "table":
             self.table_rows = []
@@ -327,18 +352,18 @@ def export_docx(
     ``progress(done, total)`` is called after each clause, for long exports run as a job.
     """
     word = new_document(f"{document.code_title} — {document.draft_label}", document.language)
-    word.add_paragraph(xml_text(document.code_title), style="Title")
-    word.add_paragraph(xml_text(document.draft_label), style="Subtitle")
+    styled_paragraph(word, "Title", xml_text(document.code_title))
+    styled_paragraph(word, "Subtitle", xml_text(document.draft_label))
     if include_toc:
         add_table_of_contents(word)
     depths = document.clause_depths()
     total = sum(len(chapter.clauses) for chapter in document.chapters)
     done = 0
     for chapter in document.chapters:
-        word.add_heading(heading_text(chapter.number, chapter.title), level=CHAPTER_LEVEL)
+        styled_paragraph(word, f"Heading {CHAPTER_LEVEL}", heading_text(chapter.number, chapter.title))
         for clause in chapter.clauses:
             level = min(MAX_HEADING_LEVEL, CLAUSE_LEVEL + depths.get(clause.uid, 0))
-            word.add_heading(heading_text(clause.number, clause.title), level=level)
+            styled_paragraph(word, f"Heading {level}", heading_text(clause.number, clause.title))
             append_markdown(word, clause.body_markdown, render_markdown, heading_offset=level)
             done += 1
             if progress is not None:

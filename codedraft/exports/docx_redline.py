@@ -28,6 +28,7 @@ from .docx_export import (
     add_table_of_contents,
     new_document,
     save_docx,
+    styled_paragraph,
     xml_text,
 )
 from .redline import change_badges
@@ -103,14 +104,14 @@ def _write_tracked_lines(
     A line break inside an inserted or deleted segment becomes a tracked paragraph mark.
     ``clause_op`` marks every paragraph mark (for a wholly added or removed clause).
     """
-    paragraph = first if first is not None else word.add_paragraph(style=style)
+    paragraph = first if first is not None else styled_paragraph(word, style)
     for segment in segments:
         lines = segment.text.split("\n")
         for index, line in enumerate(lines):
             if index:
                 mark_op = segment.op if clause_op is DiffOp.EQUAL else clause_op
                 revisions.track_paragraph_mark(paragraph, mark_op)
-                paragraph = word.add_paragraph(style=style)
+                paragraph = styled_paragraph(word, style)
             revisions.append_text(paragraph, segment.op, line)
     return paragraph
 
@@ -125,12 +126,12 @@ def _clause_op(clause: ClauseComparison) -> DiffOp:
 
 def _write_clause(word: WordDocument, clause: ClauseComparison, level: int, revisions: _Revisions) -> None:
     op = _clause_op(clause)
-    heading = word.add_heading("", level=level)
+    heading = styled_paragraph(word, f"Heading {level}")
     _write_tracked_lines(word, clause.title_diff, revisions, style=f"Heading {level}", first=heading, clause_op=op)
     revisions.track_paragraph_mark(heading, op)
     if op is DiffOp.EQUAL and (clause.moved or clause.renumbered):
         # What a text diff cannot show (a move, a renumbering) is said in a plain note.
-        note = word.add_paragraph(style="Normal")
+        note = styled_paragraph(word, "Normal")
         note_run = note.add_run(xml_text("; ".join(change_badges(clause))))
         note_run.italic = True
         note_run.font.size = Pt(9)
@@ -152,7 +153,7 @@ def export_redline_docx(
     old, new = comparison.old, comparison.new
     revisions = _Revisions(xml_text(author), word_date(date or new.generated_at))
     word = new_document(f"{new.code_title}: {old.draft_label} → {new.draft_label}", new.language)
-    word.add_paragraph(xml_text(new.code_title), style="Title")
+    styled_paragraph(word, "Title", xml_text(new.code_title))
     word.add_paragraph(
         xml_text(f"Changes from {old.draft_label} to {new.draft_label}, shown as tracked changes"),
         style="Subtitle",
@@ -170,7 +171,7 @@ def export_redline_docx(
         if current.chapter_key != chapter_key:
             chapter_key = current.chapter_key
             title = clause.new_chapter_title if clause.new is not None else clause.old_chapter_title
-            heading = word.add_heading("", level=CHAPTER_LEVEL)
+            heading = styled_paragraph(word, f"Heading {CHAPTER_LEVEL}")
             # A chapter only in one draft is itself an insertion or a deletion.
             chapter_op = (
                 DiffOp.INSERT

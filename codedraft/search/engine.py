@@ -16,6 +16,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
@@ -214,6 +216,10 @@ class SearchEngine(abc.ABC):
         """Every ``doc_id`` in the index, to compare with the database."""
 
     @abc.abstractmethod
+    def fingerprints(self) -> dict[str, str]:
+        """``doc_id`` -> ``document_fingerprint`` of the version indexed, to find stale ones."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Release files and searchers; the instance is unusable afterwards."""
 
@@ -329,6 +335,19 @@ def validate_document(doc: SearchDocument) -> None:
         raise ValueError(f"{doc.doc_id}: visibility must be a list of token strings")
     if doc.created is not None and not isinstance(doc.created, dt.datetime):
         raise ValueError(f"{doc.doc_id}: created must be a datetime")
+
+
+def document_fingerprint(doc: SearchDocument) -> str:
+    """A short digest of everything in ``doc`` that the index holds: two documents with the
+    same fingerprint are indexed identically, so comparing fingerprints finds stale entries."""
+    canonical = [
+        doc.doc_id, doc.kind, doc.code_id, doc.body, sorted(t.strip() for t in doc.visibility),
+        doc.code_title, doc.chapter, doc.clause_uid, doc.clause_number, doc.clause_title, doc.draft,
+        doc.draft_label, doc.category, doc.status, doc.author,
+        to_utc_naive(doc.created).isoformat() if doc.created else None,
+    ]
+    encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.blake2b(encoded, digest_size=12).hexdigest()
 
 
 def join_messages(messages: Iterable[str]) -> str | None:

@@ -13,8 +13,10 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from codedraft.search.engine import SearchDocument, SearchQuery
 from codedraft.search.whoosh_backend import WhooshSearchEngine
@@ -214,3 +216,127 @@ def ask() -> Callable[..., SearchQuery]:
         return SearchQuery(text=text, allowed_tokens=tokens, **kwargs)  # type: ignore[arg-type]
 
     return build
+
+
+# --- the application side: an app with search installed, and the real corpus imported ------
+
+
+@pytest.fixture
+def search_app(app):  # type: ignore[no-untyped-def]
+    """The shared ``app`` fixture with search installed; its engine and indexer stop afterwards."""
+    from codedraft.search import install
+    from codedraft.search.indexing import close_search_engine
+    from codedraft.search.sync import stop_live_indexer
+
+    app.config.update(SEARCH_LIVE_INTERVAL=0.2, SEARCH_WRITE_TIMEOUT=0.5)
+    install(app)
+    yield app
+    stop_live_indexer(app)
+    close_search_engine(app)
+
+
+@dataclasses.dataclass
+class CorpusSite:
+    """An app holding the GPAI Code (drafts 2 and 3 imported as its drafts 1 and 2), the AI Act
+    as a second code, people of several roles, and a few comments."""
+
+    app: Any
+    gpai_slug: str
+    act_slug: str
+    gpai_id: int
+    act_id: int
+    emails: dict[str, str]
+    tokens: dict[str, str]
+    comment_ids: dict[str, int]
+    clause_uids: dict[str, str]
+
+    signed_in: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def client(self, who: str | None = None) -> Any:
+        """A test client signed in as ``who`` (one per person: sign-in is rate-limited)."""
+        from tests.conftest import login
+
+        if who is None:
+            return self.app.test_client()
+        if who not in self.signed_in:
+            client = self.app.test_client()
+            response = login(client, self.emails[who])
+            assert response.status_code == 302
+            self.signed_in[who] = client
+        return self.signed_in[who]
+
+
+@pytest.fixture(scope="module")
+def corpus_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusSite]:
+    from codedraft import create_app
+    from codedraft.accounts import operations as accounts
+    from codedraft.codes.models import Clause, Role
+    from codedraft.extensions import db
+    from codedraft.feedback.models import Comment
+    from codedraft.importer.operations import import_document
+    from codedraft.search import install
+    from codedraft.search.indexing import close_search_engine
+    from codedraft.search.sync import stop_live_indexer
+    from tests.conftest import PASSWORD, FreshContextClient, app_config
+
+    for name in ("gpai-cop-draft2-2024-12.md", "gpai-cop-draft3-2025-03.md", "eu-ai-act-regulation-2024-1689.md"):
+        if not (CORPUS / name).exists():
+            pytest.skip(f"../shared/corpus not present: {CORPUS / name}")
+    app = create_app(app_config(tmp_path_factory.mktemp("corpus-site")))
+    app.test_client_class = FreshContextClient
+    install(app)
+    with app.app_context():
+        db.create_all()
+        second = import_document((CORPUS / "gpai-cop-draft2-2024-12.md").read_text(encoding="utf-8"),
+                                 title="GPAI Code of Practice", draft_name="Second Draft")
+        db.session.commit()
+        gpai = second.code
+        import_document((CORPUS / "gpai-cop-draft3-2025-03.md").read_text(encoding="utf-8"), code=gpai,
+                        draft_name="Third Draft")
+        db.session.commit()
+        act = import_document((CORPUS / "eu-ai-act-regulation-2024-1689.md").read_text(encoding="utf-8"),
+                              title="AI Act", draft_name="Official Journal").code
+        db.session.commit()
+        people = {
+            "office": accounts.create_user("office@example.test", "Olga Office", PASSWORD, is_office=True),
+            "act_observer": accounts.create_user("observer@example.test", "Otto Observer", PASSWORD),
+            "member": accounts.create_user("member@example.test", "Mia Member", PASSWORD),
+            "academic": accounts.create_user(
+                "academic@example.test", "Anna Kowalska", PASSWORD,
+                organisation=accounts.get_or_create_organisation("Uni", "academia")),
+            "industry": accounts.create_user(
+                "industry@example.test", "Céline Dupont", PASSWORD,
+                organisation=accounts.get_or_create_organisation("Corp", "industry")),
+        }
+        accounts.grant_role(people["act_observer"], act, Role.observer)
+        accounts.grant_role(people["member"], gpai, Role.member)
+        accounts.grant_role(people["academic"], gpai, Role.reviewer)
+        accounts.grant_role(people["industry"], gpai, Role.reviewer)
+        clause = db.session.scalars(
+            select(Clause).where(Clause.code_id == gpai.id, Clause.withdrawn.is_(False), Clause.number != "")
+            .order_by(Clause.position)
+        ).first()
+        assert clause is not None
+        comments = {
+            "open": Comment(code_id=gpai.id, clause_id=clause.id, author_id=people["academic"].id,
+                            organisation="Uni", category="academia", status="open",
+                            body="The wombatish thresholds for systemic risk need an independent review."),
+            "hidden": Comment(code_id=gpai.id, clause_id=clause.id, author_id=people["industry"].id,
+                              organisation="Corp", category="industry", status="rejected", hidden=True,
+                              body="Quokkaword: this text was hidden by the moderators."),
+        }
+        db.session.add_all(comments.values())
+        db.session.commit()
+        tokens = {who: accounts.create_api_token(people[who], "test")[1] for who in people}
+        db.session.commit()
+        site = CorpusSite(
+            app=app, gpai_slug=gpai.slug, act_slug=act.slug, gpai_id=gpai.id, act_id=act.id,
+            emails={who: user.email for who, user in people.items()}, tokens=tokens,
+            comment_ids={k: c.id for k, c in comments.items()}, clause_uids={"commented": clause.uid},
+        )
+        db.session.remove()
+    yield site
+    stop_live_indexer(app)
+    close_search_engine(app)
+    with app.app_context():
+        db.engine.dispose()

@@ -1,0 +1,341 @@
+"""Real-time co-editing benchmark: CodeDraft against the Yjs reference server, same loads, same machine.
+
+    .venv/bin/python bench/realtime_bench.py [--quick] [--only codedraft|reference]
+
+Each server runs in its own process pinned to CPU 0; the Node load generator
+(bench/realtime/loadgen.mjs) runs pinned to CPU 1 and reports its own CPU use, since a saturated
+generator inflates latencies. Server CPU and memory are sampled with psutil during each load.
+Results: bench/results/realtime.json (CodeDraft, reference, and CodeDraft/reference ratios).
+
+Loads (targets in brackets):
+  typists_50        50 typists at 5 edits/s in one clause: p50/p99 delivery latency   [p99 <= 25 ms]
+  connected_200     200 connected, 10 typing at 5 edits/s                               [p99 <= 50 ms]
+  viewers_1000      1,000 viewers across one code (50 clauses): server memory          [< 400 MB]
+  open_10k          opening a clause with 10,000 stored updates: time to first sync    [<= 100 ms]
+  acked_throughput  many clients sending as fast as acks allow: updates/s              [>= 5,000/s]
+The reference server (@y/websocket-server 0.1.1) keeps documents in memory only: it neither
+stores nor acknowledges, so its "throughput" is what it relays, and its "open" is a warm
+document held in memory by another client.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results" / "realtime.json"
+LOADGEN = ROOT / "bench" / "realtime" / "loadgen.mjs"
+REFERENCE = ROOT / "node_modules" / "@y" / "websocket-server" / "src" / "server.js"
+PASSWORD = "bench password 2026"
+SERVER_CPU, GENERATOR_CPU = 0, 1
+TARGETS = {"typists_50": ("p99_ms", "<=", 25), "connected_200": ("p99_ms", "<=", 50),
+           "viewers_1000": ("server_rss_mb", "<", 400), "open_10k": ("median_ms", "<=", 100),
+           "acked_throughput": ("updates_per_s", ">=", 5000)}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pinned(cpu: int) -> Any:
+    return lambda: os.sched_setaffinity(0, {cpu % (os.cpu_count() or 1)})
+
+
+# --- the CodeDraft database ---------------------------------------------------------------------
+
+
+def prepare_codedraft(workdir: Path, quick: bool) -> dict[str, Any]:
+    """Schema, 20 chairs, one code with the clauses every load uses; 10k updates in the open_10k clauses."""
+    from pycrdt import Doc, Text
+    from sqlalchemy import insert
+
+    from codedraft import create_app
+    from codedraft.accounts import operations as accounts
+    from codedraft.codes import operations as codes
+    from codedraft.codes.models import Role
+    from codedraft.collab.models import ClauseUpdate
+    from codedraft.extensions import db
+    from codedraft.timeutil import utcnow
+
+    database = workdir / "bench.sqlite3"
+    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+                      "SEARCH_INDEX_DIR": str(workdir / "search"), "EXPORT_DIR": str(workdir / "exports"),
+                      "REDIS_URL": None, "RATELIMIT_STORAGE_URI": "memory://",
+                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024})
+    rooms: dict[str, list[str]] = {}
+    with app.app_context():
+        db.create_all()
+        code = codes.create_code("Benchmark Code")
+        emails = []
+        for n in range(20):
+            user = accounts.create_user(f"typist{n}@bench.test", f"Typist {n}", PASSWORD)
+            accounts.grant_role(user, code, Role.chair)
+            emails.append(user.email)
+
+        def clauses(name: str, count: int, body: str = "") -> list[str]:
+            chapter = codes.add_chapter(code, name)
+            made = [codes.add_clause(chapter, kind="section", title=f"{name} {i}", body=body) for i in range(count)]
+            db.session.flush()
+            return [c.uid for c in made]
+
+        rooms["typists_50"] = clauses("Typists", 1)
+        rooms["connected_200"] = clauses("Connected", 1)
+        rooms["viewers_1000"] = clauses("Viewers", 50, "A clause that a thousand people read at once.")
+        rooms["acked_throughput"] = clauses("Throughput", 10)
+        open_count = 3 if quick else 5
+        rooms["open_10k"] = clauses("Open", open_count)
+        db.session.commit()
+        from sqlalchemy import select
+
+        from codedraft.codes.models import Clause
+
+        for uid in rooms["open_10k"]:
+            clause = db.session.scalar(select(Clause).where(Clause.uid == uid))
+            doc: Doc[Text] = Doc()
+            body = doc.get("body", type=Text)
+            rows = []
+            for i in range(10_000):
+                before = doc.get_state()
+                body.insert(len(str(body)) if i % 50 == 0 else i, "w")  # mostly appends, some mid-text
+                rows.append({"clause_id": clause.id, "user_id": None, "update": doc.get_update(before),
+                             "created_at": utcnow(), "origin": "editor"})
+            db.session.execute(insert(ClauseUpdate), rows)
+            clause.body = str(body)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return {"database": database, "emails": emails, "rooms": rooms}
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, command: list[str], env: dict[str, str], port: int, probe: str) -> None:
+        self.port = port
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        preexec_fn=pinned(SERVER_CPU))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(probe, timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"server did not start: {Path(self.log.name).read_text()[-2000:]}")
+        self.ps = psutil.Process(self.process.pid)
+
+    def rss_mb(self) -> float:
+        return float(self.ps.memory_info().rss) / 2**20
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        self.log.close()
+
+
+def start_codedraft(prepared: dict[str, Any]) -> tuple[Server, dict[str, Any]]:
+    port = free_port()
+    env = {**os.environ, "SECRET_KEY": "bench", "DATABASE_URL": f"sqlite:///{prepared['database']}",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("REDIS_URL", None)
+    server = Server([sys.executable, str(ROOT / "bench" / "realtime" / "serve_codedraft.py"), "--port", str(port)],
+                    env, port, f"http://127.0.0.1:{port}/login")
+    base = f"http://127.0.0.1:{port}"
+    cookies = []
+    for email in prepared["emails"]:
+        from tests.support.live import cookie_header, http_sign_in
+
+        cookies.append(cookie_header(http_sign_in(base, email, PASSWORD)))
+    return server, {"target": "codedraft", "url": base, "cookies": cookies}
+
+
+def start_reference() -> tuple[Server, dict[str, Any]]:
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+    server = Server(["node", str(REFERENCE)], env, port, f"http://127.0.0.1:{port}/")
+    return server, {"target": "yws", "url": f"ws://127.0.0.1:{port}"}
+
+
+# --- running a load -----------------------------------------------------------------------------
+
+
+class Sampler:
+    """Samples a server's CPU (% of one core) and RSS every 0.5 s between start() and stop()."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.cpu: list[float] = []
+        self.rss: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.server.ps.cpu_percent(None)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.cpu.append(self.server.ps.cpu_percent(None))
+                self.rss.append(self.server.rss_mb())
+            except psutil.Error:
+                return
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(2)
+        return {"server_cpu_pct": round(statistics.mean(self.cpu), 1) if self.cpu else None,
+                "server_rss_mb": round(max(self.rss), 1) if self.rss else round(self.server.rss_mb(), 1)}
+
+
+def run_load(server: Server, base_config: dict[str, Any], load: dict[str, Any], timeout: float = 180) -> dict[str, Any]:
+    """Run the generator; sample the server from its "ready" line to its result."""
+    config = {**base_config, **load}
+    generator = subprocess.Popen(["node", str(LOADGEN), json.dumps(config)], cwd=ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, preexec_fn=pinned(GENERATOR_CPU))
+    sampler = Sampler(server)
+    result: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    assert generator.stdout is not None
+    for line in generator.stdout:
+        event = json.loads(line)
+        if event["event"] == "ready":
+            sampler.start()
+        else:
+            result = event
+            break
+        if time.monotonic() > deadline:
+            break
+    try:
+        generator.wait(max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        generator.kill()
+        result = {"event": "error", "error": "generator timed out"}
+    sampled = sampler._thread.is_alive() or sampler.cpu
+    usage = sampler.stop() if sampled else {"server_rss_mb": round(server.rss_mb(), 1)}
+    if result.get("event") == "error" or not result:
+        stderr = generator.stderr.read() if generator.stderr else ""
+        result = {"error": (result.get("error") or stderr)[-1500:]}
+    result.pop("event", None)
+    return {**result, **usage}
+
+
+def loads(rooms: dict[str, list[str]], quick: bool) -> dict[str, dict[str, Any]]:
+    seconds = 10 if quick else 20
+    return {
+        "typists_50": {"mode": "latency", "rooms": rooms["typists_50"], "typists": 50, "viewers": 0, "rate": 5,
+                       "duration": seconds, "warmup": 3},
+        "connected_200": {"mode": "latency", "rooms": rooms["connected_200"], "typists": 10, "viewers": 190,
+                          "rate": 5, "duration": seconds, "warmup": 3},
+        "viewers_1000": {"mode": "viewers", "rooms": rooms["viewers_1000"], "viewers": 1000, "hold": 5},
+        "open_10k": {"mode": "open", "rooms": rooms["open_10k"]},
+        "acked_throughput": {"mode": "throughput", "rooms": rooms["acked_throughput"], "senders": 150,
+                             "perSocketRate": 50, "duration": seconds},
+    }
+
+
+def bench_codedraft(prepared: dict[str, Any], quick: bool) -> dict[str, Any]:
+    server, base = start_codedraft(prepared)
+    results: dict[str, Any] = {}
+    try:
+        for name, load in loads(prepared["rooms"], quick).items():
+            print(f"codedraft {name} ...", flush=True)
+            results[name] = run_load(server, base, load)
+            if name == "open_10k":
+                # Warm: the same clauses again, now held in memory (what the reference server measures).
+                results["open_10k_warm"] = run_load(server, base, load)
+            print(f"  {results[name]}", flush=True)
+    finally:
+        server.stop()
+    return results
+
+
+def bench_reference(prepared: dict[str, Any], quick: bool) -> dict[str, Any]:
+    server, base = start_reference()
+    results: dict[str, Any] = {}
+    try:
+        for name, load in loads(prepared["rooms"], quick).items():
+            print(f"reference {name} ...", flush=True)
+            if name == "open_10k":
+                # Documents live in memory only while a client holds them: a filler writes 10,000
+                # updates per room and stays connected while the openings are timed.
+                filler = subprocess.Popen(["node", str(LOADGEN), json.dumps({**base, "mode": "fill",
+                                          "rooms": load["rooms"], "fillUpdates": 10_000, "hold": 60})],
+                                          cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=pinned(GENERATOR_CPU))
+                assert filler.stdout is not None
+                filler.stdout.readline()  # ready
+                results[name] = run_load(server, base, load)
+                filler.kill()
+                filler.wait()
+            else:
+                results[name] = run_load(server, base, load)
+            print(f"  {results[name]}", flush=True)
+    finally:
+        server.stop()
+    return results
+
+
+def compare(ours: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """CodeDraft / reference for the headline number of each load (and whether the target is met)."""
+    summary: dict[str, Any] = {}
+    for name, (metric, op, target) in TARGETS.items():
+        mine = (ours.get(name) or {}).get(metric)
+        theirs = (reference.get(name) or {}).get(metric)
+        met = None
+        if isinstance(mine, int | float):
+            met = {"<=": mine <= target, "<": mine < target, ">=": mine >= target}[op]
+        summary[name] = {"metric": metric, "target": f"{op} {target}", "codedraft": mine, "reference": theirs,
+                         "ratio_codedraft_to_reference": round(mine / theirs, 2) if isinstance(mine, int | float)
+                         and isinstance(theirs, int | float) and theirs else None, "target_met": met}
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 s loads, 3 clauses to open")
+    parser.add_argument("--only", choices=["codedraft", "reference"])
+    options = parser.parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="codedraft-bench-") as tmp:
+        prepared = prepare_codedraft(Path(tmp), options.quick)
+        ours = bench_codedraft(prepared, options.quick) if options.only != "reference" else {}
+        reference = bench_reference(prepared, options.quick) if options.only != "codedraft" else {}
+    report = {
+        "machine": {"cpus": os.cpu_count(), "server_cpu": SERVER_CPU, "generator_cpu": GENERATOR_CPU,
+                    "python": sys.version.split()[0], "node": subprocess.run(["node", "--version"], capture_output=True,
+                                                                             text=True).stdout.strip()},
+        "reference_server": "@y/websocket-server 0.1.1 (in-memory, no persistence, no acknowledgement)",
+        "codedraft": ours, "reference": reference, "summary": compare(ours, reference),
+        "seconds": round(time.monotonic() - started, 1),
+        "notes": "generator_cpu is the Node load generator's CPU as a fraction of one core; near 1.0 it is the "
+                 "bottleneck and latencies include its queueing.",
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["summary"], indent=2))
+    print(f"written to {RESULTS.relative_to(ROOT)} in {report['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,523 @@
+"""Search benchmark: Whoosh through the app, side by side with SQLite FTS5 on the same data.
+
+Run from the project root (takes a few minutes on 2 cores):
+    .venv/bin/python bench/search_bench.py [--comments 100000] [--queries 240] [--procs 1]
+
+What it does, in one temporary instance folder:
+1. Imports the corpus through the importer: the AI Act as one code; the Code's drafts 2 and 3
+   as drafts of one code; the final Safety and Security chapter as a third code.
+2. Bulk-inserts generated comments (sentences of the corpus, spread over clauses, stakeholder
+   categories, statuses, authors and dates; 3% hidden) into the database.
+3. Rebuilds the Whoosh index from the database (``codedraft.search.indexing.rebuild_index``),
+   and builds an FTS5 table (unicode61 remove_diacritics 2 + porter) from the same documents.
+4. Runs the same varied queries (words, phrases, prefixes, fuzzy, fields, booleans, filters,
+   hostile input) on both, as a reviewer of the Code and as the Office: hits, total, facet
+   counts and snippets on both sides.
+5. Measures commit-to-searchable: an ORM comment commit, and a co-editing write picked up by
+   the debounced live-text indexer.
+Writes bench/results/search.json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CORPUS = ROOT / ".." / "shared" / "corpus"
+RESULTS = ROOT / "bench" / "results" / "search.json"
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from codedraft import create_app  # noqa: E402
+from codedraft.accounts import operations as accounts  # noqa: E402
+from codedraft.codes.models import Clause, Code, Role  # noqa: E402
+from codedraft.collab.store import store_for  # noqa: E402
+from codedraft.extensions import db  # noqa: E402
+from codedraft.importer.operations import import_document  # noqa: E402
+from codedraft.search import indexing, install  # noqa: E402
+from codedraft.search.engine import (  # noqa: E402
+    FACET_FIELDS,
+    SearchDocument,
+    SearchFilters,
+    SearchQuery,
+)
+from codedraft.search.sync import live_indexer, stop_live_indexer  # noqa: E402
+
+CATEGORIES = ("provider", "academia", "open-source", "civil-society", "rightsholder", "industry", "public-body")
+STATUSES = ("open", "addressed", "accepted", "partly_accepted", "rejected", "withdrawn")
+FIRST_NAMES = ("Anna", "Zoë", "Łukasz", "Marie", "Ola", "Sam", "José", "Ingrid", "Paweł", "Chloé", "Ahmed", "Li")
+LAST_NAMES = ("Kowalska", "Dupont", "Nordmann", "Smith", "García", "Müller", "Nowak", "Rossi", "Öberg", "Chen")
+
+
+# --- setting up the data ---------------------------------------------------------------------
+
+
+def make_app(folder: Path) -> Any:
+    return create_app({
+        "TESTING": False, "SECRET_KEY": "bench", "REDIS_URL": None, "RATELIMIT_STORAGE_URI": "memory://",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'codedraft.sqlite3'}",
+        "SEARCH_INDEX_DIR": str(folder / "search"), "EXPORT_DIR": str(folder / "exports"),
+        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024,  # 300 reviewers: sign-in strength is not measured here
+    })
+
+
+def import_corpus() -> dict[str, Code]:
+    """The three codes of the brief, through the real importer; commits."""
+    def read(name: str) -> str:
+        return (CORPUS / name).read_text(encoding="utf-8")
+
+    act = import_document(read("eu-ai-act-regulation-2024-1689.md"), title="AI Act", draft_name="OJ 12.7.2024").code
+    db.session.commit()
+    gpai = import_document(read("gpai-cop-draft2-2024-12.md"), title="GPAI Code of Practice",
+                           draft_name="Second Draft").code
+    db.session.commit()
+    import_document(read("gpai-cop-draft3-2025-03.md"), code=gpai, draft_name="Third Draft")
+    db.session.commit()
+    final = import_document(read("gpai-cop-final-2025-07-safety-security.md"), title="Safety and Security (final)",
+                            draft_name="Final").code
+    db.session.commit()
+    return {"act": act, "gpai": gpai, "final": final}
+
+
+def corpus_sentences() -> list[str]:
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.md")) if p.name != "SOURCES.md")
+    text = re.sub(r"[#*|>_`\[\]]+", " ", text)
+    sentences = [" ".join(s.split()) for s in re.split(r"(?<=[.!?])\s+", text)]
+    return [s for s in sentences if 40 < len(s) < 400]
+
+
+def make_people(codes: dict[str, Code], count: int, rng: random.Random) -> list[tuple[int, str]]:
+    """Reviewers with organisations of every category, members of every code; (id, category)."""
+    organisations = {c: accounts.get_or_create_organisation(f"Org {c}", c) for c in CATEGORIES}
+    people = []
+    for n in range(count):
+        category = CATEGORIES[n % len(CATEGORIES)]
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        user = accounts.create_user(f"reviewer{n}@bench.test", name, "bench password 1",
+                                    organisation=organisations[category])
+        for code in codes.values():
+            accounts.grant_role(user, code, Role.reviewer)
+        people.append((user.id, category))
+    db.session.commit()
+    return people
+
+
+def insert_comments(codes: dict[str, Code], people: list[tuple[int, str]], count: int, rng: random.Random) -> float:
+    """Bulk-insert ``count`` generated comments; returns seconds taken."""
+    from codedraft.feedback.models import Comment
+
+    sentences = corpus_sentences()
+    weights = {"gpai": 0.6, "final": 0.25, "act": 0.15}
+    clauses_by_code = {
+        key: db.session.scalars(select(Clause.id).where(Clause.code_id == code.id, Clause.withdrawn.is_(False))).all()
+        for key, code in codes.items()
+    }
+    start = dt.datetime(2024, 11, 14)
+    started = time.perf_counter()
+    batch: list[dict[str, Any]] = []
+    keys, probabilities = list(weights), list(weights.values())
+    for n in range(count):  # noqa: B007  (n is the comment's number)
+        key = rng.choices(keys, probabilities)[0]
+        author_id, category = rng.choice(people)
+        batch.append({
+            "code_id": codes[key].id, "clause_id": rng.choice(clauses_by_code[key]), "author_id": author_id,
+            "organisation": f"Org {category}", "category": category, "kind": "comment",
+            "body": " ".join(rng.sample(sentences, k=rng.randint(1, 4))), "status": rng.choice(STATUSES),
+            "created_at": start + dt.timedelta(minutes=rng.randint(0, 300_000)), "support_count": 0,
+            "reply_count": 0, "hidden": rng.random() < 0.03, "hidden_reason": "", "disposition_reason": "",
+        })
+        if len(batch) == 5000:
+            db.session.execute(insert(Comment), batch)
+            batch = []
+    if batch:
+        db.session.execute(insert(Comment), batch)
+    db.session.commit()
+    return time.perf_counter() - started
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def vocabulary(sentences: list[str], rng: random.Random) -> tuple[list[str], list[str]]:
+    """Frequent content words, and two/three-word phrases that occur in the corpus."""
+    words = Counter(w.lower() for s in sentences for w in re.findall(r"[A-Za-z][a-z]{4,}", s))
+    common = [w for w, _ in words.most_common(400)][20:]
+    phrases = []
+    for sentence in rng.sample(sentences, 400):
+        tokens = re.findall(r"[A-Za-z][A-Za-z-]+", sentence)
+        if len(tokens) >= 3:
+            i = rng.randrange(len(tokens) - 2)
+            phrases.append(" ".join(tokens[i : i + rng.choice((2, 3))]).lower())
+    return common, phrases
+
+
+def misspell(word: str, rng: random.Random) -> str:
+    i = rng.randrange(1, len(word) - 1)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+def build_queries(count: int, sentences: list[str], rng: random.Random) -> list[tuple[str, str, dict[str, Any]]]:
+    """(category, text, filters) triples: varied, reproducible, at least ``count`` of them."""
+    common, phrases = vocabulary(sentences, rng)
+    fixed = [
+        ("word", "risk", {}), ("word", "copyright", {}), ("word", "transparency", {}), ("word", "the", {}),
+        ("phrase", '"systemic risk"', {}), ("phrase", '"serious incident"', {}), ("phrase", '"shall not"', {}),
+        ("prefix", "evaluat*", {}), ("prefix", "whistleblow*", {}), ("fuzzy", "transparancy~", {}),
+        ("field", "kind:comment risk", {}), ("field", "category:academia copyright", {}),
+        ("field", "draft:2 safety", {}), ("field", "status:accepted", {}), ("field", "author:kowalska", {}),
+        ("boolean", "safety OR security", {}), ("boolean", "risk NOT systemic", {}),
+        ("boolean", "(risk OR hazard) AND model", {}), ("folded", "securite", {}), ("folded", "Müller", {}),
+        ("hostile", "(", {}), ("hostile", '"', {}), ("hostile", "a*", {}), ("hostile", "*", {}),
+        ("hostile", "AND OR NOT", {}), ("hostile", "x" * 10_000, {}), ("hostile", "nofield:x", {}),
+        ("filtered", "risk", {"kind": "comment", "category": "academia"}),
+        ("filtered", "model", {"draft": "live", "kind": "clause"}),
+        ("filtered", "data", {"status": "accepted", "date_from": dt.date(2025, 1, 1)}),
+    ]
+    queries = list(fixed)
+    makers: list[tuple[str, Callable[[], str]]] = [
+        ("word", lambda: rng.choice(common)),
+        ("words", lambda: f"{rng.choice(common)} {rng.choice(common)}"),
+        ("phrase", lambda: f'"{rng.choice(phrases)}"'),
+        ("prefix", lambda: rng.choice([w for w in common if len(w) >= 6])[: rng.randint(4, 6)] + "*"),
+        ("fuzzy", lambda: misspell(rng.choice([w for w in common if len(w) >= 6]), rng) + "~"),
+        ("field", lambda: f"kind:comment {rng.choice(common)}"),
+        ("field", lambda: f"category:{rng.choice(CATEGORIES)} {rng.choice(common)}"),
+        ("boolean", lambda: f"{rng.choice(common)} OR {rng.choice(common)}"),
+        ("filtered", lambda: rng.choice(common)),
+    ]
+    while len(queries) < count:
+        category, make = rng.choice(makers)
+        filters: dict[str, Any] = {}
+        if category == "filtered":
+            filters = {"kind": rng.choice(("clause", "comment")), "category": rng.choice(CATEGORIES)}
+        queries.append((category, make(), filters))
+    return queries
+
+
+# --- Whoosh through the app --------------------------------------------------------------------
+
+
+def whoosh_search(app: Any, text: str, filters: dict[str, Any], tokens: list[str]) -> tuple[int, int]:
+    query = SearchQuery(text, tokens, filters=SearchFilters(**filters))
+    results = indexing.search_engine(app).search(query)
+    return results.total, len(results.hits)
+
+
+# --- the same in SQLite FTS5 -------------------------------------------------------------------
+
+
+FTS_SCHEMA = """
+CREATE VIRTUAL TABLE docs USING fts5(
+    body, title, chapter, clause, author,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE meta (
+    rowid INTEGER PRIMARY KEY, doc_id TEXT, kind TEXT, code_id INTEGER, draft TEXT, category TEXT,
+    status TEXT, chapter_key TEXT, created TEXT, vis1 TEXT, vis2 TEXT
+);
+CREATE INDEX meta_vis1 ON meta (vis1);
+CREATE INDEX meta_vis2 ON meta (vis2);
+"""
+FTS_FIELDS = {"chapter": "chapter", "clause": "clause", "author": "author"}
+FTS_META_FIELDS = {"kind": "kind", "draft": "draft", "category": "category", "status": "status"}
+FTS_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def build_fts(path: Path, documents: Iterable[SearchDocument]) -> tuple[sqlite3.Connection, float, int]:
+    started = time.perf_counter()
+    connection = sqlite3.connect(path)
+    connection.executescript(FTS_SCHEMA)
+    rows, metas = [], []
+    count = 0
+    for n, doc in enumerate(documents, start=1):
+        visibility = list(doc.visibility) + ["", ""]
+        rows.append((n, doc.body, doc.clause_title, doc.chapter, f"{doc.clause_number} {doc.clause_title}", doc.author))
+        metas.append((n, doc.doc_id, doc.kind, doc.code_id, doc.draft, doc.category, doc.status, doc.chapter,
+                      doc.created.isoformat() if doc.created else None, visibility[0], visibility[1]))
+        count = n
+        if len(rows) >= 5000:
+            _flush_fts(connection, rows, metas)
+            rows, metas = [], []
+    _flush_fts(connection, rows, metas)
+    connection.commit()
+    return connection, time.perf_counter() - started, count
+
+
+def _flush_fts(connection: sqlite3.Connection, rows: list[tuple[Any, ...]], metas: list[tuple[Any, ...]]) -> None:
+    connection.executemany("INSERT INTO docs (rowid, body, title, chapter, clause, author) VALUES (?,?,?,?,?,?)", rows)
+    connection.executemany("INSERT INTO meta VALUES (?,?,?,?,?,?,?,?,?,?,?)", metas)
+
+
+def fts_translate(text: str) -> tuple[str | None, dict[str, str]]:
+    """Our query language in FTS5 terms, kept deliberately close: words ANDed, "phrases",
+    prefix*, AND/OR/NOT, field:value; fuzzy becomes the plain word (FTS5 has no fuzzy);
+    anything unbalanced becomes its quoted words (the literal fallback). Returns the MATCH
+    expression (None: nothing to match) and meta filters typed in the query."""
+    text = text[:500]
+    meta: dict[str, str] = {}
+    parts: list[str] = []
+    balanced = text.count('"') % 2 == 0 and text.count("(") == text.count(")")
+    tokens = re.findall(r'"[^"]*"|\(|\)|[^\s()"]+', text) if balanced else []
+    if not balanced:
+        return _literal(text), meta
+    for token in tokens:
+        if token in ("AND", "OR", "NOT", "(", ")"):
+            parts.append(token)
+            continue
+        if token.startswith('"'):
+            words = FTS_WORD.findall(token)
+            if words:
+                parts.append('"' + " ".join(words) + '"')
+            continue
+        field, _, value = token.partition(":")
+        if value and field in FTS_META_FIELDS:
+            meta[FTS_META_FIELDS[field]] = value
+            continue
+        if value and field in FTS_FIELDS:
+            words = FTS_WORD.findall(value)
+            if words:
+                parts.append(f'{FTS_FIELDS[field]} : "{words[0]}"' + ("*" if value.endswith("*") else ""))
+            continue
+        words = FTS_WORD.findall(token)
+        if not words:
+            continue
+        if token.endswith("*") and len(words[-1]) >= 3:
+            parts.append(" ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*')
+        else:
+            parts.append(" ".join(f'"{w}"' for w in words))
+    expression = " ".join(parts)
+    if not expression or re.fullmatch(r"[\s()]*|.*\b(AND|OR|NOT)\s*$|^\s*(AND|OR|NOT)\b.*", expression):
+        return _literal(text), meta
+    return expression, meta
+
+
+def _literal(text: str) -> str | None:
+    words = FTS_WORD.findall(text)[:64]
+    return " ".join(f'"{w}"' for w in words) if words else None
+
+
+def fts_search(
+    connection: sqlite3.Connection, text: str, filters: dict[str, Any], tokens: list[str]
+) -> tuple[int, int]:
+    """Hits (top 20 by bm25 with snippets), total and the same facet counts as Whoosh."""
+    expression, typed = fts_translate(text)
+    where = ["(m.vis1 IN ({0}) OR m.vis2 IN ({0}))".format(",".join("?" * len(tokens)))]
+    params: list[Any] = [*tokens, *tokens]
+    for field, value in {**typed, **{k: v for k, v in filters.items() if k in FTS_META_FIELDS}}.items():
+        where.append(f"m.{field} = ?")
+        params.append(value)
+    if "date_from" in filters:
+        where.append("m.created >= ?")
+        params.append(filters["date_from"].isoformat())
+    if expression is None and not typed:
+        return 0, 0
+    try:
+        if expression is None:
+            rows = connection.execute(
+                f"SELECT m.rowid, 0, m.kind, m.draft, m.category, m.status, m.chapter_key FROM meta m "
+                f"WHERE {' AND '.join(where)}", params).fetchall()
+        else:
+            rows = connection.execute(
+                f"SELECT m.rowid, bm25(docs, 1.0, 2.0, 0.0, 1.0, 0.0), m.kind, m.draft, m.category, m.status, "
+                f"m.chapter_key FROM docs JOIN meta m ON m.rowid = docs.rowid "
+                f"WHERE docs MATCH ? AND {' AND '.join(where)}", [expression, *params]).fetchall()
+    except sqlite3.OperationalError:
+        expression = _literal(text)
+        if expression is None:
+            return 0, 0
+        return fts_search(connection, expression, filters, tokens)
+    facets = {name: Counter() for name in FACET_FIELDS}
+    for row in rows:
+        for name, value in zip(("kind", "draft", "category", "status", "chapter"), row[2:], strict=True):
+            if value:
+                facets[name][value] += 1
+    top = sorted(rows, key=lambda r: r[1])[:20]
+    if top and expression is not None:
+        ids = ",".join(str(r[0]) for r in top)
+        connection.execute(
+            f"SELECT snippet(docs, 0, '<mark>', '</mark>', ' … ', 24) FROM docs "
+            f"WHERE docs MATCH ? AND rowid IN ({ids})", [expression]).fetchall()
+    return len(rows), len(top)
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {"n": len(samples), "p50": round(statistics.median(samples), 1),
+            "p95": round(percentile(samples, 0.95), 1), "max": round(max(samples), 1)}
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def time_queries(run: Callable[[str, dict[str, Any], list[str]], tuple[int, int]],
+                 queries: list[tuple[str, str, dict[str, Any]]], viewers: list[list[str]]) -> dict[str, Any]:
+    for _category, text, filters in queries[:10]:  # warm caches and searchers
+        run(text, filters, viewers[0])
+    per_category: dict[str, list[float]] = {}
+    every: list[float] = []
+    totals: list[int] = []
+    for n, (category, text, filters) in enumerate(queries):
+        tokens = viewers[n % len(viewers)]
+        started = time.perf_counter()
+        total, _shown = run(text, filters, tokens)
+        elapsed = (time.perf_counter() - started) * 1000
+        every.append(elapsed)
+        totals.append(total)
+        per_category.setdefault(category, []).append(elapsed)
+    slowest = sorted(zip(every, queries, strict=True), key=lambda x: -x[0])[:8]
+    return {
+        "all": summary(every),
+        "by_kind": {k: summary(v) for k, v in sorted(per_category.items())},
+        "slowest": [{"ms": round(ms, 1), "query": q[1][:60], "filters": {k: str(v) for k, v in q[2].items()}}
+                    for ms, q in slowest],
+        "median_total_hits": statistics.median(totals),
+    }
+
+
+def commit_latency(app: Any, codes: dict[str, Code], people: list[tuple[int, str]], repeats: int) -> dict[str, Any]:
+    """Seconds from an ORM commit, and from a co-editing write, to the text being searchable."""
+    from codedraft.feedback.models import Comment
+
+    install(app)
+    gpai = codes["gpai"]
+    clause = db.session.scalars(select(Clause).where(Clause.code_id == gpai.id, Clause.withdrawn.is_(False))).first()
+    tokens = [f"code:{gpai.id}"]
+    orm, coedit = [], []
+    for n in range(repeats):
+        word = f"benchmarkword{n}x"
+        author_id, category = people[n]
+        started = time.perf_counter()
+        db.session.add(Comment(code_id=gpai.id, clause_id=clause.id, author_id=author_id, category=category,
+                               status="open", body=f"A new comment with {word} in it."))
+        db.session.commit()
+        while whoosh_search(app, word, {}, tokens)[0] == 0:
+            time.sleep(0.005)
+        orm.append(time.perf_counter() - started)
+    store = store_for(app)
+    for n in range(repeats):
+        word = f"coeditword{n}x"
+        clause = db.session.get(Clause, clause.id)
+        started = time.perf_counter()
+        store.replace_text(clause, f"{clause.body[:2000]} {word}", user_id=None, origin="bench")
+        deadline = started + 10
+        while whoosh_search(app, word, {}, tokens)[0] == 0 and time.perf_counter() < deadline:
+            time.sleep(0.005)
+        coedit.append(time.perf_counter() - started)
+        time.sleep(rng_pause(n))
+    stop_live_indexer(app)
+    return {
+        "orm_commit_to_searchable_s": summary([s * 1000 for s in orm]) | {"unit": "ms"},
+        "coedit_write_to_searchable_s": summary([s * 1000 for s in coedit]) | {"unit": "ms"},
+        "live_indexer_passes": live_indexer(app).passes,
+    }
+
+
+def rng_pause(n: int) -> float:
+    """Edits arrive now and then, some inside the debounce window and some after it."""
+    return (0.3, 1.2, 0.05, 2.0)[n % 4]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--comments", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=240)
+    parser.add_argument("--people", type=int, default=300)
+    parser.add_argument("--latency-repeats", type=int, default=12)
+    parser.add_argument("--procs", type=int, default=1, help="Whoosh writer processes for the rebuild")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    if not CORPUS.is_dir():
+        sys.exit(f"../shared/corpus not present: {CORPUS}")
+
+    rng = random.Random(2025)
+    folder = Path(tempfile.mkdtemp(prefix="codedraft-search-bench-"))
+    app = make_app(folder)
+    app.config["SEARCH_REBUILD_PROCS"] = args.procs
+    report: dict[str, Any] = {"cpu_count": os.cpu_count(), "comments": args.comments}
+    try:
+        with app.app_context():
+            db.create_all()
+            started = time.perf_counter()
+            codes = import_corpus()
+            report["import_corpus_s"] = round(time.perf_counter() - started, 2)
+            people = make_people(codes, args.people, rng)
+            report["insert_comments_s"] = round(insert_comments(codes, people, args.comments, rng), 2)
+            documents = list(indexing.iter_documents())
+            report["documents"] = dict(Counter(d.kind for d in documents))
+
+            started = time.perf_counter()
+            indexed = indexing.rebuild_index()
+            report["whoosh_build_s"] = round(time.perf_counter() - started, 2)
+            report["whoosh_index_bytes"] = folder_bytes(Path(app.config["SEARCH_INDEX_DIR"]))
+            assert indexed == len(documents)
+            started = time.perf_counter()
+            check = indexing.check_index()
+            report["whoosh_check_s"] = round(time.perf_counter() - started, 2)
+            report["whoosh_check_in_sync"] = check.in_sync
+
+            fts, fts_build, fts_count = build_fts(folder / "fts.sqlite3", documents)
+            report["fts5_build_s"] = round(fts_build, 2)
+            report["fts5_db_bytes"] = (folder / "fts.sqlite3").stat().st_size
+            assert fts_count == len(documents)
+
+            queries = build_queries(args.queries, corpus_sentences(), rng)
+            reviewer = people[0][0]
+            viewers = [
+                [f"code:{codes['gpai'].id}", f"code:{codes['gpai'].id}:user:{reviewer}"],
+                [t for c in codes.values() for t in (f"code:{c.id}", f"code:{c.id}:office")],
+            ]
+            whoosh = time_queries(lambda t, f, v: whoosh_search(app, t, f, v), queries, viewers)
+            sqlite = time_queries(lambda t, f, v: fts_search(fts, t, f, v), queries, viewers)
+            report["queries"] = len(queries)
+            report["whoosh_query_ms"] = whoosh
+            report["fts5_query_ms"] = sqlite
+            report["ratio_whoosh_over_fts5"] = {
+                "p50": round(whoosh["all"]["p50"] / max(sqlite["all"]["p50"], 0.01), 1),
+                "p95": round(whoosh["all"]["p95"] / max(sqlite["all"]["p95"], 0.01), 1),
+                "build": round(report["whoosh_build_s"] / max(fts_build, 0.01), 1),
+            }
+            report["latency"] = commit_latency(app, codes, people, args.latency_repeats)
+            report["targets_met"] = {
+                "query_p95_le_50ms": whoosh["all"]["p95"] <= 50,
+                "commit_to_searchable_le_1s": report["latency"]["orm_commit_to_searchable_s"]["max"] <= 1000
+                and report["latency"]["coedit_write_to_searchable_s"]["max"] <= 1000,
+            }
+            fts.close()
+            indexing.close_search_engine(app)
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

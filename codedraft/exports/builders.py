@@ -1,0 +1,225 @@
+"""Build the export core's plain documents from the database.
+
+A published draft becomes an :class:`ExportDocument` from its frozen ``DraftClause`` rows; the
+live text from the current ``Clause`` rows. Feedback rows come from the comments of the feedback
+feature, imported lazily: until that model exists, the dataset is empty rather than an error.
+
+Chapters are keyed by their normalised title in both cases, because a draft keeps no chapter id:
+the same key on both sides is what lets a comparison tell "moved to another chapter" apart from
+"stayed".
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from codedraft.accounts.models import User
+from codedraft.codes.models import Chapter, Clause, Code
+from codedraft.codes.numbering import KIND_LABELS
+from codedraft.drafts.models import Draft, DraftClause
+from codedraft.exports.model import ExportChapter, ExportClause, ExportDocument, FeedbackRow
+from codedraft.extensions import db
+from codedraft.timeutil import utcnow
+
+#: The selector of the live text wherever a draft number is expected ("?to=live").
+LIVE = "live"
+
+DraftSelector = int | str  # a draft number, or LIVE
+
+
+class UnknownDraft(LookupError):
+    """No draft with that number in the code (or the selector is neither a number nor "live")."""
+
+
+def chapter_key(title: str) -> str:
+    """A chapter's key for comparisons: its title, case- and spacing-folded."""
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    return re.sub(r"\s+", " ", folded).strip() or "untitled"
+
+
+def display_number(kind: str, number: str) -> str:
+    """The number as readers see it: "Commitment II.1" for labelled kinds, else the number."""
+    number = number.strip()
+    label = KIND_LABELS.get(kind, "")
+    return f"{label} {number}" if label and number else number
+
+
+def parse_selector(raw: object) -> DraftSelector:
+    """``"live"`` or a positive draft number from user input; raises :class:`UnknownDraft`."""
+    text = str(raw).strip().lower()
+    if text == LIVE:
+        return LIVE
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise UnknownDraft(f"not a draft number: {str(raw)[:40]!r}")
+
+
+def find_draft(code: Code, number: int) -> Draft:
+    """The code's draft with that number; raises :class:`UnknownDraft`."""
+    draft = db.session.scalar(select(Draft).where(Draft.code_id == code.id, Draft.number == number))
+    if draft is None:
+        raise UnknownDraft(f"{code.slug} has no draft {number}")
+    return draft
+
+
+def draft_label(draft: Draft) -> str:
+    """ "Third Draft (draft 2)" — the name, and the number people select it by."""
+    return f"{draft.name} (draft {draft.number})"
+
+
+def document_from_draft(code: Code, draft: Draft) -> ExportDocument:
+    """The published draft as it was frozen, in reading order."""
+    rows: Sequence[DraftClause] = db.session.scalars(
+        select(DraftClause).where(DraftClause.draft_id == draft.id).order_by(DraftClause.position)
+    ).all()
+    grouped: dict[tuple[int, str, str], list[DraftClause]] = {}
+    for row in rows:
+        grouped.setdefault((row.chapter_position, row.chapter_number, row.chapter_title), []).append(row)
+    chapters = []
+    for (_, number, title), members in sorted(grouped.items(), key=lambda item: item[0][0]):
+        key = chapter_key(title)
+        clauses = tuple(
+            ExportClause(
+                uid=row.clause_uid, number=display_number(row.kind, row.number), title=row.title, kind=row.kind,
+                body_markdown=row.body, chapter_key=key, position=index, parent_uid=row.parent_uid,
+            )
+            for index, row in enumerate(members)
+        )
+        chapters.append(ExportChapter(key=key, number=number, title=title, clauses=clauses))
+    return ExportDocument(
+        code_title=code.title, draft_label=draft_label(draft), language=code.language or "en",
+        chapters=tuple(chapters), generated_at=draft.published_at,
+    )
+
+
+def document_from_live(code: Code) -> ExportDocument:
+    """The live text as it stands now: every chapter, and its clauses that are not withdrawn.
+
+    Reads chapters and clauses in one statement, so a clause being typed into is read once, at
+    one moment, and never half from before and half from after a commit.
+    """
+    rows = db.session.execute(
+        select(Chapter, Clause)
+        .join(Clause, Clause.chapter_id == Chapter.id)
+        .where(Chapter.code_id == code.id, Clause.withdrawn.is_(False))
+        .order_by(Chapter.position, Clause.position)
+    ).all()
+    uid_of: dict[int, str] = {
+        clause_id: uid
+        for clause_id, uid in db.session.execute(select(Clause.id, Clause.uid).where(Clause.code_id == code.id))
+    }
+    grouped: dict[int, tuple[Chapter, list[Clause]]] = {}
+    for chapter, clause in rows:
+        grouped.setdefault(chapter.id, (chapter, []))[1].append(clause)
+    chapters = []
+    for chapter, members in grouped.values():
+        key = chapter_key(chapter.title)
+        clauses = tuple(
+            ExportClause(
+                uid=clause.uid, number=display_number(clause.kind, clause.number), title=clause.title,
+                kind=clause.kind, body_markdown=clause.body, chapter_key=key, position=index,
+                parent_uid=uid_of.get(clause.parent_id) if clause.parent_id else None,
+            )
+            for index, clause in enumerate(members)
+        )
+        chapters.append(ExportChapter(key=key, number=chapter.number, title=chapter.title, clauses=clauses))
+    return ExportDocument(
+        code_title=code.title, draft_label="Live text", language=code.language or "en",
+        chapters=tuple(chapters), generated_at=utcnow(),
+    )
+
+
+def load_document(code: Code, selector: DraftSelector) -> ExportDocument:
+    """The document for a selector: a draft number or ``"live"``; raises :class:`UnknownDraft`."""
+    if selector == LIVE:
+        return document_from_live(code)
+    if not isinstance(selector, int):
+        raise UnknownDraft(f"not a draft number: {selector!r}")
+    return document_from_draft(code, find_draft(code, selector))
+
+
+def selector_label(code: Code, selector: DraftSelector) -> str:
+    """A short human label for a selector ("Third Draft (draft 2)" or "Live text")."""
+    if selector == LIVE:
+        return "Live text"
+    assert isinstance(selector, int)
+    return draft_label(find_draft(code, selector))
+
+
+# Feedback ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackScope:
+    """Which comments a feedback export holds: the Office alone sees hidden ones."""
+
+    include_hidden: bool
+
+
+def feedback_scope(viewer: User | None) -> FeedbackScope:
+    """Hidden (moderated) comments go to the Office only."""
+    return FeedbackScope(include_hidden=bool(viewer is not None and viewer.is_office))
+
+
+def _comment_model() -> Any | None:
+    """The feedback feature's Comment model, or None where it is not installed."""
+    try:
+        from codedraft.feedback.models import Comment
+    except ImportError:
+        return None
+    return Comment
+
+
+def feedback_row(comment: Any, clause: Clause, chapter_title: str, category_labels: dict[str, str]) -> FeedbackRow:
+    """One comment flattened for the dataset. The organisation and category are those copied
+    onto the comment when it was written (who spoke for whom then)."""
+    return FeedbackRow(
+        comment_id=comment.id,
+        clause_number=display_number(clause.kind, clause.number),
+        clause_title=clause.title,
+        chapter=chapter_title,
+        category=category_labels.get(comment.category, comment.category),
+        organisation=comment.organisation or "",
+        author=comment.author.name if comment.author is not None else "",
+        status=comment.status,
+        disposition=comment.disposition or "",
+        disposition_reason=comment.disposition_reason or "",
+        created=comment.created_at,
+        text=comment.body,
+        quote=comment.quote or "",
+    )
+
+
+def feedback_rows(code: Code, scope: FeedbackScope, category_labels: dict[str, str] | None = None) -> list[FeedbackRow]:
+    """Every comment (and amendment) on the code's clauses, in reading order then by time;
+    hidden ones only when ``scope`` allows. Replies are not rows: one row per submission.
+
+    Returns ``[]`` where the feedback feature is not installed.
+    """
+    comment_model = _comment_model()
+    if comment_model is None:
+        return []
+    query = (
+        select(comment_model, Clause, Chapter.title)
+        .join(Clause, Clause.id == comment_model.clause_id)
+        .join(Chapter, Chapter.id == Clause.chapter_id)
+        .where(comment_model.code_id == code.id, Clause.code_id == code.id)
+        .order_by(Chapter.position, Clause.position, comment_model.created_at, comment_model.id)
+    )
+    if not scope.include_hidden:
+        query = query.where(comment_model.hidden.is_(False))
+    labels = category_labels or {}
+    return [
+        feedback_row(comment, clause, chapter_title, labels)
+        for comment, clause, chapter_title in db.session.execute(query)
+    ]
+
+
+def feedback_categories(configured: Iterable[tuple[str, str]]) -> list[str]:
+    """Category labels in the configured order, for stable chart colours."""
+    return [label for _key, label in configured]

@@ -1,0 +1,167 @@
+"""Feedback rounds, comment threads with anchors, support, amendments, dispositions, notifications."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from codedraft.accounts.models import User
+from codedraft.extensions import db
+from codedraft.timeutil import utcnow
+
+#: Every status a comment can have, in the order the filters list them.
+STATUSES: tuple[str, ...] = ("open", "addressed", "accepted", "partly_accepted", "rejected", "withdrawn")
+
+#: Dispositions the drafters record, and the status each one gives the comment.
+DISPOSITIONS: dict[str, str] = {
+    "accepted": "accepted",
+    "partly_accepted": "partly_accepted",
+    "rejected": "rejected",
+    "addressed_elsewhere": "addressed",
+    "out_of_scope": "rejected",
+}
+
+#: How an anchor stands against the text it is shown on.
+ANCHOR_LIVE = "live"  # created on this text; sticky indexes follow every edit
+ANCHOR_REATTACHED = "reattached"  # carried to a new draft; the quote was found unchanged
+ANCHOR_CHANGED = "changed"  # carried; a similar passage was found, its words differ
+ANCHOR_ORPHANED = "orphaned"  # carried; no passage matched: only the quote is kept
+
+
+class FeedbackRound(db.Model):
+    """A period in which reviewers comment on one published draft."""
+
+    __tablename__ = "feedback_rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), index=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    opens_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closes_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        moment = now or utcnow()
+        return self.opens_at <= moment < self.closes_at
+
+
+class Comment(db.Model):
+    """A comment on a clause, optionally on a quoted passage; the head of a thread.
+
+    The author's organisation and stakeholder category are copied at writing time: the
+    feedback dataset must say who spoke for whom then, even if the person moves later.
+    """
+
+    __tablename__ = "feedback_comments"
+    __table_args__ = (
+        Index("ix_feedback_comments_clause_created", "clause_id", "created_at"),
+        Index("ix_feedback_comments_code_clause_category", "code_id", "clause_id", "category"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"))
+    clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id", ondelete="CASCADE"))
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_rounds.id", ondelete="SET NULL"), index=True)
+    # The draft whose text the anchor refers to (moves forward when carried to the next draft).
+    draft_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id", ondelete="SET NULL"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20), default="comment")  # "comment" | "amendment"
+    body: Mapped[str] = mapped_column(Text)
+    # Rendered once, when written, by the one safe renderer: a clause with thousands of
+    # comments must not run Markdown on every page view.
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    support_count: Mapped[int] = mapped_column(default=0)
+    reply_count: Mapped[int] = mapped_column(default=0)
+
+    # The anchor: None quote means a comment on the clause as a whole.
+    quote: Mapped[str | None] = mapped_column(Text)
+    anchor_start: Mapped[int | None]  # code points, in the text the anchor was made or re-attached on
+    anchor_end: Mapped[int | None]
+    sticky_start: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sticky_end: Mapped[bytes | None] = mapped_column(LargeBinary)
+    anchor_state: Mapped[str | None] = mapped_column(String(20))
+
+    disposition: Mapped[str | None] = mapped_column(String(30))
+    disposition_reason: Mapped[str] = mapped_column(Text, default="")
+    disposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    disposed_at: Mapped[datetime | None]
+
+    hidden: Mapped[bool] = mapped_column(default=False)
+    hidden_reason: Mapped[str] = mapped_column(Text, default="")
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    hidden_at: Mapped[datetime | None]
+
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    replies: Mapped[list[Reply]] = relationship(
+        back_populates="comment", order_by="Reply.created_at", cascade="all, delete-orphan"
+    )
+    amendment: Mapped[Amendment | None] = relationship(back_populates="comment", cascade="all, delete-orphan")
+
+    @property
+    def anchored(self) -> bool:
+        return self.quote is not None
+
+
+class Reply(db.Model):
+    __tablename__ = "feedback_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("feedback_comments.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    comment: Mapped[Comment] = relationship(back_populates="replies")
+    author: Mapped[User] = relationship()
+
+
+class Support(db.Model):
+    """One person's support of a comment: once each (the unique constraint enforces it)."""
+
+    __tablename__ = "feedback_support"
+    __table_args__ = (UniqueConstraint("comment_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("feedback_comments.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Amendment(db.Model):
+    """A proposed replacement for a comment's quoted passage; the comment body is its rationale."""
+
+    __tablename__ = "feedback_amendments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("feedback_comments.id", ondelete="CASCADE"), unique=True)
+    replacement: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="proposed")  # proposed | accepted | rejected
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+
+    comment: Mapped[Comment] = relationship(back_populates="amendment")
+
+
+class Notification(db.Model):
+    """A message to one person in the app (a disposition, a moderation, a decision)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]

@@ -1,0 +1,70 @@
+"""gunicorn hooks for CodeDraft processes (gthread worker, one worker per process).
+
+Why one worker per gunicorn: Socket.IO's long-polling transport needs every request of a
+session to reach the process that holds it. gunicorn's master hands connections to its workers
+with no stickiness, so each process is a separate gunicorn on its own port and the reverse proxy
+(deploy/nginx.conf, ``ip_hash``) is what keeps a browser on one process.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from codedraft.server import enable_nodelay
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class NoDelayMiddleware:
+    """Sets TCP_NODELAY on the accepted socket of every request before the app sees it.
+
+    gunicorn sets it on the listening socket, which Linux copies to accepted sockets; this makes
+    it explicit for every platform. The /collab namespace does the same from
+    ``environ["gunicorn.socket"]`` when a websocket connects (and records the result).
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        sock = environ.get("gunicorn.socket")
+        if isinstance(sock, socket.socket):
+            try:
+                enable_nodelay(sock)
+            except OSError:
+                pass  # the peer went away already; the request will fail on its own
+        return self.app(environ, start_response)
+
+
+def nodelay_is_on(sock: socket.socket) -> bool:
+    """Whether the kernel reports TCP_NODELAY on ``sock``."""
+    return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
+def proxy_hops() -> int:
+    """How many trusted proxies stand in front (``CODEDRAFT_PROXY_HOPS``, default 0).
+
+    Behind nginx set it to 1: otherwise every request seems to come from the proxy's address and
+    the per-client rate limits (login, comments, exports) would throttle everyone together.
+    """
+    raw = os.environ.get("CODEDRAFT_PROXY_HOPS", "0").strip()
+    return int(raw) if raw.isdigit() else 0
+
+
+def wrap(app: WSGIApp) -> WSGIApp:
+    """The app as a gunicorn process serves it: TCP_NODELAY always, proxy headers if trusted."""
+    wrapped: WSGIApp = NoDelayMiddleware(app)
+    hops = proxy_hops()
+    if hops:
+        wrapped = ProxyFix(wrapped, x_for=hops, x_proto=hops, x_host=hops)
+    return wrapped
+
+
+def post_worker_init(worker: Any) -> None:
+    """Wrap the loaded app once per worker (gunicorn calls this after loading ``wsgi:app``)."""
+    flask_app = worker.wsgi
+    flask_app.wsgi_app = wrap(flask_app.wsgi_app)

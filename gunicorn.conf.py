@@ -1,0 +1,28 @@
+"""gunicorn settings for one CodeDraft server process (see docs/deploy.md).
+
+Start one gunicorn per port; several of them, on PostgreSQL and Redis, behind the proxy in
+deploy/nginx.conf. Every setting can be overridden on the command line or by the variables below.
+"""
+import os
+
+from codedraft.scaleout.gunicorn_hooks import post_worker_init  # noqa: F401  (a gunicorn hook)
+
+wsgi_app = "wsgi:app"
+bind = [os.environ.get("CODEDRAFT_BIND", "127.0.0.1:5001")]
+# One worker: a Socket.IO session lives in one process (see the hooks module for why).
+workers = 1
+# Flask-SocketIO runs in threading mode: each open websocket holds one thread for its life, so
+# the thread count is the number of simultaneous editors this process can hold.
+worker_class = "gthread"
+threads = int(os.environ.get("CODEDRAFT_THREADS", "256"))
+worker_connections = threads + 64
+# The gthread worker's heartbeat runs in its main loop, so long-lived websockets are not "stuck".
+timeout = 60
+graceful_timeout = 10
+keepalive = 5
+# Behind the proxy: trust X-Forwarded-* only from it.
+forwarded_allow_ips = os.environ.get("CODEDRAFT_PROXY_IPS", "127.0.0.1")
+accesslog = os.environ.get("CODEDRAFT_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("CODEDRAFT_LOG_LEVEL", "warning")
+proc_name = "codedraft"
