@@ -118,6 +118,10 @@ def register_realtime(app: Flask) -> None:
     store = ClauseStore(app)
     app.extensions["codedraft_collab"] = store
     namespace.install(app, store)
+    from codedraft import collab, exports, feedback, search
+
+    for feature in (collab, feedback, search, exports):
+        feature.install(app)
 
 
 def register_commands(app: Flask) -> None:
