@@ -15,6 +15,8 @@ from codedraft.extensions import db
 # (the co-editing store registers one), so a draft published mid-typing holds what was
 # acknowledged at that moment.
 before_snapshot: list[Callable[[Code], None]] = []
+# Hooks run once a draft is written, in the same transaction (feedback carries open comments).
+after_publish: list[Callable[[Draft], object]] = []
 
 
 def next_draft_number(code: Code) -> int:
@@ -48,6 +50,8 @@ def publish_draft(code: Code, name: str, *, by: User | None = None, note: str = 
         )
     db.session.add_all(rows)
     db.session.flush()
+    for hook in after_publish:
+        hook(draft)
     return draft
 
 

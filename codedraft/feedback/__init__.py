@@ -28,3 +28,8 @@ def install(app: Flask) -> None:
         return ClausePanel("feedback/panel.html", panel_context(code, clause), region="aside", order=50)
 
     register_clause_panel(app, feedback_panel)
+    from codedraft.drafts.operations import after_publish
+    from codedraft.feedback.operations import carry_after_publish
+
+    if carry_after_publish not in after_publish:
+        after_publish.append(carry_after_publish)

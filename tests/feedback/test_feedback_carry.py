@@ -47,9 +47,16 @@ def test_comments_on_draft_2_are_carried_to_draft_3(app, make_user):
 
     third = import_document(draft3, code=code, draft_name="Third Draft").draft
     db.session.commit()
-    carried = ops.carry_comments_forward(code, second, third)
-    db.session.commit()
-    print(f"\ncarry draft 2 -> draft 3: {carried.summary()}")
+    # Publishing the third draft carried the open comments already (the after_publish hook).
+    assert ops.carry_comments_forward(code, second, third).total == 0
+    from collections import Counter
+    from types import SimpleNamespace
+
+    moved = [c for c in db.session.scalars(select(Comment)) if c.draft_id == third.id]
+    states = Counter(c.anchor_state for c in moved)
+    carried = SimpleNamespace(total=len(moved), whole_clause=states[None], reattached=states["reattached"],
+                              changed=states["changed"], orphaned=states["orphaned"])
+    print(f"\ncarry draft 2 -> draft 3: {dict(states)}")
 
     assert carried.total == len(quotes) + 1
     assert carried.whole_clause == 1
