@@ -76,8 +76,10 @@ test-python:
 test-js:
 	node --test tests/js/
 
-bench: setup
-	$(BIN)/python -m bench.run_all
+# Each benchmark writes bench/results/<name>.json; run one with e.g. `make bench BENCHES=export_bench`.
+BENCHES ?= export_bench feedback_bench search_bench realtime_bench realtime_scaled
+bench: setup system-deps
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^codedraft' > requirements.lock
