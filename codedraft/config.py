@@ -51,7 +51,6 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
 
 
 DEFAULTS: dict[str, Any] = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "codedraft_session",
@@ -72,3 +71,15 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "MARKDOWN_MAX_CHARS": 400_000,
 }
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Connection pool settings by database.
+
+    A SQLite file needs no liveness ping (there is no server to go away), and every socket
+    thread may hold a connection while it works, so its pool is large; a server database keeps
+    the ping, since its connections can be dropped under us.
+    """
+    if url.startswith("sqlite"):
+        return {"pool_size": 64, "max_overflow": 64, "pool_pre_ping": False}
+    return {"pool_pre_ping": True}

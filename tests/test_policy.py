@@ -41,6 +41,26 @@ def test_role_matrix(setting, make_user, role, view, edit_open, edit_strict, com
     assert policy.can_administer_code(user, code) is admin
 
 
+@pytest.mark.parametrize("role", ["observer", "reviewer", "member", "chair", "admin", None, "office", "group-chair"])
+def test_one_query_rights_agree_with_the_policy(setting, make_user, role):
+    code, group, open_clause, strict_clause = setting
+    if role == "office":
+        user = make_user(office=True)
+    elif role == "group-chair":
+        user = make_user("member", code)
+        accounts.grant_role(user, code, Role.chair, group)
+    else:
+        user = make_user(role, code)
+    strict_clause.withdrawn = role == "admin"  # a withdrawn clause is read-only even for admins
+    db.session.flush()
+    for clause in (open_clause, strict_clause):
+        rights = policy.clause_rights(user, clause.uid)
+        expected_role = policy.clause_role(user, clause)
+        assert (rights.role if rights else None) == expected_role
+        assert (rights.may_edit if rights else False) == policy.can_edit_clause(user, clause)
+    assert policy.clause_rights(user, "no-such-clause") is None
+
+
 def test_a_chair_of_one_group_chairs_only_that_group(setting, make_user):
     code, group, open_clause, strict_clause = setting
     user = make_user("reviewer", code)

@@ -185,22 +185,30 @@ class CollabNamespace(Namespace):
             return {"ok": False, "error": "Send {clause: '<clause id>', msg: <binary y-protocols message>}."}
         if uid not in connection.presence:
             return {"ok": False, "error": "Join the clause first."}
-        found = self._authorised_clause(sid, uid)
-        if found is None:
+        user = self._live_user(sid)
+        if user is None:
+            return {"ok": False, "error": "Your session has ended; sign in again."}
+        rights = policy.clause_rights(user, uid)
+        if rights is None:
             # Read access lost while connected (SECURITY-CASES 5): out of the room, and told.
             connection.presence.pop(uid, None)
             connection.awareness_frames.pop(uid, None)
             leave_room(clause_room(uid))
             emit("role", {"clause": uid, "readonly": True, "removed": True})
             return {"ok": False, "error": "You may not see this clause any more."}
-        user, clause, _role = found
-        may_write = policy.can_edit_clause(user, clause)
-        user_id = user.id
-        # Hand the pooled connection back before waiting on the store: with every typist's
-        # handler holding one while it waited, the writer itself could not get a connection and
-        # acknowledgements stalled for seconds (measured: p50 3.9 s with 50 typists).
-        db.session.close()
-        opened = self.store.open(clause)
+        may_write = rights.may_edit
+        user_id = connection.user_id
+        opened = self.store.opened(uid)
+        if opened is None:
+            clause = clause_by_uid(uid)
+            if clause is None:
+                return {"ok": False, "error": "You may not see this clause any more."}
+            db.session.close()
+            opened = self.store.open(clause)
+        else:
+            # Hand the pooled connection back before waiting on the store: with every typist's
+            # handler holding one while it waited, the writer could not get a connection.
+            db.session.close()
         try:
             outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write)
         except ProtocolError as error:

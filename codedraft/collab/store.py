@@ -101,6 +101,10 @@ class ClauseStore:
 
     # -- opening ------------------------------------------------------------------------------
 
+    def opened(self, uid: str) -> OpenClause | None:
+        """The clause's document if it is in memory already (no database access)."""
+        return self._open.get(uid)
+
     def open(self, clause: Clause) -> OpenClause:
         """The in-memory document of ``clause``, loaded from its snapshot and log on first use."""
         existing = self._open.get(clause.uid)
