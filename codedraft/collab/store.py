@@ -387,14 +387,17 @@ def store_for(app: Flask) -> ClauseStore:
 _PENDING_BROADCASTS = "codedraft_pending_broadcasts"
 
 
+def _take_pending(session: Session) -> list[tuple[str, bytes]]:
+    """The in-transaction edits recorded on ``session``, removed from it (empty outside an app)."""
+    pending = session.info.pop(_PENDING_BROADCASTS, None)
+    return list(pending) if pending and has_app_context() else []
+
+
 @event.listens_for(Session, "after_commit")
 def _broadcast_after_commit(session: Session) -> None:
     """Edits made inside a transaction (imports, restores) reach the room only once committed."""
-    pending = session.info.pop(_PENDING_BROADCASTS, None)
-    if not pending or not has_app_context():
-        return
-    namespace = current_app.extensions.get("codedraft_collab_namespace")
-    for uid, frame in pending:
+    namespace = current_app.extensions.get("codedraft_collab_namespace") if has_app_context() else None
+    for uid, frame in _take_pending(session):
         if namespace is not None:
             namespace.broadcast_update(uid, frame)
 
@@ -402,10 +405,7 @@ def _broadcast_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _evict_after_rollback(session: Session) -> None:
     """The in-memory document holds an edit the log does not: drop it, reload on next use."""
-    pending = session.info.pop(_PENDING_BROADCASTS, None)
-    if not pending or not has_app_context():
-        return
-    store = current_app.extensions.get("codedraft_collab")
-    for uid, _frame in pending:
+    store = current_app.extensions.get("codedraft_collab") if has_app_context() else None
+    for uid, _frame in _take_pending(session):
         if store is not None:
             store.evict(uid)
