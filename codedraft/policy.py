@@ -5,11 +5,13 @@ change or a logout takes effect on the very next request or message (SECURITY-CA
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
-from codedraft.accounts.models import User
+from codedraft.accounts.models import LoginSession, User
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
 from codedraft.extensions import db
 
@@ -123,23 +125,68 @@ def clause_rights(user: User | None, uid: str) -> ClauseRights | None:
     """The person's role on the clause ``uid`` and whether they may edit it, in one query.
 
     Gives the same answers as :func:`clause_role` and :func:`can_edit_clause` together (a test
-    holds them to it); it exists because every co-editing message asks, and asks live.
-    None when the clause does not exist or the person may not see it.
+    holds them to it). None when the clause does not exist or the person may not see it.
     """
     if user is None or not user.is_authenticated or not user.is_active:
         return None
     rows = db.session.execute(
-        select(Clause.id, Clause.code_id, Clause.withdrawn, Chapter.working_group_id, WorkingGroup.members_may_edit,
-               Membership.role, Membership.working_group_id)
-        .join(Chapter, Chapter.id == Clause.chapter_id)
-        .outerjoin(WorkingGroup, WorkingGroup.id == Chapter.working_group_id)
-        .outerjoin(Membership, (Membership.user_id == user.id) & (Membership.code_id == Clause.code_id))
-        .where(Clause.uid == uid)
+        _with_rights(select(*_RIGHTS_COLUMNS, User.is_office).select_from(User), uid, member=User.id)
+        .where(User.id == user.id, Clause.id.is_not(None))
     ).all()
+    return _rights_from_rows(rows)
+
+
+class SocketRights(NamedTuple):
+    """The answer for one co-editing message: is the login alive, and what may it do here."""
+
+    login_alive: bool
+    user_id: int | None
+    rights: ClauseRights | None
+
+
+def socket_rights(login_session_id: str, uid: str) -> SocketRights:
+    """Whether the login session is still alive (not ended, its user active) and the user's
+    rights on clause ``uid``, in one round trip of plain rows.
+
+    Every co-editing message asks this, live, so a logout or a role change takes effect on the
+    next message (SECURITY-CASES 5, 6). Profiling 50 typists showed the two ORM look-ups it
+    replaces (login session, then user, then rights) taking half of the server's CPU.
+    """
+    query = (
+        select(*_RIGHTS_COLUMNS, User.is_office, LoginSession.user_id)
+        .select_from(LoginSession)
+        .join(User, (User.id == LoginSession.user_id) & User.is_active_account & LoginSession.ended_at.is_(None))
+    )
+    rows = db.session.execute(
+        _with_rights(query, uid, member=LoginSession.user_id).where(LoginSession.id == login_session_id)
+    ).all()
+    if not rows:
+        return SocketRights(login_alive=False, user_id=None, rights=None)
+    user_id = rows[0][-1]
+    found = [row[:-1] for row in rows if row[0] is not None]
+    return SocketRights(login_alive=True, user_id=user_id, rights=_rights_from_rows(found))
+
+
+_RIGHTS_COLUMNS = (Clause.id, Clause.code_id, Clause.withdrawn, Chapter.working_group_id,
+                   WorkingGroup.members_may_edit, Membership.role, Membership.working_group_id)
+
+
+def _with_rights(query: Select[Any], uid: str, *, member: Any) -> Select[Any]:
+    """``query`` outer-joined to clause ``uid``, its chapter's group and ``member``'s memberships
+    on its code: one row per membership, and one row with nulls when the clause is missing."""
+    return (query.outerjoin(Clause, Clause.uid == uid)
+            .outerjoin(Chapter, Chapter.id == Clause.chapter_id)
+            .outerjoin(WorkingGroup, WorkingGroup.id == Chapter.working_group_id)
+            .outerjoin(Membership, (Membership.user_id == member) & (Membership.code_id == Clause.code_id)))
+
+
+def _rights_from_rows(rows: Sequence[Sequence[Any]]) -> ClauseRights | None:
+    """Rights from rows of (clause id, code id, withdrawn, chapter's group, members may edit,
+    membership role, membership group, is office); one row per membership on the code."""
     if not rows:
         return None
     clause_id, code_id, withdrawn, group_id, members_may_edit = rows[0][:5]
-    if user.is_office:
+    if rows[0][7]:
         role = Role.admin
     else:
         # Positional: the row has two working_group_id columns (the chapter's and the membership's).

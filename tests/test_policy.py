@@ -101,3 +101,37 @@ def test_other_codes_are_invisible(setting, make_code, make_user):
     other = make_code()
     user = make_user("chair", other)
     assert not policy.can_view_code(user, code)
+
+
+@pytest.mark.parametrize("role", ["observer", "member", "chair", None, "office", "group-chair"])
+def test_socket_rights_agree_with_the_policy_and_follow_the_login(setting, make_user, role):
+    code, group, open_clause, strict_clause = setting
+    if role == "office":
+        user = make_user(office=True)
+    elif role == "group-chair":
+        user = make_user("member", code)
+        accounts.grant_role(user, code, Role.chair, group)
+    else:
+        user = make_user(role, code)
+    login = accounts.start_login_session(user)
+    db.session.flush()
+    for clause in (open_clause, strict_clause):
+        answer = policy.socket_rights(login.id, clause.uid)
+        assert answer.login_alive and answer.user_id == user.id
+        assert answer.rights == policy.clause_rights(user, clause.uid)
+    assert policy.socket_rights(login.id, "no-such-clause") == (True, user.id, None)
+    accounts.end_login_session(login.id)
+    db.session.flush()
+    assert policy.socket_rights(login.id, open_clause.uid) == (False, None, None)
+    assert policy.socket_rights("no-such-login", open_clause.uid).login_alive is False
+
+
+def test_socket_rights_end_with_a_deactivated_account(setting, make_user):
+    code, _group, open_clause, _strict = setting
+    user = make_user("chair", code)
+    login = accounts.start_login_session(user)
+    db.session.flush()
+    assert policy.socket_rights(login.id, open_clause.uid).rights.may_edit
+    user.is_active_account = False
+    db.session.flush()
+    assert policy.socket_rights(login.id, open_clause.uid).login_alive is False

@@ -185,10 +185,12 @@ class CollabNamespace(Namespace):
             return {"ok": False, "error": "Send {clause: '<clause id>', msg: <binary y-protocols message>}."}
         if uid not in connection.presence:
             return {"ok": False, "error": "Join the clause first."}
-        user = self._live_user(sid)
-        if user is None:
+        # One query of plain rows: is the login still alive, and what may it do in this clause.
+        answer = policy.socket_rights(connection.login_session_id, uid)
+        if not answer.login_alive:
+            self._drop(sid, "Your session has ended; sign in again.")
             return {"ok": False, "error": "Your session has ended; sign in again."}
-        rights = policy.clause_rights(user, uid)
+        rights = answer.rights
         if rights is None:
             # Read access lost while connected (SECURITY-CASES 5): out of the room, and told.
             connection.presence.pop(uid, None)

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 INSTALLED_KEY = "codedraft_search_sync"
 LIVE_INDEXER_KEY = "codedraft_search_live_indexer"
-DEFAULT_LIVE_INTERVAL_S = 0.75
+DEFAULT_LIVE_INTERVAL_S = 2.0
 # Without a poke, the live indexer still looks every this often (edits by other processes).
 DEFAULT_LIVE_POLL_S = 30.0
 # Clauses updated this long before the last pass are looked at again: a transaction that
