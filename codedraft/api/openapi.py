@@ -20,6 +20,15 @@ STRING = {"type": "string"}
 NULLABLE_STRING = {"type": ["string", "null"]}
 INTEGER = {"type": "integer"}
 DATETIME = {"type": "string", "format": "date-time"}
+# What the API stores (views._string): no NUL character, and required texts not blank.
+WITHOUT_NUL = r"^[^\u0000]*$"
+NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
+def text(max_length: int, *, required: bool = False) -> dict[str, Any]:
+    bounds = {"minLength": 1} if required else {}
+    return {"type": "string", **bounds, "maxLength": max_length, "pattern": NOT_BLANK if required else WITHOUT_NUL}
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj(["error"], error=STRING),
@@ -28,8 +37,7 @@ SCHEMAS: dict[str, Any] = {
     "Chapter": obj(["id", "number", "title", "position", "working_group"], id=INTEGER, number=STRING,
                     title=STRING, position=INTEGER, working_group=NULLABLE_STRING),
     "CodeDetail": {"allOf": [ref("Code"), obj(["chapters"], chapters={"type": "array", "items": ref("Chapter")})]},
-    "NewCode": {**obj(["title"], title={"type": "string", "minLength": 1, "maxLength": 300},
-                       summary={"type": "string", "maxLength": 5000}, language={"type": "string", "maxLength": 8})},
+    "NewCode": obj(["title"], title=text(300, required=True), summary=text(5000), language=text(8)),
     "Clause": obj(
         ["uid", "kind", "number", "title", "heading", "chapter_id", "parent_uid", "body", "updated_at"],
         uid=STRING, kind={"type": "string", "enum": ["commitment", "measure", "article", "annex", "recital",
@@ -42,8 +50,7 @@ SCHEMAS: dict[str, Any] = {
                                                     history={"type": "array", "items": ref("ClauseVersion")})]},
     "Draft": obj(["number", "name", "note", "published_at"], number=INTEGER, name=STRING, note=STRING,
                   published_at=DATETIME),
-    "NewDraft": obj(["name"], name={"type": "string", "minLength": 1, "maxLength": 200},
-                     note={"type": "string", "maxLength": 5000}),
+    "NewDraft": obj(["name"], name=text(200, required=True), note=text(5000)),
     "DraftClause": obj(["uid", "kind", "number", "title", "heading", "chapter", "parent_uid", "body"],
                         uid=STRING, kind=STRING, number=STRING, title=STRING, heading=STRING, chapter=STRING,
                         parent_uid=NULLABLE_STRING, body=STRING),
@@ -55,6 +62,9 @@ ERRORS = {
     "404": json_response(ref("Error"), "Missing, or not visible to you: the same answer for both."),
 }
 SLUG = {"name": "slug", "in": "path", "required": True, "schema": STRING}
+# Writes are rate limited (api/views.py); the limiter answers with a JSON error and Retry-After.
+RATE_LIMITED = {"429": {**json_response(ref("Error"), "Too many writes; wait for Retry-After seconds."),
+                        "headers": {"Retry-After": {"schema": INTEGER}}}}
 
 
 def operation(op_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -96,7 +106,7 @@ def openapi_document() -> dict[str, Any]:
                 "post": operation("createCode", "Create a code (the Office only).",
                                    {"201": json_response(ref("Code"), "Created."),
                                     "400": json_response(ref("Error"), "Invalid body."),
-                                    "403": json_response(ref("Error"), "Not the Office.")},
+                                    "403": json_response(ref("Error"), "Not the Office."), **RATE_LIMITED},
                                    requestBody={"required": True, "content": {"application/json": {"schema": ref("NewCode")}}}),
             },
             "/codes/{slug}": {"get": operation("getCode", "A code with its chapters.",
@@ -116,7 +126,7 @@ def openapi_document() -> dict[str, Any]:
                 "post": operation("publishDraft", "Publish the live text as a new draft (the Office only).",
                                    {"201": json_response(ref("Draft"), "Published."),
                                     "400": json_response(ref("Error"), "Invalid body."),
-                                    "403": json_response(ref("Error"), "Not allowed.")},
+                                    "403": json_response(ref("Error"), "Not allowed."), **RATE_LIMITED},
                                    parameters=[SLUG],
                                    requestBody={"required": True, "content": {"application/json": {"schema": ref("NewDraft")}}}),
             },

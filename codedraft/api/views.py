@@ -12,6 +12,7 @@ from codedraft.api.auth import api_user, token_required
 from codedraft.api.openapi import openapi_document
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Chapter, Clause, Code
+from codedraft.database import MAX_INTEGER, storable_text
 from codedraft.drafts import operations as drafts
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db, limiter
@@ -26,6 +27,8 @@ def bad_request(error: Any) -> ResponseReturnValue:
 
 
 def _code(slug: str) -> Code:
+    if not storable_text(slug):
+        abort(404)  # no slug holds it, and PostgreSQL would refuse the comparison
     code = db.session.scalar(select(Code).where(Code.slug == slug))
     if code is None or not policy.can_view_code(api_user(), code):
         abort(404)
@@ -41,8 +44,10 @@ def _json_body() -> dict[str, Any]:
 
 def _string(payload: dict[str, Any], key: str, *, required: bool = False, limit: int = 300) -> str:
     value = payload.get(key, "")
-    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        abort(400, description=f"'{key}' must be a {'non-empty ' if required else ''}string of at most {limit} characters.")
+    if (not isinstance(value, str) or len(value) > limit or (required and not value.strip())
+            or not storable_text(value)):
+        abort(400, description=f"'{key}' must be a {'non-empty ' if required else ''}string of at most {limit} "
+                               "characters, without NUL characters or unpaired surrogates.")
     return value
 
 
@@ -129,6 +134,8 @@ def list_clauses(slug: str) -> ResponseReturnValue:
 @token_required
 def get_clause(slug: str, uid: str) -> ResponseReturnValue:
     code = _code(slug)
+    if not storable_text(uid):
+        abort(404)
     clause = db.session.scalar(select(Clause).where(Clause.uid == uid, Clause.code_id == code.id))
     if clause is None or not policy.can_view_clause(api_user(), clause):
         abort(404)
@@ -162,6 +169,8 @@ def publish_draft(slug: str) -> ResponseReturnValue:
 @token_required
 def get_draft(slug: str, number: int) -> ResponseReturnValue:
     code = _code(slug)
+    if number > MAX_INTEGER:
+        abort(404)
     draft = db.session.scalar(select(Draft).where(Draft.code_id == code.id, Draft.number == number))
     if draft is None:
         abort(404)

@@ -14,6 +14,7 @@ from codedraft.codes import operations as ops
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
 from codedraft.codes.panels import clause_panels
 from codedraft.codes.tree import build_tree
+from codedraft.database import storable_text
 from codedraft.drafts.operations import clause_history, drafts_of
 from codedraft.extensions import db, limiter
 from codedraft.markdown import render_markdown
@@ -23,6 +24,8 @@ bp = Blueprint("codes", __name__)
 
 def load_code(slug: str) -> Code:
     """The code, or 404 whether it is missing or hidden (SECURITY-CASES 27: same answer)."""
+    if not storable_text(slug):
+        abort(404)  # no slug holds it, and PostgreSQL would refuse the comparison (a 500)
     code = db.session.scalar(select(Code).where(Code.slug == slug))
     if code is None or not policy.can_view_code(current_user, code):
         abort(404)
@@ -31,6 +34,8 @@ def load_code(slug: str) -> Code:
 
 def load_clause(slug: str, uid: str) -> tuple[Code, Clause]:
     code = load_code(slug)
+    if not storable_text(uid):
+        abort(404)
     clause = db.session.scalar(select(Clause).where(Clause.uid == uid, Clause.code_id == code.id))
     if clause is None or not policy.can_view_clause(current_user, clause):
         abort(404)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.codes.numbering import KIND_LABELS
+from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.exports.model import ExportChapter, ExportClause, ExportDocument, FeedbackRow
 from codedraft.extensions import db
@@ -54,8 +55,9 @@ def parse_selector(raw: object) -> DraftSelector:
     text = str(raw).strip().lower()
     if text == LIVE:
         return LIVE
-    if text.isdigit() and int(text) > 0:
-        return int(text)
+    number = stored_integer(text)
+    if number:
+        return number
     raise UnknownDraft(f"not a draft number: {str(raw)[:40]!r}")
 
 

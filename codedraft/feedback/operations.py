@@ -20,6 +20,7 @@ from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.collab.core import ClauseDocument, sync_update_message
 from codedraft.collab.store import ClauseStore, PendingUpdate, seed_update, store_for
+from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
 from codedraft.extensions import db
@@ -486,8 +487,7 @@ class FeedbackFilter:
     def from_args(cls, args: Any) -> FeedbackFilter:
         """Read filters from query arguments, ignoring values that are not valid."""
         def number(name: str) -> int | None:
-            raw = str(args.get(name, "") or "")
-            return int(raw) if raw.isdigit() else None
+            return stored_integer(args.get(name))
 
         categories = dict(current_app.config["STAKEHOLDER_CATEGORIES"])
         category = args.get("category") or None

@@ -6,9 +6,14 @@ Cases 15 and 16 run real server processes (PostgreSQL + Redis, SQLite) in tests/
 """
 from __future__ import annotations
 
+import json
 import random
 import re
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import socketio
@@ -125,6 +130,8 @@ def test_case_10_sigkill_with_unacknowledged_edits_loses_nothing_acknowledged(tm
         for _ in range(15):
             typist.type_token(len(typist.typed))
             time.sleep(0.01)
+        # The case needs acknowledged edits to check: the first acknowledgement can lag a burst.
+        wait_for(lambda: typist.acked, 10, "a first acknowledgement")
         server.kill()
         acknowledged = set(typist.acked)
         stored = cl.stored_state(app, scene.clause.id)[0]
@@ -252,6 +259,176 @@ def test_case_21_bad_query_syntax_is_never_a_500(client, make_user, make_code, s
     sign_in(make_user("reviewer", code))
     for query in ("(", '"', "title:", "nofield:x", "a*", "AND OR NOT", "x" * 10_000):
         assert client.get("/search", query_string={"q": query}).status_code == 200, query
+
+
+def _signed_in(app, user):
+    """A client of its own, signed in as ``user`` (several people browse at once)."""
+    client = app.test_client()
+    assert login(client, user.email).status_code == 302
+    return client
+
+
+def _post_form(client, url: str, **fields):
+    """Post a form as the page's script does (CSRF token, fetch header): answered with JSON."""
+    return client.post(url, data={**fields, "csrf_token": csrf_token(client, "/")},
+                       headers={"X-Requested-With": "fetch"})
+
+
+def test_case_22_search_never_shows_what_the_viewer_may_not_read(app, make_code, make_clause, make_user):
+    """An observer asks for words of a private code's clause and comment, of a comment the Office
+    hid and of a withdrawn clause: each answer is the one for a word stored nowhere."""
+    app.config["LOGIN_ATTEMPTS_PER_MINUTE"] = 1000
+    shared, private = make_code("Shared"), make_code("Private")
+    make_clause(shared, body="Sharedword: every member of the code reads this.")
+    withdrawn = make_clause(shared, number="2", body="Sharedword tidewhisper, about to be withdrawn.")
+    secret = make_clause(private, body="Sharedword zanzibarite, for the private code only.")
+    observer, author, office = make_user("observer", shared), make_user("chair", shared), make_user(office=True)
+    insider = make_user("chair", private)
+    _token, observer_token = accounts.create_api_token(observer, "case 22")
+    db.session.commit()
+    people = {who: _signed_in(app, user) for who, user in
+              (("observer", observer), ("author", author), ("office", office), ("insider", insider))}
+    shared_feedback = f"/codes/{shared.slug}/clauses/{withdrawn.uid}/feedback"
+    hidden = _post_form(people["author"], shared_feedback, body="Sharedword moonwrack, to be hidden.").json["id"]
+    assert _post_form(people["office"], f"{shared_feedback}/{hidden}/hide", reason="Off topic.").json["ok"]
+    assert _post_form(people["insider"], f"/codes/{private.slug}/clauses/{secret.uid}/feedback",
+                      body="Sharedword quillfeather, a private remark.").json["ok"]
+
+    def api(who_token: str, q: str, **args):
+        return app.test_client().get("/api/v1/search", query_string={"q": q, **args},
+                                     headers={"Authorization": f"Bearer {who_token}"})
+
+    assert api(observer_token, "tidewhisper").json["total"] == 1  # visible while it is live text
+    withdrawn.withdrawn = True
+    db.session.commit()
+
+    observer_pages = {
+        "api": lambda q: api(observer_token, q),
+        "page": lambda q: people["observer"].get("/search", query_string={"q": q}),
+        "code page": lambda q: people["observer"].get(f"/codes/{shared.slug}/search", query_string={"q": q}),
+    }
+    words = ("zanzibarite", "quillfeather", "moonwrack", "tidewhisper")
+    for where, ask in observer_pages.items():
+        nowhere = _page(ask("nowhereword")).replace("nowhereword", "WORD")
+        for word in words:
+            answer = ask(word)
+            assert answer.status_code == 200, (where, word)
+            assert _page(answer).replace(word, "WORD") == nowhere, (where, word)  # no hit, count, snippet, hint
+        everything = _page(ask("sharedword")).lower()
+        assert "every member" in everything and not any(word in everything for word in words), where
+    assert api(observer_token, "sharedword").json["facets"]["kind"] == {"clause": 1}
+    assert people["observer"].get("/search", query_string={"q": "x", "code": private.slug}).status_code == 404
+    assert people["observer"].get(f"/codes/{private.slug}/search?q=zanzibarite").status_code == 404
+
+    # Those who may read them do find them (so the assertions above could fail).
+    tokens = {who: accounts.create_api_token(user, "case 22")[1]
+              for who, user in (("author", author), ("office", office), ("insider", insider))}
+    db.session.commit()
+    assert api(tokens["office"], "sharedword").json["total"] == 4  # all but the withdrawn live text
+    assert api(tokens["author"], "moonwrack").json["total"] == 1
+    assert api(tokens["insider"], "zanzibarite OR quillfeather").json["total"] == 2
+    assert "<mark>zanzibarite</mark>" in people["insider"].get("/search?q=zanzibarite").get_data(as_text=True)
+
+
+WRITES = 12  # per writer: two threads and a process post comments, a thread adds clauses
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_case_23_two_writers_at_once_then_a_rebuild_from_the_database(app, tmp_path, make_code, make_clause,
+                                                                       make_user):
+    """Threads of this process and a second process write clauses and comments while searches
+    run: every request succeeds; then `codedraft search-rebuild` and `search-check` agree."""
+    app.config.update(FEEDBACK_POST_LIMIT="10000 per minute", LOGIN_ATTEMPTS_PER_MINUTE=1000)
+    code = make_code("Busy")
+    clause = make_clause(code, body="Writers meet here.")
+    chair, office, reader, second = (make_user("chair", code), make_user(office=True),
+                                     make_user("reviewer", code), make_user("chair", code))
+    _token, reader_token = accounts.create_api_token(reader, "case 23")
+    db.session.commit()
+    feedback = f"/codes/{code.slug}/clauses/{clause.uid}/feedback"
+    other = subprocess.Popen(
+        [sys.executable, "-m", "tests.security.writer_process", str(tmp_path), second.email, feedback, str(WRITES)],
+        cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "ready"
+        answers = _write_and_search_at_once(app, code, clause, chair, office, reader, reader_token, other)
+        out, err = other.communicate(timeout=120)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.communicate()
+    assert other.returncode == 0, err[-2000:]
+    assert "LockError" not in err and "SearchIndexBusy" not in err, err[-2000:]  # not even logged
+    assert json.loads(out.splitlines()[-1]) == [200] * WRITES
+    assert answers["comment"] == [200] * 2 * WRITES and answers["clause"] == [302] * WRITES
+    assert answers["search"] and set(answers["search"]) == {200}
+
+    runner = app.test_cli_runner()
+    rebuilt = runner.invoke(args=["search-rebuild"])
+    assert rebuilt.exit_code == 0 and f"Indexed {1 + 4 * WRITES} documents" in rebuilt.output, rebuilt.output
+    checked = runner.invoke(args=["search-check"])
+    assert checked.exit_code == 0 and "in sync" in checked.output, checked.output
+    finder = app.test_client()
+    for word in ("threadword", "officeword", "clauseword", "procword"):
+        found = finder.get("/api/v1/search", query_string={"q": word, "per_page": 100},
+                           headers={"Authorization": f"Bearer {reader_token}"}).json
+        assert found["total"] == WRITES, (word, found["total"])
+
+
+def _write_and_search_at_once(app, code, clause, chair, office, reader, reader_token, other) -> dict[str, list]:
+    """Run the writers (comments by the chair and the Office, clauses by the Office) and a
+    searcher in threads of this process, release the other process, and collect the statuses."""
+    answers: dict[str, list] = {"comment": [], "clause": [], "search": []}
+    errors: list[BaseException] = []
+    writing = threading.Event()
+    feedback = f"/codes/{code.slug}/clauses/{clause.uid}/feedback"
+    clients = {"chair": _signed_in(app, chair), "office": _signed_in(app, office), "reader": _signed_in(app, reader),
+               "office comments": _signed_in(app, office)}
+
+    def comments(who: str, word: str) -> None:
+        for i in range(WRITES):
+            answer = _post_form(clients[who], feedback, body=f"{word} {i}: a comment.")
+            answers["comment"].append(answer.status_code)
+
+    def clauses() -> None:
+        for i in range(WRITES):
+            answer = clients["office"].post(f"/codes/{code.slug}/chapters/{clause.chapter_id}/clauses", data={
+                "kind": "section", "number": str(10 + i), "title": f"Added {i}", "body": f"clauseword {i}.",
+                "csrf_token": csrf_token(clients["office"], "/")})
+            answers["clause"].append(answer.status_code)
+
+    def searches() -> None:
+        api = app.test_client()
+        for _ in range(30):  # bounded: the search pages are rate limited per address
+            if not writing.is_set():
+                break
+            answers["search"] += [
+                api.get("/api/v1/search?q=threadword", headers={"Authorization": f"Bearer {reader_token}"}).status_code,
+                clients["reader"].get("/search?q=clauseword").status_code,
+                clients["reader"].get(f"/codes/{code.slug}/search?q=procword").status_code,
+            ]
+
+    def guarded(work, *args) -> None:
+        try:
+            work(*args)
+        except BaseException as error:  # collected: an exception here is an error reaching a user
+            errors.append(error)
+
+    writers = [threading.Thread(target=guarded, args=(comments, "chair", "threadword")),
+               threading.Thread(target=guarded, args=(comments, "office comments", "officeword")),
+               threading.Thread(target=guarded, args=(clauses,))]
+    searcher = threading.Thread(target=guarded, args=(searches,))
+    writing.set()
+    for thread in (*writers, searcher):
+        thread.start()
+    other.stdin.write("go\n")
+    other.stdin.flush()
+    for thread in writers:
+        thread.join(120)
+    writing.clear()
+    searcher.join(60)
+    assert errors == [], errors
+    return answers
 
 
 # -- export and files -------------------------------------------------------------------------
