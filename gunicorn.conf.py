@@ -13,9 +13,12 @@ bind = [os.environ.get("CODEDRAFT_BIND", "127.0.0.1:5001")]
 workers = 1
 # Flask-SocketIO runs in threading mode: each open websocket holds one thread for its life, so
 # the thread count is the number of simultaneous editors this process can hold.
-worker_class = "gthread"
-threads = int(os.environ.get("CODEDRAFT_THREADS", "256"))
-worker_connections = threads + 64
+# gevent: every socket a greenlet on one OS thread. With a thread per socket (gthread), a
+# thousand viewers meant four thousand threads fighting over the GIL and joins timing out
+# (bench/results/realtime.json); codedraft.concurrency moves blocking work to real threads.
+worker_class = os.environ.get("CODEDRAFT_WORKER_CLASS", "gevent")
+worker_connections = int(os.environ.get("CODEDRAFT_CONNECTIONS", "4000"))
+threads = int(os.environ.get("CODEDRAFT_THREADS", "256"))  # used only by CODEDRAFT_WORKER_CLASS=gthread
 # The gthread worker's heartbeat runs in its main loop, so long-lived websockets are not "stuck".
 timeout = 60
 graceful_timeout = 10

@@ -12,6 +12,8 @@ Loads (targets in brackets):
   connected_200     200 connected, 10 typing at 5 edits/s                               [p99 <= 50 ms]
   viewers_1000      1,000 viewers across one code (50 clauses): server memory          [< 400 MB]
   open_10k          opening a clause with 10,000 stored updates: time to first sync    [<= 100 ms]
+                    (as the store leaves them: compacted every 400 updates)
+  open_10k_uncompacted  the same with no snapshot at all: the worst case, reported beside it
   acked_throughput  many clients sending as fast as acks allow: updates/s              [>= 5,000/s]
 The reference server (@y/websocket-server 0.1.1) keeps documents in memory only: it neither
 stores nor acknowledges, so its "throughput" is what it relays, and its "open" is a warm
@@ -102,12 +104,15 @@ def prepare_codedraft(workdir: Path, quick: bool) -> dict[str, Any]:
         rooms["acked_throughput"] = clauses("Throughput", 10)
         open_count = 3 if quick else 5
         rooms["open_10k"] = clauses("Open", open_count)
+        rooms["open_10k_uncompacted"] = clauses("Open uncompacted", open_count)
         db.session.commit()
         from sqlalchemy import select
 
         from codedraft.codes.models import Clause
+        from codedraft.collab.models import ClauseSnapshot
+        from codedraft.collab.store import SNAPSHOT_EVERY
 
-        for uid in rooms["open_10k"]:
+        for uid in rooms["open_10k"] + rooms["open_10k_uncompacted"]:
             clause = db.session.scalar(select(Clause).where(Clause.uid == uid))
             doc: Doc[Text] = Doc()
             body = doc.get("body", type=Text)
@@ -117,8 +122,15 @@ def prepare_codedraft(workdir: Path, quick: bool) -> dict[str, Any]:
                 body.insert(len(str(body)) if i % 50 == 0 else i, "w")  # mostly appends, some mid-text
                 rows.append({"clause_id": clause.id, "user_id": None, "update": doc.get_update(before),
                              "created_at": utcnow(), "origin": "editor"})
-            db.session.execute(insert(ClauseUpdate), rows)
+            ids = db.session.scalars(insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
+                                     rows).all()
             clause.body = str(body)
+            if uid in rooms["open_10k"]:
+                # What the store leaves on disk after typing these 10,000 updates: it compacts every
+                # SNAPSHOT_EVERY updates, so the log ends in a snapshot (10,000 is a multiple of 400).
+                compacted = len(ids) // SNAPSHOT_EVERY * SNAPSHOT_EVERY
+                db.session.add(ClauseSnapshot(clause_id=clause.id, upto_update_id=ids[compacted - 1],
+                                              state=doc.get_update()))
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
@@ -143,24 +155,42 @@ class Server:
                 time.sleep(0.2)
         else:
             raise RuntimeError(f"server did not start: {Path(self.log.name).read_text()[-2000:]}")
-        self.ps = psutil.Process(self.process.pid)
+        master = psutil.Process(self.process.pid)
+        # gunicorn: the master and its worker (which holds the app); CPU and memory are summed.
+        self.processes = [master, *master.children(recursive=True)]
+        self.ps = self.processes[-1]
 
     def rss_mb(self) -> float:
-        return float(self.ps.memory_info().rss) / 2**20
+        return sum(float(p.memory_info().rss) for p in self.processes) / 2**20
+
+    def cpu_percent(self) -> float:
+        return sum(p.cpu_percent(None) for p in self.processes)
 
     def stop(self) -> None:
+        for process in reversed(getattr(self, "processes", [])):
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
         self.process.kill()
         self.process.wait(10)
         self.log.close()
 
 
-def start_codedraft(prepared: dict[str, Any]) -> tuple[Server, dict[str, Any]]:
+def start_codedraft(prepared: dict[str, Any], server_kind: str = "gunicorn") -> tuple[Server, dict[str, Any]]:
+    """The production server (gunicorn's gevent worker, one process) or, with ``server_kind``
+    "werkzeug", the development server's threads."""
     port = free_port()
     env = {**os.environ, "SECRET_KEY": "bench", "DATABASE_URL": f"sqlite:///{prepared['database']}",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "CODEDRAFT_BENCH_APP": "1", "CODEDRAFT_BIND": f"127.0.0.1:{port}",
+           "CODEDRAFT_LOG_LEVEL": "error"}
     env.pop("REDIS_URL", None)
-    server = Server([sys.executable, str(ROOT / "bench" / "realtime" / "serve_codedraft.py"), "--port", str(port)],
-                    env, port, f"http://127.0.0.1:{port}/login")
+    if server_kind == "gunicorn":
+        command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT),
+                   "bench.realtime.serve_codedraft:app"]
+    else:
+        command = [sys.executable, str(ROOT / "bench" / "realtime" / "serve_codedraft.py"), "--port", str(port)]
+    server = Server(command, env, port, f"http://127.0.0.1:{port}/login")
     base = f"http://127.0.0.1:{port}"
     cookies = []
     for email in prepared["emails"]:
@@ -191,13 +221,13 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
-        self.server.ps.cpu_percent(None)
+        self.server.cpu_percent()
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
             try:
-                self.cpu.append(self.server.ps.cpu_percent(None))
+                self.cpu.append(self.server.cpu_percent())
                 self.rss.append(self.server.rss_mb())
             except psutil.Error:
                 return
@@ -250,16 +280,19 @@ def loads(rooms: dict[str, list[str]], quick: bool) -> dict[str, dict[str, Any]]
                           "rate": 5, "duration": seconds, "warmup": 3},
         "viewers_1000": {"mode": "viewers", "rooms": rooms["viewers_1000"], "viewers": 1000, "hold": 5},
         "open_10k": {"mode": "open", "rooms": rooms["open_10k"]},
+        # The worst case: 10,000 updates and no snapshot at all (a log written by something other
+        # than the store); the first open replays them all and compacts.
+        "open_10k_uncompacted": {"mode": "open", "rooms": rooms["open_10k_uncompacted"]},
         "acked_throughput": {"mode": "throughput", "rooms": rooms["acked_throughput"], "senders": 150,
                              "perSocketRate": 50, "duration": seconds},
     }
 
 
-def bench_codedraft(prepared: dict[str, Any], quick: bool) -> dict[str, Any]:
+def bench_codedraft(prepared: dict[str, Any], quick: bool, server_kind: str = "gunicorn") -> dict[str, Any]:
     """Each load gets a freshly started server, so one load's backlog cannot distort the next."""
     results: dict[str, Any] = {}
     for name, load in loads(prepared["rooms"], quick).items():
-        server, base = start_codedraft(prepared)
+        server, base = start_codedraft(prepared, server_kind)
         try:
             print(f"codedraft {name} ...", flush=True)
             results[name] = run_load(server, base, load)
@@ -277,6 +310,8 @@ def bench_reference(prepared: dict[str, Any], quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
     try:
         for name, load in loads(prepared["rooms"], quick).items():
+            if name == "open_10k_uncompacted":
+                continue  # the reference server stores nothing, so it has no such case
             print(f"reference {name} ...", flush=True)
             if name == "open_10k":
                 # Documents live in memory only while a client holds them: a filler writes 10,000
@@ -316,17 +351,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s loads, 3 clauses to open")
     parser.add_argument("--only", choices=["codedraft", "reference"])
+    parser.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn",
+                        help="CodeDraft's production server (gunicorn gevent worker) or the development one")
     options = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="codedraft-bench-") as tmp:
         prepared = prepare_codedraft(Path(tmp), options.quick)
-        ours = bench_codedraft(prepared, options.quick) if options.only != "reference" else {}
+        ours = bench_codedraft(prepared, options.quick, options.server) if options.only != "reference" else {}
         reference = bench_reference(prepared, options.quick) if options.only != "codedraft" else {}
     report = {
         "machine": {"cpus": os.cpu_count(), "server_cpu": SERVER_CPU, "generator_cpu": GENERATOR_CPU,
                     "python": sys.version.split()[0], "node": subprocess.run(["node", "--version"], capture_output=True,
                                                                              text=True).stdout.strip()},
         "reference_server": "@y/websocket-server 0.1.1 (in-memory, no persistence, no acknowledgement)",
+        "codedraft_server": {"gunicorn": "gunicorn, one gevent worker (gunicorn.conf.py), SQLite",
+                             "werkzeug": "Werkzeug development server, a thread per connection, SQLite"}[options.server],
         "codedraft": ours, "reference": reference, "summary": compare(ours, reference),
         "seconds": round(time.monotonic() - started, 1),
         "notes": "generator_cpu is the Node load generator's CPU as a fraction of one core; near 1.0 it is the "

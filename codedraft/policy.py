@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from codedraft.accounts.models import LoginSession, User
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
@@ -152,14 +153,7 @@ def socket_rights(login_session_id: str, uid: str) -> SocketRights:
     next message (SECURITY-CASES 5, 6). Profiling 50 typists showed the two ORM look-ups it
     replaces (login session, then user, then rights) taking half of the server's CPU.
     """
-    query = (
-        select(*_RIGHTS_COLUMNS, User.is_office, LoginSession.user_id)
-        .select_from(LoginSession)
-        .join(User, (User.id == LoginSession.user_id) & User.is_active_account & LoginSession.ended_at.is_(None))
-    )
-    rows = db.session.execute(
-        _with_rights(query, uid, member=LoginSession.user_id).where(LoginSession.id == login_session_id)
-    ).all()
+    rows = db.session.execute(_socket_rights_query(), {"login": login_session_id, "uid": uid}).all()
     if not rows:
         return SocketRights(login_alive=False, user_id=None, rights=None)
     user_id = rows[0][-1]
@@ -167,11 +161,23 @@ def socket_rights(login_session_id: str, uid: str) -> SocketRights:
     return SocketRights(login_alive=True, user_id=user_id, rights=_rights_from_rows(found))
 
 
+@cache
+def _socket_rights_query() -> Select[Any]:
+    """Built once: constructing the statement cost more than running it (profiled)."""
+    query = (
+        select(*_RIGHTS_COLUMNS, User.is_office, LoginSession.user_id)
+        .select_from(LoginSession)
+        .join(User, (User.id == LoginSession.user_id) & User.is_active_account & LoginSession.ended_at.is_(None))
+    )
+    return _with_rights(query, bindparam("uid"), member=LoginSession.user_id).where(
+        LoginSession.id == bindparam("login"))
+
+
 _RIGHTS_COLUMNS = (Clause.id, Clause.code_id, Clause.withdrawn, Chapter.working_group_id,
                    WorkingGroup.members_may_edit, Membership.role, Membership.working_group_id)
 
 
-def _with_rights(query: Select[Any], uid: str, *, member: Any) -> Select[Any]:
+def _with_rights(query: Select[Any], uid: Any, *, member: Any) -> Select[Any]:
     """``query`` outer-joined to clause ``uid``, its chapter's group and ``member``'s memberships
     on its code: one row per membership, and one row with nulls when the clause is missing."""
     return (query.outerjoin(Clause, Clause.uid == uid)

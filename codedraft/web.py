@@ -10,8 +10,9 @@ from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
+from codedraft.concurrency import socketio_async_mode
 from codedraft.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
-from codedraft.security import install_security_headers
+from codedraft.security import RememberingCookieSessionInterface, install_security_headers
 
 LOGIN_SESSION_KEY = "login_session"
 
@@ -39,7 +40,7 @@ def init_extensions(app: Flask) -> None:
     login_manager.anonymous_user = AnonymousUserMixin
     socketio.init_app(
         app,
-        async_mode="threading",
+        async_mode=socketio_async_mode(app.config.get("SOCKETIO_ASYNC_MODE")),
         message_queue=app.config["REDIS_URL"],
         # Same-origin only (SECURITY-CASES 7): never '*'.
         cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS"),
@@ -49,6 +50,7 @@ def init_extensions(app: Flask) -> None:
         async_handlers=False,
     )
     install_security_headers(app)
+    app.session_interface = RememberingCookieSessionInterface()
     _install_user_loader()
     _install_error_pages(app)
     app.jinja_env.globals["get_locale"] = get_locale

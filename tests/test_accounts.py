@@ -106,3 +106,27 @@ def test_content_security_policy_forbids_inline_script(client):
     assert "unsafe-inline" not in directives["style-src"] and "'nonce-" in directives["style-src"]
     assert first != second  # a fresh nonce per response
     assert "<script>" not in client.get("/login").get_data(as_text=True)
+
+
+def test_remembered_session_cookies_are_copies_and_forged_ones_are_refused(app):
+    """The session interface remembers verified cookies (socket messages open the session each
+    time); a remembered session is a fresh copy, and a cookie with a broken signature is not."""
+    from codedraft.security import RememberingCookieSessionInterface
+
+    interface = app.session_interface
+    assert isinstance(interface, RememberingCookieSessionInterface)
+    serializer = interface.get_signing_serializer(app)
+    cookie = serializer.dumps({"login": "abc"})
+    name = interface.get_cookie_name(app)
+    with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
+        from flask import request
+
+        first = interface.open_session(app, request)
+        first["login"] = "changed by one request"
+        second = interface.open_session(app, request)
+        assert second["login"] == "abc" and second is not first
+    forged = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+    with app.test_request_context(headers={"Cookie": f"{name}={forged}"}):
+        from flask import request
+
+        assert dict(interface.open_session(app, request)) == {}

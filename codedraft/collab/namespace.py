@@ -259,7 +259,8 @@ class CollabNamespace(Namespace):
 def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:
     """Small frames go out at once (DESIGN.md: a 40 ms Nagle floor otherwise). Returns whether
     the kernel reports TCP_NODELAY on the connection afterwards."""
-    sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
+    # Werkzeug's threads, gunicorn's threads, gunicorn's gevent worker, in that order.
+    sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket") or environ.get("gunicorn.sock")
     if sock is None:
         return False
     try:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from codedraft.codes.models import Clause
+from codedraft.concurrency import run_blocking
 from codedraft.collab.core import BODY, ClauseDocument, SyncOutcome, sync_update_message
 from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
 from codedraft.extensions import db
@@ -123,7 +124,17 @@ class ClauseStore:
             with self._registry_lock:
                 self._open[clause.uid] = opened
                 self._loading.pop(clause.uid, None)
+            if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
+                self._compact_after_load(opened)
             return opened
+
+    def _compact_after_load(self, opened: OpenClause) -> None:
+        """A long tail replayed on open (an import, or a crash before the last compaction) is
+        compacted at once, so the next process to open the clause reads a snapshot instead."""
+        try:
+            run_blocking(self._snapshot, opened, opened.seen_update_id)
+        except Exception:  # the clause is open and correct; only the next open stays slow
+            log.exception("compacting clause %s after loading it failed", opened.uid)
 
     def _load(self, clause: Clause) -> OpenClause:
         snapshot = db.session.get(ClauseSnapshot, clause.id)
@@ -304,18 +315,8 @@ class ClauseStore:
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[PendingUpdate]) -> None:
-        now = utcnow()
         try:
-            with Session(self._writer_bind()) as session:
-                ids = session.scalars(
-                    insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
-                    [{"clause_id": p.clause.clause_id, "user_id": p.user_id, "update": p.update,
-                      "created_at": now, "origin": p.origin} for p in batch],
-                ).all()
-                latest_text = {p.clause.clause_id: p.text for p in batch}
-                for clause_id, text in latest_text.items():
-                    session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
-                session.commit()
+            ids = run_blocking(self._store_rows, batch)
         except Exception as error:  # the whole batch failed: every sender is told, nothing acked
             log.exception("storing %d clause updates failed", len(batch))
             for pending in batch:
@@ -332,6 +333,22 @@ class ClauseStore:
         for opened in {p.clause.uid: p.clause for p in batch}.values():
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
                 self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.clause is opened))
+
+    def _store_rows(self, batch: list[PendingUpdate]) -> list[int]:
+        """Insert the batch's updates and each clause's latest text in one transaction; the log
+        ids in batch order. Touches only the database, so it can run outside the event loop."""
+        now = utcnow()
+        with Session(self._writer_bind()) as session:
+            ids = session.scalars(
+                insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
+                [{"clause_id": p.clause.clause_id, "user_id": p.user_id, "update": p.update,
+                  "created_at": now, "origin": p.origin} for p in batch],
+            ).all()
+            latest_text = {p.clause.clause_id: p.text for p in batch}
+            for clause_id, text in latest_text.items():
+                session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
+            session.commit()
+        return list(ids)
 
     def _snapshot(self, opened: OpenClause, upto: int) -> None:
         """Compact: store the whole document so the next open replays only what follows."""

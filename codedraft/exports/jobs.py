@@ -9,8 +9,11 @@ for an export: jobs only read clause text and write their own row.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from codedraft.accounts.models import User
 from codedraft.codes.models import Code
+from codedraft.concurrency import gevent_active
 from codedraft.exports import builders
 from codedraft.exports.builders import LIVE, DraftSelector, FeedbackScope
 from codedraft.exports.compare import compare_documents
@@ -356,6 +360,33 @@ def run_job(app: Flask, job_id: str) -> None:
             db.session.remove()
 
 
+# A job process that runs longer than this is stopped and its job marked failed.
+CHILD_TIMEOUT_S = 600.0
+
+
+def run_job_in_child(app: Flask, job_id: str) -> None:
+    """Run one job in a process of its own (``python -m codedraft.exports.child JOB_ID``) and
+    wait for it; never raises. If the process dies before finishing the job, the job is failed
+    here, so nobody waits for it forever."""
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "SECRET_KEY": str(app.secret_key), "CODEDRAFT_EXPORT_DIR": str(export_dir(app))}
+    command = [sys.executable, "-m", "codedraft.exports.child", job_id]
+    try:
+        completed = subprocess.run(command, env=env, capture_output=True, timeout=CHILD_TIMEOUT_S, check=False)
+        if completed.returncode != 0:
+            log.error("export process for job %s exited with %s: %s", job_id, completed.returncode,
+                      completed.stderr.decode(errors="replace")[-2000:])
+    except (OSError, subprocess.SubprocessError):
+        log.exception("export process for job %s could not run", job_id)
+    with app.app_context():
+        try:
+            job = db.session.get(ExportJob, job_id)
+            if job is not None and not job.finished:
+                _record(job_id, status=JobStatus.FAILED.value, message="The export failed.", finished_at=utcnow())
+        finally:
+            db.session.remove()
+
+
 @dataclass
 class ExportRunner:
     """The app's background export pool (``app.extensions["codedraft_exports"]``)."""
@@ -371,7 +402,10 @@ class ExportRunner:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="export")
-            future = self._pool.submit(run_job, self.app, job_id)
+            # Under gevent (the production server) the pool's threads are greenlets: a job there
+            # only waits for its own process, so a PDF layout never holds the server's GIL.
+            work = run_job_in_child if gevent_active() else run_job
+            future = self._pool.submit(work, self.app, job_id)
             self.futures[job_id] = future
         future.add_done_callback(lambda _f: self.futures.pop(job_id, None))
         return future

@@ -1,4 +1,4 @@
-"""gunicorn hooks for CodeDraft processes (gthread worker, one worker per process).
+"""gunicorn hooks for CodeDraft processes (gevent worker, one worker per process).
 
 Why one worker per gunicorn: Socket.IO's long-polling transport needs every request of a
 session to reach the process that holds it. gunicorn's master hands connections to its workers
@@ -31,7 +31,7 @@ class NoDelayMiddleware:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        sock = environ.get("gunicorn.socket")
+        sock = environ.get("gunicorn.socket") or environ.get("gunicorn.sock")  # gthread, gevent
         if isinstance(sock, socket.socket):
             try:
                 enable_nodelay(sock)

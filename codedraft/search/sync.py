@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
 from codedraft.codes.models import Chapter, Clause, Code
+from codedraft.concurrency import run_blocking
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db
 from codedraft.search import indexing
@@ -321,7 +322,8 @@ class LiveTextIndexer:
             if app is None:
                 return
             try:
-                self.run_once(app)
+                # Index writes are CPU and disk work: under gevent, off the event loop.
+                run_blocking(self.run_once, app)
             except Exception:
                 log.exception("live search indexing pass failed; will try again")
                 self._wake.set()  # retry after the debounce interval, not at the next poll

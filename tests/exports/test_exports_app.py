@@ -432,3 +432,27 @@ def test_feedback_dataset_from_comments(small_code, make_user, sign_in, client) 
     assert "Not in this chapter." in report and "<svg" in report
     office_json = export(office, "json").decode()
     assert '"count": 3' in office_json and "Spam spam" in office_json
+
+
+def test_a_job_runs_to_the_end_in_a_process_of_its_own(small_code, make_user, app) -> None:
+    """How the production server (gevent) runs jobs: `python -m codedraft.exports.child JOB_ID`."""
+    chair = make_user("chair", small_code)
+    job = jobs.new_job(small_code, chair, jobs.ExportRequest.build("draft", "md", {"draft": "1"}))
+    db.session.commit()
+    jobs.run_job_in_child(app, job.id)
+    db.session.expire_all()
+    done = db.session.get(jobs.ExportJob, job.id)
+    assert done.status == "done" and done.progress == 100
+    assert Path(done.file_path).resolve().parent.parent == Path(app.config["EXPORT_DIR"]).resolve()
+    assert Path(done.file_path).read_text(encoding="utf-8").strip()
+
+
+def test_a_job_whose_process_dies_is_failed_not_left_waiting(small_code, make_user, app, monkeypatch) -> None:
+    chair = make_user("chair", small_code)
+    job = jobs.new_job(small_code, chair, jobs.ExportRequest.build("draft", "md", {"draft": "1"}))
+    db.session.commit()
+    monkeypatch.setattr(jobs, "CHILD_TIMEOUT_S", 0.01)  # killed long before Python has even started
+    jobs.run_job_in_child(app, job.id)
+    db.session.expire_all()
+    failed = db.session.get(jobs.ExportJob, job.id)
+    assert failed.status == "failed" and failed.finished and failed.message == "The export failed."

@@ -1,7 +1,7 @@
 """Real server processes on real PostgreSQL and Redis, and co-editors that survive a restart.
 
 Used by tests/scaleout and by bench/realtime_scaled.py and bench/soak.py. Each server is a
-gunicorn (gunicorn.conf.py: gthread, one worker) on its own loopback port; a process can be
+gunicorn (gunicorn.conf.py: gevent, one worker) on its own loopback port; a process can be
 SIGKILLed and started again on the same port.
 """
 from __future__ import annotations

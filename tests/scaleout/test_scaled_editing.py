@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.scaleout import cluster as cl
@@ -111,8 +112,10 @@ def test_login_rate_limit_is_shared_by_all_processes(pg_cluster, scene):
     cl.clear_rate_limits()
 
 
-def test_the_namespace_sets_nodelay_on_a_gunicorn_socket():
-    """The namespace reads the accepted socket from environ["gunicorn.socket"] (gunicorn's key)."""
+@pytest.mark.parametrize("key", ["gunicorn.socket", "gunicorn.sock"])
+def test_the_namespace_sets_nodelay_on_a_gunicorn_socket(key):
+    """The namespace reads the accepted socket from gunicorn's environ key: "gunicorn.socket"
+    in the gthread worker, "gunicorn.sock" in the gevent worker (the production one)."""
     from codedraft.collab.namespace import _set_nodelay_from_environ
     from codedraft.scaleout.gunicorn_hooks import NoDelayMiddleware, nodelay_is_on
 
@@ -122,11 +125,11 @@ def test_the_namespace_sets_nodelay_on_a_gunicorn_socket():
         with client, accepted:
             accepted.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
             assert not nodelay_is_on(accepted)
-            assert _set_nodelay_from_environ({"gunicorn.socket": accepted}) is True
+            assert _set_nodelay_from_environ({key: accepted}) is True
             accepted.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
             seen = []
             NoDelayMiddleware(lambda environ, start: seen.append(nodelay_is_on(accepted)) or [])(
-                {"gunicorn.socket": accepted}, lambda *a: None)
+                {key: accepted}, lambda *a: None)
             assert seen == [True]
 
 
