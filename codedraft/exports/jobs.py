@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from threading import Lock
@@ -316,6 +316,21 @@ def new_job(code: Code, user: User | None, request: ExportRequest) -> ExportJob:
     db.session.add(job)
     db.session.flush()
     return job
+
+
+# A job still unfinished this long after it was asked for was lost with a server that stopped (a
+# restart or a crash while it waited or ran): no export takes anywhere near this long.
+ABANDONED_AFTER = timedelta(minutes=30)
+INTERRUPTED = "The export was interrupted; please start it again."
+
+
+def give_up_if_abandoned(job: ExportJob) -> None:
+    """Fail ``job`` if it was abandoned, so the person waiting for it is told instead of waiting
+    forever. Checked when the job is looked at; safe with several processes (only the lost ones
+    are that old)."""
+    if not job.finished and utcnow() - job.created_at > ABANDONED_AFTER:
+        _record(job.id, status=JobStatus.FAILED.value, message=INTERRUPTED, finished_at=utcnow())
+        db.session.refresh(job)
 
 
 def _record(job_id: str, **values: Any) -> None:

@@ -185,6 +185,7 @@ def load_job(job_id: str) -> tuple[jobs.ExportJob, Code]:
         abort(404)
     if job.kind == jobs.ExportKind.FEEDBACK.value and not policy.can_export_feedback(current_user, code):
         abort(404)
+    jobs.give_up_if_abandoned(job)
     return job, code
 
 

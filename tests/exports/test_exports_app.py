@@ -456,3 +456,16 @@ def test_a_job_whose_process_dies_is_failed_not_left_waiting(small_code, make_us
     db.session.expire_all()
     failed = db.session.get(jobs.ExportJob, job.id)
     assert failed.status == "failed" and failed.finished and failed.message == "The export failed."
+
+
+def test_a_job_lost_with_a_stopped_server_is_reported_failed(small_code, make_user, sign_in) -> None:
+    chair = make_user("chair", small_code)
+    client = sign_in(chair)
+    job = jobs.new_job(small_code, chair, jobs.ExportRequest.build("draft", "md", {"draft": "1"}))
+    db.session.commit()  # queued, never submitted: the process that took it stopped
+    assert client.get(f"/exports/{job.id}.json").get_json()["status"] == "queued"
+    job.created_at = job.created_at - jobs.ABANDONED_AFTER - jobs.ABANDONED_AFTER / 10
+    db.session.commit()
+    state = client.get(f"/exports/{job.id}.json").get_json()
+    assert state["status"] == "failed" and state["finished"] and state["message"] == jobs.INTERRUPTED
+    assert "please start it again" in client.get(f"/exports/{job.id}").get_data(as_text=True)
