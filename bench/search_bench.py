@@ -1,4 +1,5 @@
-"""Search benchmark: Whoosh through the app, side by side with SQLite FTS5 on the same data.
+"""Search benchmark: Whoosh through the app, side by side with SQLite FTS5 and the PostgreSQL
+search backend on the same data.
 
 Run from the project root (takes a few minutes on 2 cores):
     .venv/bin/python bench/search_bench.py [--comments 100000] [--queries 240] [--procs 1]
@@ -15,6 +16,10 @@ What it does, in one temporary instance folder:
    counts and snippets on both sides.
 5. Measures commit-to-searchable: an ORM comment commit, and a co-editing write picked up by
    the debounced live-text indexer.
+6. Builds the PostgreSQL backend (``PostgresSearchEngine``) from the same documents in a fresh
+   database of the local cluster (upgraded by the migrations) and runs the same queries as the
+   same viewers: the "postgres" section (skipped, with the reason, when PostgreSQL is not
+   running).
 Writes bench/results/search.json.
 """
 from __future__ import annotations
@@ -52,10 +57,14 @@ from codedraft.importer.operations import import_document  # noqa: E402
 from codedraft.search import indexing, install  # noqa: E402
 from codedraft.search.engine import (  # noqa: E402
     FACET_FIELDS,
+    MESSAGE_TIME_LIMIT,
     SearchDocument,
+    SearchEngine,
     SearchFilters,
     SearchQuery,
+    document_fingerprint,
 )
+from codedraft.search.postgres_backend import PostgresSearchEngine  # noqa: E402
 from codedraft.search.sync import live_indexer, stop_live_indexer  # noqa: E402
 
 CATEGORIES = ("provider", "academia", "open-source", "civil-society", "rightsholder", "industry", "public-body")
@@ -216,6 +225,72 @@ def whoosh_search(app: Any, text: str, filters: dict[str, Any], tokens: list[str
     query = SearchQuery(text, tokens, filters=SearchFilters(**filters))
     results = indexing.search_engine(app).search(query)
     return results.total, len(results.hits)
+
+
+# --- the same in the PostgreSQL backend ---------------------------------------------------------
+
+
+def engine_search(engine: SearchEngine, text: str, filters: dict[str, Any], tokens: list[str],
+                  timed_out: list[str]) -> tuple[int, int]:
+    results = engine.search(SearchQuery(text, tokens, filters=SearchFilters(**filters)))
+    if results.message and MESSAGE_TIME_LIMIT in results.message:
+        timed_out.append(text[:60])
+    return results.total, len(results.hits)
+
+
+def bench_postgres(documents: list[SearchDocument], queries: list[tuple[str, str, dict[str, Any]]],
+                   viewers: list[list[str]], time_limit: float) -> dict[str, Any]:
+    """Build, check and query the PostgreSQL backend in a fresh database of the local cluster."""
+    import psycopg
+    from flask_migrate import upgrade
+
+    from tests.scaleout import cluster
+
+    try:
+        psycopg.connect(cluster.PG_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.Error as error:
+        return {"skipped": f"PostgreSQL at {cluster.PG_ADMIN_URL} is unreachable: {error}"}
+    with cluster.fresh_database("codedraft_bench") as name:
+        url = cluster.sqlalchemy_url(name)
+        migrating = cluster.local_app(url)
+        with migrating.app_context():
+            upgrade(directory=str(ROOT / "migrations"))
+            db.engine.dispose()
+        engine = PostgresSearchEngine(url, search_time_limit=time_limit)
+        try:
+            return measure_postgres(engine, url, documents, queries, viewers)
+        finally:
+            engine.close()
+
+
+def measure_postgres(engine: PostgresSearchEngine, url: str, documents: list[SearchDocument],
+                     queries: list[tuple[str, str, dict[str, Any]]], viewers: list[list[str]]) -> dict[str, Any]:
+    import psycopg
+
+    report: dict[str, Any] = {}
+    started = time.perf_counter()
+    engine.rebuild(documents)
+    report["build_s"] = round(time.perf_counter() - started, 2)
+    with psycopg.connect(url.replace("+psycopg", "")) as connection:
+        report["table_bytes"] = connection.execute(
+            "SELECT pg_total_relation_size('search_document') + pg_total_relation_size('search_word')"
+        ).fetchone()[0]
+    started = time.perf_counter()
+    report["check_in_sync"] = engine.fingerprints() == {doc.doc_id: document_fingerprint(doc) for doc in documents}
+    report["check_s"] = round(time.perf_counter() - started, 2)
+    timed_out: list[str] = []
+    report["query_ms"] = time_queries(lambda t, f, v: engine_search(engine, t, f, v, timed_out), queries, viewers)
+    report["timed_out_queries"] = timed_out
+    latencies = []
+    for n in range(12):
+        word = f"pgbenchword{n}x"
+        started = time.perf_counter()
+        engine.index([SearchDocument(doc_id=f"comment:bench-{n}", kind="comment", code_id=0,
+                                     body=f"A new comment with {word} in it.", visibility=["code:0"])])
+        assert engine.search(SearchQuery(word, ["code:0"])).total == 1
+        latencies.append((time.perf_counter() - started) * 1000)
+    report["index_one_then_search_ms"] = summary(latencies)
+    return report
 
 
 # --- the same in SQLite FTS5 -------------------------------------------------------------------
@@ -501,6 +576,15 @@ def main() -> None:
                 "build": round(report["whoosh_build_s"] / max(fts_build, 0.01), 1),
             }
             report["latency"] = commit_latency(app, codes, people, args.latency_repeats)
+            time_limit = float(app.config.get("SEARCH_TIME_LIMIT", indexing.DEFAULT_SEARCH_TIME_LIMIT_S))
+            report["postgres"] = bench_postgres(documents, queries, viewers, time_limit)
+            if "query_ms" in report["postgres"]:
+                pg_ms = report["postgres"]["query_ms"]["all"]
+                report["ratio_whoosh_over_postgres"] = {
+                    "p50": round(whoosh["all"]["p50"] / max(pg_ms["p50"], 0.01), 1),
+                    "p95": round(whoosh["all"]["p95"] / max(pg_ms["p95"], 0.01), 1),
+                    "build": round(report["whoosh_build_s"] / max(report["postgres"]["build_s"], 0.01), 1),
+                }
             report["targets_met"] = {
                 "query_p95_le_50ms": whoosh["all"]["p95"] <= 50,
                 "commit_to_searchable_le_1s": report["latency"]["orm_commit_to_searchable_s"]["max"] <= 1000

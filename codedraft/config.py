@@ -46,6 +46,7 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": _flag("CODEDRAFT_SECURE_COOKIES", False),
         "CODEDRAFT_BASE_URL": os.environ.get("CODEDRAFT_BASE_URL", "http://127.0.0.1:5000"),
         "SEARCH_INDEX_DIR": os.environ.get("CODEDRAFT_SEARCH_DIR", str(instance_path / "search")),
+        "SEARCH_BACKEND": os.environ.get("CODEDRAFT_SEARCH_BACKEND", "auto"),
         "EXPORT_DIR": os.environ.get("CODEDRAFT_EXPORT_DIR", str(instance_path / "exports")),
     }
 

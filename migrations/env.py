@@ -67,6 +67,13 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+SEARCH_TABLES = frozenset({"search_document", "search_word"})
+
+
+def _not_a_search_table(obj, name, type_, reflected, compare_to):
+    return not (type_ == "table" and name in SEARCH_TABLES)
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -88,6 +95,9 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # The PostgreSQL search tables are made by their own migration with SQL of their own (no
+    # models), so autogenerate must not offer to drop them.
+    conf_args.setdefault("include_object", _not_a_search_table)
 
     connectable = get_engine()
 

@@ -3,6 +3,8 @@
 ``engine`` holds the interface, the shared types and query validation; ``whoosh_backend``
 is the embedded default (``WhooshSearchEngine(path, language="en")``); ``analysis`` holds
 the folding and stemming analyzers. Those three import neither Flask nor SQLAlchemy.
+``postgres_backend`` (``PostgresSearchEngine(url, language="en")``) keeps the index in
+PostgreSQL for processes on several machines; it uses SQLAlchemy Core, not Flask.
 The app side: ``indexing`` (documents from the database, the per-process engine, rebuild
 and check, visibility tokens), ``sync`` (index after commits, the live-text indexer),
 ``views`` (/search, /codes/<slug>/search, /api/v1/search) and ``cli``.

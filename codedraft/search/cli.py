@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 SHOWN_IDS = 10
@@ -18,7 +17,7 @@ SHOWN_IDS = 10
 @with_appcontext
 def rebuild_command() -> None:
     """Rebuild the search index from the database (clauses, drafts, comments)."""
-    from codedraft.search.indexing import count_documents, rebuild_index
+    from codedraft.search.indexing import count_documents, index_location, rebuild_index, search_engine
 
     total = count_documents()
     with click.progressbar(length=max(total, 1), label="Indexing", file=sys.stderr) as bar:
@@ -29,7 +28,7 @@ def rebuild_command() -> None:
             done_so_far[0] = done
 
         indexed = rebuild_index(progress=progress)
-    click.echo(f"Indexed {indexed} documents in {current_app.config['SEARCH_INDEX_DIR']}.")
+    click.echo(f"Indexed {indexed} documents in {index_location(search_engine())}.")
 
 
 @click.command("search-check")

@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
@@ -354,3 +355,111 @@ def join_messages(messages: Iterable[str]) -> str | None:
     """Messages for the user, de-duplicated in order, as one sentence string (or None)."""
     unique = list(dict.fromkeys(m for m in messages if m))
     return " ".join(unique) if unique else None
+
+
+# --- helpers every backend shares: query syntax checks, filters, grouping, facets ----------------
+
+BINARY_OPERATORS: frozenset[str] = frozenset({"AND", "OR", "ANDNOT", "ANDMAYBE"})
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def has_dangling_operator(text: str) -> bool:
+    """True for operators with nothing to join ("AND OR NOT", "x AND", "OR x"): a parser
+    would quietly search such words as text, which is not what the user meant."""
+    words = _QUOTED.sub(" q ", text).split()
+    operators = BINARY_OPERATORS | {"NOT"}
+    if not words:
+        return False
+    if words[0] in BINARY_OPERATORS or words[-1] in operators:
+        return True
+    return any(a in operators and b in BINARY_OPERATORS for a, b in zip(words, words[1:], strict=False))
+
+
+def is_balanced(text: str) -> bool:
+    """Quotes paired and parentheses nested: otherwise a parser guesses, and guesses oddly."""
+    if text.count('"') % 2:
+        return False
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def code_ids(value: object) -> tuple[int, ...]:
+    """The ``code_id`` filter as a tuple of ints (bools and other junk dropped)."""
+    if isinstance(value, bool):
+        return ()
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return tuple(v for v in value if isinstance(v, int) and not isinstance(v, bool))
+    return ()
+
+
+def has_any_filter(filters: SearchFilters) -> bool:
+    """True when some filter field narrows the search (then an empty query browses)."""
+    return any(
+        [
+            filter_values(filters.chapter),
+            filter_values(filters.clause_number),
+            filter_values(filters.draft),
+            filter_values(filters.kind),
+            filter_values(filters.category),
+            filter_values(filters.status),
+            filter_values(filters.author),
+            code_ids(filters.code_id),
+            filters.date_from,
+            filters.date_to,
+        ]
+    )
+
+
+def facet_counts(raw: Mapping[str, Mapping[str, int]], fold: Callable[[str], str]) -> dict[str, dict[str, int]]:
+    """Facet name -> {value: count}, empty values dropped, biggest first.
+
+    Spellings that ``fold`` to the same key ("Risk" / "RISK") filter the same documents, so
+    they are one facet value, shown in its most frequent spelling.
+    """
+    facets: dict[str, dict[str, int]] = {}
+    for name in FACET_FIELDS:
+        counts: Mapping[str, int] = raw.get(name, {})
+        merged: dict[str, tuple[str, int, int]] = {}
+        for key, value in counts.items():
+            if key in (None, "", b""):
+                continue
+            shown, count = str(key), int(value)
+            folded = fold(shown)
+            best, best_count, total = merged.get(folded, (shown, 0, 0))
+            if count > best_count:
+                best, best_count = shown, count
+            merged[folded] = (best, best_count, total + count)
+        pairs = [(shown, total) for shown, _best, total in merged.values()]
+        facets[name] = dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
+    return facets
+
+
+def draft_order(hit: SearchHit) -> tuple[int, int, float]:
+    """Order of hits inside a clause group: clauses first (live, then newest draft), then
+    comments by score."""
+    if hit.kind != "clause":
+        return (1, 0, -hit.score)
+    draft = str(hit.fields.get("draft") or "")
+    if draft == LIVE_DRAFT:
+        return (0, -(10**9), -hit.score)
+    number = int(draft) if draft.isdigit() else 0
+    return (0, -number, -hit.score)
+
+
+def empty_results(page: int, per_page: int, message: str | None) -> SearchResults:
+    """No hits, every facet empty, and why (``message``)."""
+    return SearchResults(
+        total=0,
+        hits=(),
+        facets={name: {} for name in FACET_FIELDS},
+        message=message,
+        page=page,
+        per_page=per_page,
+    )

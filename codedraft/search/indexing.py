@@ -18,11 +18,12 @@ import dataclasses
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from codedraft import policy
@@ -31,6 +32,7 @@ from codedraft.codes.models import Chapter, Clause, Code, Membership, Role
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db
 from codedraft.search.engine import LIVE_DRAFT, SearchDocument, SearchEngine, document_fingerprint
+from codedraft.search.postgres_backend import PostgresSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ DEFAULT_WRITE_TIMEOUT_S = 10.0
 # A search stops collecting after this long and says its results may be incomplete.
 DEFAULT_SEARCH_TIME_LIMIT_S = 0.8
 ROWS_PER_BATCH = 1000
+SEARCH_BACKENDS = ("auto", "whoosh", "postgres")
 
 _ENGINE_GUARD = threading.Lock()
 
@@ -51,8 +54,8 @@ _ENGINE_GUARD = threading.Lock()
 def search_engine(app: Flask | None = None) -> SearchEngine:
     """The app's one search engine, opened on first use (never at start-up).
 
-    The index lives in ``app.config["SEARCH_INDEX_DIR"]``; ``SEARCH_LANGUAGE`` (default "en")
-    picks the stemmer. The engine is closed when the app object is garbage-collected.
+    ``open_search_engine`` picks the backend; ``SEARCH_LANGUAGE`` (default "en") picks the
+    stemmer. The engine is closed when the app object is garbage-collected.
     """
     flask_app = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
     engine = flask_app.extensions.get(ENGINE_KEY)
@@ -61,18 +64,49 @@ def search_engine(app: Flask | None = None) -> SearchEngine:
     with _ENGINE_GUARD:
         engine = flask_app.extensions.get(ENGINE_KEY)
         if engine is None:
-            config = flask_app.config
-            engine = WhooshSearchEngine(
-                config["SEARCH_INDEX_DIR"],
-                language=config.get("SEARCH_LANGUAGE", "en"),
-                write_timeout=float(config.get("SEARCH_WRITE_TIMEOUT", DEFAULT_WRITE_TIMEOUT_S)),
-                search_time_limit=float(config.get("SEARCH_TIME_LIMIT", DEFAULT_SEARCH_TIME_LIMIT_S)),
-            )
+            engine = open_search_engine(flask_app.config)
             if engine.needs_rebuild:
-                log.warning("search index in %s was reset; run `codedraft search-rebuild`", engine.path)
+                log.warning("search index %s needs rebuilding; run `codedraft search-rebuild`", index_location(engine))
             flask_app.extensions[ENGINE_KEY] = engine
             weakref.finalize(flask_app, engine.close)
     return engine  # type: ignore[no-any-return]
+
+
+def open_search_engine(config: Mapping[str, Any]) -> WhooshSearchEngine | PostgresSearchEngine:
+    """The backend ``SEARCH_BACKEND`` names: "whoosh", "postgres", or "auto" (the default).
+
+    "auto" means PostgreSQL full-text search when the app's database is PostgreSQL and holds
+    the search tables (``codedraft db upgrade`` made them), because a Whoosh folder cannot be
+    shared by processes on several machines; otherwise Whoosh in ``SEARCH_INDEX_DIR``.
+    Raises ValueError for another ``SEARCH_BACKEND``.
+    """
+    choice = config.get("SEARCH_BACKEND", "auto")
+    if choice not in SEARCH_BACKENDS:
+        raise ValueError(f"SEARCH_BACKEND must be one of {', '.join(SEARCH_BACKENDS)}, not {choice!r}")
+    language = config.get("SEARCH_LANGUAGE", "en")
+    write_timeout = float(config.get("SEARCH_WRITE_TIMEOUT", DEFAULT_WRITE_TIMEOUT_S))
+    time_limit = float(config.get("SEARCH_TIME_LIMIT", DEFAULT_SEARCH_TIME_LIMIT_S))
+    database = str(config["SQLALCHEMY_DATABASE_URI"])
+    on_postgres = make_url(database).get_backend_name() == "postgresql"
+    if choice == "postgres" or (choice == "auto" and on_postgres):
+        engine = PostgresSearchEngine(database, language, write_timeout=write_timeout, search_time_limit=time_limit)
+        if choice == "postgres" or engine.is_installed() is not False:
+            return engine
+        engine.close()
+        log.warning("the PostgreSQL database has no search tables (run `codedraft db upgrade`); "
+                    "searching with Whoosh in %s, which only processes on this machine share",
+                    config["SEARCH_INDEX_DIR"])
+    return WhooshSearchEngine(config["SEARCH_INDEX_DIR"], language=language, write_timeout=write_timeout,
+                              search_time_limit=time_limit)
+
+
+def index_location(engine: SearchEngine) -> str:
+    """Where ``engine`` keeps its index, for messages."""
+    if isinstance(engine, WhooshSearchEngine):
+        return str(engine.path)
+    if isinstance(engine, PostgresSearchEngine):
+        return f"PostgreSQL ({engine.safe_url})"
+    return type(engine).__name__
 
 
 def close_search_engine(app: Flask) -> None:

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sized
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,16 @@ from codedraft.search.engine import (
     clamp_paging,
     clean_allowed_tokens,
     clean_query_text,
+    code_ids,
     day_bounds,
     document_fingerprint,
+    draft_order,
+    empty_results,
+    facet_counts,
     filter_values,
+    has_any_filter,
+    has_dangling_operator,
+    is_balanced,
     join_messages,
     to_utc_naive,
     validate_document,
@@ -344,35 +351,6 @@ def _all_parts(q: wq.Query) -> Iterator[wq.Query]:
             yield from _all_parts(child)
 
 
-_BINARY_OPERATORS = frozenset({"AND", "OR", "ANDNOT", "ANDMAYBE"})
-_QUOTED = re.compile(r'"[^"]*"')
-
-
-def _has_dangling_operator(text: str) -> bool:
-    """True for operators with nothing to join ("AND OR NOT", "x AND", "OR x"): Whoosh
-    quietly searches such words as text, which is not what the user meant."""
-    words = _QUOTED.sub(" q ", text).split()
-    operators = _BINARY_OPERATORS | {"NOT"}
-    if not words:
-        return False
-    if words[0] in _BINARY_OPERATORS or words[-1] in operators:
-        return True
-    return any(a in operators and b in _BINARY_OPERATORS for a, b in zip(words, words[1:], strict=False))
-
-
-def _is_balanced(text: str) -> bool:
-    """Quotes paired and parentheses nested: otherwise Whoosh guesses, and guesses oddly."""
-    if text.count('"') % 2:
-        return False
-    depth = 0
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth < 0:
-            return False
-    return depth == 0
-
-
 class WhooshSearchEngine(SearchEngine):
     """The ``SearchEngine`` stored in one Whoosh folder.
 
@@ -568,12 +546,12 @@ class WhooshSearchEngine(SearchEngine):
             return self._search(query, page, per_page)
         except Exception:
             log.exception("search failed for %r", getattr(query, "text", None))
-            return _empty_results(page, per_page, MESSAGE_UNAVAILABLE)
+            return empty_results(page, per_page, MESSAGE_UNAVAILABLE)
 
     def _search(self, query: SearchQuery, page: int, per_page: int) -> SearchResults:
         allowed = clean_allowed_tokens(query.allowed_tokens)
         if not allowed:
-            return _empty_results(page, per_page, MESSAGE_NO_ACCESS)
+            return empty_results(page, per_page, MESSAGE_NO_ACCESS)
         cleaned = clean_query_text(query.text)
         messages = list(cleaned.messages)
         filters = query.filters if isinstance(query.filters, SearchFilters) else SearchFilters()
@@ -581,9 +559,9 @@ class WhooshSearchEngine(SearchEngine):
         with self._using_searcher() as searcher:
             user_q = self._user_query(cleaned.text, searcher, messages)
             if user_q is None:
-                if not _has_any_filter(filters):
+                if not has_any_filter(filters):
                     messages.append(MESSAGE_EMPTY)
-                    return _empty_results(page, per_page, join_messages(messages))
+                    return empty_results(page, per_page, join_messages(messages))
                 user_q = wq.Every()
             if query.group_by_clause:
                 return self._grouped(searcher, user_q, filter_q, page, per_page, messages)
@@ -599,7 +577,7 @@ class WhooshSearchEngine(SearchEngine):
         notes = _ParseNotes()
         parser = RestrictedQueryParser(self._schema, notes)
         parsed: wq.Query | None
-        if _is_balanced(text) and not _has_dangling_operator(text):
+        if is_balanced(text) and not has_dangling_operator(text):
             try:
                 parsed = parser.parse(text)
             except Exception:
@@ -684,9 +662,9 @@ class WhooshSearchEngine(SearchEngine):
             values = filter_values(raw)
             if values:
                 queries.append(wq.Or([wq.Term(fieldname, analysis.fold_key(v)) for v in values]))
-        code_ids = _code_ids(filters.code_id)
-        if code_ids:
-            queries.append(wq.Or([wq.Term("code_id", str(c)) for c in code_ids]))
+        wanted_codes = code_ids(filters.code_id)
+        if wanted_codes:
+            queries.append(wq.Or([wq.Term("code_id", str(c)) for c in wanted_codes]))
         start, end = day_bounds(filters.date_from, filters.date_to)
         if start is not None or end is not None:
             queries.append(wq.DateRange("created", start, end))
@@ -775,7 +753,7 @@ class WhooshSearchEngine(SearchEngine):
         return SearchResults(
             total=collected.total,
             hits=hits,
-            facets=_facet_counts(collected.facets),
+            facets=facet_counts(collected.facets, analysis.fold_key),
             message=join_messages(messages),
             page=page,
             per_page=per_page,
@@ -803,7 +781,7 @@ class WhooshSearchEngine(SearchEngine):
         return SearchResults(
             total=collected.total,
             hits=tuple(h for g in groups for h in g.hits),
-            facets=_facet_counts(collected.facets),
+            facets=facet_counts(collected.facets, analysis.fold_key),
             message=join_messages(messages),
             groups=groups,
             total_groups=len(ordered),
@@ -812,7 +790,7 @@ class WhooshSearchEngine(SearchEngine):
         )
 
     def _group(self, hits: list[Hit], marks: frozenset[str]) -> ClauseGroup:
-        search_hits = sorted((self._hit(h, marks) for h in hits), key=_draft_order)
+        search_hits = sorted((self._hit(h, marks) for h in hits), key=draft_order)
         first = search_hits[0].fields
         return ClauseGroup(
             clause_uid=str(first.get("clause_uid") or ""),
@@ -918,77 +896,6 @@ def _matching_docs(q: wq.Query, leaf: Any, context: Any, deadline: float) -> set
 
 def _visibility_query(allowed: frozenset[str]) -> wq.Query:
     return wq.Or([wq.Term("visibility", token) for token in sorted(allowed)])
-
-
-def _has_any_filter(filters: SearchFilters) -> bool:
-    return any(
-        [
-            filter_values(filters.chapter),
-            filter_values(filters.clause_number),
-            filter_values(filters.draft),
-            filter_values(filters.kind),
-            filter_values(filters.category),
-            filter_values(filters.status),
-            filter_values(filters.author),
-            _code_ids(filters.code_id),
-            filters.date_from,
-            filters.date_to,
-        ]
-    )
-
-
-def _code_ids(value: object) -> tuple[int, ...]:
-    if isinstance(value, bool):
-        return ()
-    if isinstance(value, int):
-        return (value,)
-    if isinstance(value, Iterable) and not isinstance(value, str):
-        return tuple(v for v in value if isinstance(v, int) and not isinstance(v, bool))
-    return ()
-
-
-def _facet_counts(raw: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
-    """Facet name -> {value: count}, empty values dropped, biggest first."""
-    facets: dict[str, dict[str, int]] = {}
-    for name in FACET_FIELDS:
-        counts: Mapping[Any, int] = raw.get(name, {})
-        # Spellings that fold to the same key ("Risk" / "RISK") filter the same documents, so
-        # they are one facet value, shown in its most frequent spelling.
-        merged: dict[str, tuple[str, int, int]] = {}
-        for key, value in counts.items():
-            if key in (None, "", b""):
-                continue
-            shown, count = str(key), int(value)
-            folded = analysis.fold_key(shown)
-            best, best_count, total = merged.get(folded, (shown, 0, 0))
-            if count > best_count:
-                best, best_count = shown, count
-            merged[folded] = (best, best_count, total + count)
-        pairs = [(shown, total) for shown, _best, total in merged.values()]
-        facets[name] = dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
-    return facets
-
-
-def _draft_order(hit: SearchHit) -> tuple[int, int, float]:
-    """Clauses first (live, then newest draft), then comments by score."""
-    if hit.kind != "clause":
-        return (1, 0, -hit.score)
-    draft = str(hit.fields.get("draft") or "")
-    if draft == LIVE_DRAFT:
-        return (0, -(10**9), -hit.score)
-    number = int(draft) if draft.isdigit() else 0
-    return (0, -number, -hit.score)
-
-
-def _empty_results(page: int, per_page: int, message: str | None) -> SearchResults:
-    return SearchResults(
-        total=0,
-        hits=(),
-        facets={name: {} for name in FACET_FIELDS},
-        message=message,
-        page=page,
-        per_page=per_page,
-    )
 
 
 def _read_meta(meta_path: Path) -> dict[str, object] | None:

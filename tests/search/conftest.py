@@ -8,17 +8,21 @@ the name ``conftest``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import select
 
-from codedraft.search.engine import SearchDocument, SearchQuery
+from codedraft.search.engine import SearchDocument, SearchEngine, SearchQuery
+from codedraft.search.postgres_backend import PostgresSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -144,14 +148,123 @@ def load_corpus_documents() -> list[SearchDocument]:
     return documents
 
 
+# --- both backends: Whoosh in a folder, PostgreSQL in a database made for the session --------
+
+BACKENDS = ("whoosh", "postgres")
+
+
+def require_postgres() -> None:
+    """Skip when PostgreSQL does not answer; under CI=true fail instead, so a missing service
+    can never pass silently (the rule of tests/scaleout/conftest.py)."""
+    from tests.scaleout import cluster
+
+    try:
+        with psycopg.connect(cluster.PG_ADMIN_URL, connect_timeout=3):
+            return
+    except psycopg.Error as error:
+        problem = f"PostgreSQL at {cluster.PG_ADMIN_URL} is unreachable: {error}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the PostgreSQL search backend needs PostgreSQL under CI: {problem}")
+    pytest.skip(f"the PostgreSQL search backend needs PostgreSQL: {problem}")
+
+
+@contextlib.contextmanager
+def migrated_database(prefix: str) -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh PostgreSQL database upgraded by every migration (so the
+    search migration itself is exercised); dropped afterwards."""
+    from flask_migrate import upgrade
+
+    from codedraft.extensions import db
+    from codedraft.search.sync import INSTALLED_KEY
+    from tests.scaleout import cluster
+
+    require_postgres()
+    with cluster.fresh_database(prefix) as name:
+        url = cluster.sqlalchemy_url(name)
+        app = cluster.local_app(url)
+        # This app only migrates. Every app is installed for search sync and found by its
+        # database URL, so commits of a later app on this database would start this one's
+        # live indexer, whose connections nobody closes.
+        app.extensions.pop(INSTALLED_KEY, None)
+        with app.app_context():
+            upgrade(directory=str(Path(__file__).resolve().parents[2] / "migrations"))
+            db.engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_database() -> Callable[[str], contextlib.AbstractContextManager[str]]:
+    """Factory: ``with migrated_pg_database("prefix") as url`` gives a fresh migrated database."""
+    return migrated_database
+
+
+def clear_postgres_index(url: str) -> None:
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
+        connection.execute("DELETE FROM search_document")
+        connection.execute("DELETE FROM search_word")
+
+
+@pytest.fixture(scope="session")
+def pg_search_url() -> Iterator[str]:
+    """A PostgreSQL database with the search tables, emptied by each test that uses it."""
+    with migrated_database("codedraft_search") as url:
+        yield url
+
+
+@pytest.fixture
+def empty_pg_index(pg_search_url: str) -> str:
+    """The session's PostgreSQL search tables, emptied for this test; their database URL."""
+    clear_postgres_index(pg_search_url)
+    return pg_search_url
+
+
+@dataclasses.dataclass
+class IndexSite:
+    """Where one test's index lives; ``open()`` opens an engine on it, as another thread or
+    process would (each is closed after the test)."""
+
+    backend: str
+    location: str
+    opened: list[SearchEngine] = dataclasses.field(default_factory=list)
+
+    def open(self, **options: Any) -> SearchEngine:
+        engine: SearchEngine
+        if self.backend == "whoosh":
+            engine = WhooshSearchEngine(self.location, **options)
+        else:
+            engine = PostgresSearchEngine(self.location, **options)
+        self.opened.append(engine)
+        return engine
+
+
+@pytest.fixture(params=BACKENDS)
+def index_site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexSite]:
+    """An empty index of each backend: a folder of this test, or the session's PostgreSQL tables."""
+    if request.param == "whoosh":
+        site = IndexSite("whoosh", str(tmp_path / "index"))
+    else:
+        url = request.getfixturevalue("pg_search_url")
+        clear_postgres_index(url)
+        site = IndexSite("postgres", url)
+    yield site
+    for engine in site.opened:
+        engine.close()
+
+
+@pytest.fixture
+def engine(index_site: IndexSite) -> SearchEngine:
+    """An empty index, once per backend."""
+    return index_site.open()
+
+
 @dataclasses.dataclass
 class CorpusIndex:
-    """The corpus, indexed once per test session."""
+    """The corpus, indexed once per test session and backend."""
 
-    engine: WhooshSearchEngine
+    engine: SearchEngine
     documents: list[SearchDocument]
     build_seconds: float
-    path: Path
+    backend: str
 
 
 @pytest.fixture(scope="session")
@@ -159,25 +272,21 @@ def corpus_documents() -> list[SearchDocument]:
     return load_corpus_documents()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=BACKENDS)
 def corpus_index(
-    corpus_documents: list[SearchDocument], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, corpus_documents: list[SearchDocument], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CorpusIndex]:
-    path = tmp_path_factory.mktemp("corpus-index") / "index"
-    engine = WhooshSearchEngine(path)
-    started = time.perf_counter()
-    engine.rebuild(corpus_documents)
-    built = time.perf_counter() - started
-    yield CorpusIndex(engine, corpus_documents, built, path)
-    engine.close()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[WhooshSearchEngine]:
-    """An empty index in this test's temporary folder."""
-    search_engine = WhooshSearchEngine(tmp_path / "index")
-    yield search_engine
-    search_engine.close()
+    with contextlib.ExitStack() as stack:
+        engine: SearchEngine
+        if request.param == "whoosh":
+            engine = WhooshSearchEngine(tmp_path_factory.mktemp("corpus-index") / "index")
+        else:
+            engine = PostgresSearchEngine(stack.enter_context(migrated_database("codedraft_corpus")))
+        stack.callback(engine.close)
+        started = time.perf_counter()
+        engine.rebuild(corpus_documents)
+        built = time.perf_counter() - started
+        yield CorpusIndex(engine, corpus_documents, built, request.param)
 
 
 MakeDocument = Callable[..., SearchDocument]

@@ -1,4 +1,5 @@
-"""Several writers at once (SECURITY-CASE 23): no LockError reaches callers, nothing is lost."""
+"""Several writers at once (SECURITY-CASE 23), on both backends: no lock error reaches callers,
+nothing is lost; a writer held too long gives SearchIndexBusy."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from whoosh import index as whoosh_index
 
-from codedraft.search.engine import SearchDocument, SearchIndexBusy
+from codedraft.search.engine import SearchDocument, SearchEngine, SearchIndexBusy, SearchQuery
+from codedraft.search.postgres_backend import PostgresSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -29,12 +32,12 @@ def comment(i: int, writer: str) -> SearchDocument:
     )
 
 
-def test_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    shared = WhooshSearchEngine(tmp_path / "ix")
-    own = [WhooshSearchEngine(tmp_path / "ix") for _ in range(2)]
+def test_threads_writing_at_once_lose_nothing(index_site) -> None:
+    shared = index_site.open()
+    own = [index_site.open() for _ in range(2)]
     errors: list[BaseException] = []
 
-    def write(engine: WhooshSearchEngine, name: str) -> None:
+    def write(engine: SearchEngine, name: str) -> None:
         try:
             for batch in range(8):
                 engine.index([comment(batch * 5 + k, name) for k in range(5)])
@@ -47,17 +50,13 @@ def test_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         threading.Thread(target=write, args=(own[0], "o1")),
         threading.Thread(target=write, args=(own[1], "o2")),
     ]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert errors == []
-        assert shared.count() == 4 * 40
-        assert len({d for d in shared.doc_ids() if d.startswith("comment:o1-")}) == 40
-    finally:
-        for engine in (shared, *own):
-            engine.close()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert shared.count() == 4 * 40
+    assert len({d for d in shared.doc_ids() if d.startswith("comment:o1-")}) == 40
 
 
 WRITER_SCRIPT = textwrap.dedent(
@@ -65,10 +64,11 @@ WRITER_SCRIPT = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from codedraft.search.engine import SearchDocument
+    from codedraft.search.postgres_backend import PostgresSearchEngine
     from codedraft.search.whoosh_backend import WhooshSearchEngine
 
-    path, name, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-    engine = WhooshSearchEngine(path)
+    backend, location, name, go = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
+    engine = WhooshSearchEngine(location) if backend == "whoosh" else PostgresSearchEngine(location)
     while not go.exists():
         time.sleep(0.005)
     for batch in range(15):
@@ -79,12 +79,13 @@ WRITER_SCRIPT = textwrap.dedent(
 )
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+def test_two_processes_writing_at_once_lose_nothing(index_site, tmp_path: Path) -> None:
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-W", "error", "-c", WRITER_SCRIPT, str(tmp_path / "ix"), name, str(go)],
+            [sys.executable, "-W", "error", "-c", WRITER_SCRIPT, index_site.backend, index_site.location, name,
+             str(go)],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -99,15 +100,13 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "LockError" not in err
-    engine = WhooshSearchEngine(tmp_path / "ix")
-    try:
-        assert engine.count() == 300
-        assert {d.split("-")[0] for d in engine.doc_ids()} == {"comment:p1", "comment:p2"}
-    finally:
-        engine.close()
+    engine = index_site.open()
+    assert engine.count() == 300
+    assert {d.split("-")[0] for d in engine.doc_ids()} == {"comment:p1", "comment:p2"}
 
 
 def test_a_writer_held_too_long_gives_search_index_busy(tmp_path: Path) -> None:
+    """Whoosh: another process's writer holds the folder's lock file."""
     engine = WhooshSearchEngine(tmp_path / "ix", write_timeout=0.3)
     foreign = whoosh_index.open_dir(str(tmp_path / "ix")).writer()  # another process's writer
     try:
@@ -122,10 +121,26 @@ def test_a_writer_held_too_long_gives_search_index_busy(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_searching_while_writing_never_fails(tmp_path: Path) -> None:
-    engine = WhooshSearchEngine(tmp_path / "ix")
-    from codedraft.search.engine import SearchQuery
+def test_a_postgres_lock_held_too_long_gives_search_index_busy(empty_pg_index: str) -> None:
+    """PostgreSQL: another session (a rebuild elsewhere, a DBA) locks the table past the wait."""
+    engine = PostgresSearchEngine(empty_pg_index, write_timeout=0.3)
+    try:
+        with psycopg.connect(empty_pg_index.replace("+psycopg", "")) as foreign:
+            foreign.execute("LOCK TABLE search_document IN EXCLUSIVE MODE")
+            started = time.perf_counter()
+            with pytest.raises(SearchIndexBusy):
+                engine.index([comment(1, "late")])
+            with pytest.raises(SearchIndexBusy):
+                engine.rebuild([comment(2, "late")])
+            assert time.perf_counter() - started < 2
+            assert engine.search(SearchQuery("systemic", ["code:1"])).message is None  # readers are not blocked
+        assert engine.index([comment(1, "late")]) == 1
+        assert engine.count() == 1
+    finally:
+        engine.close()
 
+
+def test_searching_while_writing_never_fails(engine: SearchEngine) -> None:
     stop = threading.Event()
     failures: list[str] = []
 
@@ -145,4 +160,3 @@ def test_searching_while_writing_never_fails(tmp_path: Path) -> None:
         reader.join(timeout=30)
     assert failures == []
     assert engine.search(SearchQuery("systemic", ["code:1"], per_page=100)).total == 30
-    engine.close()

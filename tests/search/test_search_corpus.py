@@ -1,4 +1,4 @@
-"""The engine on the real corpus: drafts 2 and 3 and the final chapter (code 1), the AI Act (code 2)."""
+"""Both backends on the real corpus: drafts 2 and 3 and the final chapter (code 1), the AI Act (code 2)."""
 
 from __future__ import annotations
 
@@ -108,13 +108,7 @@ def test_rebuild_restores_the_same_doc_ids(corpus_index, make_document) -> None:
     assert seen[0] == (0, len(expected)) and seen[-1] == (len(expected), len(expected))
 
 
-def test_rebuild_accepts_a_generator(tmp_path, corpus_documents: list[SearchDocument]) -> None:
-    from codedraft.search.whoosh_backend import WhooshSearchEngine
-
-    engine = WhooshSearchEngine(tmp_path / "ix")
-    try:
-        totals: list[int | None] = []
-        engine.rebuild((d for d in corpus_documents[:50]), progress=lambda done, total: totals.append(total))
-        assert engine.count() == 50 and set(totals) == {None}
-    finally:
-        engine.close()
+def test_rebuild_accepts_a_generator(engine, corpus_documents: list[SearchDocument]) -> None:
+    totals: list[int | None] = []
+    engine.rebuild((d for d in corpus_documents[:50]), progress=lambda done, total: totals.append(total))
+    assert engine.count() == 50 and set(totals) == {None}

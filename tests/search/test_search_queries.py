@@ -1,4 +1,4 @@
-"""Query behaviour of the Whoosh engine on small hand-made documents."""
+"""Query behaviour of both search backends (Whoosh and PostgreSQL) on small hand-made documents."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ import pytest
 
 from codedraft.search.engine import (
     MESSAGE_NO_ACCESS,
+    MESSAGE_TIME_LIMIT,
+    MESSAGE_TOO_MANY_EXPANSIONS,
     MESSAGE_UNPARSABLE,
+    SearchEngine,
     SearchFilters,
     SearchQuery,
     SearchResults,
 )
+from codedraft.search.postgres_backend import PostgresSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 Ask = Callable[..., SearchQuery]
@@ -25,7 +29,7 @@ def ids(results: SearchResults) -> set[str]:
 
 
 def test_phrase_with_negation_matches_only_the_negative_clause(
-    engine: WhooshSearchEngine, make_document, ask: Ask
+    engine: SearchEngine, make_document, ask: Ask
 ) -> None:
     engine.index(
         [
@@ -48,7 +52,7 @@ def test_phrase_with_negation_matches_only_the_negative_clause(
     ],
 )
 def test_accents_are_folded_both_ways(
-    engine: WhooshSearchEngine, make_document, ask: Ask, typed: str, stored: str
+    engine: SearchEngine, make_document, ask: Ask, typed: str, stored: str
 ) -> None:
     engine.index(
         [
@@ -59,7 +63,7 @@ def test_accents_are_folded_both_ways(
     assert ids(engine.search(ask(typed))) == {"comment:1"}
 
 
-def test_prefix_fuzzy_and_stemming(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_prefix_fuzzy_and_stemming(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index(
         [
             make_document("clause:a:live", body="Providers shall evaluate national measures on transparency."),
@@ -73,7 +77,7 @@ def test_prefix_fuzzy_and_stemming(engine: WhooshSearchEngine, make_document, as
     assert ids(engine.search(ask("evaluation"))) == {"clause:a:live", "clause:b:live"}  # stemmed
 
 
-def test_snippets_escape_html_and_mark_matches(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_snippets_escape_html_and_mark_matches(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index([make_document("comment:1", kind="comment", body='<script>alert("x")</script> systemic risk & more')])
     hit = engine.search(ask("systemic")).hits[0]
     assert "<script" not in hit.snippet
@@ -82,13 +86,13 @@ def test_snippets_escape_html_and_mark_matches(engine: WhooshSearchEngine, make_
     assert re.sub(r"</?mark>", "", hit.snippet).count("<") == 0
 
 
-def test_prefix_matches_are_highlighted_in_every_form(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_prefix_matches_are_highlighted_in_every_form(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index([make_document("clause:a:live", body="We evaluate, then the evaluation is published.")])
     snippet = engine.search(ask("evaluat*")).hits[0].snippet
     assert "<mark>evaluate</mark>" in snippet and "<mark>evaluation</mark>" in snippet
 
 
-def test_boolean_operators(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_boolean_operators(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index(
         [
             make_document("clause:a:live", body="copyright policy"),
@@ -101,7 +105,7 @@ def test_boolean_operators(engine: WhooshSearchEngine, make_document, ask: Ask) 
     assert ids(engine.search(ask("policy NOT copyright"))) == {"clause:b:live"}
 
 
-def test_only_whitelisted_fields_can_be_typed(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_only_whitelisted_fields_can_be_typed(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index(
         [
             make_document(
@@ -152,14 +156,14 @@ SECURITY_CASE_21 = [
 
 
 @pytest.mark.parametrize("typed", SECURITY_CASE_21)
-def test_hostile_queries_never_raise(engine: WhooshSearchEngine, make_document, ask: Ask, typed: str) -> None:
+def test_hostile_queries_never_raise(engine: SearchEngine, make_document, ask: Ask, typed: str) -> None:
     engine.index([make_document("clause:a:live", body="a systemic risk clause about x and url")])
     results = engine.search(ask(typed))
     assert isinstance(results, SearchResults)
     assert results.total == len(results.hits)
 
 
-def test_hostile_queries_get_clear_messages(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_hostile_queries_get_clear_messages(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index([make_document("clause:a:live", body="and or not")])
     assert "wildcard" in (engine.search(ask("*")).message or "").lower()
     assert "3 letters" in (engine.search(ask("a*")).message or "")
@@ -170,7 +174,7 @@ def test_hostile_queries_get_clear_messages(engine: WhooshSearchEngine, make_doc
     assert engine.search(ask("(")).total == 0 and engine.search(ask("(")).message
 
 
-def test_visibility_hides_hits_facets_and_snippets(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_visibility_hides_hits_facets_and_snippets(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index(
         [
             make_document("clause:pub:live", body="systemic risk, public", code_id=1, chapter="Open chapter"),
@@ -199,7 +203,7 @@ def test_visibility_hides_hits_facets_and_snippets(engine: WhooshSearchEngine, m
     assert nobody.total == 0 and nobody.message == MESSAGE_NO_ACCESS
 
 
-def test_filters_and_facets(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_filters_and_facets(engine: SearchEngine, make_document, ask: Ask) -> None:
     when = dt.datetime(2025, 3, 11, 9, 30)
     engine.index(
         [
@@ -248,7 +252,7 @@ def test_filters_and_facets(engine: WhooshSearchEngine, make_document, ask: Ask)
     assert engine.search(ask("")).total == 0
 
 
-def test_hit_fields_are_typed(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_hit_fields_are_typed(engine: SearchEngine, make_document, ask: Ask) -> None:
     when = dt.datetime(2025, 3, 11, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     engine.index([make_document("comment:1", kind="comment", body="risk", created=when, code_id=1)])
     fields = engine.search(ask("risk")).hits[0].fields
@@ -257,7 +261,7 @@ def test_hit_fields_are_typed(engine: WhooshSearchEngine, make_document, ask: As
     assert "body" not in fields and "visibility" not in fields
 
 
-def test_grouping_by_clause_across_drafts(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_grouping_by_clause_across_drafts(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index(
         [
             make_document("clause:a:draft:2", clause_uid="a", body="serious incident", draft="2"),
@@ -276,7 +280,7 @@ def test_grouping_by_clause_across_drafts(engine: WhooshSearchEngine, make_docum
     assert [h.doc_id for h in group_a.hits] == ["clause:a:live", "clause:a:draft:3", "clause:a:draft:2", "comment:5"]
 
 
-def test_paging(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_paging(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index([make_document(f"comment:{i}", kind="comment", body=f"risk {i}") for i in range(25)])
     first = engine.search(ask("risk", per_page=10))
     third = engine.search(ask("risk", page=3, per_page=10))
@@ -285,7 +289,7 @@ def test_paging(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
     assert not ids(first) & ids(third)
 
 
-def test_delete_count_and_doc_ids(engine: WhooshSearchEngine, make_document, ask: Ask) -> None:
+def test_delete_count_and_doc_ids(engine: SearchEngine, make_document, ask: Ask) -> None:
     engine.index([make_document(f"comment:{i}", kind="comment", body="risk") for i in range(5)])
     engine.index([make_document("comment:0", kind="comment", body="replaced text")])  # update, not duplicate
     engine.delete(["comment:1", "comment:404"])
@@ -295,19 +299,16 @@ def test_delete_count_and_doc_ids(engine: WhooshSearchEngine, make_document, ask
     assert engine.search(ask("risk")).total == 3
 
 
-def test_searcher_sees_another_engines_commit(tmp_path, make_document, ask: Ask) -> None:
-    reader = WhooshSearchEngine(tmp_path / "shared")
-    writer = WhooshSearchEngine(tmp_path / "shared")
-    try:
-        assert reader.search(ask("risk")).total == 0
-        writer.index([make_document("comment:1", kind="comment", body="risk")])
-        assert reader.search(ask("risk")).total == 1
-    finally:
-        reader.close()
-        writer.close()
+def test_searcher_sees_another_engines_commit(index_site, make_document, ask: Ask) -> None:
+    reader, writer = index_site.open(), index_site.open()
+    assert reader.search(ask("risk")).total == 0
+    writer.index([make_document("comment:1", kind="comment", body="risk")])
+    assert reader.search(ask("risk")).total == 1
 
 
 def test_other_language_index_is_replaced_and_flagged(tmp_path, make_document) -> None:
+    """Whoosh only: its folder belongs to one process tree, so an index made with another
+    language is replaced at once. PostgreSQL keeps it (next test)."""
     english = WhooshSearchEngine(tmp_path / "ix", language="en")
     english.index([make_document("comment:1", kind="comment", body="x")])
     english.close()
@@ -318,3 +319,62 @@ def test_other_language_index_is_replaced_and_flagged(tmp_path, make_document) -
         assert not french.needs_rebuild
     finally:
         french.close()
+
+
+def test_postgres_index_of_another_language_is_flagged_not_dropped(empty_pg_index, make_document, ask: Ask) -> None:
+    """The shared PostgreSQL index is never emptied by one misconfigured process: it is only
+    flagged until the Office rebuilds it with the new language."""
+    english = PostgresSearchEngine(empty_pg_index, language="en")
+    french = PostgresSearchEngine(empty_pg_index, language="fr")
+    try:
+        english.index([make_document("comment:1", kind="comment", body="x")])
+        assert not english.needs_rebuild
+        assert french.needs_rebuild and french.count() == 1
+        assert french.rebuild([make_document("comment:2", kind="comment", body="Les évaluations")]) == 1
+        assert not french.needs_rebuild
+        assert {h.doc_id for h in french.search(ask("évaluation")).hits} == {"comment:2"}  # French stems
+    finally:
+        english.close()
+        french.close()
+
+
+def test_a_prefix_matching_too_many_words_is_capped_with_a_message(engine: SearchEngine, make_document,
+                                                                     ask: Ask) -> None:
+    words = [f"zebra{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(120)]  # zebraaa ... zebrado
+    engine.index([make_document(f"comment:{i}", kind="comment", body=word) for i, word in enumerate(words)])
+    capped = engine.search(ask("zebra*", per_page=100))
+    assert capped.message == MESSAGE_TOO_MANY_EXPANSIONS.format(pattern="zebra*", limit=100)
+    assert capped.total == 100  # the first 100 words in alphabetical order, each in one comment
+    assert "comment:0" in ids(capped) and "comment:119" not in ids(capped)
+    narrow = engine.search(ask("zebrad*"))
+    assert narrow.message is None and narrow.total == 26  # zebrada..zebradz: under the cap
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["it's", "risk:*", "risk & policy", "risk | policy", "!risk", "risk <-> policy", "'risk':A", "risk\\",
+     "'); DROP TABLE search_document; --", "risk:*AB", "chapter:'x'", "kind:'); --", "(risk) & (!policy)"],
+)
+def test_tsquery_and_sql_syntax_typed_by_a_user_is_literal(engine: SearchEngine, make_document, ask: Ask,
+                                                             typed: str) -> None:
+    engine.index([make_document("clause:a:live", body="It's the risk policy.")])
+    results = engine.search(ask(typed))
+    assert results.message is None or "unavailable" not in results.message
+    assert results.total == len(results.hits)
+    assert engine.count() == 1
+
+
+def test_postgres_statement_timeout_becomes_the_time_limit_message(empty_pg_index, make_document, ask: Ask) -> None:
+    """PostgreSQL cancels a search past ``search_time_limit`` (statement_timeout); the user is
+    told the results may be incomplete, and the next search works."""
+    writer = PostgresSearchEngine(empty_pg_index)
+    hasty = PostgresSearchEngine(empty_pg_index, search_time_limit=0.001)
+    try:
+        writer.index([make_document(f"comment:{i}", kind="comment", body=f"risk policy {i} " * 40)
+                      for i in range(3000)])
+        slow = hasty.search(ask('"risk policy" OR polic* OR risk~', per_page=100))
+        assert slow.message == MESSAGE_TIME_LIMIT and slow.hits == ()
+        assert writer.search(ask("risk")).total == 3000
+    finally:
+        writer.close()
+        hasty.close()
