@@ -64,8 +64,12 @@ def pinned(cpu: int) -> Any:
 # --- the CodeDraft database ---------------------------------------------------------------------
 
 
-def prepare_codedraft(workdir: Path, quick: bool) -> dict[str, Any]:
-    """Schema, 20 chairs, one code with the clauses every load uses; 10k updates in the open_10k clauses."""
+def prepare_codedraft(database_url: str, workdir: Path, quick: bool) -> dict[str, Any]:
+    """Schema, 20 chairs, one code with the clauses every load uses; 10k updates in the open_10k clauses.
+
+    ``database_url`` is an empty database (a SQLite file to be, or a PostgreSQL database);
+    ``workdir`` holds the search index and exports. Returns what the servers and loads need.
+    """
     from pycrdt import Doc, Text
     from sqlalchemy import insert
 
@@ -74,11 +78,11 @@ def prepare_codedraft(workdir: Path, quick: bool) -> dict[str, Any]:
     from codedraft.codes import operations as codes
     from codedraft.codes.models import Role
     from codedraft.collab.models import ClauseUpdate
+    from codedraft.config import database_url as driver_url
     from codedraft.extensions import db
     from codedraft.timeutil import utcnow
 
-    database = workdir / "bench.sqlite3"
-    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": driver_url(database_url),
                       "SEARCH_INDEX_DIR": str(workdir / "search"), "EXPORT_DIR": str(workdir / "exports"),
                       "REDIS_URL": None, "RATELIMIT_STORAGE_URI": "memory://",
                       "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024})
@@ -134,18 +138,21 @@ def prepare_codedraft(workdir: Path, quick: bool) -> dict[str, Any]:
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    return {"database": database, "emails": emails, "rooms": rooms}
+    return {"database_url": database_url, "workdir": workdir, "emails": emails, "rooms": rooms}
 
 
 # --- servers ------------------------------------------------------------------------------------
 
 
 class Server:
-    def __init__(self, command: list[str], env: dict[str, str], port: int, probe: str) -> None:
+    """A server process, pinned to ``cpu`` unless it is None; started and answering ``probe``."""
+
+    def __init__(self, command: list[str], env: dict[str, str], port: int, probe: str,
+                 cpu: int | None = SERVER_CPU) -> None:
         self.port = port
         self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        preexec_fn=pinned(SERVER_CPU))
+                                        preexec_fn=None if cpu is None else pinned(cpu))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -154,11 +161,18 @@ class Server:
             except requests.RequestException:
                 time.sleep(0.2)
         else:
-            raise RuntimeError(f"server did not start: {Path(self.log.name).read_text()[-2000:]}")
-        master = psutil.Process(self.process.pid)
+            log = Path(self.log.name).read_text()[-2000:]
+            self.stop()
+            raise RuntimeError(f"server did not start: {log}")
         # gunicorn: the master and its worker (which holds the app); CPU and memory are summed.
-        self.processes = [master, *master.children(recursive=True)]
-        self.ps = self.processes[-1]
+        self.processes = self._tree()
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            master = psutil.Process(self.process.pid)
+            return [master, *master.children(recursive=True)]
+        except psutil.Error:
+            return []
 
     def rss_mb(self) -> float:
         return sum(float(p.memory_info().rss) for p in self.processes) / 2**20
@@ -167,7 +181,7 @@ class Server:
         return sum(p.cpu_percent(None) for p in self.processes)
 
     def stop(self) -> None:
-        for process in reversed(getattr(self, "processes", [])):
+        for process in reversed(getattr(self, "processes", None) or self._tree()):
             try:
                 process.kill()
             except psutil.Error:
@@ -177,26 +191,42 @@ class Server:
         self.log.close()
 
 
+def codedraft_env(prepared: dict[str, Any], port: int, redis_url: str | None = None) -> dict[str, str]:
+    """The environment of one benchmark server: the bench app (HTTP rate limits off) on the
+    prepared database; every process shares SECRET_KEY, so a cookie signed by one is read by all."""
+    env = {**os.environ, "SECRET_KEY": "bench", "DATABASE_URL": prepared["database_url"],
+           "PYTHONPATH": str(ROOT), "CODEDRAFT_BENCH_APP": "1", "CODEDRAFT_BIND": f"127.0.0.1:{port}",
+           "CODEDRAFT_LOG_LEVEL": "error", "CODEDRAFT_SEARCH_DIR": str(prepared["workdir"] / "search"),
+           "CODEDRAFT_EXPORT_DIR": str(prepared["workdir"] / "exports")}
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT),
+            "bench.realtime.serve_codedraft:app"]
+
+
+def sign_in(base: str, email: str) -> str:
+    """Sign in through the login form of the server at ``base``; the Cookie header to send."""
+    from tests.support.live import cookie_header, http_sign_in
+
+    return cookie_header(http_sign_in(base, email, PASSWORD))
+
+
 def start_codedraft(prepared: dict[str, Any], server_kind: str = "gunicorn") -> tuple[Server, dict[str, Any]]:
     """The production server (gunicorn's gevent worker, one process) or, with ``server_kind``
     "werkzeug", the development server's threads."""
     port = free_port()
-    env = {**os.environ, "SECRET_KEY": "bench", "DATABASE_URL": f"sqlite:///{prepared['database']}",
-           "PYTHONPATH": str(ROOT), "CODEDRAFT_BENCH_APP": "1", "CODEDRAFT_BIND": f"127.0.0.1:{port}",
-           "CODEDRAFT_LOG_LEVEL": "error"}
-    env.pop("REDIS_URL", None)
+    env = codedraft_env(prepared, port)
     if server_kind == "gunicorn":
-        command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT),
-                   "bench.realtime.serve_codedraft:app"]
+        command = GUNICORN
     else:
         command = [sys.executable, str(ROOT / "bench" / "realtime" / "serve_codedraft.py"), "--port", str(port)]
     server = Server(command, env, port, f"http://127.0.0.1:{port}/login")
     base = f"http://127.0.0.1:{port}"
-    cookies = []
-    for email in prepared["emails"]:
-        from tests.support.live import cookie_header, http_sign_in
-
-        cookies.append(cookie_header(http_sign_in(base, email, PASSWORD)))
+    cookies = [sign_in(base, email) for email in prepared["emails"]]
     return server, {"target": "codedraft", "url": base, "cookies": cookies}
 
 
@@ -211,9 +241,12 @@ def start_reference() -> tuple[Server, dict[str, Any]]:
 
 
 class Sampler:
-    """Samples a server's CPU (% of one core) and RSS every 0.5 s between start() and stop()."""
+    """Samples a server's CPU (% of one core) and RSS every 0.5 s between start() and stop().
 
-    def __init__(self, server: Server) -> None:
+    ``server`` is anything with ``cpu_percent()`` and ``rss_mb()``: one server or a group of them.
+    """
+
+    def __init__(self, server: Any) -> None:
         self.server = server
         self.cpu: list[float] = []
         self.rss: list[float] = []
@@ -239,19 +272,23 @@ class Sampler:
                 "server_rss_mb": round(max(self.rss), 1) if self.rss else round(self.server.rss_mb(), 1)}
 
 
-def run_load(server: Server, base_config: dict[str, Any], load: dict[str, Any], timeout: float = 180) -> dict[str, Any]:
-    """Run the generator; sample the server from its "ready" line to its result."""
+def run_load(server: Any, base_config: dict[str, Any], load: dict[str, Any], timeout: float = 180) -> dict[str, Any]:
+    """Run the generator; sample the server from its "ready" line to its "measured" line (the end
+    of the measured window, where there is one) or its result."""
     config = {**base_config, **load}
     generator = subprocess.Popen(["node", str(LOADGEN), json.dumps(config)], cwd=ROOT, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, preexec_fn=pinned(GENERATOR_CPU))
     sampler = Sampler(server)
     result: dict[str, Any] = {}
+    usage: dict[str, Any] | None = None
     deadline = time.monotonic() + timeout
     assert generator.stdout is not None
     for line in generator.stdout:
         event = json.loads(line)
         if event["event"] == "ready":
             sampler.start()
+        elif event["event"] == "measured":
+            usage = sampler.stop()
         else:
             result = event
             break
@@ -262,8 +299,9 @@ def run_load(server: Server, base_config: dict[str, Any], load: dict[str, Any], 
     except subprocess.TimeoutExpired:
         generator.kill()
         result = {"event": "error", "error": "generator timed out"}
-    sampled = sampler._thread.is_alive() or sampler.cpu
-    usage = sampler.stop() if sampled else {"server_rss_mb": round(server.rss_mb(), 1)}
+    if usage is None:
+        sampled = sampler._thread.is_alive() or sampler.cpu
+        usage = sampler.stop() if sampled else {"server_rss_mb": round(server.rss_mb(), 1)}
     if result.get("event") == "error" or not result:
         stderr = generator.stderr.read() if generator.stderr else ""
         result = {"error": (result.get("error") or stderr)[-1500:]}
@@ -332,15 +370,24 @@ def bench_reference(prepared: dict[str, Any], quick: bool) -> dict[str, Any]:
     return results
 
 
+def meets(result: dict[str, Any], metric: str, op: str, target: float) -> bool | None:
+    """Whether a load's ``metric`` meets the target: None when the load gave no number, False
+    when the load failed (memory sampled while the viewers could not all join meets nothing)."""
+    value = result.get(metric)
+    if not isinstance(value, int | float):
+        return None
+    if "error" in result:
+        return False
+    return {"<=": value <= target, "<": value < target, ">=": value >= target}[op]
+
+
 def compare(ours: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     """CodeDraft / reference for the headline number of each load (and whether the target is met)."""
     summary: dict[str, Any] = {}
     for name, (metric, op, target) in TARGETS.items():
         mine = (ours.get(name) or {}).get(metric)
         theirs = (reference.get(name) or {}).get(metric)
-        met = None
-        if isinstance(mine, int | float):
-            met = {"<=": mine <= target, "<": mine < target, ">=": mine >= target}[op]
+        met = meets(ours.get(name) or {}, metric, op, target)
         summary[name] = {"metric": metric, "target": f"{op} {target}", "codedraft": mine, "reference": theirs,
                          "ratio_codedraft_to_reference": round(mine / theirs, 2) if isinstance(mine, int | float)
                          and isinstance(theirs, int | float) and theirs else None, "target_met": met}
@@ -356,7 +403,7 @@ def main() -> None:
     options = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="codedraft-bench-") as tmp:
-        prepared = prepare_codedraft(Path(tmp), options.quick)
+        prepared = prepare_codedraft(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", Path(tmp), options.quick)
         ours = bench_codedraft(prepared, options.quick, options.server) if options.only != "reference" else {}
         reference = bench_reference(prepared, options.quick) if options.only != "codedraft" else {}
     report = {

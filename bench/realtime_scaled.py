@@ -1,220 +1,333 @@
-"""Real-time benchmark scaled out: 1, 2 and 3 CodeDraft processes on PostgreSQL + Redis.
+"""The real-time benchmark scaled out: 1, 2 and 3 CodeDraft processes on PostgreSQL + Redis.
 
-    .venv/bin/python bench/realtime_scaled.py [--typists 20] [--viewers 20] [--seconds 20] [--procs 1,2,3]
+    .venv/bin/python bench/realtime_scaled.py [--quick] [--procs 1,2,3]
 
-Every server is a gunicorn (gunicorn.conf.py) on its own port; clients are spread round-robin
-over the processes, so most deliveries cross Redis. Typists (python-socketio + pycrdt, in a few
-generator processes) type 5 edits/s each into one clause; every edit carries its send time, and
-every other client records send -> arrival. Latencies are comparable between runs of this script
-(the same Python generator), not with bench/realtime_bench.py's Node generator.
-Results: bench/results/realtime_scaled.json. Needs PostgreSQL and Redis on 127.0.0.1.
+The same five loads, targets and Node load generator as bench/realtime_bench.py (its loads(),
+TARGETS and run_load()), against N gunicorn processes (gunicorn.conf.py: one gevent worker each,
+the bench app bench.realtime.serve_codedraft:app with HTTP rate limits off) that share one
+PostgreSQL database and one Redis (database 5, flushed before every start). For each N:
+
+* a fresh PostgreSQL database, a copy of one prepared by realtime_bench.prepare_codedraft;
+* for each load, N freshly started processes; connection i of the generator goes to process
+  i mod N, so most deliveries cross Redis. Each session cookie is signed in on one process and
+  checked on every process before the load (shared SECRET_KEY and login-session rows);
+* server CPU and memory are summed over every gunicorn master and worker;
+* after each latency load (typists_50, connected_200) every client applies what it received,
+  and the script checks that all clients hold the same text and that it is the text PostgreSQL
+  holds: the clause's body column and the text rebuilt from its update log.
+
+Results: bench/results/realtime_scaled.json: per N the loads and the summary against the
+targets, and the gain of N processes against one for each headline metric. A full run takes
+about 10 minutes, --quick (10 s loads) about 7. Needs PostgreSQL and Redis on 127.0.0.1.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import multiprocessing
-import re
-import statistics
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import psycopg
+import redis
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.realtime_bench import (  # noqa: E402  (after the path is set)
+    GENERATOR_CPU,
+    GUNICORN,
+    SERVER_CPU,
+    TARGETS,
+    Server,
+    codedraft_env,
+    free_port,
+    loads,
+    meets,
+    prepare_codedraft,
+    run_load,
+    sign_in,
+)
+from tests.scaleout import cluster as cl  # noqa: E402
+from tests.support.live import wait_for  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "realtime_scaled.json"
-STAMP = re.compile(r"⟨(\d+\.\d+)⟩")
+# A Redis database of the benchmark's own: the tests use 11 (tests/scaleout/cluster.py).
+REDIS_DB = 5
+REDIS_URL = f"redis://{cl.REDIS_HOST}:{cl.REDIS_PORT}/{REDIS_DB}"
+# Flask-SocketIO's default pub/sub channel; channels are not per Redis database.
+SOCKETIO_CHANNEL = "flask-socketio"
+LATENCY_LOADS = ("typists_50", "connected_200")
 
 
-def _latency_observer(me: Any, latencies: list[float], lock: threading.Lock) -> Any:
-    """A Text observer that times every remote insert carrying a send stamp."""
-
-    def on_change(event: Any, *_: Any) -> None:
-        if me._label is not None:
-            return  # our own insert
-        arrived = time.time()
-        for part in event.delta:
-            inserted = part.get("insert") if isinstance(part, dict) else None
-            if isinstance(inserted, str):
-                with lock:
-                    latencies.extend((arrived - float(s)) * 1000 for s in STAMP.findall(inserted))
-
-    return on_change
+# --- databases ----------------------------------------------------------------------------------
 
 
-def _client_worker(spec: dict[str, Any], out: Any) -> None:
-    """One generator process: connect its clients, type/watch for ``seconds``, report latencies."""
-    from tests.scaleout.cluster import Typist
-
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    clients: list[Typist] = []
-    for index, (base, cookie, typing) in enumerate(spec["clients"]):
-        client = Typist(base, cookie, f"g{spec['worker']}c{index}")
-        client.typing = typing  # type: ignore[attr-defined]
-
-        client.text.observe(_latency_observer(client, latencies, lock))
-        try:
-            client.connect()
-            answer = client.join(spec["clause"])
-            if not answer.get("ok") or not client.synced.wait(20):
-                errors.append(f"join failed: {answer}")
-        except Exception as error:  # noqa: BLE001  (reported, not raised: the run goes on)
-            errors.append(f"connect: {error}")
-        clients.append(client)
-    out.put({"worker": spec["worker"], "ready": True})
-    start = spec["start_at"]
-    while time.time() < start:
-        time.sleep(0.01)
-    deadline = start + spec["seconds"]
-    typists = [c for c in clients if c.typing]  # type: ignore[attr-defined]
-    period = 1.0 / spec["rate"]
-    tick = start
-    while time.time() < deadline:
-        for typist in typists:
-            stamp = f"⟨{time.time():.4f}⟩"
-            typist._label = stamp
-            try:
-                with typist._lock:
-                    typist.text.insert(len(str(typist.text).encode()), stamp)
-            finally:
-                typist._label = None
-            typist.typed.append(stamp)
-        tick += period
-        time.sleep(max(0.0, tick - time.time()))
-    time.sleep(spec.get("settle", 3))
-    refused = sum(len(c.refused) for c in clients)
-    unacked = sum(len(c.typed) - len(c.acked) for c in typists)
-    values = [c.value() for c in clients if c.sio.connected]
-    for client in clients:
-        try:
-            client.close()
-        except Exception:  # noqa: BLE001
-            pass
-    out.put({"worker": spec["worker"], "latencies": latencies, "errors": errors, "refused": refused,
-             "unacked": unacked, "sent": sum(len(t.typed) for t in typists), "values": values})
+@contextmanager
+def copy_of(template: str) -> Iterator[str]:
+    """A new PostgreSQL database with ``template``'s contents; dropped (forcibly) afterwards."""
+    name = f"codedraft_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(cl.PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(cl.PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_clients(bases: list[str], cookies: list[str], clause_uid: str, *, typists: int, viewers: int,
-                seconds: float, rate: float = 5.0, workers: int = 4, settle: float = 3.0,
-                progress: Any = None) -> dict[str, Any]:
-    """Spread ``typists + viewers`` clients over ``bases`` and ``workers`` processes; measure."""
-    everyone = [(bases[i % len(bases)], cookies[i % len(cookies)], i < typists) for i in range(typists + viewers)]
-    context = multiprocessing.get_context("spawn")
-    out = context.Queue()
-    start_at = time.time() + 10 + 0.15 * len(everyone)
-    specs = [{"worker": w, "clients": everyone[w::workers], "clause": clause_uid, "seconds": seconds,
-              "rate": rate, "start_at": start_at, "settle": settle} for w in range(workers)]
-    procs = [context.Process(target=_client_worker, args=(spec, out), daemon=True) for spec in specs]
-    for proc in procs:
-        proc.start()
-    reports: list[dict[str, Any]] = []
-    deadline = time.time() + seconds + 120 + 0.2 * len(everyone)
-    while len(reports) < workers and time.time() < deadline:
-        try:
-            message = out.get(timeout=1)
-        except Exception:  # noqa: BLE001  (queue.Empty)
-            if progress:
-                progress()
-            continue
-        if "latencies" in message:
-            reports.append(message)
-        if progress:
-            progress()
-    for proc in procs:
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-    latencies = sorted(x for r in reports for x in r["latencies"])
-    from collections import Counter
-
-    texts = Counter(v for r in reports for v in r["values"])
-    majority, _ = texts.most_common(1)[0] if texts else ("", 0)
-
-    def pct(p: float) -> float | None:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1) if latencies else None
-
-    return {"clients": len(everyone), "typists": typists, "rate_per_typist": rate, "seconds": seconds,
-            "deliveries": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
-            "sent": sum(r["sent"] for r in reports), "unacked": sum(r["unacked"] for r in reports),
-            "refused": sum(r["refused"] for r in reports),
-            "errors": [e for r in reports for e in r["errors"]][:10],
-            "workers_reported": len(reports), "converged": len(texts) == 1,
-            "clients_differing_from_majority": sum(n for v, n in texts.items() if v != majority),
-            "final_text": majority}
+def fresh_copy(prepared: dict[str, Any], name: str, workdir: Path) -> dict[str, Any]:
+    """``prepared`` pointed at the copy ``name`` of its database, with a copy of its search index."""
+    workdir.mkdir()
+    if (prepared["workdir"] / "search").exists():
+        shutil.copytree(prepared["workdir"] / "search", workdir / "search")
+    return {**prepared, "database_url": cl.sqlalchemy_url(name), "workdir": workdir}
 
 
-def prepare(app: Any, people: int) -> tuple[str, int, list[str]]:
-    """A code, one clause, ``people`` chairs; returns (clause uid, clause id, session cookies)."""
-    from codedraft.accounts import operations as accounts
-    from codedraft.codes import operations as codes
-    from codedraft.codes.models import Role
+def text_hash(text: str) -> str:
+    """What the load generator reports for a client's final text (a sha256 prefix of its UTF-8)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stored_texts(app: Any, clause_uid: str) -> tuple[str, str, int, int]:
+    """(the clause's body column, the text rebuilt from its update log, log rows, rows stored twice)."""
+    from sqlalchemy import select
+
+    from codedraft.codes.models import Clause
     from codedraft.extensions import db
-    from tests.scaleout.cluster import PASSWORD, session_cookie
 
     with app.app_context():
-        code = codes.create_code(f"Bench Code {time.time():.0f}")
-        clause = codes.add_clause(codes.add_chapter(code, "Bench"), kind="section", title="Bench", body="Bench clause.")
-        emails = []
-        for n in range(people):
-            user = accounts.create_user(f"typist{n}-{time.time_ns()}@bench.test", f"Typist {n}", PASSWORD)
-            accounts.grant_role(user, code, Role.chair)
-            emails.append(user.email)
-        db.session.commit()
-        uid, clause_id = clause.uid, clause.id
+        clause = db.session.scalar(select(Clause).where(Clause.uid == clause_uid))
+        assert clause is not None, clause_uid
+        body, clause_id = clause.body, clause.id
         db.session.remove()
-    return uid, clause_id, [session_cookie(app, email) for email in emails]
+    log_text, rows, twice = cl.stored_state(app, clause_id)
+    return body, log_text, rows, twice
+
+
+def convergence(texts: dict[str, Any], app: Any, clause_uid: str) -> dict[str, Any]:
+    """Whether every client ended with one text, and whether PostgreSQL holds that text."""
+    body, log_text, rows, twice = stored_texts(app, clause_uid)
+    agreed = next(iter(texts)) if len(texts) == 1 else None
+    return {"clients": sum(t["clients"] for t in texts.values()), "distinct_texts": len(texts),
+            "clients_converged": agreed is not None, "body_equals_clients": agreed == text_hash(body),
+            "log_equals_clients": agreed == text_hash(log_text), "text_length": len(log_text),
+            "log_rows": rows, "stored_twice": twice, "texts": texts}
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+class ServerGroup:
+    """N server processes of one run; CPU and memory summed over all of them (masters and workers)."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+
+    def cpu_percent(self) -> float:
+        return sum(server.cpu_percent() for server in self.servers)
+
+    def rss_mb(self) -> float:
+        return sum(server.rss_mb() for server in self.servers)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def check_cookies_everywhere(bases: list[str], cookies: list[str]) -> None:
+    """Each cookie opens the code list on every process; raises RuntimeError if one does not."""
+    for cookie in cookies:
+        for base in bases:
+            page = requests.get(f"{base}/", headers={"Cookie": cookie}, allow_redirects=False, timeout=10)
+            if page.status_code != 200 or "Benchmark Code" not in page.text:
+                raise RuntimeError(f"a cookie signed in elsewhere was refused by {base}: {page.status_code}")
+
+
+def redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_group(prepared: dict[str, Any], count: int) -> tuple[ServerGroup, dict[str, Any]]:
+    """``count`` gunicorns on the prepared database and the benchmark's (flushed) Redis database.
+
+    One process is pinned to CPU 0 as in realtime_bench.py; several are not pinned (2 cores).
+    """
+    # Other people's fault tests restart this Redis now and then: wait for it, never restart it.
+    wait_for(redis_answers, 60, "Redis to answer")
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    servers: list[Server] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            servers.append(Server(GUNICORN, codedraft_env(prepared, port, REDIS_URL), port,
+                                  f"http://127.0.0.1:{port}/login", cpu=SERVER_CPU if count == 1 else None))
+        bases = [f"http://127.0.0.1:{server.port}" for server in servers]
+        cookies = [sign_in(bases[i % count], email) for i, email in enumerate(prepared["emails"])]
+        check_cookies_everywhere(bases, cookies)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return ServerGroup(servers), {"target": "codedraft", "urls": bases, "cookies": cookies}
+
+
+def channel_subscribers() -> int | None:
+    """Subscribers to the Socket.IO channel: more than the run's processes means other servers share
+    it; None when Redis did not answer (restarted by someone's fault test during the load)."""
+    try:
+        return int(redis.Redis.from_url(REDIS_URL).pubsub_numsub(SOCKETIO_CHANNEL)[0][1])
+    except redis.RedisError:
+        return None
+
+
+# --- one N --------------------------------------------------------------------------------------
+
+
+def bench_processes(prepared: dict[str, Any], count: int, quick: bool) -> dict[str, Any]:
+    """The five loads against ``count`` processes, each load with freshly started ones."""
+    app = cl.local_app(prepared["database_url"])
+    results: dict[str, Any] = {}
+    try:
+        for name, load in loads(prepared["rooms"], quick).items():
+            group, base = start_group(prepared, count)
+            try:
+                print(f"{count} process(es): {name} ...", flush=True)
+                results[name] = run_load(group, base, load)
+                if name == "open_10k":
+                    # Warm: the same clauses again, now in the memory of the process that opened each.
+                    results["open_10k_warm"] = run_load(group, base, load)
+                # Counted while the servers still run: each subscribes at its first connection.
+                results[name]["socketio_channel_subscribers"] = channel_subscribers()
+            finally:
+                group.stop()
+            texts = results[name].pop("texts", None)
+            if name in LATENCY_LOADS and texts is not None:
+                results[name]["convergence"] = convergence(texts, app, load["rooms"][0])
+            print(f"  {json.dumps(results[name])[:600]}", flush=True)
+    finally:
+        from codedraft.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+    return results
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def against_targets(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline number of each load and whether it meets realtime_bench's target."""
+    summary: dict[str, Any] = {}
+    for name, (metric, op, target) in TARGETS.items():
+        result = results.get(name) or {}
+        summary[name] = {"metric": metric, "target": f"{op} {target}", "value": result.get(metric),
+                         "target_met": meets(result, metric, op, target), "load_failed": "error" in result}
+    return summary
+
+
+def gains(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """How many times better N processes did than one, per headline metric (above 1 = better).
+
+    Latency, time and memory are better lower (one's value / N's); throughput higher (N's / one's).
+    """
+    one = runs.get("1")
+    if one is None:
+        return {}
+    table: dict[str, Any] = {}
+    for count, results in runs.items():
+        row: dict[str, float | None] = {}
+        for name, (metric, op, _target) in TARGETS.items():
+            base, value = (one.get(name) or {}).get(metric), (results.get(name) or {}).get(metric)
+            if not (isinstance(base, int | float) and isinstance(value, int | float) and base and value):
+                row[name] = None
+                continue
+            row[name] = round(value / base if op == ">=" else base / value, 2)
+        table[count] = row
+    return table
+
+
+def versions() -> dict[str, str]:
+    with psycopg.connect(cl.PG_ADMIN_URL) as admin:
+        postgres = str(admin.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    info = redis.Redis.from_url(REDIS_URL).info("server")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"python": sys.version.split()[0], "node": node, "postgresql": postgres,
+            "redis": str(info["redis_version"])}
+
+
+NOTES = [
+    "The machine has 2 cores. One process is pinned to CPU 0 as in realtime_bench.py; 2 or 3 "
+    "processes are not pinned: they share both cores with each other, with PostgreSQL and Redis, and "
+    "with the Node generator (pinned to CPU 1). More processes can gain at most about one core, "
+    "which the generator also needs.",
+    "server_cpu_pct (% of one core, mean) and server_rss_mb (peak) are summed over every gunicorn "
+    "master and worker; viewers_1000's memory target is for the sum.",
+    "gain_vs_1_process: one process's value / N's for latency, open time and memory, N's / one's "
+    "for throughput; above 1 means N processes did better.",
+    "Connection i goes to process i mod N, so with N > 1 most deliveries cross Redis. Each session "
+    "cookie was signed in on one process and checked on every process (GET / shows the code).",
+    "convergence (latency loads): after the window every acknowledgement is awaited and 2 s allowed; "
+    "each client applies all it received; clients_converged = one text among all clients; "
+    "body_equals_clients / log_equals_clients = that text is the clause body column / the text "
+    "rebuilt from the update log in PostgreSQL.",
+    "Socket.IO's Redis channel 'flask-socketio' is shared by every Redis database number: other "
+    "CodeDraft servers on this Redis (tests run by others) receive the benchmark's broadcasts and "
+    "it theirs. socketio_channel_subscribers above N shows when that happened.",
+    "Other people used this machine during the run: latencies are noisy.",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--typists", type=int, default=20)
-    parser.add_argument("--viewers", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--procs", default="1,2,3")
-    args = parser.parse_args()
-
-    from codedraft.extensions import db
-    from tests.scaleout import cluster as cl
-
+    parser.add_argument("--quick", action="store_true", help="10 s loads, 3 clauses to open")
+    parser.add_argument("--procs", default="1,2,3", help="numbers of server processes, comma-separated")
+    options = parser.parse_args()
+    counts = [int(n) for n in options.procs.split(",")]
     problem = cl.services_problem()
     if problem:
         raise SystemExit(problem)
-    results: dict[str, Any] = {"machine_cores": multiprocessing.cpu_count(), "runs": {}}
-    with cl.fresh_database("codedraft_bench") as name, tempfile.TemporaryDirectory() as workdir:
-        uri = cl.sqlalchemy_url(name)
-        app = cl.local_app(uri)
-        with app.app_context():
-            db.create_all()
-            db.session.remove()
-        for count in [int(n) for n in args.procs.split(",")]:
-            uid, clause_id, cookies = prepare(app, 20)
-            servers = cl.Cluster(uri, Path(workdir), cl.redis_url())
-            try:
-                bases = [servers.add(threads=args.typists + args.viewers + 16).base for _ in range(count)]
-                run = run_clients(bases, cookies, uid, typists=args.typists, viewers=args.viewers,
-                                  seconds=args.seconds)
-            finally:
-                servers.close()
-            stored = cl.stored_state(app, clause_id)
-            run["stored_equals_clients"] = stored[0] == run.pop("final_text")
-            run["stored_twice"] = stored[2]
-            results["runs"][f"{count}_processes"] = run
-            print(f"{count} process(es): {json.dumps(run)}", flush=True)
-        with app.app_context():
-            db.engine.dispose()
-    base = results["runs"].get("1_processes", {}).get("p99_ms")
-    results["gain_p99_vs_1_process"] = {k: round(base / v["p99_ms"], 2) for k, v in results["runs"].items()
-                                        if base and v.get("p99_ms")}
+    started = time.monotonic()
+    runs: dict[str, dict[str, Any]] = {}
+    with cl.fresh_database("codedraft_bench_template") as template, \
+            tempfile.TemporaryDirectory(prefix="codedraft-scaled-") as tmp:
+        print("preparing the database ...", flush=True)
+        (Path(tmp) / "template").mkdir()
+        prepared = prepare_codedraft(cl.sqlalchemy_url(template), Path(tmp) / "template", options.quick)
+        for count in counts:
+            with copy_of(template) as name:
+                copy = fresh_copy(prepared, name, Path(tmp) / f"{count}_processes")
+                runs[str(count)] = bench_processes(copy, count, options.quick)
+    report = {
+        "machine": {"cpus": os.cpu_count(), "server_cpu_when_one_process": SERVER_CPU,
+                    "generator_cpu": GENERATOR_CPU, **versions()},
+        "servers": "N x gunicorn (gunicorn.conf.py: one gevent worker), bench.realtime.serve_codedraft:app, "
+                   f"PostgreSQL, Redis {REDIS_URL}",
+        "quick": options.quick,
+        "processes": {count: {"loads": results, "summary": against_targets(results)}
+                      for count, results in runs.items()},
+        "gain_vs_1_process": gains(runs),
+        "seconds": round(time.monotonic() - started, 1),
+        "notes": NOTES,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({"summary": {n: r["summary"] for n, r in report["processes"].items()},
+                      "gain_vs_1_process": report["gain_vs_1_process"]}, indent=1))
+    print(f"written to {RESULTS.relative_to(ROOT)} in {report['seconds']} s")
 
 
 if __name__ == "__main__":

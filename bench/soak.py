@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2)
     args = parser.parse_args()
 
-    from realtime_scaled import prepare, run_clients
+    from bench.realtime.python_clients import prepare, run_clients
 
     from codedraft.extensions import db
     from tests.scaleout import cluster as cl

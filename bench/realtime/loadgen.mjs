@@ -6,10 +6,19 @@
  *
  *   node bench/realtime/loadgen.mjs '<json config>'
  *
+ * Connection i goes to `urls[i % urls.length]` when `urls` is given (several server processes),
+ * otherwise to `url`.
+ *
  * Prints JSON lines on stdout: {"event":"ready"} once every connection is open and measuring
- * starts, then {"event":"result", ...}. Modes:
+ * starts, {"event":"measured"} (latency mode) when the measured window ends, then
+ * {"event":"result", ...}. Modes:
  *   latency     `typists` editors type `rate` edits/s into rooms[0] for `duration` s while
- *               `viewers` more watch; every receiver times each edit (send -> arrival).
+ *               `viewers` more watch; every receiver times each edit (send -> arrival). After
+ *               the window, every acknowledgement is awaited and `settle` s (default 2) allowed
+ *               for the last broadcasts; then each client applies all it received to its own
+ *               replica, and the result counts the clients per final text (`texts`: sha256
+ *               prefix -> clients): one entry means every client converged.
+ * Latency and throughput results count why edits were not stored (`failures`: reason -> count).
  *   throughput  `senders` clients over all rooms send edits as fast as acknowledgements allow
  *               (at most `perSocketRate`/s each: the server's flood limit); counts acked edits.
  *   viewers     `viewers` clients spread over the rooms join, sync, and stay `hold` s.
@@ -19,6 +28,7 @@
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
+import { createHash } from 'node:crypto'
 import { io } from 'socket.io-client'
 import WebSocket from 'ws'
 
@@ -70,17 +80,22 @@ function peek (frame) {
   return { syncType, payload, key: `${client}:${clock}` }
 }
 
-/** One connection to one room, over either server's transport. */
+/** Why edits were not acknowledged as stored: the server's reason or the client's error -> count. */
+const failures = {}
+function noteFailure (reason) { failures[reason] = (failures[reason] || 0) + 1 }
+
+/** One connection to one room on one server, over either server's transport. */
 class Conn {
-  constructor (room, cookie) {
+  constructor (room, cookie, url) {
     this.room = room
     this.cookie = cookie
+    this.url = url
     this.onFrame = (_frame) => {}
   }
 
   async open () {
     if (config.target === 'codedraft') {
-      this.socket = io(`${config.url}/collab`, {
+      this.socket = io(`${this.url}/collab`, {
         transports: ['websocket'], forceNew: true, perMessageDeflate: config.deflate === false ? false : undefined, reconnection: false, extraHeaders: { Cookie: this.cookie }
       })
       this.socket.on('y', (data) => {
@@ -93,7 +108,7 @@ class Conn {
       const ack = await this.socket.timeout(30000).emitWithAck('join', { clause: this.room })
       if (!ack.ok) throw new Error(`join refused: ${ack.error}`)
     } else {
-      this.ws = new WebSocket(`${config.url}/${this.room}`)
+      this.ws = new WebSocket(`${this.url}/${this.room}`)
       this.ws.binaryType = 'nodebuffer'
       this.ws.on('message', (data) => this.onFrame(new Uint8Array(data)))
       await new Promise((resolve, reject) => { this.ws.once('open', resolve); this.ws.once('error', reject) })
@@ -105,6 +120,7 @@ class Conn {
   async send (frame) {
     if (this.socket) {
       const ack = await this.socket.timeout(30000).emitWithAck('y', { clause: this.room, msg: frame })
+      if (ack.ok !== true) noteFailure(String(ack.error))
       return ack.ok === true
     }
     this.ws.send(frame)
@@ -124,12 +140,14 @@ function percentile (sorted, p) {
 
 function cookieFor (i) { return config.cookies ? config.cookies[i % config.cookies.length] : '' }
 
+function urlFor (i) { return config.urls ? config.urls[i % config.urls.length] : config.url }
+
 async function openAll (count, roomOf, concurrency = 50) {
   const conns = []
   for (let start = 0; start < count; start += concurrency) {
     const batch = []
     for (let i = start; i < Math.min(count, start + concurrency); i++) {
-      const conn = new Conn(roomOf(i), cookieFor(i))
+      const conn = new Conn(roomOf(i), cookieFor(i), urlFor(i))
       conns.push(conn)
       batch.push(conn.open())
     }
@@ -143,6 +161,29 @@ function cpuSince (start, startWall) {
   return (used.user + used.system) / 1000 / (now() - startWall)
 }
 
+/** The character typist `index` types: one of its own, so the final text's order is checked too. */
+function typistMark (index) {
+  const marks = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
+  return marks[index % marks.length]
+}
+
+/**
+ * Each client's replica after applying everything it received (a typist's own edits are already
+ * in its document); counts clients per final text, keyed by a sha256 prefix of the text.
+ */
+function finalTexts (conns, typists, received) {
+  const texts = {}
+  conns.forEach((_conn, index) => {
+    const doc = index < typists.length ? typists[index].doc : new Y.Doc()
+    Y.transact(doc, () => { for (const update of received[index]) Y.applyUpdate(doc, update) })
+    const text = doc.getText('body').toString()
+    const hash = createHash('sha256').update(text).digest('hex').slice(0, 16)
+    texts[hash] = texts[hash] || { clients: 0, length: text.length }
+    texts[hash].clients++
+  })
+  return texts
+}
+
 async function latency () {
   const room = config.rooms[0]
   const sentAt = new Map()
@@ -150,14 +191,19 @@ async function latency () {
   let measuring = false
   const total = config.typists + config.viewers
   const conns = await openAll(total, () => room)
-  for (const conn of conns) {
+  // Every document frame each client receives, applied after the measured window (applying
+  // them as they arrive would load the generator while it times deliveries).
+  const received = conns.map(() => [])
+  conns.forEach((conn, index) => {
     conn.onFrame = (frame) => {
       const seen = peek(frame)
-      if (!seen || !seen.key || !measuring) return
+      if (!seen) return
+      if (seen.syncType !== SYNC_STEP1) received[index].push(seen.payload)
+      if (!seen.key || !measuring) return
       const at = sentAt.get(seen.key)
       if (at !== undefined) samples.push(now() - at)
     }
-  }
+  })
   const typists = conns.slice(0, config.typists).map((conn) => {
     const doc = new Y.Doc()
     return { conn, doc, text: doc.getText('body') }
@@ -168,35 +214,42 @@ async function latency () {
   const wall0 = now()
   let sent = 0
   let failed = 0
+  const acks = []
   const end = now() + config.duration * 1000
   const warmupEnd = now() + (config.warmup || 2) * 1000
   const interval = 1000 / config.rate
   await Promise.all(typists.map(async (typist, index) => {
     await sleep(interval * index / typists.length) // spread the typists over the interval
+    const mark = typistMark(index)
     let next = now()
     while (now() < end) {
       measuring = now() > warmupEnd
       let update = null
       typist.doc.once('update', (u) => { update = u })
-      typist.text.insert(typist.text.length, 'x')
+      typist.text.insert(typist.text.length, mark)
       const frame = syncUpdateFrame(update)
       const seen = peek(frame)
       sentAt.set(seen.key, now())
       sent++
-      typist.conn.send(frame).then((ok) => { if (!ok) failed++ }, () => { failed++ })
+      acks.push(typist.conn.send(frame).then((ok) => { if (!ok) failed++ },
+        (err) => { failed++; noteFailure(String(err.message)) }))
       next += interval
       const wait = next - now()
       if (wait > 0) await sleep(wait)
     }
   }))
   await sleep(1000)
+  measuring = false
   const generatorCpu = cpuSince(cpu0, wall0)
+  out({ event: 'measured' })
+  await Promise.all(acks)
+  await sleep((config.settle ?? 2) * 1000)
   conns.forEach((c) => c.close())
   samples.sort((a, b) => a - b)
   return {
     sent, failed, deliveries: samples.length, expected_deliveries: null,
     p50_ms: percentile(samples, 50), p99_ms: percentile(samples, 99), max_ms: samples[samples.length - 1] ?? null,
-    generator_cpu: generatorCpu
+    generator_cpu: generatorCpu, failures, texts: finalTexts(conns, typists, received)
   }
 }
 
@@ -224,7 +277,7 @@ async function throughput () {
       text.insert(text.length, 'y')
       try {
         if (await conn.send(syncUpdateFrame(update))) acked++; else refused++
-      } catch { refused++ }
+      } catch (err) { refused++; noteFailure(String(err.message)) }
       const wait = gap - (now() - started)
       if (wait > 0) await sleep(wait)
     }
@@ -234,7 +287,7 @@ async function throughput () {
   const generatorCpu = cpuSince(cpu0, wall0)
   conns.concat(watchers).forEach((c) => c.close())
   const count = config.target === 'codedraft' ? acked : relayed
-  return { acked, refused, relayed, seconds, updates_per_s: count / seconds, generator_cpu: generatorCpu }
+  return { acked, refused, relayed, seconds, updates_per_s: count / seconds, generator_cpu: generatorCpu, failures }
 }
 
 async function viewers () {
@@ -263,7 +316,7 @@ async function openTimes () {
   let length = 0
   for (const room of config.rooms) {
     const started = now()
-    const conn = new Conn(room, cookieFor(times.length))
+    const conn = new Conn(room, cookieFor(times.length), urlFor(times.length))
     const doc = new Y.Doc()
     const done = new Promise((resolve) => {
       conn.onFrame = (frame) => {
@@ -284,7 +337,7 @@ async function openTimes () {
 async function fill () {
   const keep = []
   for (const room of config.rooms) {
-    const conn = new Conn(room, '')
+    const conn = new Conn(room, '', config.url)
     await conn.open()
     const doc = new Y.Doc()
     const text = doc.getText('body')
