@@ -79,8 +79,11 @@ def engine_options(url: str) -> dict[str, Any]:
 
     A SQLite file needs no liveness ping (there is no server to go away), and every socket
     thread may hold a connection while it works, so its pool is large; a server database keeps
-    the ping, since its connections can be dropped under us.
+    the ping, since its connections can be dropped under us, and a pool big enough that a burst
+    of socket messages (each holding a connection for one query) does not queue behind the
+    default 5 + 10; with the search pool (5 + 5) and the writer, three processes stay within
+    PostgreSQL's default max_connections of 100.
     """
     if url.startswith("sqlite"):
         return {"pool_size": 64, "max_overflow": 64, "pool_pre_ping": False}
-    return {"pool_pre_ping": True}
+    return {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
