@@ -29,7 +29,7 @@ import { LanguageSupport, defaultHighlightStyle, syntaxHighlighting } from '@cod
 import { markdownKeymap, markdownLanguage, pasteURLAsLink } from '@codemirror/lang-markdown'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 
-import { ClauseProvider, STATUS } from './collab/provider.js'
+import { ClauseProvider, DEFAULT_RESYNC_INTERVAL_MS, STATUS } from './collab/provider.js'
 import { describeStatus } from './collab/status.js'
 import { participants, safeColor } from './collab/presence.js'
 import { createPreviewer } from './collab/preview.js'
@@ -250,7 +250,10 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
   const ytext = ydoc.getText('body')
   const awareness = new Awareness(ydoc)
   awareness.setLocalStateField('user', { name: config.userName, color: config.userColor, colorLight: `${config.userColor}33` })
-  const provider = new ClauseProvider(socket, config.clauseUid, ydoc, { awareness, unloadTarget: window })
+  // The periodic step 1 brings edits whose broadcast between server processes was lost (issue 7).
+  const provider = new ClauseProvider(socket, config.clauseUid, ydoc, {
+    awareness, unloadTarget: window, resyncInterval: DEFAULT_RESYNC_INTERVAL_MS
+  })
 
   // Track nothing by default: yCollab adds its own sync origin, so undo reverts only the edits
   // typed here, never a co-author's nor what arrived from the server.

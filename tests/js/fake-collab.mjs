@@ -40,6 +40,11 @@ export class FakeCollabServer {
     this.failNext = ''
     /** The next non-empty update is held ("resync": the server asks for what it builds on). */
     this.deferNext = false
+    /**
+     * When true, what one client sends is stored and acknowledged but never relayed to the
+     * others, as when the message queue between server processes is down.
+     */
+    this.loseBroadcasts = false
     /** Number of updates the server stored that changed its doc (duplicates excluded). */
     this.storedUpdates = 0
   }
@@ -239,6 +244,7 @@ export class FakeCollabServer {
    * @param {Uint8Array} frame
    */
   broadcast (from, clause, frame) {
+    if (this.loseBroadcasts) return
     for (const other of this.sockets) {
       if (other !== from && other.connected && other.clauses.has(clause)) {
         this.toClient(other, 'y', { clause, msg: frame })

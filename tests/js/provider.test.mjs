@@ -21,14 +21,15 @@ afterEach(() => {
  *
  * @param {FakeCollabServer} server
  * @param {string} name
- * @param {{readonly?: boolean, clause?: string}} [options]
+ * @param {{readonly?: boolean, clause?: string, resyncInterval?: number}} [options] resyncInterval
+ *   defaults to the provider's own default
  */
-function openClient (server, name, { readonly = false, clause = CLAUSE } = {}) {
+function openClient (server, name, { readonly = false, clause = CLAUSE, resyncInterval } = {}) {
   const socket = server.connectClient(name, { readonly })
   const doc = new Y.Doc()
   const awareness = new Awareness(doc)
   awareness.setLocalStateField('user', { name, color: '#225588' })
-  const provider = new ClauseProvider(socket, clause, doc, { awareness })
+  const provider = new ClauseProvider(socket, clause, doc, { awareness, resyncInterval })
   const events = []
   for (const name of ['status', 'pending', 'role', 'rejected', 'error', 'joined', 'synced']) {
     provider.on(name, (e) => events.push({ name, ...e }))
@@ -45,6 +46,31 @@ function openClient (server, name, { readonly = false, clause = CLAUSE } = {}) {
 /** @param {{socket: any}} client the kinds of "y" frames the client sent, e.g. ["step2", "step1"] */
 function sentKinds (client) {
   return client.socket.sent.map((s) => (s.event === 'y' ? frameKind(s.payload.msg) : s.event))
+}
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Deliver whatever is queued until `predicate` holds; real timers run in between.
+ *
+ * @param {FakeCollabServer} server
+ * @param {() => boolean} predicate
+ * @param {string} what for the failure message
+ */
+async function deliverUntil (server, predicate, what, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    server.flush()
+    if (predicate()) return
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+}
+
+/** @param {{socket: any}} client how many "y" step 1 frames the client sent */
+function step1Count (client) {
+  return sentKinds(client).filter((k) => k === 'step1').length
 }
 
 test('handshake: join, server step 1, our step 2 then step 1, server step 2 -> synced with the server text', () => {
@@ -433,3 +459,80 @@ for (const seed of seeds) {
     assert.ok(expected.startsWith('Initial') || expected.length > 0, message)
   })
 }
+
+test('while joined, step 1 goes out every resyncInterval ms; never while offline nor after destroy', async () => {
+  const server = new FakeCollabServer()
+  const a = openClient(server, 'ana', { resyncInterval: 15 })
+  server.flush()
+  assert.deepEqual(sentKinds(a), ['join', 'step2', 'step1', 'awareness'])
+  await deliverUntil(server, () => step1Count(a) >= 4, 'three periodic step 1s')
+  assert.deepEqual(sentKinds(a).slice(4).filter((k) => k !== 'step1'), [], 'only step 1s are repeated')
+  assert.equal(a.provider.status, STATUS.SYNCED)
+  assert.deepEqual(a.events.filter((e) => e.name === 'error'), [])
+
+  a.socket.drop()
+  const sentBeforeDrop = a.socket.sent.length
+  await sleep(75)
+  assert.equal(a.socket.sent.length, sentBeforeDrop)
+  assert.equal(a.socket.emitsWhileOffline, 0, 'no step 1 is even attempted while offline')
+
+  // A reconnection runs the handshake again, then the periodic step 1 resumes.
+  a.socket.reconnect()
+  server.flush()
+  assert.deepEqual(sentKinds(a).slice(sentBeforeDrop, sentBeforeDrop + 4), ['join', 'step2', 'step1', 'awareness'])
+  const step1sAtRejoin = step1Count(a)
+  await deliverUntil(server, () => step1Count(a) >= step1sAtRejoin + 2, 'periodic step 1s after the rejoin')
+
+  a.provider.destroy()
+  server.flush()
+  const sentAtDestroy = a.socket.sent.length
+  assert.equal(sentKinds(a).at(-1), 'leave')
+  await sleep(75)
+  assert.equal(a.socket.sent.length, sentAtDestroy, 'a destroyed provider sends nothing on the socket it leaves open')
+})
+
+test('an update whose broadcast was lost arrives in the step 2 answering a periodic step 1', async () => {
+  const server = new FakeCollabServer()
+  server.doc(CLAUSE).getText('body').insert(0, 'Commitment 2. ')
+  const a = openClient(server, 'ana', { resyncInterval: 0 })
+  const b = openClient(server, 'ben', { resyncInterval: 20 })
+  // The control: same situation, periodic step 1 switched off.
+  const c = openClient(server, 'chidi', { resyncInterval: 0 })
+  server.flush()
+
+  server.loseBroadcasts = true // e.g. Redis restarting between the server processes
+  a.type(a.text.length, 'Typed while the queue was down.')
+  server.flush()
+  server.loseBroadcasts = false
+  assert.equal(a.provider.unackedCount, 0, 'stored and acknowledged all the same')
+  const stored = server.doc(CLAUSE).getText('body').toString()
+  assert.equal(stored, 'Commitment 2. Typed while the queue was down.')
+  assert.equal(c.text.toString(), 'Commitment 2. ', 'the broadcast really was lost')
+
+  await deliverUntil(server, () => b.text.toString() === stored, 'ben to receive the lost update')
+  assert.equal(sentKinds(b).filter((k) => k === 'join').length, 1, 'no rejoin: the periodic step 1 did it')
+  assert.ok(step1Count(b) >= 2)
+  assert.equal(b.provider.status, STATUS.SYNCED)
+  assert.equal(b.provider.unackedCount, 0)
+  assert.deepEqual(b.events.filter((e) => e.name === 'error'), [])
+
+  // resyncInterval 0 sends no step 1 beyond the handshake's, so chidi is still behind.
+  await sleep(60)
+  server.flush()
+  assert.deepEqual(sentKinds(c), ['join', 'step2', 'step1', 'awareness'])
+  assert.equal(c.text.toString(), 'Commitment 2. ')
+})
+
+test('a replica that diverged (refused as read-only) sends no periodic step 1', async () => {
+  const server = new FakeCollabServer()
+  const r = openClient(server, 'observer', { readonly: true, resyncInterval: 10 })
+  server.flush()
+  await deliverUntil(server, () => step1Count(r) >= 2, 'a periodic step 1 from a reader')
+  r.type(0, 'X')
+  server.flush()
+  assert.equal(r.provider.diverged, true)
+  const sentWhenDiverged = r.socket.sent.length
+  await sleep(60)
+  server.flush()
+  assert.equal(r.socket.sent.length, sentWhenDiverged)
+})

@@ -90,6 +90,9 @@ class YClient:
         self.received = 0
         self.clause: str | None = None
         self.synced = threading.Event()
+        self.resyncs = 0
+        self._resync_stop = threading.Event()
+        self._resync_thread: threading.Thread | None = None
         self._remote = False
         self._lock = threading.Lock()
         self.sio.on("y", self._on_y, namespace="/collab")
@@ -137,6 +140,30 @@ class YClient:
         self.sio.emit("y", {"clause": clause or self.clause, "msg": frame}, namespace="/collab",
                       callback=self.acks.append)
 
+    def resync(self) -> None:
+        """Send our sync step 1: the server answers with step 2, every edit we lack."""
+        with self._lock:
+            step1 = create_sync_message(self.doc)
+        self.send(step1)
+
+    def resync_every(self, seconds: float) -> None:
+        """Send step 1 every ``seconds`` while connected to a clause, as the browser provider
+        does (its resyncInterval), until close(): edits whose broadcast between server processes
+        was lost arrive in the answer without reconnecting."""
+
+        def loop() -> None:
+            while not self._resync_stop.wait(seconds):
+                if self.clause is None or not self.sio.connected:
+                    continue
+                try:
+                    self.resync()
+                except socketio.exceptions.SocketIOError:
+                    continue  # the connection dropped meanwhile; rejoining syncs anyway
+                self.resyncs += 1
+
+        self._resync_thread = threading.Thread(target=loop, name="yclient-resync", daemon=True)
+        self._resync_thread.start()
+
     def call(self, event: str, payload: Any) -> Any:
         return self.sio.call(event, payload, namespace="/collab", timeout=10)
 
@@ -162,6 +189,9 @@ class YClient:
     def close(self) -> None:
         """Drop the connection at once, as a closed tab does (a graceful close waits 3 s for the
         development server's close frame)."""
+        self._resync_stop.set()
+        if self._resync_thread is not None:
+            self._resync_thread.join(5)
         if self.sio.connected:
             if self.sio.eio.ws is not None:
                 self.sio.eio.ws.abort()

@@ -16,6 +16,11 @@
  * After a successful join the server sends its sync step 1; we answer with step 2 and send our
  * own step 1; the server answers with step 2, after which we are "synced".
  *
+ * Why we send step 1 again every `resyncInterval` ms while joined: with several server processes,
+ * an update reaches the clients of another process only through the message queue (Redis). A
+ * broadcast lost while the queue was down is stored all the same, and the server's step 2 answer
+ * to our state vector carries it; without that, a client that keeps its socket would never see it.
+ *
  * Why we keep local updates until acknowledged: the server acknowledges an update only once it
  * is stored durably. An update whose ack never arrives (connection dropped, server restarted) is
  * not lost: on the next connection the server's step 1 makes us send a step 2 holding everything
@@ -45,6 +50,9 @@ export const STATUS = Object.freeze({
 
 /** The longest wait between two attempts to resync after a refused update. */
 const MAX_RESYNC_DELAY_MS = 30000
+
+/** How often a joined provider sends its state vector (sync step 1), unless told otherwise. */
+export const DEFAULT_RESYNC_INTERVAL_MS = 10000
 
 /** Origin used when we remove our own awareness state because the page goes away. */
 const UNLOAD_ORIGIN = 'window unload'
@@ -103,8 +111,13 @@ export class ClauseProvider extends ObservableV2 {
    *   null in tests.
    * @param {number} [options.resyncDelay] first wait (ms) before rejoining to resync after a
    *   refusal that may be temporary; doubles up to 30 s while refusals go on.
+   * @param {number} [options.resyncInterval] while joined, send sync step 1 every so many ms, so
+   *   that updates whose broadcast was lost between server processes arrive in the step 2
+   *   answer; 0 or less never does.
    */
-  constructor (socket, clause, doc, { awareness, unloadTarget = null, resyncDelay = 1000 } = {}) {
+  constructor (socket, clause, doc, {
+    awareness, unloadTarget = null, resyncDelay = 1000, resyncInterval = DEFAULT_RESYNC_INTERVAL_MS
+  } = {}) {
     super()
     if (typeof clause !== 'string' || clause === '') throw new TypeError('clause uid is required')
     this.socket = socket
@@ -148,6 +161,9 @@ export class ClauseProvider extends ObservableV2 {
     this._resyncDelay = resyncDelay
     /** @type {ReturnType<typeof setTimeout> | null} */
     this._resyncTimer = null
+    this._resyncInterval = resyncInterval
+    /** Sends the periodic step 1; runs only while joined. @type {ReturnType<typeof setInterval> | null} */
+    this._periodicStep1Timer = null
     /** Our awareness state saved at "pagehide", restored if the page comes back from the bfcache. */
     this._savedLocalState = null
 
@@ -200,6 +216,7 @@ export class ClauseProvider extends ObservableV2 {
     this._destroyed = true
     this._joined = false
     this._cancelResync()
+    this._stopPeriodicStep1()
     this.socket.off('connect', this._onConnect)
     this.socket.off('disconnect', this._onDisconnect)
     this.socket.off('y', this._onY)
@@ -219,6 +236,7 @@ export class ClauseProvider extends ObservableV2 {
 
   _handleConnect () {
     if (this._destroyed) return
+    this._stopPeriodicStep1()
     this._connected = true
     this._joined = false
     this._synced = false
@@ -234,6 +252,7 @@ export class ClauseProvider extends ObservableV2 {
     if (this._destroyed) return
     // The next "connect" rejoins and resyncs anyway.
     this._cancelResync()
+    this._stopPeriodicStep1()
     this._connected = false
     this._joined = false
     this._epoch++
@@ -272,6 +291,7 @@ export class ClauseProvider extends ObservableV2 {
       }
     }
     if (this.awareness.getLocalState() !== null) this._sendAwareness([this.awareness.clientID])
+    this._startPeriodicStep1()
     this._updateStatus()
   }
 
@@ -360,8 +380,13 @@ export class ClauseProvider extends ObservableV2 {
     if (this._joined) this._sendAwareness([mine])
   }
 
+  /** Our step 1 of the join handshake, sent once per join. */
   _sendStep1 () {
     this._step1Sent = true
+    this._emitStep1()
+  }
+
+  _emitStep1 () {
     this._emitFrame(encodeSyncStep1(this.doc), (ack) => {
       const { ok, error } = readAck(ack)
       if (!ok) this.emit('error', [{ error, source: 'step1' }])
@@ -459,6 +484,25 @@ export class ClauseProvider extends ObservableV2 {
   _cancelResync () {
     if (this._resyncTimer !== null) clearTimeout(this._resyncTimer)
     this._resyncTimer = null
+  }
+
+  /**
+   * Send step 1 every resyncInterval ms until the next disconnect, rejoin or destroy. It is not
+   * part of the handshake (the join's step 1 went out already), so it leaves that state alone;
+   * the server's step 2 answer is applied like any other.
+   */
+  _startPeriodicStep1 () {
+    this._stopPeriodicStep1()
+    if (!(this._resyncInterval > 0)) return
+    this._periodicStep1Timer = setInterval(() => {
+      // A stale replica sends nothing more (see diverged).
+      if (!this.diverged) this._emitStep1()
+    }, this._resyncInterval)
+  }
+
+  _stopPeriodicStep1 () {
+    if (this._periodicStep1Timer !== null) clearInterval(this._periodicStep1Timer)
+    this._periodicStep1Timer = null
   }
 
   // --- page life cycle ----------------------------------------------------------------------
