@@ -97,7 +97,7 @@ class CollabNamespace(Namespace):
         return login.user
 
     def _drop(self, sid: str, reason: str) -> None:
-        emit("error", {"clause": None, "error": reason}, to=sid)
+        _reply("error", {"clause": None, "error": reason}, to=sid)
         disconnect(sid)
 
     @staticmethod
@@ -151,11 +151,11 @@ class CollabNamespace(Namespace):
         opened = self.store.open(clause)
         join_room(clause_room(uid))
         self.connections[request.sid].presence.setdefault(uid, {})
-        emit("y", {"clause": uid, "msg": opened.doc.sync_step1()})
+        _reply("y", {"clause": uid, "msg": opened.doc.sync_step1()})
         for other_sid, other in list(self.connections.items()):
             frame = other.awareness_frames.get(uid)
             if frame is not None and other_sid != request.sid:
-                emit("y", {"clause": uid, "msg": frame})
+                _reply("y", {"clause": uid, "msg": frame})
         return {"ok": True, "readonly": readonly, "user": {"name": name, "color": colour}}
 
     def on_leave(self, data: Any) -> dict[str, Any]:
@@ -196,7 +196,7 @@ class CollabNamespace(Namespace):
             connection.presence.pop(uid, None)
             connection.awareness_frames.pop(uid, None)
             leave_room(clause_room(uid))
-            emit("role", {"clause": uid, "readonly": True, "removed": True})
+            _reply("role", {"clause": uid, "readonly": True, "removed": True})
             return {"ok": False, "error": "You may not see this clause any more."}
         may_write = rights.may_edit
         user_id = connection.user_id
@@ -215,12 +215,12 @@ class CollabNamespace(Namespace):
             outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write)
         except ProtocolError as error:
             if not may_write:
-                emit("role", {"clause": uid, "readonly": True})
+                _reply("role", {"clause": uid, "readonly": True})
             return {"ok": False, "error": error.reason}
         except PersistenceFailed as error:
             return {"ok": False, "error": str(error)}
         if outcome.reply is not None:
-            emit("y", {"clause": uid, "msg": outcome.reply})
+            _reply("y", {"clause": uid, "msg": outcome.reply})
         if outcome.deferred:
             # Held until what it builds on arrives; the step 1 just sent asks the sender for it.
             # Not acknowledged as stored, because it is not yet.
@@ -254,6 +254,13 @@ class CollabNamespace(Namespace):
 
     def broadcast_update(self, uid: str, message: bytes) -> None:
         socketio.emit("y", {"clause": uid, "msg": message}, to=clause_room(uid), namespace=NAMESPACE)
+
+
+def _reply(event: str, data: dict[str, Any], *, to: str | None = None) -> None:
+    """Send to one socket of this process (the one being served, or ``to``) directly, not through
+    the message queue: with several processes every queued message goes to Redis and back to all
+    of them, and a thousand people joining at once made that round trip the bottleneck."""
+    emit(event, data, to=to, ignore_queue=True)
 
 
 def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:

@@ -302,12 +302,24 @@ class ClauseStore:
             opened.recent_ids[update_id] = now
             opened.seen_update_id = max(opened.seen_update_id, update_id)
             if released is not None:
-                self._submit(PendingUpdate(opened, released, None, opened.doc.text, "editor"))
+                self._store_and_broadcast(PendingUpdate(opened, released, None, opened.doc.text, "editor"))
         opened.seen_update_id = max([opened.seen_update_id, *ids])
         opened.quick_look_at = now
         if not quick:
             opened.thorough_look_at = now
             _settle(opened, now)
+
+    def _store_and_broadcast(self, pending: PendingUpdate) -> None:
+        """Queue an edit nobody else will send to the room (one held back and now released: its
+        sender was told to resync, not acknowledged) and broadcast it once it is stored."""
+
+        def broadcast(done: Future[int]) -> None:
+            namespace = self.app.extensions.get("codedraft_collab_namespace")
+            if done.exception() is None and namespace is not None:
+                namespace.broadcast_update(pending.clause.uid, sync_update_message(pending.update))
+
+        pending.done.add_done_callback(broadcast)
+        self._submit(pending)
 
     def _wait(self, pending: PendingUpdate) -> None:
         try:

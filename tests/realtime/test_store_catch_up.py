@@ -1,0 +1,92 @@
+"""Several processes (the catch-up, here on SQLite): an edit held back for what it builds on and
+released when another process's row arrives is stored, and broadcast to the room."""
+from __future__ import annotations
+
+from pycrdt import Doc, Text
+from sqlalchemy import func, insert, select
+
+from codedraft import create_app
+from codedraft.codes import operations as codes
+from codedraft.collab.core import BODY, sync_update_message
+from codedraft.collab.models import ClauseUpdate
+from codedraft.collab.store import ClauseStore
+from codedraft.extensions import db
+from codedraft.timeutil import utcnow
+from tests.conftest import app_config
+from tests.support.live import wait_for
+
+
+class RoomRecorder:
+    """Stands in for the Socket.IO namespace: records what the store asks to broadcast."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def broadcast_update(self, uid: str, message: bytes) -> None:
+        self.sent.append((uid, message))
+
+
+def _two_edits(state: bytes) -> tuple[bytes, bytes]:
+    typist: Doc[Text] = Doc(client_id=4242)
+    typist.apply_update(state)
+    body = typist.get(BODY, type=Text)
+    updates = []
+    for word in (" first", " second"):
+        before = typist.get_state()
+        body.insert(len(str(body)), word)
+        updates.append(typist.get_update(before))
+    return updates[0], updates[1]
+
+
+def test_a_released_edit_is_stored_and_broadcast(tmp_path):
+    app = create_app(app_config(tmp_path, COLLAB_CATCH_UP=True))
+    with app.app_context():
+        db.create_all()
+        clause = codes.add_clause(codes.add_chapter(codes.create_code("Held"), "Chapter"), kind="section",
+                                  title="Held", body="Base.")
+        db.session.commit()
+        store = ClauseStore(app)
+        opened = store.open(clause)
+        recorder = RoomRecorder()
+        app.extensions["codedraft_collab_namespace"] = recorder
+        base = opened.doc.encode_state()
+        first, second = _two_edits(base)
+
+        outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
+        assert outcome.deferred and opened.doc.text == "Base."
+
+        # Another process stores what it builds on; this one finds it at its next catch-up.
+        db.session.execute(insert(ClauseUpdate), [{"clause_id": clause.id, "user_id": None, "update": first,
+                                                   "created_at": utcnow(), "origin": "editor"}])
+        db.session.commit()
+        with opened.lock:
+            store._catch_up(opened)
+        assert opened.doc.text == "Base. first second"
+
+        wait_for(lambda: len(recorder.sent) == 1, 5, "the released edit to be broadcast")
+        uid, message = recorder.sent[0]
+        assert uid == clause.uid
+        # A client on another process that has the other row gets " second" from this broadcast.
+        listener: Doc[Text] = Doc()
+        listener.apply_update(base)
+        listener.apply_update(first)
+        listener.apply_update(_payload(message))
+        assert str(listener.get(BODY, type=Text)) == "Base. first second"
+        stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
+                                   .where(ClauseUpdate.clause_id == clause.id))
+        assert stored == 3  # the seed, the other process's row, and the released edit stored here
+        db.session.remove()
+
+
+def _payload(message: bytes) -> bytes:
+    """The update inside a y-protocols sync-update frame (type 0, step 2: varuint length, bytes)."""
+    assert message[0] == 0 and message[1] == 2
+    length, shift, at = 0, 0, 2
+    while True:
+        byte = message[at]
+        length |= (byte & 0x7F) << shift
+        at += 1
+        if byte < 0x80:
+            break
+        shift += 7
+    return message[at:at + length]
