@@ -166,11 +166,15 @@ class ClauseStore:
                           settled_update_id=max(since, 0), recent_ids={i: now for i, _ in rows})
 
     def _store_seed(self, clause: Clause) -> None:
-        with self.app.app_context():
-            db.session.execute(insert(ClauseUpdate), [{
-                "clause_id": clause.id, "user_id": None, "update": seed_update(clause.body),
-                "created_at": utcnow(), "origin": "import"}])
-            db.session.commit()
+        """Store the seed on the writer's own connection, committed at once. Not on a second
+        connection from the app's pool: the loader already holds one, and fifty clauses opened at
+        once by a thousand viewers then held the whole PostgreSQL pool while each waited for a
+        second connection (a deadlock until the pool's 30 s timeout)."""
+        row = {"clause_id": clause.id, "user_id": None, "update": seed_update(clause.body),
+               "created_at": utcnow(), "origin": "import"}
+        with Session(self._writer_bind()) as session:
+            session.execute(insert(ClauseUpdate), [row])
+            session.commit()
 
     def evict(self, uid: str) -> None:
         with self._registry_lock:
