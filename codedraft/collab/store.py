@@ -16,14 +16,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app, has_app_context
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, merge_updates
 from sqlalchemy import Engine, create_engine, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from codedraft.codes.models import Clause
-from codedraft.concurrency import run_blocking
 from codedraft.collab.core import BODY, ClauseDocument, SyncOutcome, sync_update_message
 from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
+from codedraft.concurrency import run_blocking
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 
@@ -183,6 +183,15 @@ class ClauseStore:
     def open_count(self) -> int:
         return len(self._open)
 
+    def close(self) -> None:
+        """Close the writer's own connection (tests, and any code that makes a store of its own;
+        the app's store lives as long as its process)."""
+        engine, self._writer_engine = self._writer_engine, None
+        if engine is not None and self.app.extensions.get("sqlalchemy") is not None:
+            with self.app.app_context():
+                if engine is not db.engine:
+                    engine.dispose()
+
     # -- receiving ----------------------------------------------------------------------------
 
     def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool) -> SyncOutcome:
@@ -197,9 +206,14 @@ class ClauseStore:
                 self._catch_up_if_due(opened)
             outcome = opened.doc.receive(message, may_write=may_write)
             if outcome.deferred and self.multi_process:
-                # What it builds on may be in the log already, stored by another process: applying
-                # that releases this edit, which the catch-up then stores itself.
-                self._catch_up(opened)
+                # What it builds on may be in the log already, stored by another process (its
+                # broadcast reached the sender first): look now, and if that releases the edit,
+                # store, acknowledge and broadcast it as if it had applied at once.
+                released: list[bytes] = []
+                self._catch_up(opened, released=released)
+                if released:
+                    update = released[0] if len(released) == 1 else merge_updates(*released)
+                    outcome = SyncOutcome(kind=outcome.kind, update=update, broadcast=sync_update_message(update))
             if outcome.update is None:
                 return outcome
             pending = PendingUpdate(opened, outcome.update, user_id, opened.doc.text, "editor")
@@ -278,13 +292,14 @@ class ClauseStore:
         elif now - opened.quick_look_at >= CATCH_UP_QUICK_EVERY:
             self._catch_up(opened, quick=True)
 
-    def _catch_up(self, opened: OpenClause, *, quick: bool = False) -> None:
+    def _catch_up(self, opened: OpenClause, *, quick: bool = False, released: list[bytes] | None = None) -> None:
         """Apply updates other processes stored since we last looked (lock held).
 
         Thorough: every id above the settled mark not applied yet (finds a lower id committed
         after a higher one). Quick: only ids above the highest seen. A stored update can release
         one this replica was holding back (it arrived before what it builds on); the released
-        part has not been stored by anyone yet, so it is queued here.
+        part has not been stored by anyone yet, so it is queued here, or handed to the caller in
+        ``released`` when given.
         """
         now = time.monotonic()
         with self.app.app_context():
@@ -302,11 +317,13 @@ class ClauseStore:
             ).all() if unseen else []
             db.session.remove()
         for update_id, stored in rows:
-            released = opened.doc.apply_stored(stored)
+            freed = opened.doc.apply_stored(stored)
             opened.recent_ids[update_id] = now
             opened.seen_update_id = max(opened.seen_update_id, update_id)
-            if released is not None:
-                self._store_and_broadcast(PendingUpdate(opened, released, None, opened.doc.text, "editor"))
+            if freed is not None and released is not None:
+                released.append(freed)
+            elif freed is not None:
+                self._store_and_broadcast(PendingUpdate(opened, freed, None, opened.doc.text, "editor"))
         opened.seen_update_id = max([opened.seen_update_id, *ids])
         opened.quick_look_at = now
         if not quick:

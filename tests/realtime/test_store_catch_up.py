@@ -75,6 +75,7 @@ def test_a_released_edit_is_stored_and_broadcast(tmp_path):
         stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
                                    .where(ClauseUpdate.clause_id == clause.id))
         assert stored == 3  # the seed, the other process's row, and the released edit stored here
+        store.close()
         db.session.remove()
 
 
@@ -90,3 +91,32 @@ def _payload(message: bytes) -> bytes:
             break
         shift += 7
     return message[at:at + length]
+
+
+def test_an_edit_building_on_a_row_not_yet_seen_is_acknowledged_at_once(tmp_path):
+    """The sender saw another process's edit (through Redis) before this process looked at the
+    log: the edit is not held back and refused; the log is read at once and it is accepted."""
+    import time
+
+    app = create_app(app_config(tmp_path, COLLAB_CATCH_UP=True))
+    with app.app_context():
+        db.create_all()
+        clause = codes.add_clause(codes.add_chapter(codes.create_code("Late"), "Chapter"), kind="section",
+                                  title="Late", body="Base.")
+        db.session.commit()
+        store = ClauseStore(app)
+        opened = store.open(clause)
+        first, second = _two_edits(opened.doc.encode_state())
+        db.session.execute(insert(ClauseUpdate), [{"clause_id": clause.id, "user_id": None, "update": first,
+                                                   "created_at": utcnow(), "origin": "editor"}])
+        db.session.commit()
+        opened.quick_look_at = opened.thorough_look_at = time.monotonic()  # no look is due
+
+        outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
+        assert not outcome.deferred and outcome.update is not None and outcome.broadcast is not None
+        assert opened.doc.text == "Base. first second"
+        stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
+                                   .where(ClauseUpdate.clause_id == clause.id))
+        assert stored == 3
+        store.close()
+        db.session.remove()

@@ -35,16 +35,19 @@ def test_a_long_tail_is_compacted_when_the_clause_is_opened(app, make_code):
     db.session.commit()
     assert db.session.get(ClauseSnapshot, clause.id) is None
 
-    opened = ClauseStore(app).open(clause)
+    store, other_process = ClauseStore(app), ClauseStore(app)
+    opened = store.open(clause)
     assert opened.doc.text == text
     db.session.expire_all()
     snapshot = db.session.get(ClauseSnapshot, clause.id)
     assert snapshot is not None and snapshot.upto_update_id == opened.seen_update_id
     assert opened.updates_since_snapshot == 0
 
-    reopened = ClauseStore(app).open(clause)  # another process: snapshot plus the overlap only
+    reopened = other_process.open(clause)  # snapshot plus the overlap only
     assert reopened.doc.text == text
     assert reopened.updates_since_snapshot <= 200
+    store.close()
+    other_process.close()
 
 
 def test_a_short_tail_is_left_for_the_regular_compaction(app, make_code):
@@ -56,5 +59,7 @@ def test_a_short_tail_is_left_for_the_regular_compaction(app, make_code):
         {"clause_id": clause.id, "user_id": None, "update": u, "created_at": utcnow(), "origin": "editor"}
         for u in updates])
     db.session.commit()
-    assert ClauseStore(app).open(clause).doc.text == text
+    store = ClauseStore(app)
+    assert store.open(clause).doc.text == text
     assert db.session.get(ClauseSnapshot, clause.id) is None
+    store.close()

@@ -78,7 +78,7 @@ def redis_url() -> str:
 def clear_rate_limits() -> None:
     """Forget the HTTP rate-limit counters of earlier runs (they live in our own Redis db)."""
     client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_TEST_DB)
-    for key in client.scan_iter("LIMITER*"):
+    for key in client.scan_iter("*LIMITER*"):  # Flask-Limiter names them "LIMITS:LIMITER/..."
         client.delete(key)
 
 

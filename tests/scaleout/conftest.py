@@ -17,6 +17,7 @@ from flask import Flask
 from codedraft.accounts.models import User
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Clause, Code
+from codedraft.collab.store import store_for
 from codedraft.extensions import db
 from tests.scaleout import cluster as cl
 
@@ -50,6 +51,7 @@ def pg_database() -> Iterator[str]:
 def pg_app(pg_database: str) -> Iterator[Flask]:
     app = cl.local_app(pg_database)
     yield app
+    store_for(app).close()  # the co-editing writer's own connection
     with app.app_context():
         db.engine.dispose()
 

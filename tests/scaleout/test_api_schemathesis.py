@@ -28,6 +28,7 @@ from codedraft.accounts import operations as accounts  # noqa: E402
 from codedraft.api.openapi import openapi_document  # noqa: E402
 from codedraft.codes import operations as codes  # noqa: E402
 from codedraft.codes.models import Role  # noqa: E402
+from codedraft.collab.store import store_for  # noqa: E402
 from codedraft.drafts.operations import publish_draft  # noqa: E402
 from codedraft.extensions import db, limiter  # noqa: E402
 from codedraft.search.indexing import close_search_engine  # noqa: E402
@@ -78,6 +79,7 @@ def api_site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiSite
     yield seed_site(app)
     stop_live_indexer(app)
     close_search_engine(app)
+    store_for(app).close()  # the co-editing writer's own connection
     with app.app_context():
         db.engine.dispose()
 
@@ -210,5 +212,6 @@ def test_a_rate_limited_write_answers_with_its_documented_429(tmp_path: Path) ->
         assert paths[path]["post"]["responses"]["429"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"}
     close_search_engine(app)
+    store_for(app).close()
     with app.app_context():
         db.engine.dispose()

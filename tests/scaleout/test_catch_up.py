@@ -49,5 +49,6 @@ def test_an_update_committed_late_with_a_lower_id_is_still_caught_up(pg_database
         assert "early" in opened.doc.text and "late" in opened.doc.text
     finally:
         engine.dispose()
+        store.close()
         with app.app_context():
             db.engine.dispose()

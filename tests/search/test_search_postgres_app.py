@@ -69,11 +69,9 @@ def scene(
         finally:
             stop_live_indexer(app)
             close_search_engine(app)
-            # The co-editing store has no close(): its writer's pooled connection would be
-            # garbage-collected open (a ResourceWarning) once this database is dropped.
-            writer = getattr(store_for(app), "_writer_engine", None)
-            if writer is not None:
-                writer.dispose()
+            # Else the co-editing writer's own connection would be garbage-collected open (a
+            # ResourceWarning) once this database is dropped.
+            store_for(app).close()
             with app.app_context():
                 db.engine.dispose()
 
