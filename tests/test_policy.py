@@ -41,16 +41,22 @@ def test_role_matrix(setting, make_user, role, view, edit_open, edit_strict, com
     assert policy.can_administer_code(user, code) is admin
 
 
+def _person(role, code, group, make_user):
+    """A person with ``role`` on ``code``; "office" is the Office, "group-chair" a member who
+    chairs ``group``."""
+    if role == "office":
+        return make_user(office=True)
+    if role == "group-chair":
+        user = make_user("member", code)
+        accounts.grant_role(user, code, Role.chair, group)
+        return user
+    return make_user(role, code)
+
+
 @pytest.mark.parametrize("role", ["observer", "reviewer", "member", "chair", "admin", None, "office", "group-chair"])
 def test_one_query_rights_agree_with_the_policy(setting, make_user, role):
     code, group, open_clause, strict_clause = setting
-    if role == "office":
-        user = make_user(office=True)
-    elif role == "group-chair":
-        user = make_user("member", code)
-        accounts.grant_role(user, code, Role.chair, group)
-    else:
-        user = make_user(role, code)
+    user = _person(role, code, group, make_user)
     strict_clause.withdrawn = role == "admin"  # a withdrawn clause is read-only even for admins
     db.session.flush()
     for clause in (open_clause, strict_clause):
@@ -106,13 +112,7 @@ def test_other_codes_are_invisible(setting, make_code, make_user):
 @pytest.mark.parametrize("role", ["observer", "member", "chair", None, "office", "group-chair"])
 def test_socket_rights_agree_with_the_policy_and_follow_the_login(setting, make_user, role):
     code, group, open_clause, strict_clause = setting
-    if role == "office":
-        user = make_user(office=True)
-    elif role == "group-chair":
-        user = make_user("member", code)
-        accounts.grant_role(user, code, Role.chair, group)
-    else:
-        user = make_user(role, code)
+    user = _person(role, code, group, make_user)
     login = accounts.start_login_session(user)
     db.session.flush()
     for clause in (open_clause, strict_clause):
