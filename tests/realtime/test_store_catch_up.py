@@ -2,6 +2,9 @@
 released when another process's row arrives is stored, and broadcast to the room."""
 from __future__ import annotations
 
+import time
+
+import pytest
 from pycrdt import Doc, Text
 from sqlalchemy import func, insert, select
 
@@ -38,7 +41,10 @@ def _two_edits(state: bytes) -> tuple[bytes, bytes]:
     return updates[0], updates[1]
 
 
-def test_a_released_edit_is_stored_and_broadcast(tmp_path):
+@pytest.fixture
+def catching_up(tmp_path):
+    """An app that catches up as if other processes wrote too, a clause reading "Base." opened
+    in a store of its own; yields (app, clause, store, opened) inside the app context."""
     app = create_app(app_config(tmp_path, COLLAB_CATCH_UP=True))
     with app.app_context():
         db.create_all()
@@ -46,37 +52,45 @@ def test_a_released_edit_is_stored_and_broadcast(tmp_path):
                                   title="Held", body="Base.")
         db.session.commit()
         store = ClauseStore(app)
-        opened = store.open(clause)
-        recorder = RoomRecorder()
-        app.extensions["codedraft_collab_namespace"] = recorder
-        base = opened.doc.encode_state()
-        first, second = _two_edits(base)
-
-        outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
-        assert outcome.deferred and opened.doc.text == "Base."
-
-        # Another process stores what it builds on; this one finds it at its next catch-up.
-        db.session.execute(insert(ClauseUpdate), [{"clause_id": clause.id, "user_id": None, "update": first,
-                                                   "created_at": utcnow(), "origin": "editor"}])
-        db.session.commit()
-        with opened.lock:
-            store._catch_up(opened)
-        assert opened.doc.text == "Base. first second"
-
-        wait_for(lambda: len(recorder.sent) == 1, 5, "the released edit to be broadcast")
-        uid, message = recorder.sent[0]
-        assert uid == clause.uid
-        # A client on another process that has the other row gets " second" from this broadcast.
-        listener: Doc[Text] = Doc()
-        listener.apply_update(base)
-        listener.apply_update(first)
-        listener.apply_update(_payload(message))
-        assert str(listener.get(BODY, type=Text)) == "Base. first second"
-        stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
-                                   .where(ClauseUpdate.clause_id == clause.id))
-        assert stored == 3  # the seed, the other process's row, and the released edit stored here
+        yield app, clause, store, store.open(clause)
         store.close()
         db.session.remove()
+
+
+def _stored_by_another_process(clause_id: int, update: bytes) -> None:
+    db.session.execute(insert(ClauseUpdate), [{"clause_id": clause_id, "user_id": None, "update": update,
+                                               "created_at": utcnow(), "origin": "editor"}])
+    db.session.commit()
+
+
+def test_a_released_edit_is_stored_and_broadcast(catching_up):
+    app, clause, store, opened = catching_up
+    recorder = RoomRecorder()
+    app.extensions["codedraft_collab_namespace"] = recorder
+    base = opened.doc.encode_state()
+    first, second = _two_edits(base)
+
+    outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
+    assert outcome.deferred and opened.doc.text == "Base."
+
+    # Another process stores what it builds on; this one finds it at its next catch-up.
+    _stored_by_another_process(clause.id, first)
+    with opened.lock:
+        store._catch_up(opened)
+    assert opened.doc.text == "Base. first second"
+
+    wait_for(lambda: len(recorder.sent) == 1, 5, "the released edit to be broadcast")
+    uid, message = recorder.sent[0]
+    assert uid == clause.uid
+    # A client on another process that has the other row gets " second" from this broadcast.
+    listener: Doc[Text] = Doc()
+    listener.apply_update(base)
+    listener.apply_update(first)
+    listener.apply_update(_payload(message))
+    assert str(listener.get(BODY, type=Text)) == "Base. first second"
+    stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
+                               .where(ClauseUpdate.clause_id == clause.id))
+    assert stored == 3  # the seed, the other process's row, and the released edit stored here
 
 
 def _payload(message: bytes) -> bytes:
@@ -93,30 +107,17 @@ def _payload(message: bytes) -> bytes:
     return message[at:at + length]
 
 
-def test_an_edit_building_on_a_row_not_yet_seen_is_acknowledged_at_once(tmp_path):
+def test_an_edit_building_on_a_row_not_yet_seen_is_acknowledged_at_once(catching_up):
     """The sender saw another process's edit (through Redis) before this process looked at the
     log: the edit is not held back and refused; the log is read at once and it is accepted."""
-    import time
+    _app, clause, store, opened = catching_up
+    first, second = _two_edits(opened.doc.encode_state())
+    _stored_by_another_process(clause.id, first)
+    opened.quick_look_at = opened.thorough_look_at = time.monotonic()  # no look is due
 
-    app = create_app(app_config(tmp_path, COLLAB_CATCH_UP=True))
-    with app.app_context():
-        db.create_all()
-        clause = codes.add_clause(codes.add_chapter(codes.create_code("Late"), "Chapter"), kind="section",
-                                  title="Late", body="Base.")
-        db.session.commit()
-        store = ClauseStore(app)
-        opened = store.open(clause)
-        first, second = _two_edits(opened.doc.encode_state())
-        db.session.execute(insert(ClauseUpdate), [{"clause_id": clause.id, "user_id": None, "update": first,
-                                                   "created_at": utcnow(), "origin": "editor"}])
-        db.session.commit()
-        opened.quick_look_at = opened.thorough_look_at = time.monotonic()  # no look is due
-
-        outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
-        assert not outcome.deferred and outcome.update is not None and outcome.broadcast is not None
-        assert opened.doc.text == "Base. first second"
-        stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
-                                   .where(ClauseUpdate.clause_id == clause.id))
-        assert stored == 3
-        store.close()
-        db.session.remove()
+    outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
+    assert not outcome.deferred and outcome.update is not None and outcome.broadcast is not None
+    assert opened.doc.text == "Base. first second"
+    stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
+                               .where(ClauseUpdate.clause_id == clause.id))
+    assert stored == 3
