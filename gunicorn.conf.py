@@ -7,12 +7,11 @@ import os
 
 from codedraft.scaleout.gunicorn_hooks import post_worker_init  # noqa: F401  (a gunicorn hook)
 
-wsgi_app = "wsgi:app"
+# Another app module only for measurements (bench/soak.py --probe-memory).
+wsgi_app = os.environ.get("CODEDRAFT_WSGI_APP", "wsgi:app")
 bind = [os.environ.get("CODEDRAFT_BIND", "127.0.0.1:5001")]
 # One worker: a Socket.IO session lives in one process (see the hooks module for why).
 workers = 1
-# Flask-SocketIO runs in threading mode: each open websocket holds one thread for its life, so
-# the thread count is the number of simultaneous editors this process can hold.
 # gevent: every socket a greenlet on one OS thread. With a thread per socket (gthread), a
 # thousand viewers meant four thousand threads fighting over the GIL and joins timing out
 # (bench/results/realtime.json); codedraft.concurrency moves blocking work to real threads.

@@ -197,12 +197,16 @@ def channel_subscribers() -> int | None:
 # --- one N --------------------------------------------------------------------------------------
 
 
-def bench_processes(prepared: dict[str, Any], count: int, quick: bool) -> dict[str, Any]:
-    """The five loads against ``count`` processes, each load with freshly started ones."""
+def bench_processes(prepared: dict[str, Any], count: int, quick: bool,
+                    only: set[str] | None = None) -> dict[str, Any]:
+    """The five loads (or those in ``only``) against ``count`` processes, each load with freshly
+    started ones."""
     app = cl.local_app(prepared["database_url"])
     results: dict[str, Any] = {}
     try:
         for name, load in loads(prepared["rooms"], quick).items():
+            if only and name not in only:
+                continue
             group, base = start_group(prepared, count)
             try:
                 print(f"{count} process(es): {name} ...", flush=True)
@@ -295,7 +299,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s loads, 3 clauses to open")
     parser.add_argument("--procs", default="1,2,3", help="numbers of server processes, comma-separated")
+    parser.add_argument("--loads", help="run only these loads (comma-separated), e.g. while profiling")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     options = parser.parse_args()
+    only = set(options.loads.split(",")) if options.loads else None
     counts = [int(n) for n in options.procs.split(",")]
     problem = cl.services_problem()
     if problem:
@@ -310,7 +317,7 @@ def main() -> None:
         for count in counts:
             with copy_of(template) as name:
                 copy = fresh_copy(prepared, name, Path(tmp) / f"{count}_processes")
-                runs[str(count)] = bench_processes(copy, count, options.quick)
+                runs[str(count)] = bench_processes(copy, count, options.quick, only)
     report = {
         "machine": {"cpus": os.cpu_count(), "server_cpu_when_one_process": SERVER_CPU,
                     "generator_cpu": GENERATOR_CPU, **versions()},
@@ -323,11 +330,11 @@ def main() -> None:
         "seconds": round(time.monotonic() - started, 1),
         "notes": NOTES,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({"summary": {n: r["summary"] for n, r in report["processes"].items()},
                       "gain_vs_1_process": report["gain_vs_1_process"]}, indent=1))
-    print(f"written to {RESULTS.relative_to(ROOT)} in {report['seconds']} s")
+    print(f"written to {options.out} in {report['seconds']} s")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from codedraft.accounts.operations import live_login_session
 from codedraft.codes.models import Clause, Role
 from codedraft.codes.operations import clause_by_uid
 from codedraft.collab.core import AwarenessEntry, ProtocolError, awareness_removal
-from codedraft.collab.store import ClauseStore, PersistenceFailed
+from codedraft.collab.store import IDLE_SECONDS, ClauseStore, PersistenceFailed
 from codedraft.extensions import db, socketio
 from codedraft.realtime_hooks import on_login_session_ended
 from codedraft.server import enable_nodelay
@@ -35,6 +35,8 @@ NAMESPACE = "/collab"
 # socket is flooding (SECURITY-CASES 12) and is cut off, other sockets unaffected.
 RATE_PER_SECOND = 60.0
 RATE_BURST = 400.0
+# How often this process looks for clause documents nobody here uses any more (ClauseStore.evict_idle).
+SWEEP_EVERY_SECONDS = 30.0
 
 
 def clause_room(uid: str) -> str:
@@ -79,11 +81,15 @@ class Connection:
 
 
 class CollabNamespace(Namespace):
-    def __init__(self, store: ClauseStore) -> None:
+    def __init__(self, store: ClauseStore, *, idle_seconds: float = IDLE_SECONDS,
+                 sweep_every: float = SWEEP_EVERY_SECONDS) -> None:
         super().__init__(NAMESPACE)
         self.store = store
         self.connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
+        self.idle_seconds = idle_seconds
+        self.sweep_every = sweep_every
+        self._sweeping = False
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -116,6 +122,29 @@ class CollabNamespace(Namespace):
             return None
         return user, clause, role
 
+    def clauses_in_use(self) -> set[str]:
+        """The clauses some socket of this process has joined."""
+        return {uid for connection in list(self.connections.values()) for uid in list(connection.presence)}
+
+    def _start_sweeping(self) -> None:
+        """Begin the idle-clause sweep with the first socket (a CLI or a test app never needs it)."""
+        with self._lock:
+            if self._sweeping:
+                return
+            self._sweeping = True
+        socketio.start_background_task(self._sweep_idle_clauses)
+
+    def _sweep_idle_clauses(self) -> None:
+        while True:
+            socketio.sleep(self.sweep_every)
+            try:
+                dropped = self.store.evict_idle(self.clauses_in_use(), idle_for=self.idle_seconds)
+            except Exception:  # the sweep must outlive any one bad pass
+                log.exception("dropping idle clause documents failed")
+                continue
+            if dropped:
+                log.info("dropped %d idle clause document(s) from memory", len(dropped))
+
     # -- events -------------------------------------------------------------------------------
 
     def on_connect(self, auth: Any = None) -> None:
@@ -126,6 +155,7 @@ class CollabNamespace(Namespace):
         self.connections[request.sid] = Connection(user_id=login.user_id, login_session_id=login.id,
                                                    nodelay=_set_nodelay_from_environ(request.environ))
         join_room(login_room(login.id))
+        self._start_sweeping()
 
     def on_disconnect(self, reason: Any = None) -> None:
         connection = self.connections.pop(request.sid, None)
@@ -278,7 +308,8 @@ def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:
 
 
 def install(app: Any, store: ClauseStore) -> CollabNamespace:
-    namespace = CollabNamespace(store)
+    namespace = CollabNamespace(store, idle_seconds=float(app.config.get("COLLAB_IDLE_SECONDS", IDLE_SECONDS)),
+                                sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)))
     socketio.on_namespace(namespace)
     on_login_session_ended(app, namespace.end_login_session)
     app.extensions["codedraft_collab_namespace"] = namespace

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -48,6 +48,10 @@ CATCH_UP_SETTLE_SECONDS = 10.0
 # ~2,500 ids per message); an edit that builds on rows not seen yet looks at once anyway.
 CATCH_UP_QUICK_EVERY = 0.05
 CATCH_UP_THOROUGH_EVERY = 1.0
+# A clause nobody in this process has joined or touched for this long is dropped from memory
+# (its log has everything acknowledged): a document costs about 1 kB per stored edit, and a
+# server up for weeks would otherwise keep every clause anyone ever opened.
+IDLE_SECONDS = 120.0
 
 
 def seed_update(text: str) -> bytes:
@@ -78,6 +82,10 @@ class OpenClause:
     # When the catch-up last looked above ``seen_update_id`` (quick) and over the window (thorough).
     quick_look_at: float = 0.0
     thorough_look_at: float = 0.0
+    # When anyone last opened or wrote it, and how many open transactions hold an edit of it
+    # not committed yet; neither kind of clause is dropped from memory.
+    last_used: float = field(default_factory=time.monotonic)
+    uncommitted: int = 0
 
 
 @dataclass
@@ -113,11 +121,18 @@ class ClauseStore:
 
     def opened(self, uid: str) -> OpenClause | None:
         """The clause's document if it is in memory already (no database access)."""
-        return self._open.get(uid)
+        existing = self._open.get(uid)
+        if existing is not None:
+            existing.last_used = time.monotonic()
+        return existing
+
+    def holds(self, uid: str) -> bool:
+        """Whether the clause's document is in memory (without counting as a use of it)."""
+        return uid in self._open
 
     def open(self, clause: Clause) -> OpenClause:
         """The in-memory document of ``clause``, loaded from its snapshot and log on first use."""
-        existing = self._open.get(clause.uid)
+        existing = self.opened(clause.uid)
         if existing is not None:
             return existing
         # Load under a lock of this clause only: a global lock held while loading made every
@@ -179,6 +194,39 @@ class ClauseStore:
     def evict(self, uid: str) -> None:
         with self._registry_lock:
             self._open.pop(uid, None)
+
+    def pin(self, opened: OpenClause) -> None:
+        """Keep ``opened`` in memory while a transaction holds an edit of it not committed yet."""
+        with self._registry_lock:
+            opened.uncommitted += 1
+
+    def unpin(self, uid: str) -> None:
+        """That transaction committed: the log has the edit, so the clause may idle out again."""
+        with self._registry_lock:
+            opened = self._open.get(uid)
+            if opened is not None:
+                opened.uncommitted = max(0, opened.uncommitted - 1)
+
+    def evict_idle(self, in_use: Collection[str], *, idle_for: float = IDLE_SECONDS,
+                   now: float | None = None) -> list[str]:
+        """Drop the documents of clauses not in ``in_use`` (joined by a socket of this process)
+        and unused for ``idle_for`` seconds; the next open reloads them from the log. A clause
+        busy at this moment (its lock held) or with an uncommitted edit is kept. Returns the
+        uids dropped."""
+        now = time.monotonic() if now is None else now
+        dropped = []
+        with self._registry_lock:
+            for uid, opened in list(self._open.items()):
+                if uid in in_use or opened.uncommitted or now - opened.last_used < idle_for:
+                    continue
+                if not opened.lock.acquire(blocking=False):
+                    continue
+                try:
+                    del self._open[uid]
+                finally:
+                    opened.lock.release()
+                dropped.append(uid)
+        return dropped
 
     def open_count(self) -> int:
         return len(self._open)
@@ -276,6 +324,9 @@ class ClauseStore:
                 self._catch_up(opened)
             update_bytes = opened.doc.apply_text(new_text, origin=origin)
             text = opened.doc.text
+            if update_bytes is not None:
+                self.pin(opened)  # until the transaction ends: the listeners below unpin it
+                db.session.info.setdefault(_PINNED, []).append((self, clause.uid))
         if update_bytes is None:
             return
         db.session.add(ClauseUpdate(clause_id=clause.id, user_id=user_id, update=update_bytes, origin=origin))
@@ -464,6 +515,7 @@ def store_for(app: Flask) -> ClauseStore:
 
 
 _PENDING_BROADCASTS = "codedraft_pending_broadcasts"
+_PINNED = "codedraft_pinned_clauses"
 
 
 def _take_pending(session: Session) -> list[tuple[str, bytes]]:
@@ -472,10 +524,17 @@ def _take_pending(session: Session) -> list[tuple[str, bytes]]:
     return list(pending) if pending and has_app_context() else []
 
 
+def _unpin_all(session: Session) -> None:
+    """The transaction ended: the clauses it held edits of may leave memory when idle."""
+    for store, uid in session.info.pop(_PINNED, None) or []:
+        store.unpin(uid)
+
+
 @event.listens_for(Session, "after_commit")
 def _broadcast_after_commit(session: Session) -> None:
     """Edits made inside a transaction (imports, restores) reach the room only once committed."""
     namespace = current_app.extensions.get("codedraft_collab_namespace") if has_app_context() else None
+    _unpin_all(session)
     for uid, frame in _take_pending(session):
         if namespace is not None:
             namespace.broadcast_update(uid, frame)
@@ -484,6 +543,7 @@ def _broadcast_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _evict_after_rollback(session: Session) -> None:
     """The in-memory document holds an edit the log does not: drop it, reload on next use."""
+    _unpin_all(session)
     store = current_app.extensions.get("codedraft_collab") if has_app_context() else None
     for uid, _frame in _take_pending(session):
         if store is not None:

@@ -1,0 +1,86 @@
+"""Clause documents nobody uses leave memory, and come back whole from the log."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from codedraft.codes import operations as codes
+from codedraft.collab.store import ClauseStore, store_for
+from codedraft.extensions import db
+from tests.realtime.conftest import stored_text
+from tests.support.live import wait_for
+
+IDLE = 60.0
+
+
+@pytest.fixture
+def edited(app, make_code):
+    """A store of its own with one clause opened and edited through it: (store, clause, opened)."""
+    clause = codes.add_clause(codes.add_chapter(make_code("Idle"), "Chapter"), kind="section", title="Idle",
+                              body="Draft one.")
+    db.session.commit()
+    store = ClauseStore(app)
+    store.replace_text(clause, "Draft two.", user_id=None, origin="editor")
+    yield store, clause, store.opened(clause.uid)
+    store.close()
+
+
+def test_an_idle_clause_leaves_memory_and_reopens_with_every_edit(edited):
+    store, clause, opened = edited
+    assert store.evict_idle(set(), idle_for=IDLE, now=opened.last_used + IDLE - 1) == []
+    assert store.evict_idle(set(), idle_for=IDLE, now=opened.last_used + IDLE + 1) == [clause.uid]
+    assert not store.holds(clause.uid) and store.open_count() == 0
+
+    reopened = store.open(clause)
+    assert reopened is not opened
+    assert reopened.doc.text == "Draft two."
+    store.replace_text(clause, "Draft three.", user_id=None, origin="editor")
+    assert store.open(clause).doc.text == "Draft three."
+
+
+def test_a_joined_clause_stays_however_long_it_is_quiet(edited):
+    store, clause, opened = edited
+    assert store.evict_idle({clause.uid}, idle_for=IDLE, now=opened.last_used + 10 * IDLE) == []
+    assert store.opened(clause.uid) is opened
+
+
+def test_a_clause_busy_this_moment_stays(edited):
+    store, clause, opened = edited
+    with opened.lock:  # an edit being applied or a catch-up in progress
+        assert store.evict_idle(set(), idle_for=IDLE, now=opened.last_used + IDLE + 1) == []
+    assert store.opened(clause.uid) is opened
+
+
+def test_an_edit_not_yet_committed_keeps_its_clause_until_the_commit(edited):
+    store, clause, opened = edited
+    store.replace_text_in_session(clause, "Draft in a transaction.", user_id=None, origin="import")
+    later = opened.last_used + IDLE + 1
+    # Dropped now, a reload would read a log without this edit while memory had it.
+    assert store.evict_idle(set(), idle_for=IDLE, now=later) == []
+    db.session.commit()
+    assert opened.uncommitted == 0
+    assert store.evict_idle(set(), idle_for=IDLE, now=later) == [clause.uid]
+    assert store.open(clause).doc.text == "Draft in a transaction."
+
+
+def test_the_live_server_drops_a_clause_everyone_left_and_serves_it_again(app, stage):
+    namespace = app.extensions["codedraft_collab_namespace"]
+    namespace.idle_seconds, namespace.sweep_every = 0.3, 0.1  # before the first socket starts the sweep
+    store = store_for(app)
+    uid = stage.clause.uid
+
+    chair = stage.editor("chair")
+    chair.insert(0, "Kept: ")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "Kept: Seed text.", 5, "the edit stored")
+    time.sleep(1.0)  # several sweeps while the chair is joined but silent
+    assert store.holds(uid)
+
+    assert chair.call("leave", {"clause": uid}) == {"ok": True}
+    wait_for(lambda: not store.holds(uid), 5, "the idle clause to leave memory")
+
+    member = stage.editor("member")  # reopened from the log
+    assert member.value() == "Kept: Seed text."
+    member.insert(len(member.value()), " More.")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "Kept: Seed text. More.", 5, "the edit stored")
+    assert store.holds(uid) and all(a["ok"] for a in member.acks)
