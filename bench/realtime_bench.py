@@ -80,6 +80,7 @@ def prepare_codedraft(database_url: str, workdir: Path, quick: bool) -> dict[str
     from codedraft.collab.models import ClauseUpdate
     from codedraft.config import database_url as driver_url
     from codedraft.extensions import db
+    from codedraft.search.indexing import close_search_engine
     from codedraft.timeutil import utcnow
 
     app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": driver_url(database_url),
@@ -138,6 +139,7 @@ def prepare_codedraft(database_url: str, workdir: Path, quick: bool) -> dict[str
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
+    close_search_engine(app)  # its own pool, on PostgreSQL: the database is copied from next
     return {"database_url": database_url, "workdir": workdir, "emails": emails, "rooms": rooms}
 
 

@@ -7,7 +7,8 @@ TARGETS and run_load()), against N gunicorn processes (gunicorn.conf.py: one gev
 the bench app bench.realtime.serve_codedraft:app with HTTP rate limits off) that share one
 PostgreSQL database and one Redis (database 5, flushed before every start). For each N:
 
-* a fresh PostgreSQL database, a copy of one prepared by realtime_bench.prepare_codedraft;
+* a fresh PostgreSQL database, a copy of one built by the migrations (so search and the live
+  text index are PostgreSQL's, as deployed) and filled by realtime_bench.prepare_codedraft;
 * for each load, N freshly started processes; connection i of the generator goes to process
   i mod N, so most deliveries cross Redis. Each session cookie is signed in on one process and
   checked on every process before the load (shared SECRET_KEY and login-session rows);
@@ -123,6 +124,19 @@ def convergence(texts: dict[str, Any], app: Any, clause_uid: str) -> dict[str, A
             "clients_converged": agreed is not None, "body_equals_clients": agreed == text_hash(body),
             "log_equals_clients": agreed == text_hash(log_text), "text_length": len(log_text),
             "log_rows": rows, "stored_twice": twice, "texts": texts}
+
+
+def migrate(url: str) -> None:
+    """Build the schema with the migrations, as a deployment does: with its search tables the
+    processes search and index live text in PostgreSQL, not in a Whoosh folder of their own."""
+    from flask_migrate import upgrade
+
+    from codedraft.extensions import db
+
+    app = cl.local_app(url)
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        db.engine.dispose()
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -312,6 +326,7 @@ def main() -> None:
     with cl.fresh_database("codedraft_bench_template") as template, \
             tempfile.TemporaryDirectory(prefix="codedraft-scaled-") as tmp:
         print("preparing the database ...", flush=True)
+        migrate(cl.sqlalchemy_url(template))
         (Path(tmp) / "template").mkdir()
         prepared = prepare_codedraft(cl.sqlalchemy_url(template), Path(tmp) / "template", options.quick)
         for count in counts:

@@ -358,6 +358,10 @@ def count_tokens(text: str, tokens: list[str]) -> dict[str, int]:
     return {token: text.count(token) for token in tokens}
 
 
+# Yjs's encoding of an update with no structs and no deletions.
+EMPTY_UPDATE = b"\x00\x00"
+
+
 def stored_state(app: Flask, clause_id: int) -> tuple[str, int, int]:
     """(text rebuilt from the log, number of log rows, rows that added nothing = stored twice)."""
     from pycrdt import Doc, Text
@@ -376,7 +380,8 @@ def stored_state(app: Flask, clause_id: int) -> tuple[str, int, int]:
     for update in updates:
         doc.apply_update(update)
         vector = doc.get_state()
-        if vector == pending_vector:
+        # An empty update (the seed of an empty clause) adds nothing by design: not a repeat.
+        if vector == pending_vector and update != EMPTY_UPDATE:
             redundant += 1
         pending_vector = vector
     return str(body), len(updates), redundant
