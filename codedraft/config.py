@@ -48,7 +48,21 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "SEARCH_INDEX_DIR": os.environ.get("CODEDRAFT_SEARCH_DIR", str(instance_path / "search")),
         "SEARCH_BACKEND": os.environ.get("CODEDRAFT_SEARCH_BACKEND", "auto"),
         "EXPORT_DIR": os.environ.get("CODEDRAFT_EXPORT_DIR", str(instance_path / "exports")),
+        # How long a clause document nobody here uses stays in memory, and how often to look.
+        **_seconds("COLLAB_IDLE_SECONDS", "CODEDRAFT_IDLE_SECONDS"),
+        **_seconds("COLLAB_SWEEP_SECONDS", "CODEDRAFT_SWEEP_SECONDS"),
     }
+
+
+def _seconds(key: str, variable: str) -> dict[str, float]:
+    """``{key: seconds}`` if the variable is set (the code's default applies otherwise)."""
+    raw = os.environ.get(variable)
+    if raw is None:
+        return {}
+    try:
+        return {key: float(raw)}
+    except ValueError:
+        raise ValueError(f"{variable} must be a number of seconds, not {raw!r}") from None
 
 
 DEFAULTS: dict[str, Any] = {

@@ -17,13 +17,19 @@
  *               the window, every acknowledgement is awaited and `settle` s (default 2) allowed
  *               for the last broadcasts; then each client applies all it received to its own
  *               replica, and the result counts the clients per final text (`texts`: sha256
- *               prefix -> clients): one entry means every client converged.
+ *               prefix -> clients): one entry means every client converged. With `window` (s),
+ *               also `windows`: [{start_s, deliveries, p50_ms, p99_ms}], the deliveries grouped
+ *               by when their edit was sent (start_s counted from the end of the warm-up), so a
+ *               long run shows whether latency degrades over time.
  * Latency and throughput results count why edits were not stored (`failures`: reason -> count).
  *   throughput  `senders` clients over all rooms send edits as fast as acknowledgements allow
  *               (at most `perSocketRate`/s each: the server's flood limit); counts acked edits.
  *   viewers     `viewers` clients spread over the rooms join, sync, and stay `hold` s.
  *   open        for each room: connect, join, send step 1, time until the document arrives.
  *   fill        (reference server only) one client per room sends `fillUpdates` edits and stays.
+ * Every result (and an error) counts the CodeDraft connections that ended without our asking
+ * (`disconnects`: Socket.IO's reason -> count, plus `connect_error: ...` after connecting); such
+ * a client stops receiving, so in latency mode it also shows up as a text of its own.
  */
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
@@ -84,12 +90,18 @@ function peek (frame) {
 const failures = {}
 function noteFailure (reason) { failures[reason] = (failures[reason] || 0) + 1 }
 
+/** Connections lost without our close(): reason -> count. Without it a client that silently
+ * dropped out would only be missing from the deliveries, and a run could look healthy. */
+const disconnects = {}
+function noteDisconnect (reason) { disconnects[reason] = (disconnects[reason] || 0) + 1 }
+
 /** One connection to one room on one server, over either server's transport. */
 class Conn {
   constructor (room, cookie, url) {
     this.room = room
     this.cookie = cookie
     this.url = url
+    this.closing = false
     this.onFrame = (_frame) => {}
   }
 
@@ -101,10 +113,13 @@ class Conn {
       this.socket.on('y', (data) => {
         if (data.clause === this.room) this.onFrame(new Uint8Array(data.msg))
       })
+      this.socket.on('disconnect', (reason) => { if (!this.closing) noteDisconnect(reason) })
       await new Promise((resolve, reject) => {
         this.socket.once('connect', resolve)
         this.socket.once('connect_error', reject)
       })
+      // Before connecting, a connect_error fails open(); after it, it is a lost connection.
+      this.socket.on('connect_error', (err) => noteDisconnect(`connect_error: ${err.message}`))
       const ack = await this.socket.timeout(30000).emitWithAck('join', { clause: this.room })
       if (!ack.ok) throw new Error(`join refused: ${ack.error}`)
     } else {
@@ -128,6 +143,7 @@ class Conn {
   }
 
   close () {
+    this.closing = true // our own disconnect is not counted as a lost connection
     if (this.socket) this.socket.disconnect()
     if (this.ws) this.ws.terminate()
   }
@@ -136,6 +152,21 @@ class Conn {
 function percentile (sorted, p) {
   if (!sorted.length) return null
   return sorted[Math.min(sorted.length - 1, Math.floor(p / 100 * sorted.length))]
+}
+
+/**
+ * Per `config.window` seconds of the measured run: how many deliveries, and their percentiles.
+ * Every window of the run is listed, an empty one too: no deliveries at all is the worst news.
+ */
+function latencyWindows (buckets, measuredMs) {
+  const count = Math.max(buckets.length, Math.ceil(measuredMs / (config.window * 1000)))
+  return Array.from({ length: count }, (_, index) => {
+    const sorted = (buckets[index] || []).sort((a, b) => a - b)
+    return {
+      start_s: index * config.window, deliveries: sorted.length,
+      p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99)
+    }
+  })
 }
 
 function cookieFor (i) { return config.cookies ? config.cookies[i % config.cookies.length] : '' }
@@ -188,6 +219,10 @@ async function latency () {
   const room = config.rooms[0]
   const sentAt = new Map()
   const samples = []
+  // With `window`: the same latencies, grouped by the window their edit was sent in.
+  const buckets = []
+  const windowMs = config.window ? config.window * 1000 : 0
+  let warmupEnd = Infinity
   let measuring = false
   const total = config.typists + config.viewers
   const conns = await openAll(total, () => room)
@@ -201,7 +236,14 @@ async function latency () {
       if (seen.syncType !== SYNC_STEP1) received[index].push(seen.payload)
       if (!seen.key || !measuring) return
       const at = sentAt.get(seen.key)
-      if (at !== undefined) samples.push(now() - at)
+      if (at === undefined) return
+      const took = now() - at
+      samples.push(took)
+      if (windowMs) {
+        const index = Math.max(0, Math.floor((at - warmupEnd) / windowMs))
+        if (!buckets[index]) buckets[index] = []
+        buckets[index].push(took)
+      }
     }
   })
   const typists = conns.slice(0, config.typists).map((conn) => {
@@ -216,7 +258,7 @@ async function latency () {
   let failed = 0
   const acks = []
   const end = now() + config.duration * 1000
-  const warmupEnd = now() + (config.warmup || 2) * 1000
+  warmupEnd = now() + (config.warmup || 2) * 1000
   const interval = 1000 / config.rate
   await Promise.all(typists.map(async (typist, index) => {
     await sleep(interval * index / typists.length) // spread the typists over the interval
@@ -246,11 +288,13 @@ async function latency () {
   await sleep((config.settle ?? 2) * 1000)
   conns.forEach((c) => c.close())
   samples.sort((a, b) => a - b)
-  return {
+  const result = {
     sent, failed, deliveries: samples.length, expected_deliveries: null,
     p50_ms: percentile(samples, 50), p99_ms: percentile(samples, 99), max_ms: samples[samples.length - 1] ?? null,
     generator_cpu: generatorCpu, failures, texts: finalTexts(conns, typists, received)
   }
+  if (windowMs) result.windows = latencyWindows(buckets, end - warmupEnd)
+  return result
 }
 
 async function throughput () {
@@ -359,9 +403,9 @@ async function fill () {
 const modes = { latency, throughput, viewers, open: openTimes, fill }
 try {
   const result = await modes[config.mode]()
-  out({ event: 'result', ...result })
+  out({ event: 'result', ...result, disconnects })
   process.exit(0)
 } catch (err) {
-  out({ event: 'error', error: String(err && err.stack ? err.stack : err) })
+  out({ event: 'error', error: String(err && err.stack ? err.stack : err), disconnects })
   process.exit(1)
 }
