@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, has_app_context
 from pycrdt import Doc, Text, merge_updates
 from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from codedraft.codes.models import Clause
@@ -38,6 +39,10 @@ SNAPSHOT_OVERLAP = 200
 # so two processes seeding the same clause produce identical structs that Yjs merges into one.
 SEED_CLIENT_ID = 1
 MAX_BATCH = 500
+# A batch PostgreSQL aborted (deadlock_detected, serialization_failure) stored nothing and is tried
+# again, up to this many times in all.
+WRITE_ATTEMPTS = 3
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 # On PostgreSQL a log id is taken at insert time but seen only at commit, so a lower id can appear
 # after a higher one. The catch-up keeps re-checking ids above the highest one seen at least this
 # long ago: a writer's transaction lasts milliseconds, never this long.
@@ -115,7 +120,7 @@ class ClauseStore:
         self._queue: queue.Queue[PendingUpdate | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
-        self.stats = {"batches": 0, "updates": 0}
+        self.stats = {"batches": 0, "updates": 0, "retries": 0}
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -429,7 +434,7 @@ class ClauseStore:
 
     def _write_batch(self, batch: list[PendingUpdate]) -> None:
         try:
-            ids = run_blocking(self._store_rows, batch)
+            ids = self._store_rows_retrying(batch)
         except Exception as error:  # the whole batch failed: every sender is told, nothing acked
             log.exception("storing %d clause updates failed", len(batch))
             for pending in batch:
@@ -447,6 +452,20 @@ class ClauseStore:
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
                 self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.clause is opened))
 
+    def _store_rows_retrying(self, batch: list[PendingUpdate]) -> list[int]:
+        """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a
+        serialisation conflict is tried again, since nothing of it was stored."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return run_blocking(self._store_rows, batch)
+            except DBAPIError as error:
+                if attempt == WRITE_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+                    raise
+                self.stats["retries"] += 1
+                log.warning("storing %d clause updates: %s; trying again", len(batch), type(error.orig).__name__)
+                time.sleep(0.02 * attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     def _store_rows(self, batch: list[PendingUpdate]) -> list[int]:
         """Insert the batch's updates and each clause's latest text in one transaction; the log
         ids in batch order. Touches only the database, so it can run outside the event loop."""
@@ -458,7 +477,9 @@ class ClauseStore:
                   "created_at": now, "origin": p.origin} for p in batch],
             ).all()
             latest_text = {p.clause.clause_id: p.text for p in batch}
-            for clause_id, text in latest_text.items():
+            # Clause rows are locked in id order: two processes storing batches that touch the
+            # same clauses in different orders deadlocked (bench/realtime_scaled.py, 3 processes).
+            for clause_id, text in sorted(latest_text.items()):
                 session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
             session.commit()
         return list(ids)
