@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ RATE_PER_SECOND = 60.0
 RATE_BURST = 400.0
 # How often this process looks for clause documents nobody here uses any more (ClauseStore.evict_idle).
 SWEEP_EVERY_SECONDS = 30.0
+# With several processes, how often it rewrites bodies it may have left stale (ClauseStore.reconcile_bodies).
+RECONCILE_EVERY_SECONDS = 2.0
 
 
 def clause_room(uid: str) -> str:
@@ -135,15 +138,26 @@ class CollabNamespace(Namespace):
         socketio.start_background_task(self._sweep_idle_clauses)
 
     def _sweep_idle_clauses(self) -> None:
+        """Forever: reconcile bodies every few seconds, drop idle documents every sweep."""
+        evicted_at = time.monotonic()
         while True:
-            socketio.sleep(self.sweep_every)
-            try:
-                dropped = self.store.evict_idle(self.clauses_in_use(), idle_for=self.idle_seconds)
-            except Exception:  # the sweep must outlive any one bad pass
-                log.exception("dropping idle clause documents failed")
-                continue
-            if dropped:
-                log.info("dropped %d idle clause document(s) from memory", len(dropped))
+            socketio.sleep(min(self.sweep_every, RECONCILE_EVERY_SECONDS))
+            self._guarded("rewriting stale clause bodies", self.store.reconcile_bodies)
+            if time.monotonic() - evicted_at >= self.sweep_every:
+                evicted_at = time.monotonic()
+                dropped = self._guarded("dropping idle clause documents",
+                                        lambda: self.store.evict_idle(self.clauses_in_use(), idle_for=self.idle_seconds))
+                if dropped:
+                    log.info("dropped %d idle clause document(s) from memory", len(dropped))
+
+    @staticmethod
+    def _guarded(what: str, step: Callable[[], list[str]]) -> list[str]:
+        """One step of the sweep; a failure is logged and the sweep goes on."""
+        try:
+            return step()
+        except Exception:
+            log.exception("%s failed", what)
+            return []
 
     # -- events -------------------------------------------------------------------------------
 

@@ -57,6 +57,11 @@ CATCH_UP_THOROUGH_EVERY = 1.0
 # (its log has everything acknowledged): a document costs about 1 kB per stored edit, and a
 # server up for weeks would otherwise keep every clause anyone ever opened.
 IDLE_SECONDS = 120.0
+# Several processes: each writes a clause's body column from its own replica, which may lack the
+# last edits another process stored a moment before, so the last writer can leave a stale body
+# (3 processes: all 200 clients and the log agreed, the body did not). For this long after it
+# last wrote a clause, a process catches up and rewrites the body if the database's differs.
+RECONCILE_WINDOW_SECONDS = CATCH_UP_SETTLE_SECONDS + 5.0
 
 
 def seed_update(text: str) -> bytes:
@@ -91,6 +96,8 @@ class OpenClause:
     # not committed yet; neither kind of clause is dropped from memory.
     last_used: float = field(default_factory=time.monotonic)
     uncommitted: int = 0
+    # When this process last wrote the clause's body column (multi-process reconciliation).
+    body_written_at: float = float("-inf")
 
 
 @dataclass
@@ -244,6 +251,37 @@ class ClauseStore:
             with self.app.app_context():
                 if engine is not db.engine:
                     engine.dispose()
+
+    def reconcile_bodies(self, now: float | None = None) -> list[str]:
+        """Several processes only: for each clause whose body this process wrote in the last
+        RECONCILE_WINDOW_SECONDS, catch up and rewrite the body column if it differs from the
+        caught-up text. Once typing stops every replica holds every edit, so the bodies written
+        last agree with the log. A clause busy this moment waits for the next call. Returns the
+        uids whose body was rewritten."""
+        if not self.multi_process:
+            return []
+        now = time.monotonic() if now is None else now
+        rewritten = []
+        for opened in list(self._open.values()):
+            if now - opened.body_written_at > RECONCILE_WINDOW_SECONDS:
+                continue
+            if not opened.lock.acquire(blocking=False):
+                continue
+            try:
+                self._catch_up(opened)
+                text = opened.doc.text
+            finally:
+                opened.lock.release()
+            if run_blocking(self._write_body_if_stale, opened.clause_id, text):
+                rewritten.append(opened.uid)
+        return rewritten
+
+    def _write_body_if_stale(self, clause_id: int, text: str) -> bool:
+        with Session(self._writer_bind()) as session:
+            result = session.execute(update(Clause).where(Clause.id == clause_id, Clause.body != text)
+                                     .values(body=text, updated_at=utcnow()))
+            session.commit()
+        return bool(getattr(result, "rowcount", 0))
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -445,6 +483,7 @@ class ClauseStore:
         stored_at = time.monotonic()
         for pending, update_id in zip(batch, ids, strict=True):
             pending.clause.updates_since_snapshot += 1
+            pending.clause.body_written_at = stored_at
             if self.multi_process:  # our own rows: the catch-up need not read them back
                 pending.clause.recent_ids[update_id] = stored_at
             pending.done.set_result(update_id)

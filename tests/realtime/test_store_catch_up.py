@@ -6,13 +6,14 @@ import time
 
 import pytest
 from pycrdt import Doc, Text
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from codedraft import create_app
 from codedraft.codes import operations as codes
 from codedraft.collab.core import BODY, sync_update_message
 from codedraft.collab.models import ClauseUpdate
-from codedraft.collab.store import ClauseStore
+from codedraft.codes.models import Clause
+from codedraft.collab.store import RECONCILE_WINDOW_SECONDS, ClauseStore
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 from tests.conftest import app_config
@@ -121,3 +122,36 @@ def test_an_edit_building_on_a_row_not_yet_seen_is_acknowledged_at_once(catching
     stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
                                .where(ClauseUpdate.clause_id == clause.id))
     assert stored == 3
+
+
+def test_a_body_left_stale_by_one_process_is_rewritten_once_it_catches_up(catching_up):
+    app, clause, one, _opened = catching_up
+    two = ClauseStore(app)  # a second process on the same database
+    try:
+        one.replace_text(clause, "Base. From one.", user_id=None, origin="editor")
+        two.replace_text(clause, "Base. From one. From two.", user_id=None, origin="editor")  # caught up first
+        # What process one's writer leaves when it stores last from a replica that lacks two's edit.
+        db.session.execute(update(Clause).where(Clause.id == clause.id).values(body="Base. From one."))
+        db.session.commit()
+
+        assert one.reconcile_bodies() == [clause.uid]
+        assert two.reconcile_bodies() == []  # its replica agrees with the body now
+        db.session.expire_all()
+        assert db.session.get(Clause, clause.id).body == "Base. From one. From two." == one.opened(clause.uid).doc.text
+
+        db.session.execute(update(Clause).where(Clause.id == clause.id).values(body="Stale again."))
+        db.session.commit()
+        later = one.opened(clause.uid).body_written_at + RECONCILE_WINDOW_SECONDS + 1
+        assert one.reconcile_bodies(now=later) == []  # long after its last write it leaves the body alone
+    finally:
+        two.close()
+
+
+def test_one_process_never_reconciles(app, make_code):
+    clause = codes.add_clause(codes.add_chapter(make_code("Alone"), "Chapter"), kind="section", title="Alone",
+                              body="Alone.")
+    db.session.commit()
+    store = ClauseStore(app)  # no Redis: its replica is the only one, and its body writes are final
+    store.replace_text(clause, "Alone, edited.", user_id=None, origin="editor")
+    assert store.reconcile_bodies() == []
+    store.close()
