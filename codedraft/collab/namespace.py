@@ -130,14 +130,14 @@ class CollabNamespace(Namespace):
         return {uid for connection in list(self.connections.values()) for uid in list(connection.presence)}
 
     def _start_sweeping(self) -> None:
-        """Begin the idle-clause sweep with the first socket (a CLI or a test app never needs it)."""
+        """Begin the sweep (stale bodies, idle documents) with the first socket (a CLI or a test app never needs it)."""
         with self._lock:
             if self._sweeping:
                 return
             self._sweeping = True
-        socketio.start_background_task(self._sweep_idle_clauses)
+        socketio.start_background_task(self._sweep)
 
-    def _sweep_idle_clauses(self) -> None:
+    def _sweep(self) -> None:
         """Forever: reconcile bodies every few seconds, drop idle documents every sweep."""
         evicted_at = time.monotonic()
         while True:

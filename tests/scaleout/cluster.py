@@ -99,16 +99,17 @@ def ensure_redis() -> None:
     """Start the machine's Redis if it does not answer; wait until it does."""
     client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=1)
     try:
-        if _pings(client):
+        if answers(client):
             return
         subprocess.run(REDIS_START, capture_output=True, timeout=20, check=False)
-        wait_for(lambda: _pings(client), 20, "Redis to answer again")
+        wait_for(lambda: answers(client), 20, "Redis to answer again")
     finally:
         # Left to the garbage collector, its socket raised ResourceWarning (an error in pytest).
         client.close()
 
 
-def _pings(client: redis.Redis) -> bool:
+def answers(client: redis.Redis) -> bool:
+    """Whether the Redis behind ``client`` answers a ping now."""
     try:
         return bool(client.ping())
     except redis.RedisError:

@@ -31,18 +31,11 @@ def redis_stopped() -> Iterator[None]:
     try:
         subprocess.run(["redis-cli", "-h", cl.REDIS_HOST, "-p", str(cl.REDIS_PORT), "shutdown", "nosave"],
                        capture_output=True, timeout=10, check=False)
-        wait_for(lambda: not _answers(client), 10, "Redis to stop")
+        wait_for(lambda: not cl.answers(client), 10, "Redis to stop")
         yield
     finally:
         client.close()
         cl.ensure_redis()
-
-
-def _answers(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 def _relays(sender: cl.Typist, receiver: cl.Typist) -> bool:
