@@ -47,6 +47,7 @@ from codedraft.feedback.anchors import AnchorError, to_utf16
 from codedraft.feedback.charts import legend_swatch, stacked_bar
 from codedraft.feedback.models import DISPOSITIONS, STATUSES, Comment, FeedbackRound
 from codedraft.markdown import render_markdown
+from codedraft.security import safe_local_path
 from codedraft.timeutil import utcnow
 
 bp = Blueprint("feedback", __name__)
@@ -85,7 +86,7 @@ def _back(code: Code, clause: Clause, anchor: str = "") -> str:
     """Where a form returns: its ``next`` field if it is a path of this code, else the feedback page."""
     target = request.form.get("next", "")
     prefix = f"/codes/{code.slug}/"
-    if target.startswith(prefix) and "//" not in target and "\\" not in target:
+    if target.startswith(prefix) and "//" not in target and safe_local_path(target) is not None:
         return target + anchor
     return url_for("feedback.clause_feedback", slug=code.slug, uid=clause.uid) + anchor
 
