@@ -43,6 +43,7 @@ from .docx_export import (
     xml_text,
 )
 from .redline import change_badges
+from .redline_blocks import Piece, Side, classify_line, split_lines_with_breaks, styled_runs
 
 
 def word_date(moment: datetime) -> str:
@@ -79,42 +80,41 @@ class _Revisions:
         element.set(qn("w:date"), date)
         return element
 
-    def _print_run(self, op: DiffOp, text: str) -> BaseOxmlElement:
+    def _run(self, op: DiffOp, text: str, *, bold: bool, italic: bool) -> BaseOxmlElement:
+        """A run of text: deleted text is ``w:delText`` when tracked; printed changes carry
+        their colour, underline or strike-through. ``w:rPr`` children keep the schema order."""
+        printed = self.print_marks and op is not DiffOp.EQUAL
         run = OxmlElement("w:r")
         properties = OxmlElement("w:rPr")
-        if op is DiffOp.INSERT:
-            underline = OxmlElement("w:u")
-            underline.set(qn("w:val"), "single")
-            properties.append(underline)
-        else:
-            properties.append(OxmlElement("w:strike"))
-        colour = OxmlElement("w:color")
-        colour.set(qn("w:val"), _INSERT_COLOUR if op is DiffOp.INSERT else _DELETE_COLOUR)
-        # Schema order in w:rPr: strike, color, ..., u.
-        if op is DiffOp.INSERT:
-            properties.insert(0, colour)
-        else:
+        if bold:
+            properties.append(OxmlElement("w:b"))
+        if italic:
+            properties.append(OxmlElement("w:i"))
+        if printed:
+            if op is DiffOp.DELETE:
+                properties.append(OxmlElement("w:strike"))
+            colour = OxmlElement("w:color")
+            colour.set(qn("w:val"), _INSERT_COLOUR if op is DiffOp.INSERT else _DELETE_COLOUR)
             properties.append(colour)
-        run.append(properties)
-        content = OxmlElement("w:t")
+            if op is DiffOp.INSERT:
+                underline = OxmlElement("w:u")
+                underline.set(qn("w:val"), "single")
+                properties.append(underline)
+        if len(properties):
+            run.append(properties)
+        content = OxmlElement("w:delText" if op is DiffOp.DELETE and not printed else "w:t")
         content.set(qn("xml:space"), "preserve")
         content.text = xml_text(text)
         run.append(content)
         return run
 
-    def append_text(self, paragraph: Paragraph, op: DiffOp, text: str, credit: Credit | None = None) -> None:
+    def append_text(self, paragraph: Paragraph, op: DiffOp, text: str, credit: Credit | None = None,
+                    *, bold: bool = False, italic: bool = False) -> None:
         """Append ``text`` to the paragraph as kept, inserted or deleted."""
         if not text:
             return
-        if op is not DiffOp.EQUAL and self.print_marks:
-            paragraph._p.append(self._print_run(op, text))
-            return
-        run = OxmlElement("w:r")
-        content = OxmlElement("w:delText" if op is DiffOp.DELETE else "w:t")
-        content.set(qn("xml:space"), "preserve")
-        content.text = xml_text(text)
-        run.append(content)
-        if op is DiffOp.EQUAL:
+        run = self._run(op, text, bold=bold, italic=italic)
+        if op is DiffOp.EQUAL or self.print_marks:
             paragraph._p.append(run)
             return
         wrapper = self.mark("w:ins" if op is DiffOp.INSERT else "w:del", credit)
@@ -168,6 +168,50 @@ def _write_tracked_lines(
     return paragraph
 
 
+def _line_op(pieces: list[Piece]) -> DiffOp:
+    """INSERT or DELETE when the whole line was inserted or deleted, else EQUAL."""
+    ops = {piece.op for piece in pieces}
+    return ops.pop() if len(ops) == 1 else DiffOp.EQUAL
+
+
+def _line_style(kind: str, level: int, clause_level: int) -> str:
+    if kind == "heading":
+        return f"Heading {min(MAX_HEADING_LEVEL, clause_level + level - 3)}"
+    if kind in ("bullet", "ordinal"):
+        depth = min(3, level // 2 + 1)
+        base = "List Bullet" if kind == "bullet" else "List Continue"
+        return base if depth == 1 else f"{base} {depth}"
+    return "Normal"
+
+
+def _write_body(word: WordDocument, segments: list[CreditedSegment], revisions: _Revisions, *,
+                clause_level: int, clause_op: DiffOp, clause_credit: Credit | None) -> None:
+    """Write a clause body as the Markdown it is: each line a paragraph in the style of its block
+    (heading, bulleted or numbered item, text), markers removed, emphasis as bold and italic.
+
+    A line break that was inserted or deleted is tracked on the paragraph mark, so accepting or
+    rejecting every change gives each draft's paragraphs; blank lines only separate paragraphs.
+    """
+    for pieces, line_break in split_lines_with_breaks(segments, Side.BOTH):
+        line = classify_line(pieces, Side.BOTH)
+        if line.kind == "blank":
+            continue
+        paragraph = styled_paragraph(word, _line_style(line.kind, line.level, clause_level))
+        if line.kind == "ordinal":
+            # Numbers are written as text (as in the consolidated DOCX): a legal text's numbering
+            # must not be renumbered by Word.
+            whole = _line_op(line.pieces)
+            credit = next((piece.credit for piece in line.pieces if piece.credit is not None), None)
+            revisions.append_text(paragraph, whole, f"{line.start}. ", credit)  # type: ignore[arg-type]
+        for run in styled_runs(line.pieces):
+            revisions.append_text(paragraph, run.op, run.text, run.credit,  # type: ignore[arg-type]
+                                  bold=run.bold, italic=run.italic)
+        if clause_op is not DiffOp.EQUAL:
+            revisions.track_paragraph_mark(paragraph, clause_op, clause_credit)
+        elif line_break is not None:
+            revisions.track_paragraph_mark(paragraph, line_break.op, line_break.credit)  # type: ignore[arg-type]
+
+
 def _clause_op(clause: ClauseComparison) -> DiffOp:
     if clause.old is None:
         return DiffOp.INSERT
@@ -197,8 +241,7 @@ def _write_clause(word: WordDocument, clause: ClauseComparison, level: int, revi
         note_run.italic = True
         note_run.font.size = Pt(9)
     if body:
-        last = _write_tracked_lines(word, body, revisions, style="Normal", clause_op=op, clause_credit=clause_credit)
-        revisions.track_paragraph_mark(last, op, clause_credit)
+        _write_body(word, body, revisions, clause_level=level, clause_op=op, clause_credit=clause_credit)
 
 
 def _main_credit(segments: Iterable[CreditedSegment]) -> Credit | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from itertools import groupby
 from dataclasses import dataclass, field
 from enum import StrEnum
 from html import escape
@@ -45,10 +46,23 @@ _MIN_BODY_HEADING = 4
 
 @dataclass(frozen=True)
 class Piece:
-    """Part of one line of a diff: kept, inserted or deleted text."""
+    """Part of one line of a diff: kept, inserted or deleted text, with whatever the caller
+    attached to it (the DOCX redline attaches who made the change)."""
 
     op: DiffOp
     text: str
+    credit: object = None
+
+
+@dataclass(frozen=True)
+class StyledText:
+    """A run of a line's text with its emphasis decided and its markers removed."""
+
+    op: DiffOp
+    text: str
+    bold: bool
+    italic: bool
+    credit: object = None
 
 
 @dataclass
@@ -79,18 +93,28 @@ def _shown(op: DiffOp, side: Side) -> bool:
     return not ((op is DiffOp.INSERT and side is Side.OLD) or (op is DiffOp.DELETE and side is Side.NEW))
 
 
-def split_lines(segments: Iterable[DiffSegment], side: Side) -> list[list[Piece]]:
+def split_lines(segments: Iterable[DiffSegment | Piece], side: Side) -> list[list[Piece]]:
     """The diff cut into lines (at every line break of either text), keeping only what ``side``
     shows. A change spanning lines becomes one piece on each line."""
-    lines: list[list[Piece]] = [[]]
+    return [pieces for pieces, _ in split_lines_with_breaks(segments, side)]
+
+
+def split_lines_with_breaks(segments: Iterable[DiffSegment | Piece], side: Side) -> list[tuple[list[Piece], Piece | None]]:
+    """Like :func:`split_lines`, with the line break that ends each line: a one-character
+    piece saying whether that break was kept, inserted or deleted (None after the last line)."""
+    lines: list[tuple[list[Piece], Piece | None]] = []
+    current: list[Piece] = []
     for segment in segments:
         if not _shown(segment.op, side):
             continue
+        credit = getattr(segment, "credit", None)
         for index, part in enumerate(segment.text.split("\n")):
             if index:
-                lines.append([])
+                lines.append((current, Piece(segment.op, "\n", credit)))
+                current = []
             if part:
-                lines[-1].append(Piece(segment.op, part))
+                current.append(Piece(segment.op, part, credit))
+    lines.append((current, None))
     return lines
 
 
@@ -125,7 +149,7 @@ def _strip_markers(pieces: list[Piece], reading: Side, reading_length: int, othe
             start = max(other_length - other_at, 0)
             other_at += size
         if start < size:
-            kept.append(Piece(piece.op, piece.text[start:]))
+            kept.append(Piece(piece.op, piece.text[start:], piece.credit))
     return kept
 
 
@@ -164,7 +188,7 @@ def _strip_heading_closer(pieces: list[Piece], reading: Side) -> list[Piece]:
     trimmed = re.sub(r"[ \t]+#+[ \t]*$", "", last.text)
     if trimmed == last.text:
         return pieces
-    return [*pieces[:-1], Piece(last.op, trimmed)] if trimmed else pieces[:-1]
+    return [*pieces[:-1], Piece(last.op, trimmed, last.credit)] if trimmed else pieces[:-1]
 
 
 def _wrap(op: DiffOp, html: str, label: str | None) -> str:
@@ -177,35 +201,42 @@ def _wrap(op: DiffOp, html: str, label: str | None) -> str:
     )
 
 
-def render_inline_pieces(pieces: Iterable[Piece], labels: tuple[str, str] = ("inserted", "deleted")) -> str:
-    """HTML of one line's pieces: emphasis markers become ``<strong>``/``<em>``, insertions
-    ``<ins>`` and deletions ``<del>`` (each with hidden words for screen readers).
+def styled_runs(pieces: Iterable[Piece]) -> Iterator[StyledText]:
+    """A line's pieces as runs of text with their emphasis, markers (``**``, ``*``, ``__``,
+    ``_``) removed.
 
     Emphasis is tracked separately for the old text (kept + deleted) and the new text (kept +
     inserted), so a ``**`` that was only added makes the new words bold, not the deleted ones.
     """
     new_state, old_state = _Emphasis(), _Emphasis()
-    parts: list[str] = []
     for piece in pieces:
-        label = labels[0] if piece.op is DiffOp.INSERT else labels[1] if piece.op is DiffOp.DELETE else None
         state = old_state if piece.op is DiffOp.DELETE else new_state
-        html: list[str] = []
         position = 0
         for marker in _EMPHASIS.finditer(piece.text):
-            html.append(_styled(piece.text[position:marker.start()], state))
+            if marker.start() > position:
+                yield StyledText(piece.op, piece.text[position:marker.start()], state.bold, state.italic, piece.credit)
             if piece.op is not DiffOp.DELETE:
                 new_state.toggle(marker.group())
             if piece.op is not DiffOp.INSERT:
                 old_state.toggle(marker.group())
             position = marker.end()
-        html.append(_styled(piece.text[position:], state))
-        content = "".join(html)
+        if position < len(piece.text):
+            yield StyledText(piece.op, piece.text[position:], state.bold, state.italic, piece.credit)
+
+
+def render_inline_pieces(pieces: Iterable[Piece], labels: tuple[str, str] = ("inserted", "deleted")) -> str:
+    """HTML of one line's pieces: emphasis as ``<strong>``/``<em>`` (see :func:`styled_runs`),
+    insertions ``<ins>`` and deletions ``<del>``, each with hidden words for screen readers."""
+    parts: list[str] = []
+    for op, runs in groupby(styled_runs(pieces), key=lambda run: run.op):
+        label = labels[0] if op is DiffOp.INSERT else labels[1] if op is DiffOp.DELETE else None
+        content = "".join(_styled(run.text, run) for run in runs)
         if content:
-            parts.append(_wrap(piece.op, content, label))
+            parts.append(_wrap(op, content, label))
     return "".join(parts)
 
 
-def _styled(text: str, state: _Emphasis) -> str:
+def _styled(text: str, state: StyledText) -> str:
     if not text:
         return ""
     html = escape(text, quote=False)
