@@ -43,7 +43,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPUS = ROOT / ".." / "shared" / "corpus"
+# ../shared/corpus beside the checkout (or one level further up, for a nested worktree).
+CORPUS = next((p / "corpus" for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+              ROOT / ".." / "shared" / "corpus")
 RESULTS = ROOT / "bench" / "results" / "search.json"
 
 from sqlalchemy import insert, select  # noqa: E402
