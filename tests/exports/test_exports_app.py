@@ -22,7 +22,6 @@ from codedraft.extensions import db
 from tests.exports.conftest import CORPUS
 
 
-
 def _corpus(name: str) -> str:
     path = CORPUS / name
     if not path.exists():
@@ -125,10 +124,9 @@ def test_documents_from_drafts_and_live_text(corpus_code) -> None:
 def test_redline_of_real_drafts_in_every_format(corpus_code, tmp_path) -> None:
     comparison_request = {"from": "1", "to": "2"}
     results = {}
+    # How long each takes is bench/export_bench.py's question, not a test's (a busy machine is slower).
     for fmt in ("html", "docx", "pdf"):
-        started = time.perf_counter()
         results[fmt] = jobs.produce_export(corpus_code, jobs.ExportRequest.build("redline", fmt, comparison_request))
-        assert time.perf_counter() - started < 20
     assert "<ins class=\"redline-ins\">" in results["html"].data.decode() and results["html"].suffix == "html"
 
     # The DOCX holds real tracked changes, inside the paragraphs of the changed clauses.

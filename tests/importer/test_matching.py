@@ -172,7 +172,6 @@ def test_second_to_third_draft_keeps_ids_sensibly() -> None:
         f"matched {report.matched}, new {report.new}, dropped {len(report.dropped)}; "
         f"by tier {report.by_how()}; {elapsed:.3f} s"
     )
-    assert elapsed < 5.0
     assert_one_to_one(report, old, draft3)
     continued = {m.new_key: m.old_id for m in report.matches}
     # Renumbered but same title: I.2 Copyright policy was commitment 2.
