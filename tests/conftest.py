@@ -1,6 +1,7 @@
 """Shared fixtures: an app on a temporary SQLite file, factories, signed-in clients."""
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from codedraft.codes import operations as codes
 from codedraft.codes.models import Chapter, Clause, Code, Role
 from codedraft.extensions import db
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# ../shared beside the project; CODEDRAFT_SHARED_DIR points elsewhere (a worktree kept in a sub-folder).
+SHARED = Path(os.environ.get("CODEDRAFT_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
 PASSWORD = "correct horse battery"
 
 

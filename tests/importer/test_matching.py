@@ -11,7 +11,9 @@ import pytest
 from codedraft.importer.matching import MatchReport, OldClause, match_clauses, normalise_title
 from codedraft.importer.parse import ParsedDocument, parse_markdown
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+from tests.conftest import SHARED
+
+CORPUS = SHARED / "corpus"
 
 OLD_CODE = """\
 # Code v1
