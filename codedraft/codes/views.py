@@ -93,6 +93,7 @@ def clause(slug: str, uid: str) -> ResponseReturnValue:
     code, clause = load_clause(slug, uid)
     return render_template(
         "codes/clause.html", code=code, clause=clause, body_html=render_markdown(clause.body),
+        notes_html={note.id: render_markdown(note.body) for note in clause.notes},
         history=clause_history(clause.uid), may_edit=policy.can_edit_clause(current_user, clause),
         panels=clause_panels(code, clause, current_user),
     )

@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from codedraft.accounts.models import User
 from codedraft.codes import operations as codes
-from codedraft.codes.models import Chapter, Clause, Code
+from codedraft.codes.models import Chapter, Clause, Code, DraftersNote, WorkingGroup
 from codedraft.drafts.models import Draft
 from codedraft.drafts.operations import publish_draft
 from codedraft.extensions import db
-from codedraft.importer.matching import MatchReport, OldClause, match_clauses
+from codedraft.importer.matching import ClauseMatch, MatchReport, OldClause, match_clauses
 from codedraft.importer.parse import ParsedChapter, ParsedClause, ParsedDocument, parse_markdown
 from codedraft.timeutil import utcnow
 
@@ -70,6 +70,39 @@ def _scaled(progress: Progress | None, start: int, span: int) -> Progress | None
     return lambda done, total: progress(start + span * done // max(total, 1), 100)
 
 
+def existing_clauses(code: Code) -> list[OldClause]:
+    """The live clauses of ``code`` as the matcher sees them."""
+    return [OldClause(c.uid, c.kind, c.number, c.title, c.body) for c in codes.live_clauses(code)]
+
+
+def corrected(match: MatchReport, old: list[OldClause], corrections: dict[str, str | None]) -> MatchReport:
+    """The matcher's proposal with the Office's corrections: ``new_key -> old stable id`` (None for
+    "new"). A correction naming an unknown clause or one that is already taken elsewhere raises
+    ImportError_, so nothing is applied on a half-understood request."""
+    known = {clause.stable_id for clause in old}
+    chosen: dict[str, str | None] = {m.new_key: m.old_id for m in match.matches}
+    for key, old_id in corrections.items():
+        if key not in chosen:
+            raise ImportError_(f"No clause {key!r} in the uploaded file.")
+        if old_id is not None and old_id not in known:
+            raise ImportError_("A correction names a clause that is not in the code.")
+        chosen[key] = old_id
+    taken = [old_id for old_id in chosen.values() if old_id is not None]
+    if len(taken) != len(set(taken)):
+        raise ImportError_("Two clauses of the file would continue the same clause; correct one of them.")
+    matches = tuple(
+        ClauseMatch(m.new_key, chosen[m.new_key],
+                    m.how if chosen[m.new_key] == m.old_id else ("office" if chosen[m.new_key] else "new"))
+        for m in match.matches
+    )
+    dropped = tuple(clause.stable_id for clause in old if clause.stable_id not in set(taken))
+    return MatchReport(matches, dropped)
+
+
+class ImportError_(ValueError):  # noqa: N801  (ImportError is Python's own)
+    """An import that cannot be carried out; the message is safe to show."""
+
+
 def import_document(
     text: str,
     *,
@@ -78,17 +111,31 @@ def import_document(
     draft_name: str | None = None,
     by: User | None = None,
     progress: Progress | None = None,
+    parsed: ParsedDocument | None = None,
+    corrections: dict[str, str | None] | None = None,
+    groups: dict[str, WorkingGroup | None] | None = None,
 ) -> ImportReport:
-    """Import Markdown ``text`` as a new code, or as the next version of ``code``.
+    """Import Markdown ``text`` (or an already ``parsed`` document) as a new code, or as the next
+    version of ``code``, with the Office's match ``corrections`` and working ``groups`` per
+    chapter key.
 
     Publishes a draft named ``draft_name`` when given. Mutates and flushes; the caller commits.
     """
-    parsed = parse_markdown(text, progress=_scaled(progress, 0, PARSE_SHARE))
+    if parsed is None:
+        parsed = parse_markdown(text, progress=_scaled(progress, 0, PARSE_SHARE))
     created = code is None
     if code is None:
         code = codes.create_code(title or parsed.title or "Imported code")
+    elif title and title.strip() and title.strip() != code.title:
+        code.title = title.strip()
     writer = _ClauseWriter(code, parsed, by, _scaled(progress, PARSE_SHARE, 100 - PARSE_SHARE))
-    match = None if created else writer.match_existing()
+    match = None
+    if not created:
+        old = existing_clauses(code)
+        match = match_clauses(old, parsed)
+        if corrections:
+            match = corrected(match, old, corrections)
+    writer.groups = groups or {}
     writer.write(match)
     counts: dict[str, int] = {}
     for clause in parsed.clauses():
@@ -113,10 +160,7 @@ class _ClauseWriter:
         self.by = by
         self.progress = progress
         self.existing = {c.uid: c for c in db.session.scalars(select(Clause).where(Clause.code_id == code.id))}
-
-    def match_existing(self) -> MatchReport:
-        old = [OldClause(c.uid, c.kind, c.number, c.title, c.body) for c in codes.live_clauses(self.code)]
-        return match_clauses(old, self.parsed)
+        self.groups: dict[str, WorkingGroup | None] = {}
 
     def write(self, match: MatchReport | None) -> None:
         continues = {m.new_key: m.old_id for m in match.matches} if match else {}
@@ -149,13 +193,19 @@ class _ClauseWriter:
             chapter = codes.add_chapter(self.code, parsed.title, number=parsed.number, import_key=parsed.key)
         chapter.position = position
         chapter.number, chapter.title = parsed.number, parsed.title or chapter.title
+        chapter.import_key = parsed.key
+        if parsed.key in self.groups:
+            codes.assign_working_group(chapter, self.groups[parsed.key])
         return chapter
 
     def _write_clause(self, chapter: Chapter, parsed: ParsedClause, old_uid: str | None, position: int) -> Clause:
         if old_uid is None:
-            return codes.add_clause(chapter, kind=parsed.kind, number=parsed.number, title=parsed.title,
-                                    body=parsed.body, position=position, import_key=parsed.key)
+            clause = codes.add_clause(chapter, kind=parsed.kind, number=parsed.number, title=parsed.title,
+                                      body=parsed.body, position=position, import_key=parsed.key)
+            _write_notes(clause, parsed)
+            return clause
         clause = self.existing[old_uid]
+        _write_notes(clause, parsed)
         clause.chapter_id, clause.kind, clause.position = chapter.id, parsed.kind, position
         clause.number, clause.title, clause.import_key = parsed.number, parsed.title, parsed.key
         clause.withdrawn = False
@@ -163,3 +213,13 @@ class _ClauseWriter:
         store = current_app.extensions["codedraft_collab"]
         store.replace_text_in_session(clause, parsed.body, user_id=self.by.id if self.by else None, origin="import")
         return clause
+
+
+def _write_notes(clause: Clause, parsed: ParsedClause) -> None:
+    """The clause's drafters' notes become those of the imported version (a note belongs to one
+    version's reasoning; the previous ones stay in the previous file)."""
+    for note in list(clause.notes):
+        db.session.delete(note)
+    clause.notes.clear()
+    for position, note in enumerate(parsed.notes):
+        clause.notes.append(DraftersNote(title=note.title[:500], body=note.body, position=position))

@@ -269,8 +269,20 @@ def _find_headings(lines: list[str]) -> list[_Heading]:
             continue
         parsed = _heading_text(line)
         if parsed is not None:
-            headings.append(_classify(index, parsed[0], parsed[1]))
+            heading = _classify(index, parsed[0], parsed[1])
+            if heading.role == "plain" and _NOTE.match(_first_text_after(lines, index)):
+                # "Explanatory note" whose text opens "Summary of changes ...:" is a drafters' note.
+                heading = _Heading(index, heading.level, heading.text, "note", "", heading.text)
+            headings.append(heading)
     return headings
+
+
+def _first_text_after(lines: list[str], index: int) -> str:
+    """The first non-blank line after ``index`` ('' at the end or at another heading)."""
+    for line in lines[index + 1 : index + 6]:
+        if line.strip():
+            return "" if _ATX_HEADING.match(line) else line.strip()
+    return ""
 
 
 def _demote(heading: _Heading) -> _Heading:
@@ -914,7 +926,7 @@ def _place_notes(builder: _Builder) -> None:
     for clause in list(clauses.values()):
         for note in list(clause.notes):
             owner = clauses.get(note.target) if note.target else None
-            if owner is None and note.target is None and _SUMMARY_NOTE.match(note.title):
+            if owner is None and note.target is None and _is_summary(note):
                 owner = _summary_owner(clause, clauses, children)
             if owner is not None and owner is not clause:
                 clause.notes.remove(note)
@@ -923,14 +935,22 @@ def _place_notes(builder: _Builder) -> None:
         clause.notes.sort(key=lambda note: note.line)
 
 
+def _is_summary(note: _NoteDraft) -> bool:
+    """A summary or explanation of changes, by its title or by the words its text opens with."""
+    first = next((text.strip() for _, text in note.body if text.strip()), "")
+    return bool(_SUMMARY_NOTE.match(note.title) or _SUMMARY_NOTE.match(first))
+
+
 def _summary_owner(clause: _ClauseDraft, clauses: dict[str, _ClauseDraft],
                    children: dict[str, list[_ClauseDraft]]) -> _ClauseDraft | None:
-    if clause.kind != "measure" or clause.parent_key not in clauses:
+    """The parent, when ``clause`` is its last part (a measure, an appendix part) and no other part
+    carries a summary of its own."""
+    if clause.kind not in ("measure", "section") or clause.parent_key not in clauses:
         return None
     siblings = children.get(clause.parent_key, [])
     if not siblings or siblings[-1] is not clause:
         return None
-    others_have = any(_SUMMARY_NOTE.match(n.title) for sibling in siblings[:-1] for n in sibling.notes)
+    others_have = any(_is_summary(n) for sibling in siblings[:-1] for n in sibling.notes)
     return None if others_have else clauses[clause.parent_key]
 
 
