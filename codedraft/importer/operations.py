@@ -114,16 +114,18 @@ def import_document(
     parsed: ParsedDocument | None = None,
     corrections: dict[str, str | None] | None = None,
     groups: dict[str, WorkingGroup | None] | None = None,
+    fresh: bool = False,
 ) -> ImportReport:
     """Import Markdown ``text`` (or an already ``parsed`` document) as a new code, or as the next
     version of ``code``, with the Office's match ``corrections`` and working ``groups`` per
     chapter key.
 
+    ``fresh`` says ``code`` was just created for this import (nothing to match against).
     Publishes a draft named ``draft_name`` when given. Mutates and flushes; the caller commits.
     """
     if parsed is None:
         parsed = parse_markdown(text, progress=_scaled(progress, 0, PARSE_SHARE))
-    created = code is None
+    created = code is None or fresh
     if code is None:
         code = codes.create_code(title or parsed.title or "Imported code")
     elif title and title.strip() and title.strip() != code.title:

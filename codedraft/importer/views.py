@@ -1,8 +1,241 @@
-"""The Office imports a file in the browser: upload, preview, correct, apply."""
+"""The Office imports a file in the browser: upload, preview, correct, apply.
+
+Upload reads the file (nothing is written if it cannot be read); a readable file is kept as a
+pending upload and previewed; applying takes the Office's corrections and working groups and
+writes everything in one transaction, whose progress the page polls.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+import secrets
+import threading
 
-from codedraft.importer import models  # noqa: F401  (the upload table)
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from codedraft import policy
+from codedraft.codes import operations as codes
+from codedraft.codes.models import Code, WorkingGroup
+from codedraft.codes.views import load_code
+from codedraft.database import storable_text
+from codedraft.extensions import db, limiter
+from codedraft.importer import operations
+from codedraft.importer.models import ImportUpload
+from codedraft.importer.preview import ImportPreview, preview_text, preview_upload
+from codedraft.importer.reading import UnreadableFile, read_upload
+from codedraft.timeutil import utcnow
 
 bp = Blueprint("importer", __name__)
+
+# Progress of imports being applied in this process, by upload token: 0-100.
+_progress: dict[str, int] = {}
+_progress_lock = threading.Lock()
+
+
+def _max_bytes() -> int:
+    return int(current_app.config.get("IMPORT_MAX_BYTES", 5 * 1024 * 1024))
+
+
+def _target_code(slug: str | None) -> Code | None:
+    """The code a next version is for (the Office of that code only), or None for a new code."""
+    if not slug:
+        if not policy.can_create_code(current_user):
+            abort(403)
+        return None
+    code = load_code(slug)
+    if not policy.can_administer_code(current_user, code):
+        abort(403)
+    return code
+
+
+def _load_upload(token: str) -> ImportUpload:
+    """The caller's own pending upload, or 404 (the same for another person's)."""
+    if not storable_text(token):
+        abort(404)
+    upload = db.session.scalar(select(ImportUpload).where(ImportUpload.token == token))
+    if upload is None or upload.user_id != current_user.id:
+        abort(404)
+    return upload
+
+
+def _upload_code(upload: ImportUpload) -> Code | None:
+    if upload.code_id is None:
+        return None
+    code = db.session.get(Code, upload.code_id)
+    if code is None or not policy.can_administer_code(current_user, code):
+        abort(404)
+    return code
+
+
+def _preview_of(upload: ImportUpload, code: Code | None) -> ImportPreview:
+    old = operations.existing_clauses(code) if code is not None else None
+    try:
+        uploaded = read_upload(upload.content, upload.filename, max_bytes=_max_bytes())
+    except UnreadableFile as error:
+        return ImportPreview(None, error=str(error))
+    preview = preview_text(uploaded.markdown, code, old)
+    preview.notices = uploaded.notices
+    return preview
+
+
+@bp.route("/import", methods=["GET"])
+@login_required
+def upload_form() -> ResponseReturnValue:
+    code = _target_code(request.args.get("code"))
+    return render_template("importer/upload.html", code=code)
+
+
+@bp.route("/import", methods=["POST"])
+@login_required
+@limiter.limit("30 per minute")
+def upload() -> ResponseReturnValue:
+    code = _target_code(request.form.get("code") or None)
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        flash(_("Choose a Markdown (.md) or Word (.docx) file."), "error")
+        return render_template("importer/upload.html", code=code), 400
+    data = file.read(_max_bytes() + 1)
+    old = operations.existing_clauses(code) if code is not None else None
+    preview = preview_upload(data, file.filename, code, old, max_bytes=_max_bytes())
+    if preview.error:
+        # Nothing is kept of a file that cannot be imported.
+        return render_template("importer/preview.html", preview=preview, code=code, upload=None,
+                               filename=file.filename, groups=[], reasons=_reasons()), 400
+    pending = ImportUpload(token=secrets.token_urlsafe(24), user_id=current_user.id,
+                           code_id=code.id if code else None, filename=file.filename[:300],
+                           file_format="docx" if data.startswith(b"PK") else "md", content=data)
+    db.session.add(pending)
+    db.session.commit()
+    return redirect(url_for("importer.preview", token=pending.token))
+
+
+@bp.route("/import/<token>")
+@login_required
+def preview(token: str) -> ResponseReturnValue:
+    upload = _load_upload(token)
+    code = _upload_code(upload)
+    preview = _preview_of(upload, code)
+    groups = list(code.working_groups) if code is not None else []
+    return render_template("importer/preview.html", preview=preview, code=code, upload=upload,
+                           filename=upload.filename, groups=groups, reasons=_reasons())
+
+
+def _reasons() -> dict[str, str]:
+    """Why a match was proposed, in the reader's language."""
+    return {
+        "number+title": _("same number and title"),
+        "title": _("same title"),
+        "text": _("alike text"),
+        "new": _("no earlier clause is like it"),
+    }
+
+
+def _corrections(preview: ImportPreview, form: dict[str, str]) -> dict[str, str | None]:
+    """The matches the Office changed: ``match-<key>`` is an old stable id or "new"."""
+    corrections: dict[str, str | None] = {}
+    for key, proposed in preview.matches.items():
+        chosen = form.get(f"match-{key}")
+        if chosen is None:
+            continue
+        wanted = None if chosen == "new" else chosen
+        if wanted != proposed.old_id:
+            corrections[key] = wanted
+    return corrections
+
+
+def _groups(code: Code | None, preview: ImportPreview, form: dict[str, str]) -> dict[str, WorkingGroup | None]:
+    """Working groups per chapter key: an existing group's id, or a new group's name."""
+    existing = {str(group.id): group for group in code.working_groups} if code is not None else {}
+    wanted: dict[str, str] = {}
+    for chapter in preview.document.chapters if preview.document else ():
+        name = form.get(f"newgroup-{chapter.key}", "").strip()[:200]
+        chosen = form.get(f"group-{chapter.key}", "")
+        if name:
+            wanted[chapter.key] = "name:" + name
+        elif chosen in existing:
+            wanted[chapter.key] = chosen
+    return {key: value for key, value in wanted.items()}  # resolved once the code exists
+
+
+def _resolve_groups(code: Code, wanted: dict[str, str]) -> dict[str, WorkingGroup | None]:
+    by_id = {str(group.id): group for group in code.working_groups}
+    by_name = {group.name: group for group in code.working_groups}
+    result: dict[str, WorkingGroup | None] = {}
+    for key, value in wanted.items():
+        if value.startswith("name:"):
+            name = value[5:]
+            by_name[name] = by_name.get(name) or codes.add_working_group(code, name)
+            result[key] = by_name[name]
+        else:
+            result[key] = by_id.get(value)
+    return result
+
+
+@bp.route("/import/<token>/apply", methods=["POST"])
+@login_required
+@limiter.limit("10 per minute")
+def apply(token: str) -> ResponseReturnValue:
+    upload = _load_upload(token)
+    code = _upload_code(upload)
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if upload.applied_at is not None:
+        return _answer(wants_json, _("This file was imported already."), 409, code)
+    preview = _preview_of(upload, code)
+    if preview.error or preview.document is None:
+        return _answer(wants_json, preview.error or _("The file holds no text to import."), 400, code, token)
+    form = {key: value for key, value in request.form.items()}
+    title = form.get("title", "").strip()[:300] or None
+    draft_name = form.get("draft_name", "").strip()[:200] or None
+
+    def progress(done: int, total: int) -> None:
+        with _progress_lock:
+            _progress[token] = min(99, round(100 * done / max(total, 1)))
+
+    try:
+        wanted = _groups(code, preview, form)
+        corrections = _corrections(preview, form)
+        target = code
+        if target is None:
+            target = codes.create_code(title or preview.document.title or "Imported code")
+        report = operations.import_document(
+            preview.markdown, code=target, title=title, draft_name=draft_name, by=current_user,
+            progress=progress, parsed=preview.document, corrections=corrections,
+            groups=_resolve_groups(target, wanted), fresh=code is None,
+        )
+        upload.applied_at = utcnow()
+        db.session.commit()
+    except (operations.ImportError_, codes.CodeError) as error:
+        db.session.rollback()
+        return _answer(wants_json, str(error), 400, code, token)
+    finally:
+        with _progress_lock:
+            _progress.pop(token, None)
+    message = _("Imported: %(chapters)s chapters, %(clauses)s clauses.", chapters=report.chapters,
+                clauses=sum(report.counts.values()))
+    target_url = url_for("codes.overview", slug=report.code.slug)
+    if wants_json:
+        return jsonify(message=message, redirect=target_url)
+    flash(message, "success")
+    return redirect(target_url)
+
+
+def _answer(wants_json: bool, message: str, status: int, code: Code | None,
+            token: str | None = None) -> ResponseReturnValue:
+    if wants_json:
+        return jsonify(error=message), status
+    flash(message, "error")
+    if token:
+        return redirect(url_for("importer.preview", token=token))
+    return redirect(url_for("importer.upload_form", code=code.slug if code else None))
+
+
+@bp.route("/import/<token>/progress")
+@login_required
+def progress(token: str) -> ResponseReturnValue:
+    upload = _load_upload(token)
+    with _progress_lock:
+        running = _progress.get(token)
+    done = upload.applied_at is not None
+    return jsonify(progress=100 if done else (running or 0), running=running is not None, done=done)
