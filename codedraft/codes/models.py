@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from codedraft.codes.numbering import clause_heading
+
+if TYPE_CHECKING:
+    from codedraft.accounts.models import User
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 
@@ -141,6 +145,8 @@ class StructureChange(db.Model):
     after: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User | None] = relationship("User")
 
 
 class Membership(db.Model):
