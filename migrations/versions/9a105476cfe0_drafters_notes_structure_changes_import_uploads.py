@@ -1,7 +1,7 @@
 """drafters notes, structure changes, import uploads
 
 Revision ID: 9a105476cfe0
-Revises: 5f1c2a9d7e30
+Revises: d5ca8001fb37
 Create Date: 2026-12-06 19:54:38.737649
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9a105476cfe0'
-down_revision = '5f1c2a9d7e30'
+down_revision = 'd5ca8001fb37'
 branch_labels = None
 depends_on = None
 
