@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from codedraft import policy
+from codedraft.audit.operations import record_event
 from codedraft.accounts import operations as accounts
 from codedraft.accounts.models import Organisation, User
 from codedraft.audit.operations import record_event
@@ -238,8 +239,10 @@ def relabel_clause(slug: str, uid: str) -> ResponseReturnValue:
     if not may_restructure(clause):
         abort(403)
     try:
-        structure.renumber(clause, request.form.get("number", clause.number), current_user)
-        structure.retitle(clause, request.form.get("title", clause.title), current_user)
+        _audit_structure(code, structure.renumber(clause, request.form.get("number", clause.number), current_user),
+                         clause.heading)
+        _audit_structure(code, structure.retitle(clause, request.form.get("title", clause.title), current_user),
+                         clause.heading)
     except ops.CodeError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -249,6 +252,15 @@ def relabel_clause(slug: str, uid: str) -> ResponseReturnValue:
 
 
 # --- Structure editing: the Office everywhere, chairs within their group's chapters ---------
+
+
+def _audit_structure(code: Code, change: StructureChange | None, subject: str) -> None:
+    """Record a structure change in the audit log, in the same transaction as the change."""
+    if change is None:
+        return
+    action = "structure.undo" if change.action.startswith("undo_") else f"structure.{change.action}"
+    record_event(action, actor=current_user, code=code, subject=subject[:300],
+                 details={"change": change.id, "before": change.before[:500], "after": change.after[:500]})
 
 
 def may_restructure(clause: Clause) -> bool:
@@ -281,19 +293,22 @@ def restructure_clause(slug: str, uid: str) -> ResponseReturnValue:
     action = request.form.get("action", "")
     try:
         if action == "label":
-            structure.retitle(clause, request.form.get("title", clause.title), current_user)
-            structure.renumber(clause, request.form.get("number", ""), current_user)
+            _audit_structure(code, structure.retitle(clause, request.form.get("title", clause.title), current_user),
+                             clause.heading)
+            _audit_structure(code, structure.renumber(clause, request.form.get("number", ""), current_user),
+                             clause.heading)
         elif action in ("up", "down"):
-            structure.move(clause, current_user, step=-1 if action == "up" else 1)
+            _audit_structure(code, structure.move(clause, current_user, step=-1 if action == "up" else 1),
+                             clause.heading)
         elif action == "chapter":
             target = db.session.get(Chapter, request.form.get("chapter_id", type=int) or 0)
             if target is None or target.code_id != code.id or not may_edit_chapter(code, target):
                 abort(404)
-            structure.move(clause, current_user, chapter=target)
+            _audit_structure(code, structure.move(clause, current_user, chapter=target), clause.heading)
         elif action == "withdraw":
-            structure.withdraw(clause, current_user)
+            _audit_structure(code, structure.withdraw(clause, current_user), clause.heading)
         elif action == "restore":
-            structure.restore(clause, current_user)
+            _audit_structure(code, structure.restore(clause, current_user), clause.heading)
         else:
             flash(_("Unknown change."), "error")
             return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid)), 400
@@ -320,7 +335,8 @@ def undo_structure_change(slug: str, change_id: int) -> ResponseReturnValue:
     if not allowed:
         abort(403)
     try:
-        structure.undo(change, current_user)
+        _audit_structure(code, structure.undo(change, current_user),
+                         clause.heading if clause is not None else chapter.title if chapter is not None else code.title)
     except ops.CodeError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -338,7 +354,7 @@ def rename_code(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
     try:
-        structure.rename_code(code, request.form.get("title", ""), current_user)
+        _audit_structure(code, structure.rename_code(code, request.form.get("title", ""), current_user), code.title)
     except ops.CodeError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -357,8 +373,8 @@ def rename_chapter(slug: str, chapter_id: int) -> ResponseReturnValue:
     if not may_edit_chapter(code, chapter):
         abort(403)
     try:
-        structure.rename_chapter(chapter, request.form.get("title", ""), current_user,
-                                 number=request.form.get("number"))
+        _audit_structure(code, structure.rename_chapter(chapter, request.form.get("title", ""), current_user,
+                                                        number=request.form.get("number")), chapter.title)
     except ops.CodeError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -375,6 +391,8 @@ def renumber_code(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
     changes = structure.renumber_automatically(code, current_user)
+    record_event("structure.renumber_auto", actor=current_user, code=code, subject=code.title,
+                 details={"clauses": len(changes)})
     db.session.commit()
     flash(_("%(count)s clauses renumbered.", count=len(changes)), "success")
     return redirect(url_for("codes.settings", slug=code.slug))

@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from codedraft import policy
+from codedraft.audit.operations import record_event
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Code, WorkingGroup
 from codedraft.codes.views import load_code
@@ -205,6 +206,11 @@ def apply(token: str) -> ResponseReturnValue:
             groups=_resolve_groups(target, wanted), fresh=code is None,
         )
         upload.applied_at = utcnow()
+        record_event("import.applied", actor=current_user, code=report.code, subject=upload.filename, details={
+            "new_code": code is None, "chapters": report.chapters, "clauses": sum(report.counts.values()),
+            "matched": report.matched, "new": report.new, "dropped": report.dropped,
+            "corrections": len(corrections), "draft": report.draft.name if report.draft else None,
+        })
         db.session.commit()
     except (operations.ImportError_, codes.CodeError) as error:
         db.session.rollback()

@@ -163,3 +163,29 @@ def test_utf16_markdown_is_read(app, client, make_user):
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "UTF-16" in page and "Found 1 chapters and 2 clauses." in page
+
+
+def test_imports_and_structure_changes_are_in_the_audit_log_and_its_csv(app, client, make_user):
+    import csv
+
+    from codedraft.audit.models import AuditEvent
+
+    _office(client, make_user)
+    response = _upload(client, SMALL.encode(), "=small.md")
+    token = response.headers["Location"].rsplit("/", 1)[1]
+    client.post(f"/import/{token}/apply", data={"csrf_token": csrf_token(client, "/import")})
+    code = db.session.scalar(select(Code))
+    clause = next(c for c in live_clauses(code) if c.number == "2")
+    client.post(f"/codes/{code.slug}/clauses/{clause.uid}/structure",
+                data={"csrf_token": csrf_token(client, "/import"), "action": "withdraw"})
+    client.post(f"/codes/{code.slug}/rename", data={"csrf_token": csrf_token(client, "/import"), "title": "Renamed"})
+    actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions[-3:] == ["import.applied", "structure.withdraw", "structure.rename_code"]
+    page = client.get("/admin/audit?action=structure.withdraw").get_data(as_text=True)
+    assert "structure.withdraw" in page and "import.applied</code>" not in page
+    exported = client.get(f"/admin/audit.csv?code={code.id}")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
+    assert rows[0][:2] == ["when_utc", "action"] and len(rows) == 4
+    about = {row[1]: row[4] for row in rows[1:]}
+    assert about["import.applied"] == "'=small.md"  # a formula-like cell is neutralised
