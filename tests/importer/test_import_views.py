@@ -76,7 +76,7 @@ def test_next_version_shows_matches_and_takes_a_correction(app, client, make_use
     page = client.get(f"/import/{token}").get_data(as_text=True)
     # Each proposed match is a choice, with its reason and confidence.
     assert 'name="match-commitment:1"' in page and "same number and title" in page
-    assert re.search(r"text \d+ % alike", page)
+    assert re.search(r"texts \d+ % alike", page)
     before = _counts()
     assert before[1] == 2
     # The Office says commitment 3 is new and commitment 2 continues commitment 2 (the proposal),
