@@ -7,6 +7,7 @@ minimal edits on their live documents, so an import never clobbers concurrent wo
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -115,12 +116,14 @@ def import_document(
     corrections: dict[str, str | None] | None = None,
     groups: dict[str, WorkingGroup | None] | None = None,
     fresh: bool = False,
+    from_word: bool = False,
 ) -> ImportReport:
     """Import Markdown ``text`` (or an already ``parsed`` document) as a new code, or as the next
     version of ``code``, with the Office's match ``corrections`` and working ``groups`` per
     chapter key.
 
-    ``fresh`` says ``code`` was just created for this import (nothing to match against).
+    ``from_word`` says the text came from Word: a clause whose words are unchanged keeps its live
+    Markdown (Word does not carry all of it). ``fresh`` says ``code`` was just created for this import (nothing to match against).
     Publishes a draft named ``draft_name`` when given. Mutates and flushes; the caller commits.
     """
     if parsed is None:
@@ -138,6 +141,7 @@ def import_document(
         if corrections:
             match = corrected(match, old, corrections)
     writer.groups = groups or {}
+    writer.keep_markup = from_word
     writer.write(match)
     counts: dict[str, int] = {}
     for clause in parsed.clauses():
@@ -163,6 +167,10 @@ class _ClauseWriter:
         self.progress = progress
         self.existing = {c.uid: c for c in db.session.scalars(select(Clause).where(Clause.code_id == code.id))}
         self.groups: dict[str, WorkingGroup | None] = {}
+        # A file without any drafters' note (a Word export, which never carries them) leaves the
+        # clauses' notes as they are; a file with notes brings its version's notes.
+        self.replace_notes = any(clause.notes for clause in parsed.clauses())
+        self.keep_markup = False
 
     def write(self, match: MatchReport | None) -> None:
         continues = {m.new_key: m.old_id for m in match.matches} if match else {}
@@ -207,10 +215,17 @@ class _ClauseWriter:
             _write_notes(clause, parsed)
             return clause
         clause = self.existing[old_uid]
-        _write_notes(clause, parsed)
+        if self.replace_notes:
+            _write_notes(clause, parsed)
         clause.chapter_id, clause.kind, clause.position = chapter.id, parsed.kind, position
-        clause.number, clause.title, clause.import_key = parsed.number, parsed.title, parsed.key
+        if not same_label(clause.number, clause.title, parsed.number, parsed.title):
+            clause.number, clause.title = parsed.number, parsed.title
+            clause.number_manual = False
+        clause.import_key = parsed.key
         clause.withdrawn = False
+        if self.keep_markup and same_words(clause.body, parsed.body):
+            # From Word, whose text lost the Markdown markup: same words, so the live text stays.
+            return clause
         clause.updated_at = utcnow()
         store = current_app.extensions["codedraft_collab"]
         store.replace_text_in_session(clause, parsed.body, user_id=self.by.id if self.by else None, origin="import")
@@ -225,3 +240,17 @@ def _write_notes(clause: Clause, parsed: ParsedClause) -> None:
     clause.notes.clear()
     for position, note in enumerate(parsed.notes):
         clause.notes.append(DraftersNote(title=note.title[:500], body=note.body, position=position))
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def same_words(a: str, b: str) -> bool:
+    """Whether two texts say the same words in the same order, whatever their Markdown markup."""
+    return _WORDS.findall(a.casefold()) == _WORDS.findall(b.casefold())
+
+
+def same_label(number_a: str, title_a: str, number_b: str, title_b: str) -> bool:
+    """Whether "1.1" + "Types" and "" + "1.1 Types" label a clause alike (a section's number is
+    part of its heading text in exports)."""
+    return same_words(f"{number_a} {title_a}", f"{number_b} {title_b}")

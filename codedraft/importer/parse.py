@@ -157,6 +157,8 @@ _QUESTION = re.compile(r"^Q:[ \t]*(?:\d+\.[ \t]*)?(?P<question>\S.*?)\s*$")
 _RECITALS_TITLE = re.compile(r"^(?:[IVX]+\.[ \t]+)?(?:recitals\b|whereas\b|preamble\b)", re.IGNORECASE)
 # "- (a) The Signatories recognise ..." or "(a) Principle of ...": one recital of a lettered list.
 _LETTERED_RECITAL = re.compile(r"^(?:[-*+][ \t]+)?\((?P<num>[a-z]{1,2})\)[ \t]+(?P<text>.*)$")
+# "Recital a" / "Recital (12)": how CodeDraft's own exports head a recital.
+_RECITAL_HEADING = re.compile(r"^recital[ \t]+\(?(?P<num>\d+|[a-z]{1,2})\)?(?:[.:][ \t]*(?P<title>.*))?$", re.IGNORECASE)
 _HTML_COMMENT_START = "<!--"
 _HTML_COMMENT_END = "-->"
 # "... — Safety and Security Chapter": a document that is one chapter of a code names it.
@@ -492,6 +494,8 @@ class _Builder:
         self.named = _section_names(headings) if self.chapter_level is not None else []
         self.named_blocks = _named_blocks(headings, self.chapter_level, self.named) if self.named else {}
         self.named_chapters: dict[str | None, _ChapterDraft] = {}
+        self.outline = False  # see parse_markdown(outline=True)
+        self.outline_stack: list[tuple[int, _ClauseDraft]] = []  # (heading level, clause) of open clauses
 
     @property
     def title(self) -> str:
@@ -506,6 +510,7 @@ class _Builder:
         self.clause = None
         self.commitment = None
         self.legal_section = None
+        self.outline_stack = []
         return chapter
 
     def _current_chapter(self) -> _ChapterDraft:
@@ -585,6 +590,9 @@ class _Builder:
                 self.note.body.append((index, line))
                 return
             self.note = None
+        if self.outline and heading.level >= 2:
+            self._outline_heading(heading, line)
+            return
         if self.named and heading.level == self.chapter_level:
             self._enter_named_block(heading)
         handler = {
@@ -712,6 +720,28 @@ class _Builder:
         else:
             chapter = self._open_chapter(f"chapter:{_slug(name)}", "", name, heading.level)
         self.named_chapters[name] = chapter
+
+    def _outline_heading(self, heading: _Heading, line: str) -> None:
+        """A heading of an outline document: a clause at its depth, or text of the clause above."""
+        if self.clause is not None and self.outline_stack and heading.level > self.outline_stack[-1][0] + 1:
+            self.clause.body.append((heading.index, line))
+            return
+        while self.outline_stack and self.outline_stack[-1][0] >= heading.level:
+            self.outline_stack.pop()
+        parent = self.outline_stack[-1][1].key if self.outline_stack else None
+        kind, number, title = "section", "", heading.text
+        recital = _RECITAL_HEADING.match(heading.text)
+        if heading.role in ("commitment", "measure", "article", "annex"):
+            kind, number, title = heading.role, heading.number, heading.title
+        elif recital is not None:
+            kind, number, title = "recital", recital.group("num"), (recital.group("title") or "").strip()
+        elif _GLOSSARY.search(heading.text):
+            kind = "glossary"
+        base = f"{kind}:{number}" if number else f"{kind}:{_slug(heading.text)}"
+        clause = self._open_clause(kind, number, title, base, heading.index, heading.level, parent)
+        if kind == "commitment":
+            self.commitment = clause
+        self.outline_stack.append((heading.level, clause))
 
     def _note_heading(self, heading: _Heading, line: str) -> None:
         """A drafters' note: kept beside the clause it explains, never in its text."""
@@ -1049,9 +1079,15 @@ def _freeze(builder: _Builder) -> tuple[ParsedChapter, ...]:
     return tuple(chapters)
 
 
-def parse_markdown(text: str, *, progress: Callable[[int, int], None] | None = None) -> ParsedDocument:
+def parse_markdown(
+    text: str, *, progress: Callable[[int, int], None] | None = None, outline: bool = False
+) -> ParsedDocument:
     """Split ``text`` into chapters and clauses by its headings (rules in the module docstring).
 
+    ``outline=True`` reads a document whose headings are exactly its outline, as CodeDraft's own
+    Word export writes it: the title, level-1 chapters, and clause headings one level deeper per
+    level of nesting (``Recital a`` for a recital, the bare title for a section); a heading more
+    than one level below the clause before it is part of that clause's text.
     ``progress(done_lines, total_lines)`` is called every few hundred lines and once at the end.
     Never raises for any string input; an empty or blank document has no chapters.
     """
@@ -1060,6 +1096,9 @@ def parse_markdown(text: str, *, progress: Callable[[int, int], None] | None = N
     total = len(lines)
     headings = _resolve_repeats(_find_headings(lines), lines, warnings)
     builder = _Builder(headings, warnings)
+    if outline:
+        # The outline is explicit: no guessing of named sections.
+        builder.outline, builder.named, builder.named_blocks = True, [], {}
     heading_lines = builder.headings
     for index, line in enumerate(lines):
         if progress is not None and index % PROGRESS_EVERY_LINES == 0:

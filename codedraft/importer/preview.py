@@ -96,9 +96,10 @@ def proposed_matches(old: list[OldClause], document: ParsedDocument, report: Mat
     return result
 
 
-def preview_text(markdown: str, code: Code | None, old: list[OldClause] | None = None) -> ImportPreview:
+def preview_text(markdown: str, code: Code | None, old: list[OldClause] | None = None, *,
+                 outline: bool = False) -> ImportPreview:
     """Parse ``markdown`` and match it against ``old`` (the live clauses of ``code``)."""
-    document = parse_markdown(markdown)
+    document = parse_markdown(markdown, outline=outline)
     preview = ImportPreview(document, markdown)
     if code is not None and old is not None:
         report = match_clauses(old, document)
@@ -115,7 +116,7 @@ def preview_upload(data: bytes, filename: str, code: Code | None, old: list[OldC
         uploaded = read_upload(data, filename, max_bytes=max_bytes)
     except UnreadableFile as error:
         return ImportPreview(None, error=str(error))
-    preview = preview_text(uploaded.markdown, code, old)
+    preview = preview_text(uploaded.markdown, code, old, outline=uploaded.outline)
     preview.notices = uploaded.notices
     if not preview.document or not preview.document.chapters:
         preview.error = _("The file holds no text to import.")

@@ -17,6 +17,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
+from typing import Any
 
 from flask_babel import gettext as _
 from lxml import etree
@@ -46,6 +47,7 @@ class UploadedText:
     markdown: str
     file_format: str  # "md" | "docx"
     notices: tuple[str, ...] = ()
+    outline: bool = False  # CodeDraft's own Word export: headings are exactly the outline
 
 
 def read_upload(data: bytes, filename: str = "", *, max_bytes: int = MAX_UPLOAD_BYTES) -> UploadedText:
@@ -57,7 +59,8 @@ def read_upload(data: bytes, filename: str = "", *, max_bytes: int = MAX_UPLOAD_
                                size=f"{len(data) / 1048576:.1f}", limit=f"{max_bytes / 1048576:.0f}"))
     claims_word = filename.lower().endswith(".docx")
     if data.startswith(_ZIP_MAGIC):
-        return UploadedText(docx_markdown(data), "docx")
+        markdown, own_export = docx_markdown(data)
+        return UploadedText(markdown, "docx", (), own_export)
     if claims_word:
         raise UnreadableFile(_("The file is called .docx but is not a Word document (it is not a ZIP package)."))
     return UploadedText(*_markdown_text(data))
@@ -150,8 +153,23 @@ def _drop_field_results(paragraph: etree._Element, w: str) -> None:
             run.getparent().remove(run)
 
 
-def docx_markdown(data: bytes) -> str:
-    """Markdown of a Word file after the package checks; raises UnreadableFile."""
+def _own_export(word: Any) -> bool:
+    """CodeDraft's Word export: a Title and a Subtitle (the draft's label) that together make the
+    document's title property. Its Subtitle is a label, not text, and is removed here."""
+    paragraphs = word.paragraphs[:2]
+    if len(paragraphs) < 2:
+        return False
+    title, subtitle = paragraphs
+    names = [p.style.name if p.style is not None else "" for p in paragraphs]
+    if names != ["Title", "Subtitle"] or word.core_properties.title != f"{title.text} \u2014 {subtitle.text}"[:255]:
+        return False
+    subtitle._p.getparent().remove(subtitle._p)
+    return True
+
+
+def docx_markdown(data: bytes) -> tuple[str, bool]:
+    """Markdown of a Word file after the package checks, and whether it is CodeDraft's own export
+    (whose headings are exactly its outline); raises UnreadableFile."""
     from docx import Document as open_word_document
 
     from codedraft.exports.docx_import import word_to_markdown
@@ -167,4 +185,5 @@ def docx_markdown(data: bytes) -> str:
     except Exception as error:  # python-docx raises zipfile, KeyError or lxml errors alike
         raise UnreadableFile(_("The Word file cannot be read (%(reason)s).", reason=type(error).__name__)) from error
     _drop_computed_text(word.element.body)
-    return word_to_markdown(word)
+    own = _own_export(word)
+    return word_to_markdown(word), own

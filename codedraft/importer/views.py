@@ -80,7 +80,7 @@ def _preview_of(upload: ImportUpload, code: Code | None) -> ImportPreview:
         uploaded = read_upload(upload.content, upload.filename, max_bytes=_max_bytes())
     except UnreadableFile as error:
         return ImportPreview(None, error=str(error))
-    preview = preview_text(uploaded.markdown, code, old)
+    preview = preview_text(uploaded.markdown, code, old, outline=uploaded.outline)
     preview.notices = uploaded.notices
     return preview
 
@@ -225,6 +225,7 @@ def _apply_upload(upload: ImportUpload, code: Code | None, preview: ImportPrevie
             preview.markdown, code=target, title=title_or_none, draft_name=draft_name.strip()[:200] or None,
             by=by, progress=progress, parsed=preview.document, corrections=corrections,
             groups=_resolve_groups(target, wanted_groups), fresh=code is None,
+            from_word=upload.file_format == "docx",
         )
         upload.applied_at = utcnow()
         record_event("import.applied", actor=by, code=report.code, subject=upload.filename, details={
