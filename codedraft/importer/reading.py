@@ -20,7 +20,6 @@ from io import BytesIO
 from typing import Any
 
 from flask_babel import gettext as _
-from lxml import etree
 
 # Upload limits; the view may pass its configured size limit instead of the default.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -116,7 +115,7 @@ def _refuse_doctypes(package: zipfile.ZipFile) -> None:
                                    "because entities can read other files or the network.", part=entry.filename))
 
 
-def _drop_computed_text(body: etree._Element) -> None:
+def _drop_computed_text(body: Any) -> None:
     """Remove tables of contents and the computed results of fields from a document body."""
     w = f"{{{_W}}}"
     for sdt in list(body.iter(f"{w}sdt")):
@@ -135,7 +134,7 @@ def _drop_computed_text(body: etree._Element) -> None:
             simple.getparent().remove(simple)
 
 
-def _drop_field_results(paragraph: etree._Element, w: str) -> None:
+def _drop_field_results(paragraph: Any, w: str) -> None:
     """Runs of a computed field (its code and the result Word shows) are Word's, not the author's."""
     open_fields: list[bool] = []  # per nested field: is it computed?
     for run in list(paragraph.iter(f"{w}r")):

@@ -108,3 +108,42 @@ def test_fields_and_tables_of_contents_are_not_text():
     assert "Update Field" not in markdown and "Contents" not in markdown
     assert "See page for the measure." in markdown and "7" not in markdown
     assert "## Commitment 1. Care" in markdown
+
+
+def test_links_inside_a_word_file_are_never_followed(monkeypatch):
+    """An image linked from the network and a sub-document on the local disk: the file is read
+    from its own parts only; no connection is attempted and no named path is opened."""
+    import builtins
+    import socket
+    from io import BytesIO
+
+    from docx import Document
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+
+    word = Document()
+    word.add_heading("Commitment 1. Care", level=2)
+    paragraph = word.add_paragraph("Take care.")
+    part = word.part
+    part.relate_to("http://169.254.169.254/latest/meta-data/", RT.IMAGE, is_external=True)
+    part.relate_to("file:///etc/passwd", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/subDocument",
+                   is_external=True)
+    paragraph.add_run(" Linked.")
+    buffer = BytesIO()
+    word.save(buffer)
+    attempts: list[object] = []
+    real_open = builtins.open
+
+    def no_connect(self, address):  # noqa: ANN001
+        attempts.append(address)
+        raise OSError("no network in this test")
+
+    def watched_open(file, *args, **kwargs):  # noqa: ANN001
+        if "passwd" in str(file):
+            attempts.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    monkeypatch.setattr(builtins, "open", watched_open)
+    markdown = read_upload(buffer.getvalue(), "linked.docx").markdown
+    assert "Take care. Linked." in markdown and "root:" not in markdown
+    assert attempts == []
