@@ -151,6 +151,14 @@ def test_a_published_draft_keeps_its_titles_numbers_and_code_title(app, make_cod
     new = next(v for v in second.clauses if v.clause_uid == clause.uid)
     assert (new.number, new.title, second.code_title) == ("5", "New title", "Renamed code")
     assert len(second.clauses) == len(first.clauses) - 1
+    # The redline between the two drafts shows the renumbered, retitled and withdrawn clauses.
+    from codedraft.exports.builders import document_from_draft
+    from codedraft.exports.compare import compare_documents
+
+    comparison = compare_documents(document_from_draft(code, first), document_from_draft(code, second))
+    changed = {c.uid: c for c in comparison.clauses}
+    assert changed[clause.uid].renumbered and changed[clause.uid].retitled
+    assert [c.current.title for c in comparison.removed] == ["Three"]
 
 
 def test_structure_views_the_office_and_group_chairs_only(app, client, make_code, make_user):

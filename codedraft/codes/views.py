@@ -83,7 +83,10 @@ def new_code() -> ResponseReturnValue:
 @login_required
 def overview(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
-    chapters = [(chapter, build_tree(c for c in chapter.clauses if not c.withdrawn)) for chapter in code.chapters]
+    # A chapter whose clauses were all withdrawn (an earlier version's part) is left out; a new,
+    # still empty chapter is shown.
+    chapters = [(chapter, build_tree(c for c in chapter.clauses if not c.withdrawn)) for chapter in code.chapters
+                if not chapter.clauses or any(not c.withdrawn for c in chapter.clauses)]
     return render_template(
         "codes/overview.html", code=code, chapters=chapters, drafts=drafts_of(code),
         is_admin=policy.can_administer_code(current_user, code),

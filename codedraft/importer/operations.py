@@ -178,8 +178,10 @@ class _ClauseWriter:
         parents: list[tuple[Clause, str | None]] = []
         total = sum(len(ch.clauses) for ch in self.parsed.chapters)
         done = 0
+        self.written_chapters: list[Chapter] = []
         for position, parsed_chapter in enumerate(self.parsed.chapters):
             chapter = self._chapter_for(parsed_chapter, position)
+            self.written_chapters.append(chapter)
             for parsed in parsed_chapter.clauses:
                 clause = self._write_clause(chapter, parsed, continues.get(parsed.key), done)
                 by_key[parsed.key] = clause
@@ -187,6 +189,12 @@ class _ClauseWriter:
                 done += 1
                 if self.progress and done % 25 == 0:
                     self.progress(done, total)
+        # Chapters of the earlier version that this one does not have follow the new ones.
+        kept = {chapter.id for chapter in self.written_chapters}
+        others = db.session.scalars(select(Chapter).where(Chapter.code_id == self.code.id)
+                                    .order_by(Chapter.position)).all()
+        for offset, chapter in enumerate(c for c in others if c.id not in kept):
+            chapter.position = len(self.parsed.chapters) + offset
         for clause, parent_key in parents:
             parent = by_key.get(parent_key) if parent_key else None
             clause.parent_id = parent.id if parent else None

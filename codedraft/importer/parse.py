@@ -893,7 +893,9 @@ def _lettered_pieces(builder: _Builder, intro: _ClauseDraft) -> list[_ClauseDraf
         item = _LETTERED_RECITAL.match(text)
         if item is not None and item.group("num") == expected and (current is None or current.kind == "recital"):
             cut = position if cut is None else cut
-            current = _ClauseDraft(builder.keys.claim(f"recital:{expected}"), "recital", expected, "",
+            # Lettered recitals restart in every section: the section's key keeps theirs unique.
+            base = f"recital:{intro.key.removeprefix('section:')}:{expected}"
+            current = _ClauseDraft(builder.keys.claim(base), "recital", expected, "",
                                    intro.key, index + 1, _NO_HEADING_ABSORBED, [(index, item.group("text"))])
             pieces.append(current)
             expected = chr(ord(expected) + 1) if len(expected) == 1 and expected != "z" else "zz"
