@@ -492,7 +492,8 @@ class _Builder:
         self.appendices_by_number: dict[str, str] = {}
         self.note: _NoteDraft | None = None
         self.named = _section_names(headings) if self.chapter_level is not None else []
-        self.named_blocks = _named_blocks(headings, self.chapter_level, self.named) if self.named else {}
+        self.named_blocks = (_named_blocks(headings, self.chapter_level, self.named)
+                             if self.named and self.chapter_level is not None else {})
         self.named_chapters: dict[str | None, _ChapterDraft] = {}
         self.outline = False  # see parse_markdown(outline=True)
         self.outline_stack: list[tuple[int, _ClauseDraft]] = []  # (heading level, clause) of open clauses

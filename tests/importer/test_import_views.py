@@ -7,7 +7,7 @@ import zipfile
 
 from sqlalchemy import func, select
 
-from codedraft.codes.models import Chapter, Clause, Code, WorkingGroup
+from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.codes.operations import live_clauses
 from codedraft.extensions import db
 from codedraft.importer.models import ImportUpload

@@ -4,7 +4,6 @@ real second -> third draft of the GPAI Code of Practice (../shared/corpus)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
