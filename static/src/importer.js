@@ -66,11 +66,14 @@ async function applyWithProgress (form) {
   button.disabled = false
 }
 
-document.addEventListener('DOMContentLoaded', () => {
-  for (const form of document.querySelectorAll('form[data-import-apply]')) {
-    form.addEventListener('submit', event => {
-      event.preventDefault()
-      applyWithProgress(form)
-    })
-  }
-})
+// Only in a page (the module is also loaded by node's tests, which have no document).
+if (typeof document !== 'undefined') {
+  document.addEventListener('DOMContentLoaded', () => {
+    for (const form of document.querySelectorAll('form[data-import-apply]')) {
+      form.addEventListener('submit', event => {
+        event.preventDefault()
+        applyWithProgress(form)
+      })
+    }
+  })
+}
