@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -37,6 +38,18 @@ bp = Blueprint("importer", __name__)
 # Progress of imports being applied in this process, by upload token: 0-100.
 _progress: dict[str, int] = {}
 _progress_lock = threading.Lock()
+
+
+# A pending upload nobody applied is forgotten after this long.
+PENDING_UPLOAD_HOURS = 24
+
+
+def _forget_stale_uploads(user: User) -> None:
+    """Drop this person's uploads left unapplied for a day: they only ever wait for a decision."""
+    cutoff = utcnow() - timedelta(hours=PENDING_UPLOAD_HOURS)
+    for stale in db.session.scalars(select(ImportUpload).where(
+            ImportUpload.user_id == user.id, ImportUpload.applied_at.is_(None), ImportUpload.created_at < cutoff)):
+        db.session.delete(stale)
 
 
 def _max_bytes() -> int:
@@ -108,6 +121,7 @@ def upload() -> ResponseReturnValue:
         # Nothing is kept of a file that cannot be imported.
         return render_template("importer/preview.html", preview=preview, code=code, upload=None,
                                filename=file.filename, groups=[], reasons=_reasons()), 400
+    _forget_stale_uploads(current_user)
     pending = ImportUpload(token=secrets.token_urlsafe(24), user_id=current_user.id,
                            code_id=code.id if code else None, filename=file.filename[:300],
                            file_format="docx" if data.startswith(b"PK") else "md", content=data)
@@ -324,6 +338,7 @@ def api_upload() -> ResponseReturnValue:
                              max_bytes=_max_bytes())
     if preview.error:
         return jsonify(error=preview.error), 400
+    _forget_stale_uploads(user)
     pending = ImportUpload(token=secrets.token_urlsafe(24), user_id=user.id, code_id=code.id if code else None,
                            filename=(file.filename or "upload")[:300],
                            file_format="docx" if data.startswith(b"PK") else "md", content=data)

@@ -189,3 +189,19 @@ def test_imports_and_structure_changes_are_in_the_audit_log_and_its_csv(app, cli
     assert rows[0][:2] == ["when_utc", "action"] and len(rows) == 4
     about = {row[1]: row[4] for row in rows[1:]}
     assert about["import.applied"] == "'=small.md"  # a formula-like cell is neutralised
+
+
+def test_uploads_left_waiting_for_a_day_are_forgotten(app, client, make_user):
+    from datetime import timedelta
+
+    from codedraft.timeutil import utcnow
+
+    _office(client, make_user)
+    first = _upload(client, SMALL.encode(), "small.md").headers["Location"].rsplit("/", 1)[1]
+    stale = db.session.scalar(select(ImportUpload).where(ImportUpload.token == first))
+    stale.created_at = utcnow() - timedelta(hours=25)
+    db.session.commit()
+    _upload(client, SMALL.encode(), "again.md")
+    db.session.expire_all()
+    assert db.session.scalars(select(ImportUpload.filename)).all() == ["again.md"]
+    assert client.get(f"/import/{first}").status_code == 404
