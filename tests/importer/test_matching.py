@@ -4,14 +4,15 @@ real second -> third draft of the GPAI Code of Practice (../shared/corpus)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from codedraft.importer.matching import MatchReport, OldClause, match_clauses, normalise_title
 from codedraft.importer.parse import ParsedDocument, parse_markdown
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+from tests.conftest import SHARED
+
+CORPUS = SHARED / "corpus"
 
 OLD_CODE = """\
 # Code v1
