@@ -55,6 +55,9 @@ def init_extensions(app: Flask) -> None:
     _install_error_pages(app)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["stakeholder_categories"] = lambda: dict(app.config["STAKEHOLDER_CATEGORIES"])
+    from codedraft import labels
+
+    labels.install(app)
 
 
 def _install_user_loader() -> None:
@@ -106,9 +109,15 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.drafts.views import bp as drafts_bp
     from codedraft.exports.views import bp as exports_bp
     from codedraft.feedback.views import bp as feedback_bp
+    from codedraft.public.views import bp as public_bp
     from codedraft.search.views import bp as search_bp
 
-    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp):
+    # Their tables are in the schema; their pages are registered as they are built.
+    from codedraft.accounts import oidc_models  # noqa: F401
+    from codedraft.registration import models  # noqa: F401
+
+    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp,
+                      public_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
 
