@@ -75,7 +75,6 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": True,
     "BABEL_DEFAULT_LOCALE": "en",
-    "LANGUAGES": ("en", "pl"),
     "STAKEHOLDER_CATEGORIES": DEFAULT_STAKEHOLDER_CATEGORIES,
     "INVITATION_DAYS": 14,
     # Brute force and floods (SECURITY-CASES 30): attempts per window, per client.

@@ -65,6 +65,15 @@ def stakeholder_category_label(category: str | None) -> str:
 def install(app: Flask) -> None:
     """Make the label functions available to every template."""
     app.jinja_env.globals.update(
-        clause_kind_label=clause_kind_label, comment_status_label=comment_status_label,
+        stakeholder_categories=stakeholder_categories, clause_kind_label=clause_kind_label, comment_status_label=comment_status_label,
         disposition_label=disposition_label, stakeholder_category_label=stakeholder_category_label,
     )
+
+
+def stakeholder_categories() -> dict[str, str]:
+    """Every configured stakeholder category with its name in the reader's language."""
+    return {code: stakeholder_category_label(code) for code, _name in current_app.config["STAKEHOLDER_CATEGORIES"]}
+
+
+def comment_statuses() -> dict[str, str]:
+    return {code: gettext(name) for code, name in COMMENT_STATUSES.items()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, current_app, g, has_request_context, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
@@ -18,10 +18,13 @@ LOGIN_SESSION_KEY = "login_session"
 
 
 def select_locale() -> str | None:
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return languages[0]  # a command or a background job: the source language
     chosen = session.get("lang")
-    if chosen in ("en", "pl"):
+    if chosen in languages:
         return str(chosen)
-    return request.accept_languages.best_match(["en", "pl"]) or "en"
+    return request.accept_languages.best_match(languages) or languages[0]
 
 
 def init_extensions(app: Flask) -> None:
@@ -30,6 +33,10 @@ def init_extensions(app: Flask) -> None:
 
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    from codedraft import i18n
+
+    # The interface speaks every language it has a catalogue for.
+    app.config.setdefault("LANGUAGES", i18n.interface_languages())
     babel.init_app(app, locale_selector=select_locale)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     limiter.init_app(app)
@@ -54,7 +61,9 @@ def init_extensions(app: Flask) -> None:
     _install_user_loader()
     _install_error_pages(app)
     app.jinja_env.globals["get_locale"] = get_locale
-    app.jinja_env.globals["stakeholder_categories"] = lambda: dict(app.config["STAKEHOLDER_CATEGORIES"])
+    app.jinja_env.globals["interface_languages"] = lambda: [(code, i18n.language_name(code))
+                                                            for code in app.config["LANGUAGES"]]
+    app.jinja_env.globals["script_catalogue"] = i18n.script_catalogue
     from codedraft import labels
 
     labels.install(app)

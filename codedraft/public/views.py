@@ -171,7 +171,7 @@ def feedback(slug: str) -> ResponseReturnValue:
     code, setting = load_public_code(slug)
     return render_template("public/feedback.html", code=code, comments=ops.published_comments(code),
                            setting=setting, licence_url=ops.DATA_LICENCES.get(setting.data_licence),
-                           categories=dict(current_app.config["STAKEHOLDER_CATEGORIES"]))
+                           )
 
 
 # --- The Office: what the public may read -----------------------------------------------------

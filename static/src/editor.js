@@ -33,6 +33,7 @@ import { ClauseProvider, DEFAULT_RESYNC_INTERVAL_MS, STATUS } from './collab/pro
 import { describeStatus } from './collab/status.js'
 import { participants, safeColor } from './collab/presence.js'
 import { createPreviewer } from './collab/preview.js'
+import { gettext } from './i18n.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
 const STATUS_SETTLE_MS = 400
@@ -61,9 +62,9 @@ function readConfig (host, preview) {
   return {
     clauseUid,
     readonly: host.dataset.readonly === 'true',
-    userName: host.dataset.userName || 'Anonymous',
+    userName: host.dataset.userName || gettext('Anonymous'),
     userColor: safeColor(host.dataset.userColor),
-    label: host.dataset.label || 'Clause text',
+    label: host.dataset.label || gettext('Clause text'),
     previewUrl: (preview && preview.dataset.previewUrl) || host.dataset.previewUrl || ''
   }
 }
@@ -121,7 +122,7 @@ function renderPresence (list, awareness) {
     dot.style.backgroundColor = person.color
     const name = document.createElement('span')
     name.className = 'presence-name'
-    name.textContent = person.isSelf ? `${person.name} (you)` : person.name
+    name.textContent = person.isSelf ? gettext('%(name)s (you)', { name: person.name }) : person.name
     item.append(dot, name)
     return item
   })
@@ -358,7 +359,7 @@ export function startClauseEditor (doc = document) {
   const previewEl = doc.getElementById('clause-preview')
   const presenceList = doc.getElementById('presence-list')
   if (presenceList && !presenceList.hasAttribute('aria-label') && !presenceList.hasAttribute('aria-labelledby')) {
-    presenceList.setAttribute('aria-label', 'People editing this clause')
+    presenceList.setAttribute('aria-label', gettext('People editing this clause'))
   }
   const parts = {
     host,
@@ -376,7 +377,7 @@ export function startClauseEditor (doc = document) {
     session = openSession(parts, notice, (reason) => {
       const hadFocus = session.view.hasFocus
       session.destroy()
-      open(`Not saved: ${reason}. The text was reloaded from the server.`)
+      open(gettext('Not saved: %(reason)s. The text was reloaded from the server.', { reason }))
       if (hadFocus) session.view.focus()
     })
   }
