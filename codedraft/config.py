@@ -79,6 +79,8 @@ DEFAULTS: dict[str, Any] = {
     "INVITATION_DAYS": 14,
     # Brute force and floods (SECURITY-CASES 30): attempts per window, per client.
     "LOGIN_ATTEMPTS_PER_MINUTE": 5,
+    # Applications for an account, per client address.
+    "REGISTRATIONS_PER_HOUR": 5,
     # Scaled out, the counters live in Redis; while Redis restarts, count in memory per process
     # instead of failing the request (docs/deploy.md).
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

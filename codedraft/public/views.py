@@ -30,6 +30,8 @@ from codedraft.markdown import render_markdown
 from codedraft.public import operations as ops
 from codedraft.public.cache import fragments
 from codedraft.public.models import PublicCode
+from codedraft.registration.models import APPROVED
+from codedraft.registration.operations import application_of
 
 bp = Blueprint("public", __name__)
 
@@ -45,9 +47,12 @@ def load_public_code(slug: str) -> tuple[Code, PublicCode]:
 
 @bp.before_app_request
 def landing_for_visitors() -> ResponseReturnValue | None:
-    """The home page is the list of codes for people with an account; a visitor without one
-    gets the public landing page there instead of a sign-in form that says nothing."""
-    if request.endpoint == "codes.index" and not current_user.is_authenticated:
+    """The home page is the list of codes for people with an account; a visitor without one,
+    or an applicant the Office has not approved, gets the public landing page there instead."""
+    if request.endpoint != "codes.index":
+        return None
+    application = application_of(current_user)
+    if not current_user.is_authenticated or (application is not None and application.status != APPROVED):
         return landing()
     return None
 
@@ -55,7 +60,7 @@ def landing_for_visitors() -> ResponseReturnValue | None:
 @bp.route("/public")
 def landing() -> ResponseReturnValue:
     codes = [(code, ops.round_stage(code), ops.public_drafts(code)) for code in ops.public_codes()]
-    return render_template("public/landing.html", codes=codes)
+    return render_template("public/landing.html", codes=codes, application=application_of(current_user))
 
 
 @bp.route("/public/<slug>")
