@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
 from codedraft.accounts.models import User
+from codedraft.audit.operations import record_event
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
@@ -51,14 +52,16 @@ def make_public(code: Code, by: User, licence: str = DEFAULT_DATA_LICENCE) -> Pu
         db.session.add(setting)
     setting.data_licence = licence
     db.session.flush()
+    record_event("public.opened", actor=by, code=code, details={"licence": licence})
     return setting
 
 
-def make_private(code: Code) -> None:
+def make_private(code: Code, by: User) -> None:
     setting = db.session.get(PublicCode, code.id)
     if setting is not None:
         db.session.delete(setting)
         db.session.flush()
+        record_event("public.closed", actor=by, code=code)
 
 
 def publish_round(feedback_round: FeedbackRound, by: User, now: datetime | None = None) -> PublishedRound:
@@ -71,14 +74,18 @@ def publish_round(feedback_round: FeedbackRound, by: User, now: datetime | None 
         published = PublishedRound(round_id=feedback_round.id, published_by_id=by.id)
         db.session.add(published)
         db.session.flush()
+        record_event("round.published", actor=by, code=db.session.get(Code, feedback_round.code_id),
+                     subject=feedback_round.name)
     return published
 
 
-def unpublish_round(feedback_round: FeedbackRound) -> None:
+def unpublish_round(feedback_round: FeedbackRound, by: User) -> None:
     published = db.session.get(PublishedRound, feedback_round.id)
     if published is not None:
         db.session.delete(published)
         db.session.flush()
+        record_event("round.unpublished", actor=by, code=db.session.get(Code, feedback_round.code_id),
+                     subject=feedback_round.name)
 
 
 def published_draft(code: Code, number: int) -> Draft | None:

@@ -194,7 +194,7 @@ def settings(slug: str) -> ResponseReturnValue:
                 ops.make_public(code, current_user, request.form.get("licence", ""))
                 flash(_("Anyone can now read the published drafts of this code."), "info")
             else:
-                ops.make_private(code)
+                ops.make_private(code, current_user)
                 flash(_("Only participants can read this code now."), "info")
         except ops.PublicError as error:
             flash(str(error), "error")
@@ -219,7 +219,7 @@ def publish_round(slug: str, round_id: int) -> ResponseReturnValue:
         if request.form.get("publish") == "on":
             ops.publish_round(feedback_round, current_user)
         else:
-            ops.unpublish_round(feedback_round)
+            ops.unpublish_round(feedback_round, current_user)
     except ops.PublicError as error:
         flash(str(error), "error")
     else:

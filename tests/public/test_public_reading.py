@@ -101,7 +101,7 @@ def test_a_private_code_and_a_missing_one_answer_the_same_404(public_scene: Publ
         for suffix in ("", "/process", "/drafts/1", "/drafts/1.akn.xml", "/compare", "/feedback", "/feedback.json"):
             response = client.get(f"/public/{slug}{suffix}")
             assert response.status_code == 404, (slug, suffix)
-    public.make_private(public_scene.code)
+    public.make_private(public_scene.code, public_scene.people["office"])
     db.session.commit()
     assert client.get(f"/public/{public_scene.code.slug}/drafts/1").status_code == 404
 
