@@ -143,13 +143,13 @@ def register_blueprints(app: Flask) -> None:
 
     from codedraft.registration.views import bp as registration_bp
 
-    # Its table is in the schema; its sign-in pages are registered as they are built.
-    from codedraft.accounts import oidc_models  # noqa: F401
-
     for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp,
                       audit_bp, public_bp, registration_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
+    from codedraft.accounts import oidc
+
+    oidc.install(app)  # sign-in with an identity provider, when one is configured
 
 
 def register_realtime(app: Flask) -> None:
