@@ -26,7 +26,8 @@ def select_locale() -> str | None:
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
         return languages[0]  # a command or a background job: the source language
-    chosen = session.get("lang")
+    # A language in the address (a shared public page's links) wins, then the one chosen here.
+    chosen = request.args.get("lang") or session.get("lang")
     if chosen in languages:
         return str(chosen)
     return request.accept_languages.best_match(languages) or languages[0]

@@ -6,6 +6,8 @@ public answers the same 404. The pages read only published material (see operati
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -34,6 +36,9 @@ from codedraft.registration.models import APPROVED
 from codedraft.registration.operations import application_of
 
 bp = Blueprint("public", __name__)
+
+#: How long a browser or a proxy may keep a published draft or redline page for a visitor.
+SHARED_PAGE_SECONDS = 300
 
 
 def load_public_code(slug: str) -> tuple[Code, PublicCode]:
@@ -92,9 +97,12 @@ def draft(slug: str, number: int) -> ResponseReturnValue:
                     for chapter_number, title, clauses in draft_chapters(found)]
         return render_template("public/_draft_text.html", chapters=chapters)
 
-    text = fragments.get_or_render(("draft", found.id, str(get_locale())), render_text)
-    return render_template("public/draft.html", code=code, draft=found, text=Markup(text),  # noqa: S704
-                           drafts=ops.public_drafts(code))
+    def render_page(shared: bool) -> str:
+        text = fragments.get_or_render(("draft", found.id, str(get_locale())), render_text)
+        return render_template("public/draft.html", code=code, draft=found, text=Markup(text),  # noqa: S704
+                               drafts=ops.public_drafts(code), shared_page=shared)
+
+    return _page(("draft-page", found.id), render_page)
 
 
 @bp.route("/public/<slug>/compare")
@@ -114,10 +122,29 @@ def compare(slug: str) -> ResponseReturnValue:
         body = (render_side_by_side if layout == "side" else render_inline)(comparison)
         return render_summary(comparison) + "\n<!-- redline -->\n" + body
 
-    cached = fragments.get_or_render(("redline", old.id, new.id, layout), render_redline)
-    summary, fragment = cached.split("\n<!-- redline -->\n", 1)
-    return render_template("public/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,
-                           summary=Markup(summary), fragment=Markup(fragment))  # noqa: S704
+    def render_page(shared: bool) -> str:
+        cached = fragments.get_or_render(("redline", old.id, new.id, layout), render_redline)
+        summary, fragment = cached.split("\n<!-- redline -->\n", 1)
+        return render_template("public/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,
+                               summary=Markup(summary), fragment=Markup(fragment),  # noqa: S704
+                               shared_page=shared)
+
+    # The list of drafts on the page grows with each publication: part of the key.
+    return _page(("compare-page", old.id, new.id, layout, drafts[-1].id), render_page)
+
+
+def _page(key: tuple[object, ...], render: Callable[[bool], str]) -> ResponseReturnValue:
+    """A published draft or redline page. A visitor without an account gets the one shared copy
+    for this page and language, rendered once and kept in memory (it holds nothing of any
+    session), with caching headers for browsers and proxies; a signed-in reader gets a page of
+    their own. Whether the code is still public has been checked before this is called."""
+    if current_user.is_authenticated:
+        return render(False)
+    html = fragments.get_or_render((*key, str(get_locale())), lambda: render(True))
+    response = current_app.response_class(html, mimetype="text/html")
+    response.headers["Cache-Control"] = f"public, max-age={SHARED_PAGE_SECONDS}"
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
 
 
 def _draft_arg(code: Code, name: str, default: int) -> ops.Draft:

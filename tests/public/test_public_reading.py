@@ -169,3 +169,19 @@ def test_public_pages_in_polish_use_polish_dates(public_scene: PublicScene, clie
     polish_months = ["stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "lipca", "sierpnia",
                      "września", "października", "listopada", "grudnia"]
     assert polish_months[month - 1] in page
+
+
+def test_visitors_share_one_cached_copy_that_carries_no_session(public_scene: PublicScene, client: FlaskClient,
+                                                               app):
+    slug = public_scene.code.slug
+    for path in (f"/public/{slug}/drafts/2", f"/public/{slug}/compare"):
+        first = client.get(path)
+        assert first.headers["Cache-Control"] == "public, max-age=300" and "Set-Cookie" not in first.headers
+        html = first.get_data(as_text=True)
+        assert 'name="csrf-token"' not in html and 'name="csp-nonce"' not in html
+        assert app.test_client().get(path).get_data() == first.get_data()  # another visitor, the same copy
+        polish = app.test_client().get(path + ("&" if "?" in path else "?") + "lang=pl").get_data(as_text=True)
+        assert 'lang="pl"' in polish and "Zmiany między projektami" in polish
+    login(client, public_scene.people["chair"].email)
+    own = client.get(f"/public/{slug}/drafts/2")
+    assert 'name="csrf-token"' in own.get_data(as_text=True) and "Cache-Control" not in own.headers
