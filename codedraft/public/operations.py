@@ -22,6 +22,7 @@ from codedraft.drafts.operations import drafts_of
 from codedraft.extensions import db
 from codedraft.feedback.models import Comment, FeedbackRound
 from codedraft.public.models import DEFAULT_DATA_LICENCE, PublicCode, PublishedRound
+from codedraft.public.shared_pages import forget_state
 from codedraft.timeutil import utcnow
 
 #: Licences the Office may release the feedback dataset under (SPDX identifiers).
@@ -52,6 +53,7 @@ def make_public(code: Code, by: User, licence: str = DEFAULT_DATA_LICENCE) -> Pu
         db.session.add(setting)
     setting.data_licence = licence
     db.session.flush()
+    forget_state()
     record_event("public.opened", actor=by, code=code, details={"licence": licence})
     return setting
 
@@ -61,6 +63,7 @@ def make_private(code: Code, by: User) -> None:
     if setting is not None:
         db.session.delete(setting)
         db.session.flush()
+        forget_state()
         record_event("public.closed", actor=by, code=code)
 
 

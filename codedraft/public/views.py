@@ -6,8 +6,6 @@ public answers the same 404. The pages read only published material (see operati
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -30,6 +28,7 @@ from codedraft.extensions import db
 from codedraft.feedback.models import FeedbackRound
 from codedraft.markdown import render_markdown
 from codedraft.public import operations as ops
+from codedraft.public import shared_pages
 from codedraft.public.cache import fragments
 from codedraft.public.models import PublicCode
 from codedraft.registration.models import APPROVED
@@ -37,8 +36,6 @@ from codedraft.registration.operations import application_of
 
 bp = Blueprint("public", __name__)
 
-#: How long a browser or a proxy may keep a published draft or redline page for a visitor.
-SHARED_PAGE_SECONDS = 300
 
 
 def load_public_code(slug: str) -> tuple[Code, PublicCode]:
@@ -87,6 +84,9 @@ def process(slug: str) -> ResponseReturnValue:
 
 @bp.route("/public/<slug>/drafts/<int:number>")
 def draft(slug: str, number: int) -> ResponseReturnValue:
+    shared = shared_pages.cached_response(slug)
+    if shared is not None:
+        return shared
     code, _setting = load_public_code(slug)
     found = ops.published_draft(code, number)
     if found is None:
@@ -102,12 +102,15 @@ def draft(slug: str, number: int) -> ResponseReturnValue:
         return render_template("public/draft.html", code=code, draft=found, text=Markup(text),  # noqa: S704
                                drafts=ops.public_drafts(code), shared_page=shared)
 
-    return _page(("draft-page", found.id), render_page)
+    return shared_pages.shared_response(slug, render_page)
 
 
 @bp.route("/public/<slug>/compare")
 def compare(slug: str) -> ResponseReturnValue:
     """The redline between two published drafts (never the live text)."""
+    shared = shared_pages.cached_response(slug)
+    if shared is not None:
+        return shared
     code, _setting = load_public_code(slug)
     drafts = ops.public_drafts(code)
     if len(drafts) < 2:
@@ -129,22 +132,7 @@ def compare(slug: str) -> ResponseReturnValue:
                                summary=Markup(summary), fragment=Markup(fragment),  # noqa: S704
                                shared_page=shared)
 
-    # The list of drafts on the page grows with each publication: part of the key.
-    return _page(("compare-page", old.id, new.id, layout, drafts[-1].id), render_page)
-
-
-def _page(key: tuple[object, ...], render: Callable[[bool], str]) -> ResponseReturnValue:
-    """A published draft or redline page. A visitor without an account gets the one shared copy
-    for this page and language, rendered once and kept in memory (it holds nothing of any
-    session), with caching headers for browsers and proxies; a signed-in reader gets a page of
-    their own. Whether the code is still public has been checked before this is called."""
-    if current_user.is_authenticated:
-        return render(False)
-    html = fragments.get_or_render((*key, str(get_locale())), lambda: render(True))
-    response = current_app.response_class(html, mimetype="text/html")
-    response.headers["Cache-Control"] = f"public, max-age={SHARED_PAGE_SECONDS}"
-    response.headers["Vary"] = "Accept-Language, Cookie"
-    return response
+    return shared_pages.shared_response(slug, render_page)
 
 
 def _draft_arg(code: Code, name: str, default: int) -> ops.Draft:

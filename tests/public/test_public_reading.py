@@ -1,6 +1,7 @@
 """Public reading: anyone reads a public code's published material, and nothing else."""
 from __future__ import annotations
 
+import gzip
 from datetime import timedelta
 
 import pytest
@@ -182,6 +183,16 @@ def test_visitors_share_one_cached_copy_that_carries_no_session(public_scene: Pu
         assert app.test_client().get(path).get_data() == first.get_data()  # another visitor, the same copy
         polish = app.test_client().get(path + ("&" if "?" in path else "?") + "lang=pl").get_data(as_text=True)
         assert 'lang="pl"' in polish and "Zmiany między projektami" in polish
+    zipped = client.get(f"/public/{slug}/drafts/2", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.get_data()) == client.get(f"/public/{slug}/drafts/2").get_data()
+    again = client.get(f"/public/{slug}/drafts/2", headers={"If-None-Match": zipped.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+    public.make_private(public_scene.code, public_scene.people["office"])
+    db.session.commit()
+    assert client.get(f"/public/{slug}/drafts/2").status_code == 404  # no stale copy once private
+    public.make_public(public_scene.code, public_scene.people["office"])
+    db.session.commit()
     login(client, public_scene.people["chair"].email)
     own = client.get(f"/public/{slug}/drafts/2")
     assert 'name="csrf-token"' in own.get_data(as_text=True) and "Cache-Control" not in own.headers
