@@ -183,6 +183,8 @@ def test_visitors_share_one_cached_copy_that_carries_no_session(public_scene: Pu
         assert app.test_client().get(path).get_data() == first.get_data()  # another visitor, the same copy
         polish = app.test_client().get(path + ("&" if "?" in path else "?") + "lang=pl").get_data(as_text=True)
         assert 'lang="pl"' in polish and "Zmiany między projektami" in polish
+        assert f'href="/public/{slug}/compare?from=2&amp;to=1&amp;lang=pl"' in app.test_client().get(
+            f"/public/{slug}/compare?from=2&to=1").get_data(as_text=True)  # the language link keeps the page
     zipped = client.get(f"/public/{slug}/drafts/2", headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(zipped.get_data()) == client.get(f"/public/{slug}/drafts/2").get_data()

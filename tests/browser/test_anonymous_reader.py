@@ -78,6 +78,16 @@ def test_an_anonymous_visitor_reads_published_material_and_nothing_else(public_s
                 for secret in SECRETS:
                     assert secret not in html
 
+            # The same pages in Polish, chosen by the link in the header.
+            page.goto(f"{base}/public/{public_scene.code.slug}/drafts/2")
+            page.get_by_role("link", name="Polski").click()
+            page.get_by_role("link", name="Zmiany między projektami").wait_for()
+            assert "Projekt 2, opublikowany" in page.locator("#main").inner_text()
+            page.screenshot(path=str(tmp_path / "public-draft-pl.png"), full_page=True)
+            page.goto(f"{base}/public/{public_scene.code.slug}/process?lang=pl")
+            page.get_by_role("heading", name="Grupy robocze").wait_for()
+            page.screenshot(path=str(tmp_path / "public-process-pl.png"), full_page=True)
+
             tried = []
             for route in participant_routes(public_scene):
                 response = page.goto(base + route)
