@@ -11,7 +11,8 @@ import socketio
 from tests.browser.test_reading import _audit, _require
 from tests.public.conftest import SECOND_TEXT, UNPUBLISHED, UNPUBLISHED_TITLE, PublicScene
 from tests.public.conftest import public_scene  # noqa: F401  (the fixture)
-from tests.support.live import serving
+from tests.conftest import PASSWORD
+from tests.support.live import YClient, http_sign_in, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
@@ -104,9 +105,16 @@ def test_an_anonymous_visitor_reads_published_material_and_nothing_else(public_s
             cookies = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
             client = socketio.Client(reconnection=False)
             with pytest.raises(socketio.exceptions.ConnectionError):
-                client.connect(base, namespaces=["/collab"], headers={"Cookie": cookies, "Origin": base},
+                client.connect(base, namespaces=["/collab"], headers={"Cookie": cookies},
                                transports=["websocket"], wait_timeout=10)
             assert not client.connected
+            # The control: the same connection with a participant's session is accepted, so the
+            # refusal above is the missing login and nothing else.
+            participant = YClient(base, http_sign_in(base, public_scene.people["chair"].email, PASSWORD)).connect()
+            try:
+                assert participant.join(public_scene.clause.uid)["ok"] is True
+            finally:
+                participant.sio.disconnect()
         finally:
             context.close()
             browser.close()

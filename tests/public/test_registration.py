@@ -131,3 +131,17 @@ def test_only_the_office_decides(public_scene: PublicScene, client: FlaskClient)
     assert client.post(f"/office/applications/{application.id}/approve",
                        data={"csrf_token": token, "category": "academia"}).status_code == 403
     assert db.session.get(Application, application.id).status == "pending"
+
+
+def test_a_pending_applicant_joins_no_clause_over_socketio(public_scene: PublicScene, client: FlaskClient):
+    from tests.support.live import YClient, http_sign_in, serving
+
+    apply(client, public_scene)
+    with serving(public_scene.app) as base:
+        browser = http_sign_in(base, GOOD["email"], GOOD["password"])
+        socket = YClient(base, browser).connect()
+        try:
+            ack = socket.join(public_scene.clause.uid)
+            assert ack == {"ok": False, "error": "No such clause, or you may not see it."}
+        finally:
+            socket.sio.disconnect()
