@@ -224,7 +224,3 @@ def public_setting(code: Code) -> PublicCode | None:
     Everything else keeps asking :func:`code_role`, which gives such readers no role at all.
     """
     return db.session.get(PublicCode, code.id)
-
-
-def can_read_publicly(code: Code) -> bool:
-    return public_setting(code) is not None

@@ -18,7 +18,6 @@ from codedraft.audit.operations import record_event
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
-from codedraft.drafts.operations import drafts_of
 from codedraft.extensions import db
 from codedraft.feedback.models import Comment, FeedbackRound
 from codedraft.public.models import DEFAULT_DATA_LICENCE, PublicCode, PublishedRound
@@ -221,7 +220,3 @@ def _published_quote(quote: str | None, published_body: str) -> str | None:
     if quote and quote in published_body:
         return quote
     return None
-
-
-def public_drafts(code: Code) -> list[Draft]:
-    return drafts_of(code)

@@ -18,7 +18,8 @@ from codedraft import policy
 from codedraft.codes.models import Code
 from codedraft.codes.views import load_code
 from codedraft.database import storable_text, stored_integer
-from codedraft.drafts.operations import draft_chapters
+from codedraft.drafts.models import Draft
+from codedraft.drafts.operations import draft_chapters, drafts_of
 from codedraft.exports import builders
 from codedraft.exports.akoma_ntoso import Identity, export_akoma_ntoso
 from codedraft.exports.compare import compare_documents
@@ -61,7 +62,7 @@ def landing_for_visitors() -> ResponseReturnValue | None:
 
 @bp.route("/public")
 def landing() -> ResponseReturnValue:
-    codes = [(code, ops.round_stage(code), ops.public_drafts(code)) for code in ops.public_codes()]
+    codes = [(code, ops.round_stage(code), drafts_of(code)) for code in ops.public_codes()]
     return render_template("public/landing.html", codes=codes, application=application_of(current_user))
 
 
@@ -69,7 +70,7 @@ def landing() -> ResponseReturnValue:
 def code_home(slug: str) -> ResponseReturnValue:
     code, setting = load_public_code(slug)
     return render_template("public/code.html", code=code, setting=setting, stage=ops.round_stage(code),
-                           drafts=ops.public_drafts(code), has_feedback=bool(ops.published_round_ids(code)),
+                           drafts=drafts_of(code), has_feedback=bool(ops.published_round_ids(code)),
                            licence_url=ops.DATA_LICENCES.get(setting.data_licence))
 
 
@@ -79,7 +80,7 @@ def process(slug: str) -> ResponseReturnValue:
     published = ops.published_round_ids(code)
     return render_template("public/process.html", code=code, groups=ops.working_groups_on_record(code),
                            rounds=ops.rounds_with_drafts(code), published=published,
-                           drafts=ops.public_drafts(code), stage=ops.round_stage(code))
+                           drafts=drafts_of(code), stage=ops.round_stage(code))
 
 
 @bp.route("/public/<slug>/drafts/<int:number>")
@@ -100,7 +101,7 @@ def draft(slug: str, number: int) -> ResponseReturnValue:
     def render_page(shared: bool) -> str:
         text = fragments.get_or_render(("draft", found.id, str(get_locale())), render_text)
         return render_template("public/draft.html", code=code, draft=found, text=Markup(text),  # noqa: S704
-                               drafts=ops.public_drafts(code), shared_page=shared)
+                               shared_page=shared)
 
     return shared_pages.shared_response(slug, render_page)
 
@@ -112,7 +113,7 @@ def compare(slug: str) -> ResponseReturnValue:
     if shared is not None:
         return shared
     code, _setting = load_public_code(slug)
-    drafts = ops.public_drafts(code)
+    drafts = drafts_of(code)
     if len(drafts) < 2:
         return render_template("public/compare.html", code=code, drafts=drafts, old=None, new=None,
                                layout="inline", fragment=None, summary=None)
@@ -135,7 +136,7 @@ def compare(slug: str) -> ResponseReturnValue:
     return shared_pages.shared_response(slug, render_page)
 
 
-def _draft_arg(code: Code, name: str, default: int) -> ops.Draft:
+def _draft_arg(code: Code, name: str, default: int) -> Draft:
     raw = request.args.get(name)
     number = default if raw in (None, "") else stored_integer(raw)
     found = ops.published_draft(code, number) if number else None

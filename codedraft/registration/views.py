@@ -62,7 +62,7 @@ def queue() -> ResponseReturnValue:
 
 
 def _application(application_id: int) -> Application:
-    application = db.session.get(Application, application_id) if application_id < 2**63 else None
+    application = db.session.get(Application, application_id)
     if application is None:
         abort(404)
     return application
