@@ -100,7 +100,7 @@ def draft(slug: str, number: int) -> ResponseReturnValue:
 
     def render_page(shared: bool) -> str:
         text = fragments.get_or_render(("draft", found.id, str(get_locale())), render_text)
-        return render_template("public/draft.html", code=code, draft=found, text=Markup(text),  # noqa: S704
+        return render_template("public/draft.html", code=code, draft=found, text=Markup(text),
                                shared_page=shared)
 
     return shared_pages.shared_response(slug, render_page)
@@ -130,7 +130,7 @@ def compare(slug: str) -> ResponseReturnValue:
         cached = fragments.get_or_render(("redline", old.id, new.id, layout), render_redline)
         summary, fragment = cached.split("\n<!-- redline -->\n", 1)
         return render_template("public/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,
-                               summary=Markup(summary), fragment=Markup(fragment),  # noqa: S704
+                               summary=Markup(summary), fragment=Markup(fragment),
                                shared_page=shared)
 
     return shared_pages.shared_response(slug, render_page)
