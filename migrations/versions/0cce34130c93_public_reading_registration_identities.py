@@ -4,7 +4,7 @@ New tables only: which codes and rounds are public, stakeholders' applications f
 and the identity-provider subjects bound to accounts.
 
 Revision ID: 0cce34130c93
-Revises: d5ca8001fb37
+Revises: b7d4e1a9c2f6
 Create Date: 2026-12-06 19:50:34.696636
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0cce34130c93'
-down_revision = 'd5ca8001fb37'
+down_revision = 'b7d4e1a9c2f6'
 branch_labels = None
 depends_on = None
 

@@ -88,6 +88,8 @@ class YClient:
         self.roles: list[Any] = []
         self.acks: list[dict[str, Any]] = []
         self.received = 0
+        # Awareness messages received, as sent by the server (presence is not replicated here).
+        self.awareness: list[bytes] = []
         self.clause: str | None = None
         self.synced = threading.Event()
         self.resyncs = 0
@@ -120,7 +122,8 @@ class YClient:
         message = data["msg"]
         self.received += 1
         if message[0] != 0:
-            return  # awareness: not replicated here
+            self.awareness.append(bytes(message))
+            return
         with self._lock:
             self._remote = True
             try:
