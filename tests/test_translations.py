@@ -21,7 +21,9 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> list:
     pot = tmp_path_factory.mktemp("pot") / "messages.pot"
-    subprocess.run([str(Path(sys.executable).parent / "pybabel"), "extract", "-F", "babel.cfg",
+    # Lazy strings (module-level labels) are marked with _l or lazy_gettext: extracted too.
+    subprocess.run([str(Path(sys.executable).parent / "pybabel"), "extract", "-F", "babel.cfg", "-k", "_l",
+                    "-k", "lazy_gettext",
                     "-o", str(pot), "."], cwd=ROOT, check=True, capture_output=True)
     return [message for message in _read(pot) if message.id]
 

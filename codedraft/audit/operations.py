@@ -24,6 +24,13 @@ ACTIONS = (
     "token.created",
     "token.revoked",
     "organisation.set",
+    "registration.approved",
+    "registration.refused",
+    "public.opened",
+    "public.closed",
+    "round.published",
+    "round.unpublished",
+    "identity.linked",
 )
 
 

@@ -21,6 +21,13 @@ ACTION_LABELS = {
     "token.created": _l("API token created"),
     "token.revoked": _l("API token revoked"),
     "organisation.set": _l("Organisation set"),
+    "registration.approved": _l("Application approved"),
+    "registration.refused": _l("Application refused"),
+    "public.opened": _l("Code opened to the public"),
+    "public.closed": _l("Code closed to the public"),
+    "round.published": _l("Round's feedback published"),
+    "round.unpublished": _l("Round's feedback withdrawn from publication"),
+    "identity.linked": _l("Identity provider linked"),
 }
 
 
