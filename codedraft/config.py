@@ -51,6 +51,13 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # How long a clause document nobody here uses stays in memory, and how often to look.
         **_seconds("COLLAB_IDLE_SECONDS", "CODEDRAFT_IDLE_SECONDS"),
         **_seconds("COLLAB_SWEEP_SECONDS", "CODEDRAFT_SWEEP_SECONDS"),
+        # OpenID Connect sign-in (EU Login or another provider): on when both the client id and
+        # the provider's metadata URL (.../.well-known/openid-configuration) are set.
+        "OIDC_METADATA_URL": os.environ.get("CODEDRAFT_OIDC_METADATA_URL") or None,
+        "OIDC_CLIENT_ID": os.environ.get("CODEDRAFT_OIDC_CLIENT_ID") or None,
+        "OIDC_CLIENT_SECRET": os.environ.get("CODEDRAFT_OIDC_CLIENT_SECRET") or None,
+        "OIDC_SCOPE": os.environ.get("CODEDRAFT_OIDC_SCOPE", "openid email profile"),
+        "OIDC_PROVIDER_NAME": os.environ.get("CODEDRAFT_OIDC_PROVIDER_NAME", "EU Login"),
     }
 
 
@@ -75,11 +82,12 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": True,
     "BABEL_DEFAULT_LOCALE": "en",
-    "LANGUAGES": ("en", "pl"),
     "STAKEHOLDER_CATEGORIES": DEFAULT_STAKEHOLDER_CATEGORIES,
     "INVITATION_DAYS": 14,
     # Brute force and floods (SECURITY-CASES 30): attempts per window, per client.
     "LOGIN_ATTEMPTS_PER_MINUTE": 5,
+    # Applications for an account, per client address.
+    "REGISTRATIONS_PER_HOUR": 5,
     # Scaled out, the counters live in Redis; while Redis restarts, count in memory per process
     # instead of failing the request (docs/deploy.md).
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -15,6 +15,7 @@ from sqlalchemy import Select, bindparam, select
 from codedraft.accounts.models import LoginSession, User
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
 from codedraft.extensions import db
+from codedraft.public.models import PublicCode
 
 
 def code_role(user: User | None, code_id: int) -> Role | None:
@@ -209,3 +210,17 @@ def _rights_from_rows(rows: Sequence[Sequence[Any]]) -> ClauseRights | None:
         role >= Role.chair or (role == Role.member and (group_id is None or bool(members_may_edit)))
     )
     return ClauseRights(clause_id=clause_id, code_id=code_id, role=role, may_edit=may_edit)
+
+
+# --- Anonymous readers -----------------------------------------------------------------------
+
+
+def public_setting(code: Code) -> PublicCode | None:
+    """The code's public-reading setting, or None when only its participants may read it.
+
+    With it, anyone, signed in or not (a pending or refused applicant included), may read the
+    code's published drafts, the redlines between them, its process and the comments and
+    responses of its published rounds, through the public pages, which read nothing else.
+    Everything else keeps asking :func:`code_role`, which gives such readers no role at all.
+    """
+    return db.session.get(PublicCode, code.id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, current_app, g, has_request_context, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
@@ -24,10 +24,14 @@ LOGIN_SESSION_KEY = "login_session"
 
 
 def select_locale() -> str | None:
-    chosen = session.get("lang")
-    if chosen in ("en", "pl"):
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return languages[0]  # a command or a background job: the source language
+    # A language in the address (a shared public page's links) wins, then the one chosen here.
+    chosen = request.args.get("lang") or session.get("lang")
+    if chosen in languages:
         return str(chosen)
-    return request.accept_languages.best_match(["en", "pl"]) or "en"
+    return request.accept_languages.best_match(languages) or languages[0]
 
 
 def init_extensions(app: Flask) -> None:
@@ -37,6 +41,10 @@ def init_extensions(app: Flask) -> None:
 
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    from codedraft import i18n
+
+    # The interface speaks every language it has a catalogue for.
+    app.config.setdefault("LANGUAGES", i18n.interface_languages())
     babel.init_app(app, locale_selector=select_locale)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     limiter.init_app(app)
@@ -62,7 +70,12 @@ def init_extensions(app: Flask) -> None:
     _install_user_loader()
     _install_error_pages(app)
     app.jinja_env.globals["get_locale"] = get_locale
-    app.jinja_env.globals["stakeholder_categories"] = lambda: dict(app.config["STAKEHOLDER_CATEGORIES"])
+    app.jinja_env.globals["interface_languages"] = lambda: [(code, i18n.language_name(code))
+                                                            for code in app.config["LANGUAGES"]]
+    app.jinja_env.globals["script_catalogue"] = i18n.script_catalogue
+    from codedraft import labels
+
+    labels.install(app)
 
 
 def _install_user_loader() -> None:
@@ -134,12 +147,17 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.exports.views import bp as exports_bp
     from codedraft.feedback.views import bp as feedback_bp
     from codedraft.importer.views import bp as importer_bp
+    from codedraft.public.views import bp as public_bp
+    from codedraft.registration.views import bp as registration_bp
     from codedraft.search.views import bp as search_bp
 
     for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, importer_bp,
-                      api_bp, audit_bp):
+                      api_bp, audit_bp, public_bp, registration_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
+    from codedraft.accounts import oidc
+
+    oidc.install(app)  # sign-in with an identity provider, when one is configured
 
 
 def register_realtime(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """Sign-in, sign-out, invitations, password changes, personal access tokens, language."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -202,6 +202,6 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
 @bp.route("/language", methods=["POST"])
 def language() -> ResponseReturnValue:
     chosen = request.form.get("lang")
-    if chosen in ("en", "pl"):
+    if chosen in current_app.config["LANGUAGES"]:
         session["lang"] = chosen
     return redirect(_safe_next(request.form.get("next")))

@@ -34,6 +34,13 @@ ACTIONS = (
     "structure.withdraw",
     "structure.restore",
     "structure.undo",
+    "registration.approved",
+    "registration.refused",
+    "public.opened",
+    "public.closed",
+    "round.published",
+    "round.unpublished",
+    "identity.linked",
 )
 
 

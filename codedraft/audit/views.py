@@ -39,6 +39,13 @@ ACTION_LABELS = {
     "structure.withdraw": _l("Clause withdrawn"),
     "structure.restore": _l("Clause restored"),
     "structure.undo": _l("Structure change undone"),
+    "registration.approved": _l("Application approved"),
+    "registration.refused": _l("Application refused"),
+    "public.opened": _l("Code opened to the public"),
+    "public.closed": _l("Code closed to the public"),
+    "round.published": _l("Round's feedback published"),
+    "round.unpublished": _l("Round's feedback withdrawn from publication"),
+    "identity.linked": _l("Identity provider linked"),
 }
 
 

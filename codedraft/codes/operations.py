@@ -5,6 +5,7 @@ import re
 import secrets
 import unicodedata
 
+from flask_babel import lazy_gettext as _
 from sqlalchemy import func, select
 
 from codedraft.codes.models import CLAUSE_KINDS, Chapter, Clause, Code, WorkingGroup
@@ -30,7 +31,7 @@ def new_clause_uid() -> str:
 def create_code(title: str, *, summary: str = "", language: str = "en", slug: str | None = None) -> Code:
     title = title.strip()
     if not title:
-        raise CodeError("A code needs a title.")
+        raise CodeError(_("A code needs a title."))
     base = slug or slugify(title)
     candidate, n = base, 1
     while db.session.scalar(select(Code.id).where(Code.slug == candidate)) is not None:
@@ -45,7 +46,7 @@ def create_code(title: str, *, summary: str = "", language: str = "en", slug: st
 def add_working_group(code: Code, name: str, *, members_may_edit: bool = True) -> WorkingGroup:
     name = name.strip()
     if not name:
-        raise CodeError("A working group needs a name.")
+        raise CodeError(_("A working group needs a name."))
     group = WorkingGroup(code_id=code.id, name=name, members_may_edit=members_may_edit)
     db.session.add(group)
     db.session.flush()
@@ -57,7 +58,7 @@ def add_chapter(
     import_key: str | None = None,
 ) -> Chapter:
     if working_group is not None and working_group.code_id != code.id:
-        raise CodeError("That working group belongs to another code.")
+        raise CodeError(_("That working group belongs to another code."))
     position = db.session.scalar(select(func.count(Chapter.id)).where(Chapter.code_id == code.id)) or 0
     chapter = Chapter(
         code_id=code.id, title=title.strip() or "(untitled)", number=number,
@@ -86,7 +87,7 @@ def add_clause(
     import_key: str | None = None,
 ) -> Clause:
     if kind not in CLAUSE_KINDS:
-        raise CodeError(f"Unknown clause kind {kind!r}.")
+        raise CodeError(_("Unknown clause kind %(kind)s.", kind=repr(kind)))
     clause = Clause(
         uid=new_clause_uid(),
         code_id=chapter.code_id,
@@ -123,7 +124,7 @@ def set_clause_body(clause: Clause, body: str) -> None:
 
 def assign_working_group(chapter: Chapter, group: WorkingGroup | None) -> None:
     if group is not None and group.code_id != chapter.code_id:
-        raise CodeError("That working group belongs to another code.")
+        raise CodeError(_("That working group belongs to another code."))
     chapter.working_group_id = group.id if group else None
 
 

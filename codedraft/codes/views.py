@@ -7,8 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from codedraft import policy
-from codedraft.audit.operations import record_event
+from codedraft import labels, policy
 from codedraft.accounts import operations as accounts
 from codedraft.accounts.models import Organisation, User
 from codedraft.audit.operations import record_event
@@ -138,7 +137,7 @@ def settings(slug: str) -> ResponseReturnValue:
     return render_template(
         "codes/settings.html", code=code, memberships=memberships, groups=groups,
         organisations=organisations, people=people, roles=[r.name for r in _grantable_roles(code)],
-        categories=current_app.config["STAKEHOLDER_CATEGORIES"],
+        categories=list(labels.stakeholder_categories().items()),
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
+from flask_babel import lazy_gettext as _
 from pycrdt import Assoc, Doc, StickyIndex, Text
 
 from codedraft.collab.core import BODY, ClauseDocument
@@ -108,9 +109,9 @@ def passage_from_selection(
 
 def _checked_quote(quote: str) -> str:
     if not isinstance(quote, str) or not quote.strip():
-        raise AnchorError("Select or paste the passage you comment on.")
+        raise AnchorError(_("Select or paste the passage you comment on."))
     if len(quote) > MAX_QUOTE_CHARS:
-        raise AnchorError(f"A quoted passage can be at most {MAX_QUOTE_CHARS} characters long.")
+        raise AnchorError(_("A quoted passage can be at most %(n)s characters long.", n=MAX_QUOTE_CHARS))
     return quote
 
 
@@ -124,7 +125,7 @@ def locate_quote(text: str, quote: str, hint: int | None = None) -> Passage:
         pattern = _tolerant_pattern(quote.strip())
         spans = [(m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start()]
     if not spans:
-        raise AnchorError("That passage is not in the current text of the clause.")
+        raise AnchorError(_("That passage is not in the current text of the clause."))
     anchor = hint if isinstance(hint, int) and hint >= 0 else 0
     start, end = min(spans, key=lambda span: (abs(span[0] - anchor), span[0]))
     return Passage(start, end, text[start:end])
@@ -141,7 +142,7 @@ _MARKUP_CHARS = set("*_`~#>|[]\\")
 def _tolerant_pattern(quote: str) -> re.Pattern[str]:
     tokens = [t for t in _QUOTE_TOKEN.findall(quote) if t not in _MARKUP_CHARS]
     if not tokens:
-        raise AnchorError("That passage is not in the current text of the clause.")
+        raise AnchorError(_("That passage is not in the current text of the clause."))
     return re.compile(_MARKUP_GAP.join(re.escape(token) for token in tokens), re.UNICODE)
 
 
@@ -305,7 +306,7 @@ def anchor_index(document: ClauseDocument, position: int, assoc: Literal["before
     the character at it, "before" to the one before it. Raises AnchorError if out of range."""
     text = document.text
     if not 0 <= position <= len(text) or (assoc == "before" and position == 0):
-        raise AnchorError("That position is not inside the clause text.")
+        raise AnchorError(_("That position is not inside the clause text."))
     if assoc == "after" and position == len(text):
         return document.sticky_index(position, "after")  # "end of the body": no character to name
     shadow = _shadow(document)
@@ -343,7 +344,7 @@ def sticky_pair(document: ClauseDocument, passage: Passage) -> tuple[bytes, byte
     """
     text = document.text
     if text[passage.start:passage.end] != passage.quote:
-        raise AnchorError("The passage changed while you were commenting; select it again.")
+        raise AnchorError(_("The passage changed while you were commenting; select it again."))
     return anchor_index(document, passage.start, "after"), anchor_index(document, passage.end, "before")
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, update
 
 from codedraft import policy
@@ -93,10 +94,10 @@ def open_round(code: Code, draft: Draft, closes_at: datetime, *, by: User | None
     it opens.
     """
     if draft.code_id != code.id:
-        raise FeedbackError("That draft belongs to another code.")
+        raise FeedbackError(_("That draft belongs to another code."))
     start = opens_at or utcnow()
     if closes_at <= start:
-        raise FeedbackError("A round must close after it opens.")
+        raise FeedbackError(_("A round must close after it opens."))
     feedback_round = FeedbackRound(code_id=code.id, draft_id=draft.id, opens_at=start, closes_at=closes_at,
                                    name=name.strip()[:200] or f"Feedback on {draft.name}",
                                    created_by_id=by.id if by else None)
@@ -233,12 +234,20 @@ def _edit_live_text(store: ClauseStore, clause: Clause, compute: Callable[[Claus
 # --- comments, replies, support --------------------------------------------------------------
 
 
+# What is missing or too long, per kind of text: whole sentences, so each language words them its own way.
+_EMPTY_BODY = {"comment": _("Write your comment first."), "rationale": _("Write your rationale first."),
+               "reply": _("Write your reply first.")}
+_LONG_BODY = {"comment": _("A comment can be at most %(n)s characters long.", n=MAX_BODY_CHARS),
+              "rationale": _("A rationale can be at most %(n)s characters long.", n=MAX_BODY_CHARS),
+              "reply": _("A reply can be at most %(n)s characters long.", n=MAX_BODY_CHARS)}
+
+
 def _checked_body(body: str, what: str = "comment") -> str:
     body = (body or "").strip()
     if not body:
-        raise FeedbackError(f"Write your {what} first.")
+        raise FeedbackError(_EMPTY_BODY[what])
     if len(body) > MAX_BODY_CHARS:
-        raise FeedbackError(f"A {what} can be at most {MAX_BODY_CHARS} characters long.")
+        raise FeedbackError(_LONG_BODY[what])
     return body
 
 
@@ -251,15 +260,15 @@ def post_comment(code: Code, clause: Clause, author: User, body: str, *, anchor:
     an amendment without a passage.
     """
     if not may_post(author, clause, code):
-        raise NotAllowed("Comments can be posted only while a feedback round is open.")
+        raise NotAllowed(_("Comments can be posted only while a feedback round is open."))
     body = _checked_body(body, "rationale" if replacement is not None else "comment")
     if replacement is not None:
         if anchor is None:
-            raise FeedbackError("Select the passage your amendment replaces.")
+            raise FeedbackError(_("Select the passage your amendment replaces."))
         if len(replacement) > MAX_BODY_CHARS:
-            raise FeedbackError("The proposed text is too long.")
+            raise FeedbackError(_("The proposed text is too long."))
         if replacement == anchor.passage.quote:
-            raise FeedbackError("The proposed text is the same as the passage.")
+            raise FeedbackError(_("The proposed text is the same as the passage."))
     organisation, category = author_labels(author)
     feedback_round = open_round_of(code)
     draft = latest_draft(code)
@@ -285,9 +294,9 @@ def post_comment(code: Code, clause: Clause, author: User, body: str, *, anchor:
 def post_reply(code: Code, clause: Clause, comment: Comment, author: User, body: str, *, link: str = "") -> Reply:
     """Reply in a comment's thread. Raises NotAllowed outside an open round for reviewers."""
     if not may_post(author, clause, code):
-        raise NotAllowed("Replies can be posted only while a feedback round is open.")
+        raise NotAllowed(_("Replies can be posted only while a feedback round is open."))
     if comment.hidden and not policy.can_moderate(author, code):
-        raise NotAllowed("This comment is hidden.")
+        raise NotAllowed(_("This comment is hidden."))
     organisation, category = author_labels(author)
     body = _checked_body(body, "reply")
     reply = Reply(comment_id=comment.id, author_id=author.id, organisation=organisation, category=category,
@@ -303,11 +312,11 @@ def post_reply(code: Code, clause: Clause, comment: Comment, author: User, body:
 def support_comment(code: Code, clause: Clause, comment: Comment, user: User) -> bool:
     """Add ``user``'s support, once; True if it was new. Authors cannot support themselves."""
     if not policy.can_comment_on_clause(user, clause):
-        raise NotAllowed("You may not support comments here.")
+        raise NotAllowed(_("You may not support comments here."))
     if comment.author_id == user.id:
-        raise FeedbackError("You cannot support your own comment.")
+        raise FeedbackError(_("You cannot support your own comment."))
     if comment.hidden:
-        raise FeedbackError("This comment is hidden.")
+        raise FeedbackError(_("This comment is hidden."))
     already = db.session.scalar(
         select(Support.id).where(Support.comment_id == comment.id, Support.user_id == user.id)
     )
@@ -324,9 +333,9 @@ def support_comment(code: Code, clause: Clause, comment: Comment, user: User) ->
 
 def withdraw_comment(comment: Comment, user: User) -> None:
     if comment.author_id != user.id:
-        raise NotAllowed("Only its author can withdraw a comment.")
+        raise NotAllowed(_("Only its author can withdraw a comment."))
     if comment.status != "open":
-        raise FeedbackError("Only an open comment can be withdrawn.")
+        raise FeedbackError(_("Only an open comment can be withdrawn."))
     comment.status = "withdrawn"
 
 
@@ -341,12 +350,12 @@ def record_disposition(code: Code, clause: Clause, comment: Comment, by: User, d
     for an unknown disposition or a missing reason.
     """
     if not policy.can_answer_feedback(by, clause):
-        raise NotAllowed("Only chairs and the Office record dispositions.")
+        raise NotAllowed(_("Only chairs and the Office record dispositions."))
     if disposition not in DISPOSITIONS:
-        raise FeedbackError("Choose a disposition.")
+        raise FeedbackError(_("Choose a disposition."))
     reason = (reason or "").strip()
     if not reason:
-        raise FeedbackError("Give the reason for the disposition.")
+        raise FeedbackError(_("Give the reason for the disposition."))
     comment.disposition = disposition
     comment.disposition_reason = reason[:MAX_REASON_CHARS]
     comment.disposed_by_id = by.id
@@ -359,19 +368,19 @@ def record_disposition(code: Code, clause: Clause, comment: Comment, by: User, d
 def set_status(clause: Clause, comment: Comment, by: User, status: str) -> None:
     """Chairs set a status directly (e.g. back to open); authors use withdraw_comment."""
     if not policy.can_answer_feedback(by, clause):
-        raise NotAllowed("Only chairs and the Office change statuses.")
+        raise NotAllowed(_("Only chairs and the Office change statuses."))
     if status not in STATUSES:
-        raise FeedbackError("Unknown status.")
+        raise FeedbackError(_("Unknown status."))
     comment.status = status
 
 
 def hide_comment(code: Code, comment: Comment, by: User, reason: str, *, link: str = "") -> None:
     """The Office hides a comment with a reason; the record stays, the author is told."""
     if not policy.can_moderate(by, code):
-        raise NotAllowed("Only the Office moderates.")
+        raise NotAllowed(_("Only the Office moderates."))
     reason = (reason or "").strip()
     if not reason:
-        raise FeedbackError("Give the reason for hiding the comment.")
+        raise FeedbackError(_("Give the reason for hiding the comment."))
     comment.hidden = True
     comment.hidden_reason = reason[:MAX_REASON_CHARS]
     comment.hidden_by_id = by.id
@@ -381,7 +390,7 @@ def hide_comment(code: Code, comment: Comment, by: User, reason: str, *, link: s
 
 def unhide_comment(code: Code, comment: Comment, by: User, *, link: str = "") -> None:
     if not policy.can_moderate(by, code):
-        raise NotAllowed("Only the Office moderates.")
+        raise NotAllowed(_("Only the Office moderates."))
     comment.hidden = False
     notify(comment.author_id, "Your comment is visible again.", link)
 
@@ -473,7 +482,7 @@ def reject_amendment(clause: Clause, comment: Comment, by: User, reason: str, *,
     amendment = _proposed_amendment(clause, comment, by)
     reason = (reason or "").strip()
     if not reason:
-        raise FeedbackError("Give the reason for rejecting the amendment.")
+        raise FeedbackError(_("Give the reason for rejecting the amendment."))
     amendment.state = "rejected"
     amendment.decided_by_id, amendment.decided_at = by.id, utcnow()
     amendment.decision_reason = reason[:MAX_REASON_CHARS]
@@ -490,7 +499,7 @@ def rebase_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     _proposed_amendment(clause, comment, by)
     shown = shown_anchors(store, clause, [comment]).get(comment.id)
     if shown is None or shown.start is None or shown.end is None or not shown.current:
-        raise FeedbackError("The passage no longer exists in the text; reject the amendment instead.")
+        raise FeedbackError(_("The passage no longer exists in the text; reject the amendment instead."))
     comment.quote = shown.current
     comment.anchor_start, comment.anchor_end = shown.start, shown.end
     comment.anchor_state = ANCHOR_LIVE
@@ -498,12 +507,12 @@ def rebase_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
 
 def _proposed_amendment(clause: Clause, comment: Comment, by: User) -> Amendment:
     if not policy.can_answer_feedback(by, clause):
-        raise NotAllowed("Only chairs and the Office decide amendments.")
+        raise NotAllowed(_("Only chairs and the Office decide amendments."))
     amendment = comment.amendment
     if amendment is None:
-        raise FeedbackError("This comment proposes no amendment.")
+        raise FeedbackError(_("This comment proposes no amendment."))
     if amendment.state != "proposed":
-        raise FeedbackError("This amendment has already been decided.")
+        raise FeedbackError(_("This amendment has already been decided."))
     return amendment
 
 
@@ -673,7 +682,7 @@ def carry_comments_forward(code: Code, from_draft: Draft, to_draft: Draft, *,
     already on ``to_draft`` are skipped. Mutates and flushes; the caller commits.
     """
     if from_draft.code_id != code.id or to_draft.code_id != code.id:
-        raise FeedbackError("Both drafts must belong to the code.")
+        raise FeedbackError(_("Both drafts must belong to the code."))
     store = store or store_for(current_app)
     comments = list(db.session.scalars(
         select(Comment).where(

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from codedraft import policy
+from codedraft import labels, policy
 from codedraft.api.auth import api_user, token_required
 from codedraft.codes.models import Clause, Code
 from codedraft.codes.operations import live_clauses
@@ -158,16 +158,16 @@ def _threads_context(code: Code, clause: Clause, filters: ops.FeedbackFilter, *,
         "may_moderate": policy.can_moderate(current_user, code),
         "may_post": ops.may_post(current_user, clause, code),
         "may_support": policy.can_comment_on_clause(current_user, clause),
-        "categories": dict(current_app.config["STAKEHOLDER_CATEGORIES"]),
+        "categories": labels.stakeholder_categories(),
         "dispositions": list(DISPOSITIONS), "statuses": STATUSES, "viewer_id": current_user.id,
-        "status_labels": {status: status.replace("_", " ") for status in STATUSES},
+        "status_labels": labels.comment_statuses(),
     }
 
 
 def _filter_choices(code: Code) -> dict[str, Any]:
     return {
         "rounds": ops.rounds_of(code), "groups": code.working_groups, "authors": ops.authors_of(code),
-        "statuses": STATUSES, "categories": dict(current_app.config["STAKEHOLDER_CATEGORIES"]),
+        "statuses": STATUSES, "categories": labels.stakeholder_categories(),
     }
 
 
@@ -498,7 +498,7 @@ def feedback_overview(code: Code) -> dict[str, Any]:
     """Counts by stakeholder category per clause of ``code`` (one GROUP BY), for the overview."""
     counts = ops.counts_by_clause(code, current_user, ops.FeedbackFilter())
     totals = [sum(per.values()) for per in counts.values()]
-    return {"counts": counts, "categories": list(current_app.config["STAKEHOLDER_CATEGORIES"]),
+    return {"counts": counts, "categories": list(labels.stakeholder_categories().items()),
             "total": sum(totals), "scale_max": max(totals, default=0)}
 
 

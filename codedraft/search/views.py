@@ -13,14 +13,14 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from codedraft import policy
+from codedraft import labels, policy
 from codedraft.accounts.models import User
 from codedraft.api.auth import api_user, token_required
 from codedraft.codes.models import Code
@@ -264,7 +264,7 @@ def _render_page(code: Code | None, *, scoped: bool) -> ResponseReturnValue:
         "search/search.html", code=code, scoped=scoped, parsed=parsed, results=results, message=message,
         codes=codes, links=links, pages=pages, hit_url=hit_url, draft_label=draft_label,
         all_codes=[] if scoped else visible_codes(current_user), facet_fields=FACET_FIELDS,
-        categories=dict(current_app.config["STAKEHOLDER_CATEGORIES"]),
+        categories=labels.stakeholder_categories(),
     )
 
 

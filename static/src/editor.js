@@ -34,6 +34,7 @@ import { describeStatus } from './collab/status.js'
 import { participants, safeColor } from './collab/presence.js'
 import { createPreviewer } from './collab/preview.js'
 import { forgetOffline, guardUnsavedEdits, restoreOffline } from './collab/offline.js'
+import { gettext } from './i18n.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
 const STATUS_SETTLE_MS = 400
@@ -62,9 +63,9 @@ function readConfig (host, preview) {
   return {
     clauseUid,
     readonly: host.dataset.readonly === 'true',
-    userName: host.dataset.userName || 'Anonymous',
+    userName: host.dataset.userName || gettext('Anonymous'),
     userColor: safeColor(host.dataset.userColor),
-    label: host.dataset.label || 'Clause text',
+    label: host.dataset.label || gettext('Clause text'),
     previewUrl: (preview && preview.dataset.previewUrl) || host.dataset.previewUrl || ''
   }
 }
@@ -122,7 +123,7 @@ function renderPresence (list, awareness) {
     dot.style.backgroundColor = person.color
     const name = document.createElement('span')
     name.className = 'presence-name'
-    name.textContent = person.isSelf ? `${person.name} (you)` : person.name
+    name.textContent = person.isSelf ? gettext('%(name)s (you)', { name: person.name }) : person.name
     item.append(dot, name)
     return item
   })
@@ -363,7 +364,7 @@ export function startClauseEditor (doc = document) {
   const previewEl = doc.getElementById('clause-preview')
   const presenceList = doc.getElementById('presence-list')
   if (presenceList && !presenceList.hasAttribute('aria-label') && !presenceList.hasAttribute('aria-labelledby')) {
-    presenceList.setAttribute('aria-label', 'People editing this clause')
+    presenceList.setAttribute('aria-label', gettext('People editing this clause'))
   }
   const parts = {
     host,
@@ -388,7 +389,7 @@ export function startClauseEditor (doc = document) {
       stale.destroy()
       // The refused update is in the stored copy too: loading it again would be refused again.
       await forgetOffline(copy)
-      await open(`Not saved: ${reason}. The text was reloaded from the server.`)
+      await open(gettext('Not saved: %(reason)s. The text was reloaded from the server.', { reason }))
       if (hadFocus && session) session.view.focus()
     }, ydoc, persistence)
     host.dataset.offlineCopy = String(Boolean(persistence))

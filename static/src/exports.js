@@ -8,6 +8,8 @@
  * when the page is left, or after repeated network errors.
  */
 
+import { gettext } from './i18n.js'
+
 const POLL_MS = 1000
 const MAX_ERRORS = 5
 
@@ -34,16 +36,16 @@ export function showState (root, state) {
   if (percent) percent.textContent = `${value} %`
   if (message) {
     const text = state.status === 'done'
-      ? 'Ready.'
+      ? gettext('Ready.')
       : state.status === 'failed'
-        ? `The export failed: ${state.message || ''}`
-        : state.status === 'running' ? 'Exporting…' : 'Waiting to start…'
+        ? gettext('The export failed: %(message)s', { message: state.message || '' })
+        : state.status === 'running' ? gettext('Exporting…') : gettext('Waiting to start…')
     // Only change the live region when the words change, so screen readers are not flooded.
     if (message.textContent.trim() !== text) message.textContent = text
   }
   if (state.status === 'done' && download && link && state.download_url) {
     link.setAttribute('href', state.download_url)
-    if (state.download_name) link.textContent = `Download ${state.download_name}`
+    if (state.download_name) link.textContent = gettext('Download %(name)s', { name: state.download_name })
     download.hidden = false
   }
   if (state.finished && refresh) refresh.hidden = true

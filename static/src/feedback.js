@@ -10,6 +10,7 @@
  * Expects a `.fb-panel` with data-clause-uid and data-fragment-url holding `[data-fb-threads]`.
  */
 import { io } from 'socket.io-client'
+import { gettext } from './i18n.js'
 
 /** Wait this long after an event before re-fetching, so a burst costs one request. */
 const REFRESH_DELAY_MS = 150
@@ -77,7 +78,7 @@ function markRange (index, start, end, commentId) {
     const mark = document.createElement('mark')
     mark.className = 'fb-mark'
     mark.dataset.comment = commentId
-    mark.title = 'Commented passage: show the thread'
+    mark.title = gettext('Commented passage: show the thread')
     range.surroundContents(mark)
   }
 }
@@ -212,10 +213,10 @@ function startPanel (panel) {
       headers: { 'X-Requested-With': 'fetch', 'X-CSRFToken': metaContent('csrf-token') }
     })
     if (response.status === 429) {
-      say(`Too many posts: wait ${response.headers.get('Retry-After') || 'a minute'} seconds and try again.`)
+      say(gettext('Too many posts: wait %(seconds)s seconds and try again.', { seconds: response.headers.get('Retry-After') || '60' }))
       return
     }
-    let answer = { ok: false, error: 'Something went wrong; reload the page.' }
+    let answer = { ok: false, error: gettext('Something went wrong; reload the page.') }
     try { answer = await response.json() } catch (_) { /* an HTML error page */ }
     say(answer.ok ? answer.message : answer.error)
     if (answer.ok) {
@@ -243,7 +244,7 @@ function startPanel (panel) {
   socket.on('connect', () => socket.emit('join', { clause: uid }))
   socket.on('feedback', (/** @type {{clause?: string, kind?: string}} */ data) => {
     if (!data || data.clause !== uid) return
-    say(`New feedback activity (${data.kind || 'update'}).`)
+    say(gettext('New feedback activity.'))
     refresh()
   })
   // The room also carries the clause's co-editing frames ("y"): not ours to handle.

@@ -1,6 +1,7 @@
 /**
  * What the status indicator says, from the provider's state. Pure, so it is tested in Node.
  */
+import { gettext, ngettext } from '../i18n.js'
 import { STATUS } from './provider.js'
 
 /**
@@ -23,15 +24,15 @@ import { STATUS } from './provider.js'
  * @returns {StatusView}
  */
 export function describeStatus ({ status, pending, error = '' }) {
-  const changes = pending === 1 ? '1 change' : `${pending} changes`
+  const changes = ngettext('%(num)s change', '%(num)s changes', pending)
   if (status === STATUS.OFFLINE) {
-    if (error) return { text: `Cannot edit this clause: ${error}`, state: 'error' }
-    return { text: pending > 0 ? `Offline — ${changes} pending` : 'Offline', state: 'offline' }
+    if (error) return { text: gettext('Cannot edit this clause: %(error)s', { error }), state: 'error' }
+    return { text: pending > 0 ? gettext('Offline — %(changes)s pending', { changes }) : gettext('Offline'), state: 'offline' }
   }
   if (status === STATUS.CONNECTING) {
-    return { text: pending > 0 ? `Connecting… ${changes} pending` : 'Connecting…', state: 'connecting' }
+    return { text: pending > 0 ? gettext('Connecting… %(changes)s pending', { changes }) : gettext('Connecting…'), state: 'connecting' }
   }
-  if (status === STATUS.READONLY) return { text: 'Read-only', state: 'readonly' }
-  if (pending > 0) return { text: 'Saving…', state: 'saving' }
-  return { text: 'Saved', state: 'saved' }
+  if (status === STATUS.READONLY) return { text: gettext('Read-only'), state: 'readonly' }
+  if (pending > 0) return { text: gettext('Saving…'), state: 'saving' }
+  return { text: gettext('Saved'), state: 'saved' }
 }

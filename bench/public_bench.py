@@ -1,0 +1,228 @@
+"""Anonymous readers of a public code: latency of the published draft page and the redline.
+
+    .venv/bin/python bench/public_bench.py [--readers 200] [--rounds 5] [--think 1.0]
+                                           [--corpus ../shared/corpus] [--out bench/results/public.json]
+
+Imports the second and third drafts of the GPAI Code of Practice into a throw-away SQLite
+database, opens the code to the public, and serves it with the production server (one gunicorn
+gevent worker, gunicorn.conf.py). Then ``--readers`` readers without an account start at the
+same instant: each reads the third draft's page, then the redline from the second draft, and
+again, ``--rounds`` times, pausing a random 0.5-1.5 x ``--think`` seconds between pages, as
+people reading do. The first round is the burst of everyone arriving at once; it is reported
+on its own too. Before the readers, one request per page renders it (reported as "first
+view"); the readers then get the shared cached copy. Target: p95 <= 100 ms for a cached page.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+TARGET_P95_MS = 100.0
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 1) if ordered else 0.0
+
+
+def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    times = [s["ms"] for s in samples if s["status"] == 200]
+    return {"requests": len(samples), "errors": sum(s["status"] != 200 for s in samples),
+            # bytes on the wire (gzip)
+            "p50_ms": percentile(times, 0.50), "p95_ms": percentile(times, 0.95),
+            "p99_ms": percentile(times, 0.99), "max_ms": round(max(times), 1) if times else 0.0,
+            "bytes": max((s["bytes"] for s in samples), default=0)}
+
+
+def prepare(folder: Path, corpus: Path) -> str:
+    """The database with the two drafts, public; returns the code's slug."""
+    from codedraft import create_app
+    from codedraft.accounts.operations import create_user
+    from codedraft.extensions import db
+    from codedraft.importer.operations import import_document
+    from codedraft.public.operations import make_public
+
+    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite3'}",
+                      "SEARCH_INDEX_DIR": str(folder / "search"), "EXPORT_DIR": str(folder / "exports"),
+                      "REDIS_URL": None, "RATELIMIT_STORAGE_URI": "memory://"})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        office = create_user("office@bench.test", "Office", None, is_office=True)
+        second = import_document((corpus / "gpai-cop-draft2-2024-12.md").read_text(encoding="utf-8"),
+                                 draft_name="Second Draft")
+        import_document((corpus / "gpai-cop-draft3-2025-03.md").read_text(encoding="utf-8"), code=second.code,
+                        draft_name="Third Draft")
+        make_public(second.code, office)
+        db.session.commit()
+        slug = second.code.slug
+        db.engine.dispose()
+    return slug
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEDRAFT_", "FLASK_"))}
+    env.pop("REDIS_URL", None)
+    env.update({"SECRET_KEY": "bench", "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite3'}",
+                "CODEDRAFT_SEARCH_DIR": str(folder / "search"), "CODEDRAFT_EXPORT_DIR": str(folder / "exports"),
+                "CODEDRAFT_BIND": f"127.0.0.1:{port}"})
+    log = (folder / "server.log").open("ab")
+    return subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if requests.get(f"{base}/public", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not answer")
+
+
+def reader(port: int, pages: dict[str, str], rounds: int, think: float, start: threading.Barrier,
+           samples: list[dict[str, Any]], seed: int) -> None:
+    """One reader on one kept-alive connection, as a browser tab. It asks for gzip, as browsers
+    do, and times the request to its last byte; it does not decompress (a browser does that in
+    native code), which keeps the generator's own CPU from drowning the server's numbers."""
+    chance = random.Random(seed)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    start.wait()
+    for round_number in range(rounds):
+        for name, path in pages.items():
+            began = time.perf_counter()
+            try:
+                connection.request("GET", path, headers={"Accept-Encoding": "gzip", "Accept-Language": "en"})
+                response = connection.getresponse()
+                status, size = response.status, len(response.read())
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status, size = 0, 0
+            samples.append({"page": name, "round": round_number, "status": status, "bytes": size,
+                            "ms": (time.perf_counter() - began) * 1000})
+            time.sleep(think * chance.uniform(0.5, 1.5))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--think", type=float, default=1.0)
+    parser.add_argument("--corpus", type=Path, default=ROOT / ".." / "shared" / "corpus")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "public.json")
+    args = parser.parse_args()
+    if not (args.corpus / "gpai-cop-draft3-2025-03.md").exists():
+        print(f"the corpus is not present: {args.corpus}", file=sys.stderr)
+        return 2
+    folder = Path(tempfile.mkdtemp(prefix="codedraft-public-bench-"))
+    slug = prepare(folder, args.corpus)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    pages = {"draft": f"/public/{slug}/drafts/2", "redline": f"/public/{slug}/compare?from=1&to=2"}
+    server = start_server(folder, port)
+    try:
+        wait_until_up(base, server)
+        first_view = {}
+        for name, path in pages.items():
+            began = time.perf_counter()
+            response = requests.get(base + path, timeout=120)
+            first_view[name] = {"status": response.status_code, "ms": round((time.perf_counter() - began) * 1000, 1),
+                                "bytes": len(response.content)}
+        samples: list[dict[str, Any]] = []
+        start = threading.Barrier(args.readers)
+        threads = [threading.Thread(target=reader, args=(port, pages, args.rounds, args.think, start, samples, n))
+                   for n in range(args.readers)]
+        load_at_start = os.getloadavg()
+        server_cpu_before = _process_cpu(server.pid)
+        own_before = resource.getrusage(resource.RUSAGE_SELF)
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+        own_after = resource.getrusage(resource.RUSAGE_SELF)
+        server_cpu = _process_cpu(server.pid) - server_cpu_before
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    results = {}
+    for name in pages:
+        mine = [s for s in samples if s["page"] == name]
+        results[name] = {"first_view": first_view[name], "cached": summary(mine),
+                         "burst_first_round": summary([s for s in mine if s["round"] == 0]),
+                         "after_the_burst": summary([s for s in mine if s["round"] > 0])}
+        results[name]["meets_target"] = results[name]["cached"]["p95_ms"] <= TARGET_P95_MS
+    report = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()},
+        "server": "one gunicorn gevent worker (gunicorn.conf.py), SQLite",
+        "load": {"readers": args.readers, "rounds": args.rounds, "think_s": args.think,
+                 "requests": len(samples), "wall_s": round(wall, 1),
+                 "requests_per_s": round(len(samples) / wall, 1),
+                 "server_cpu_s": round(server_cpu, 2),
+                 "generator_cpu_s": round((own_after.ru_utime + own_after.ru_stime)
+                                          - (own_before.ru_utime + own_before.ru_stime), 2)},
+        "target_p95_ms": TARGET_P95_MS,
+        "pages": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0 if all(page["meets_target"] for page in results.values()) else 1
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds used so far by the server: its master and worker processes."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for candidate in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{candidate}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+if __name__ == "__main__":
+    sys.exit(main())

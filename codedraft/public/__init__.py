@@ -1,0 +1,1 @@
+"""Public reading of a code's published material, for anyone, without an account."""

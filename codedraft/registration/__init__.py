@@ -1,0 +1,1 @@
+"""Stakeholders apply for an account; the Office approves or refuses them."""
