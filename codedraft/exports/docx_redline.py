@@ -53,6 +53,10 @@ def word_date(moment: datetime) -> str:
     return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
+_SPACE_ATTRIBUTE = qn("xml:space")
+_PARAGRAPH_PROPERTIES = qn("w:pPr")
+_RUN_PROPERTIES = qn("w:rPr")
+
 # Print colours (hex RGB, no '#'): the same green and red as the HTML redline's ink.
 _INSERT_COLOUR = "0B5A13"
 _DELETE_COLOUR = "8A1010"
@@ -85,25 +89,25 @@ class _Revisions:
         their colour, underline or strike-through. ``w:rPr`` children keep the schema order."""
         printed = self.print_marks and op is not DiffOp.EQUAL
         run = OxmlElement("w:r")
-        properties = OxmlElement("w:rPr")
-        if bold:
-            properties.append(OxmlElement("w:b"))
-        if italic:
-            properties.append(OxmlElement("w:i"))
-        if printed:
-            if op is DiffOp.DELETE:
-                properties.append(OxmlElement("w:strike"))
-            colour = OxmlElement("w:color")
-            colour.set(qn("w:val"), _INSERT_COLOUR if op is DiffOp.INSERT else _DELETE_COLOUR)
-            properties.append(colour)
-            if op is DiffOp.INSERT:
-                underline = OxmlElement("w:u")
-                underline.set(qn("w:val"), "single")
-                properties.append(underline)
-        if len(properties):
+        if bold or italic or printed:
+            properties = OxmlElement("w:rPr")
+            if bold:
+                properties.append(OxmlElement("w:b"))
+            if italic:
+                properties.append(OxmlElement("w:i"))
+            if printed:
+                if op is DiffOp.DELETE:
+                    properties.append(OxmlElement("w:strike"))
+                colour = OxmlElement("w:color")
+                colour.set(qn("w:val"), _INSERT_COLOUR if op is DiffOp.INSERT else _DELETE_COLOUR)
+                properties.append(colour)
+                if op is DiffOp.INSERT:
+                    underline = OxmlElement("w:u")
+                    underline.set(qn("w:val"), "single")
+                    properties.append(underline)
             run.append(properties)
         content = OxmlElement("w:delText" if op is DiffOp.DELETE and not printed else "w:t")
-        content.set(qn("xml:space"), "preserve")
+        content.set(_SPACE_ATTRIBUTE, "preserve")
         content.text = xml_text(text)
         run.append(content)
         return run
@@ -126,8 +130,13 @@ class _Revisions:
         joins or splits paragraphs as the drafts do."""
         if op is DiffOp.EQUAL or self.print_marks:
             return
-        properties = paragraph._p.get_or_add_pPr()
-        run_properties = properties.find(qn("w:rPr"))
+        element = paragraph._p
+        if len(element) and element[0].tag == _PARAGRAPH_PROPERTIES:
+            properties = element[0]
+        else:
+            properties = OxmlElement("w:pPr")
+            element.insert(0, properties)
+        run_properties = properties.find(_RUN_PROPERTIES)
         if run_properties is None:
             run_properties = OxmlElement("w:rPr")
             # w:rPr comes after the other paragraph properties but before a section break.

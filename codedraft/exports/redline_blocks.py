@@ -211,6 +211,9 @@ def styled_runs(pieces: Iterable[Piece]) -> Iterator[StyledText]:
     new_state, old_state = _Emphasis(), _Emphasis()
     for piece in pieces:
         state = old_state if piece.op is DiffOp.DELETE else new_state
+        if "*" not in piece.text and "_" not in piece.text:  # the common case: no marker at all
+            yield StyledText(piece.op, piece.text, state.bold, state.italic, piece.credit)
+            continue
         position = 0
         for marker in _EMPHASIS.finditer(piece.text):
             if marker.start() > position:
