@@ -28,10 +28,10 @@ from codedraft.collab.history_access import (
     history_audience,
     set_history_audience,
 )
-from codedraft.drafts.operations import clause_history
-from codedraft.exports.redline_blocks import render_markdown_diff
 from codedraft.collab.models import Checkpoint, ClauseUpdate
 from codedraft.collab.store import PersistenceFailed, store_for
+from codedraft.drafts.operations import clause_history
+from codedraft.exports.redline_blocks import render_markdown_diff
 from codedraft.extensions import db
 from codedraft.markdown import render_markdown
 

@@ -151,7 +151,8 @@ def add_table_of_contents(word: WordDocument, entries: Sequence[TocEntry] = (), 
     shown = [(level, text) for level, text in entries if level <= deepest and text.strip()]
     instruction = f'TOC \\o "{levels}" \\h \\z \\u'
     if not shown:
-        add_field(word.add_paragraph(), instruction, "Right-click and choose Update Field to build the table of contents.")
+        add_field(word.add_paragraph(), instruction,
+                  "Right-click and choose Update Field to build the table of contents.")
     else:
         # Looked up once per level: a style lookup walks every style of the document.
         styles = {level: _toc_style(word, level) for level in {level for level, _ in shown}}

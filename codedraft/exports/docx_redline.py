@@ -29,7 +29,7 @@ from docx.shared import Pt
 from docx.text.paragraph import Paragraph
 
 from .attribution import ClauseCredits, Credit, CreditedSegment, credit_segments
-from .compare import ClauseComparison, Comparison, DiffOp, DiffSegment
+from .compare import ClauseComparison, Comparison, DiffOp
 from .docx_export import (
     CHAPTER_LEVEL,
     CLAUSE_LEVEL,
@@ -237,7 +237,8 @@ def _write_clause(word: WordDocument, clause: ClauseComparison, level: int, revi
     # A wholly added or removed clause is one change: credit it to whoever wrote (or struck)
     # most of its text.
     clause_credit = _main_credit(body) if op is not DiffOp.EQUAL else None
-    title = [CreditedSegment(segment.op, segment.text, None if segment.op is DiffOp.EQUAL else clause_credit or fallback)
+    title = [CreditedSegment(segment.op, segment.text,
+                             None if segment.op is DiffOp.EQUAL else clause_credit or fallback)
              for segment in clause.title_diff]
     heading = styled_paragraph(word, f"Heading {level}")
     _write_tracked_lines(word, title, revisions, style=f"Heading {level}", first=heading, clause_op=op,
@@ -304,7 +305,8 @@ def export_redline_docx(
     styled_paragraph(word, "Title", xml_text(new.code_title))
     word.add_paragraph(
         xml_text(f"Changes from {old.draft_label} to {new.draft_label}, "
-                 + ("insertions underlined, deletions struck through" if marks == "print" else "shown as tracked changes")),
+                 + ("insertions underlined, deletions struck through" if marks == "print"
+                    else "shown as tracked changes")),
         style="Subtitle",
     )
     if include_toc:

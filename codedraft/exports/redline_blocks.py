@@ -99,7 +99,8 @@ def split_lines(segments: Iterable[DiffSegment | Piece], side: Side) -> list[lis
     return [pieces for pieces, _ in split_lines_with_breaks(segments, side)]
 
 
-def split_lines_with_breaks(segments: Iterable[DiffSegment | Piece], side: Side) -> list[tuple[list[Piece], Piece | None]]:
+def split_lines_with_breaks(segments: Iterable[DiffSegment | Piece],
+                            side: Side) -> list[tuple[list[Piece], Piece | None]]:
     """Like :func:`split_lines`, with the line break that ends each line: a one-character
     piece saying whether that break was kept, inserted or deleted (None after the last line)."""
     lines: list[tuple[list[Piece], Piece | None]] = []

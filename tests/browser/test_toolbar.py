@@ -62,7 +62,7 @@ def test_toolbar_writes_markdown_and_live_preview_hides_it(chromium, live_proces
     assert "Signatories publish a model card." in first_line.inner_text()
     assert page.locator("#clause-editor .cm-md-strong").count() >= 1
     # On the cursor's line the markup is back, to be edited.
-    page.evaluate("() => { const view = window.codedraftEditor.current().view; view.dispatch({selection: {anchor: 3}}) }")
+    page.evaluate("() => window.codedraftEditor.current().view.dispatch({selection: {anchor: 3}})")
     wait_until(page, "document.querySelector('#clause-editor .cm-line').textContent.includes('**publish**')")
 
     # Keyboard: one tab stop; arrows move between the buttons.
