@@ -3,6 +3,7 @@ markup, live preview hides it away from the cursor, authorship colours come on d
 toolbar is keyboard accessible and labelled (axe finds no serious violation)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from tests.browser.test_coediting import EDITOR_TEXT, PASSWORD, SEED, editor_tex
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+_SCREENSHOT_DIR = os.environ.get("CODEDRAFT_SCREENSHOT_DIR")
 
 
 def _open(chromium: Any, base: str, seeded: dict[str, Any]) -> Any:
@@ -86,3 +88,8 @@ def test_toolbar_writes_markdown_and_live_preview_hides_it(chromium, live_proces
         const r = await axe.run(document.querySelector('.collab-panel'), {resultTypes: ['violations']});
         return r.violations.filter(v => ['serious', 'critical'].includes(v.impact)).map(v => v.id) }""")
     assert violations == []
+    if _SCREENSHOT_DIR:
+        page.screenshot(path=str(Path(_SCREENSHOT_DIR) / "editor-toolbar.png"))
+        page.goto(f"{live_process.base}/codes/{seeded['slug']}/clauses/{seeded['uid']}/history")
+        page.get_by_role("heading", name="Changes").first.wait_for()
+        page.screenshot(path=str(Path(_SCREENSHOT_DIR) / "history.png"), full_page=True)
