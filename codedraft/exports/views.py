@@ -39,22 +39,26 @@ DEFAULT_EXPORTS_PER_MINUTE = 10
 
 # Comparisons between two published drafts never change, so the last few are kept in memory:
 # flipping between the inline and side-by-side layouts does not diff the drafts again.
-_COMPARISONS: OrderedDict[tuple[int, int], Comparison] = OrderedDict()
+# Keyed by each draft's id and publication time: ids alone repeat across databases (a test
+# suite, a reset demo), and a comparison cached for one would be served for another.
+_COMPARISONS: OrderedDict[tuple[object, ...], Comparison] = OrderedDict()
 _COMPARISONS_LOCK = Lock()
 _COMPARISONS_KEPT = 8
 
 
-def _draft_id(code: Code, selector: DraftSelector) -> int | None:
+def _draft_key(code: Code, selector: DraftSelector) -> tuple[int, str] | None:
+    """What identifies a published draft for the cache; None for the live text (never cached)."""
     if selector == LIVE:
         return None
-    return builders.find_draft(code, int(selector)).id
+    draft = builders.find_draft(code, int(selector))
+    return draft.id, draft.published_at.isoformat()
 
 
 def compare_selectors(code: Code, old: DraftSelector, new: DraftSelector) -> Comparison:
     """The comparison of two drafts (or a draft and the live text) of ``code``; raises
     :class:`~codedraft.exports.builders.UnknownDraft`."""
-    old_id, new_id = _draft_id(code, old), _draft_id(code, new)
-    key = (old_id, new_id) if old_id is not None and new_id is not None else None
+    old_key, new_key = _draft_key(code, old), _draft_key(code, new)
+    key = (code.id, *old_key, *new_key) if old_key is not None and new_key is not None else None
     if key is not None:
         with _COMPARISONS_LOCK:
             cached = _COMPARISONS.get(key)
