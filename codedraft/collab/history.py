@@ -185,7 +185,8 @@ def _window_diff(before: str, steps: Sequence[tuple[bool, str, str]]) -> tuple[D
     return tuple(segments)
 
 
-def session_diffs(updates: Sequence[LoggedUpdate], sessions: Iterable[EditSession]) -> dict[int, tuple[DiffSegment, ...]]:
+def session_diffs(updates: Sequence[LoggedUpdate],
+                  sessions: Iterable[EditSession]) -> dict[int, tuple[DiffSegment, ...]]:
     """For each session (keyed by its first update id), the diff of what that person did in it:
     the text from just before the session to just after it, with only their insertions and
     deletions marked (a co-author's edits in between read as plain text).

@@ -18,8 +18,8 @@ SCHEMAS: dict[str, Any] = {
         ["clause", "update_count", "sessions"],
         clause=STRING, update_count=INTEGER,
         sessions={"type": "array", "items": ref("EditSession"),
-                  "description": "One session per person and pause (updates of one author within 60 s of each other, whoever "
-                                 "else typed in between), newest first (at most 200)."},
+                  "description": "One session per person and pause (updates of one author within 60 s of "
+                                 "each other, whoever else typed in between), newest first (at most 200)."},
         at=INTEGER,
         text={"type": "string", "description": "The clause text as of update `at` (only when `at` is given)."},
     ),

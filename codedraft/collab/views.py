@@ -28,10 +28,10 @@ from codedraft.collab.history_access import (
     history_audience,
     set_history_audience,
 )
-from codedraft.drafts.operations import clause_history
-from codedraft.exports.redline_blocks import render_markdown_diff
 from codedraft.collab.models import Checkpoint, ClauseUpdate
 from codedraft.collab.store import PersistenceFailed, store_for
+from codedraft.drafts.operations import clause_history
+from codedraft.exports.redline_blocks import render_markdown_diff
 from codedraft.extensions import db
 from codedraft.markdown import render_markdown
 from codedraft.security import allow_editor_styles
@@ -62,6 +62,8 @@ def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None
             "preview_url": url_for("codes.preview"),
             "preview_html": render_markdown(clause.body),
             "history_url": url_for("collab.history_page", slug=code.slug, uid=clause.uid)
+            if can_see_live_history(viewer, clause) else "",
+            "authors_url": url_for("collab.blame_json", slug=code.slug, uid=clause.uid)
             if can_see_live_history(viewer, clause) else "",
         },
         region="main",
@@ -225,6 +227,19 @@ def blame_page(slug: str, uid: str) -> ResponseReturnValue:
         authors[key]["characters"] += len(passage.text)
     rows = [{"passage": p, "author": authors[(p.user_id, p.origin if p.user_id is None else "")]} for p in passages]
     return render_template("collab/blame.html", code=code, clause=clause, rows=rows, legend=list(authors.values()))
+
+
+@bp.route("/codes/<slug>/clauses/<uid>/history/blame.json")
+@login_required
+def blame_json(slug: str, uid: str) -> ResponseReturnValue:
+    """Who wrote each passage of the stored text, for the editor's authorship colours."""
+    code, clause = load_history(slug, uid)
+    passages = history.attribute_text(_ensure_log(clause))
+    people = people_by_id({p.user_id for p in passages})
+    response = jsonify(passages=[{"text": p.text, "author": author_label(p.user_id, p.origin, people)}
+                                 for p in passages])
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/codes/<slug>/clauses/<uid>/history/checkpoints", methods=["POST"])

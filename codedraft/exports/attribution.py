@@ -104,16 +104,19 @@ def _runs(op: DiffOp, text: str, credits: tuple[Credit | None, ...], start: int,
     differently from the edits) take the credit of their neighbours in the segment; only a
     segment with no credited character at all goes to ``fallback``.
     """
-    known = [credits[index] if index < len(credits) else None for index in range(start, start + len(text))]
-    first = next((credit for credit in known if credit is not None), fallback)
-    filled: list[Credit] = []
-    for credit in known:
-        filled.append(credit if credit is not None else (filled[-1] if filled else first))
+    known = credits[start:start + len(text)]
+    if not any(credit is not None for credit in known):
+        yield CreditedSegment(op, text, fallback)
+        return
+    run_credit = next(credit for credit in known if credit is not None)
     run_start = 0
-    for offset in range(1, len(text) + 1):
-        if offset == len(text) or filled[offset] != filled[run_start]:
-            yield CreditedSegment(op, text[run_start:offset], filled[run_start])
-            run_start = offset
+    for offset, credit in enumerate(known):
+        # Credits are shared objects (one per version), so identity is the quick test.
+        if credit is None or credit is run_credit or credit == run_credit:
+            continue
+        yield CreditedSegment(op, text[run_start:offset], run_credit)
+        run_start, run_credit = offset, credit
+    yield CreditedSegment(op, text[run_start:], run_credit)
 
 
 def credit_segments(segments: Iterable[DiffSegment], credits: ClauseCredits | None,

@@ -140,5 +140,7 @@ def redline_credits(code: Code, old: DraftSelector, new: DraftSelector,
     for uid, clause in changed.items():
         assert clause.old is not None and clause.new is not None
         versions = _versions(updates.get(clause_ids.get(uid, -1), []), start, end, namer)
+        if not versions:
+            continue  # every change is the fallback's (an import): no need to follow anything
         credits[uid] = credit_changes(clause.old.body_markdown, versions, clause.new.body_markdown, fallback)
     return fallback, credits

@@ -29,7 +29,7 @@ from docx.shared import Pt
 from docx.text.paragraph import Paragraph
 
 from .attribution import ClauseCredits, Credit, CreditedSegment, credit_segments
-from .compare import ClauseComparison, Comparison, DiffOp, DiffSegment
+from .compare import ClauseComparison, Comparison, DiffOp
 from .docx_export import (
     CHAPTER_LEVEL,
     CLAUSE_LEVEL,
@@ -52,6 +52,10 @@ def word_date(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
+
+_SPACE_ATTRIBUTE = qn("xml:space")
+_PARAGRAPH_PROPERTIES = qn("w:pPr")
+_RUN_PROPERTIES = qn("w:rPr")
 
 # Print colours (hex RGB, no '#'): the same green and red as the HTML redline's ink.
 _INSERT_COLOUR = "0B5A13"
@@ -85,25 +89,25 @@ class _Revisions:
         their colour, underline or strike-through. ``w:rPr`` children keep the schema order."""
         printed = self.print_marks and op is not DiffOp.EQUAL
         run = OxmlElement("w:r")
-        properties = OxmlElement("w:rPr")
-        if bold:
-            properties.append(OxmlElement("w:b"))
-        if italic:
-            properties.append(OxmlElement("w:i"))
-        if printed:
-            if op is DiffOp.DELETE:
-                properties.append(OxmlElement("w:strike"))
-            colour = OxmlElement("w:color")
-            colour.set(qn("w:val"), _INSERT_COLOUR if op is DiffOp.INSERT else _DELETE_COLOUR)
-            properties.append(colour)
-            if op is DiffOp.INSERT:
-                underline = OxmlElement("w:u")
-                underline.set(qn("w:val"), "single")
-                properties.append(underline)
-        if len(properties):
+        if bold or italic or printed:
+            properties = OxmlElement("w:rPr")
+            if bold:
+                properties.append(OxmlElement("w:b"))
+            if italic:
+                properties.append(OxmlElement("w:i"))
+            if printed:
+                if op is DiffOp.DELETE:
+                    properties.append(OxmlElement("w:strike"))
+                colour = OxmlElement("w:color")
+                colour.set(qn("w:val"), _INSERT_COLOUR if op is DiffOp.INSERT else _DELETE_COLOUR)
+                properties.append(colour)
+                if op is DiffOp.INSERT:
+                    underline = OxmlElement("w:u")
+                    underline.set(qn("w:val"), "single")
+                    properties.append(underline)
             run.append(properties)
         content = OxmlElement("w:delText" if op is DiffOp.DELETE and not printed else "w:t")
-        content.set(qn("xml:space"), "preserve")
+        content.set(_SPACE_ATTRIBUTE, "preserve")
         content.text = xml_text(text)
         run.append(content)
         return run
@@ -126,8 +130,13 @@ class _Revisions:
         joins or splits paragraphs as the drafts do."""
         if op is DiffOp.EQUAL or self.print_marks:
             return
-        properties = paragraph._p.get_or_add_pPr()
-        run_properties = properties.find(qn("w:rPr"))
+        element = paragraph._p
+        if len(element) and element[0].tag == _PARAGRAPH_PROPERTIES:
+            properties = element[0]
+        else:
+            properties = OxmlElement("w:pPr")
+            element.insert(0, properties)
+        run_properties = properties.find(_RUN_PROPERTIES)
         if run_properties is None:
             run_properties = OxmlElement("w:rPr")
             # w:rPr comes after the other paragraph properties but before a section break.
@@ -228,7 +237,8 @@ def _write_clause(word: WordDocument, clause: ClauseComparison, level: int, revi
     # A wholly added or removed clause is one change: credit it to whoever wrote (or struck)
     # most of its text.
     clause_credit = _main_credit(body) if op is not DiffOp.EQUAL else None
-    title = [CreditedSegment(segment.op, segment.text, None if segment.op is DiffOp.EQUAL else clause_credit or fallback)
+    title = [CreditedSegment(segment.op, segment.text,
+                             None if segment.op is DiffOp.EQUAL else clause_credit or fallback)
              for segment in clause.title_diff]
     heading = styled_paragraph(word, f"Heading {level}")
     _write_tracked_lines(word, title, revisions, style=f"Heading {level}", first=heading, clause_op=op,
@@ -295,7 +305,8 @@ def export_redline_docx(
     styled_paragraph(word, "Title", xml_text(new.code_title))
     word.add_paragraph(
         xml_text(f"Changes from {old.draft_label} to {new.draft_label}, "
-                 + ("insertions underlined, deletions struck through" if marks == "print" else "shown as tracked changes")),
+                 + ("insertions underlined, deletions struck through" if marks == "print"
+                    else "shown as tracked changes")),
         style="Subtitle",
     )
     if include_toc:

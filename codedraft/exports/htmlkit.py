@@ -20,6 +20,7 @@ _ID_SAFE = re.compile(r"[A-Za-z0-9-]")
 _HEADING_TAG = re.compile(r"<(/?)h([1-6])(?=[\s>])", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # a redline names each clause's anchor several times (index, links)
 def anchor_id(prefix: str, key: str) -> str:
     """A DOM id for a clause or chapter key, e.g. ``clause-II-1``.
 

@@ -99,7 +99,8 @@ def split_lines(segments: Iterable[DiffSegment | Piece], side: Side) -> list[lis
     return [pieces for pieces, _ in split_lines_with_breaks(segments, side)]
 
 
-def split_lines_with_breaks(segments: Iterable[DiffSegment | Piece], side: Side) -> list[tuple[list[Piece], Piece | None]]:
+def split_lines_with_breaks(segments: Iterable[DiffSegment | Piece],
+                            side: Side) -> list[tuple[list[Piece], Piece | None]]:
     """Like :func:`split_lines`, with the line break that ends each line: a one-character
     piece saying whether that break was kept, inserted or deleted (None after the last line)."""
     lines: list[tuple[list[Piece], Piece | None]] = []
@@ -211,6 +212,9 @@ def styled_runs(pieces: Iterable[Piece]) -> Iterator[StyledText]:
     new_state, old_state = _Emphasis(), _Emphasis()
     for piece in pieces:
         state = old_state if piece.op is DiffOp.DELETE else new_state
+        if "*" not in piece.text and "_" not in piece.text:  # the common case: no marker at all
+            yield StyledText(piece.op, piece.text, state.bold, state.italic, piece.credit)
+            continue
         position = 0
         for marker in _EMPHASIS.finditer(piece.text):
             if marker.start() > position:

@@ -35,6 +35,9 @@ import { participants, safeColor } from './collab/presence.js'
 import { createPreviewer } from './collab/preview.js'
 import { forgetOffline, guardUnsavedEdits, restoreOffline } from './collab/offline.js'
 import { gettext } from './i18n.js'
+import {
+  authorshipField, authorshipMarks, insertLink, livePreview, setAuthorship, toggleInline, wireToolbar
+} from './collab/toolbar.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
 const STATUS_SETTLE_MS = 400
@@ -47,6 +50,7 @@ const STATUS_SETTLE_MS = 400
  * @property {string} userColor
  * @property {string} label
  * @property {string} previewUrl
+ * @property {boolean} livePreview markup hidden except on the lines being edited
  */
 
 /**
@@ -66,7 +70,8 @@ function readConfig (host, preview) {
     userName: host.dataset.userName || gettext('Anonymous'),
     userColor: safeColor(host.dataset.userColor),
     label: host.dataset.label || gettext('Clause text'),
-    previewUrl: (preview && preview.dataset.previewUrl) || host.dataset.previewUrl || ''
+    previewUrl: (preview && preview.dataset.previewUrl) || host.dataset.previewUrl || '',
+    livePreview: false
   }
 }
 
@@ -226,6 +231,7 @@ function bindPreview (ytext, previewEl, url) {
  * @property {Y.UndoManager} undoManager
  * @property {Awareness} awareness
  * @property {import('y-indexeddb').IndexeddbPersistence | null} persistence the offline copy, if kept
+ * @property {(on: boolean) => void} setLivePreview
  * @property {() => void} destroy
  */
 
@@ -268,9 +274,16 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
   let everSynced = false
   let readonly = config.readonly
   const editable = new Compartment()
+  const previewMode = new Compartment()
   const isLocked = () => readonly || !everSynced
 
   const nonce = metaContent('csp-nonce')
+  const linkQuestion = (document.getElementById('editor-toolbar') || host).dataset.linkQuestion || 'Address of the link'
+  const formatting = keymap.of([
+    { key: 'Mod-b', run: toggleInline('**') },
+    { key: 'Mod-i', run: toggleInline('*') },
+    { key: 'Mod-k', run: insertLink((question) => window.prompt(question), linkQuestion) }
+  ])
   const view = new EditorView({
     parent: host,
     state: EditorState.create({
@@ -285,7 +298,10 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
         EditorView.lineWrapping,
         clauseMarkdown(),
         syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        formatting,
         keymap.of([...yUndoManagerKeymap, ...defaultKeymap]),
+        previewMode.of(config.livePreview ? livePreview : []),
+        authorshipField,
         yCollab(ytext, awareness, { undoManager }),
         EditorView.contentAttributes.of({ 'aria-label': config.label, 'aria-multiline': 'true', spellcheck: 'true' }),
         ...(nonce ? [EditorView.cspNonce.of(nonce)] : [])
@@ -333,6 +349,10 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     undoManager,
     awareness,
     persistence,
+    setLivePreview (on) {
+      config.livePreview = on
+      view.dispatch({ effects: previewMode.reconfigure(on ? livePreview : []) })
+    },
     destroy () {
       stopStatus()
       if (persistence) persistence.destroy()
@@ -396,6 +416,30 @@ export function startClauseEditor (doc = document) {
     return session
   }
   guardUnsavedEdits(window, () => Boolean(session && session.provider.unackedCount > 0))
+  const toolbar = doc.getElementById('editor-toolbar')
+  if (toolbar) {
+    wireToolbar(toolbar, () => /** @type {ClauseSession} */ (session).view, {
+      setPreview (on) { if (session) session.setLivePreview(on) },
+      async showAuthors (on) {
+        const view = /** @type {ClauseSession} */ (session).view
+        const button = toolbar.querySelector('[data-command="authors"]')
+        if (!on || !button) {
+          view.dispatch({ effects: setAuthorship.of([]) })
+          return ''
+        }
+        try {
+          const response = await fetch(button.getAttribute('data-authors-url') || '', { credentials: 'same-origin' })
+          if (!response.ok) throw new Error(`HTTP ${response.status}`)
+          const marks = authorshipMarks((await response.json()).passages, view.state.doc.toString())
+          if (!marks) return button.getAttribute('data-stale') || ''
+          view.dispatch({ effects: setAuthorship.of(marks.marks) })
+          return `${button.getAttribute('data-shown') || ''} ${marks.authors.map((name, i) => `${i + 1}: ${name}`).join(', ')}`
+        } catch (err) {
+          return button.getAttribute('data-failed') || ''
+        }
+      }
+    })
+  }
 
   const handle = { current: () => /** @type {ClauseSession} */ (session) }
   // A handle for end-to-end tests and debugging in the console, once the clause is open.

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.browser.test_coediting import PASSWORD, SEED, editor_text, seed_database, stored_body, type_at_end, wait_until
+from tests.browser.test_coediting import (
+    PASSWORD,
+    SEED,
+    editor_text,
+    seed_database,
+    stored_body,
+    type_at_end,
+    wait_until,
+)
 from tests.support.live import wait_for
 
 pytestmark = pytest.mark.browser

@@ -19,7 +19,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 PASSWORD = "redline reader 2026"
-SCREENSHOTS = Path(os.environ.get("CODEDRAFT_SCREENSHOT_DIR", "")) if os.environ.get("CODEDRAFT_SCREENSHOT_DIR") else None
+_SCREENSHOT_DIR = os.environ.get("CODEDRAFT_SCREENSHOT_DIR")
+SCREENSHOTS = Path(_SCREENSHOT_DIR) if _SCREENSHOT_DIR else None
 
 pytestmark = pytest.mark.browser
 

@@ -137,7 +137,8 @@ def test_printed_redline_colours_insertions_and_deletions_apart(draft2, draft3) 
 def test_export_names_are_whole_words() -> None:
     from codedraft.exports.filenames import export_title, safe_download_name
 
-    code_title = "Second Draft of the General-Purpose AI Code of Practice (19 December 2024) under the AI Act of the Union"
+    code_title = ("Second Draft of the General-Purpose AI Code of Practice (19 December 2024) "
+                  "under the AI Act of the Union")
     name = safe_download_name(export_title(code_title, "changes draft 1 to draft 2"), "docx")
     assert name.endswith("-changes-draft-1-to-draft-2.docx"), name
     stem = name.removesuffix("-changes-draft-1-to-draft-2.docx")

@@ -21,7 +21,8 @@ def _words(text: str) -> list[str]:
 
 def test_paragraphs_lists_and_headings_become_elements() -> None:
     old = "Intro paragraph.\n\n#### Legal text\n\n- (1) first point\n- (2) second point\n  - (a) nested\n\nClosing."
-    new = "Intro paragraph, amended.\n\n#### Legal text\n\n- (1) first point\n- (2) second, changed\n  - (a) nested\n\n1. one\n2. two"
+    new = ("Intro paragraph, amended.\n\n#### Legal text\n\n- (1) first point\n- (2) second, changed\n"
+           "  - (a) nested\n\n1. one\n2. two")
     html = render_markdown_diff(diff_words(old, new))
     assert '<h4 class="redline-body-heading">Legal text</h4>' in html
     assert html.count("<ul>") == 2 and html.count("<ol>") == 1 and html.count("<li>") == 5

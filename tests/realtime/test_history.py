@@ -422,3 +422,19 @@ def test_restore_the_clause_as_in_a_published_draft(app, client, sign_in, edited
     assert response.status_code == 302
     assert store.open(clause).doc.text == "All signatories share data 🌍 openly."
     assert client.post(_url(code, clause, "/restore"), data={"csrf_token": token, "draft": 7}).status_code == 404
+
+
+def test_api_history_follows_the_same_setting(app, client, edited, make_user):
+    from codedraft.accounts.operations import create_api_token
+
+    code, clause, people = edited
+    _, reviewer_token = create_api_token(people["reviewer"], "reader")
+    _, member_token = create_api_token(people["member"], "drafter")
+    db.session.commit()
+    url = f"/api/v1/codes/{code.slug}/clauses/{clause.uid}/history"
+    refused = client.get(url, headers={"Authorization": f"Bearer {reviewer_token}"})
+    assert refused.status_code == 403 and "drafting team" in refused.get_json()["error"]
+    sessions = client.get(url, headers={"Authorization": f"Bearer {member_token}"}).get_json()["sessions"]
+    assert [s["author"] for s in sessions] == ["Chair Person", "Member Person", "Imported text"]
+    open_history_to_participants(code, make_user)
+    assert client.get(url, headers={"Authorization": f"Bearer {reviewer_token}"}).status_code == 200
