@@ -82,3 +82,18 @@ def test_pages_carry_the_scripts_words_in_the_readers_language(client):
         "one": "%(num)s zmiana", "few": "%(num)s zmiany", "many": "%(num)s zmian"}
     english = client.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert '"Saved": "Saved"' in english or '"Saved":"Saved"' in english
+
+
+@pytest.mark.parametrize("language", interface_languages())
+def test_the_catalogue_is_well_formed(language: str, tmp_path: Path):
+    """Catalogues are merged line by line when branches meet: no entry may lose its msgstr or
+    appear twice (a duplicate msgid silently takes the last translation)."""
+    path = TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
+    text = path.read_text(encoding="utf-8")
+    ids = re.findall(r'^(?:msgctxt "(.*)"\n)?msgid "(.+)"$', text, flags=re.M)
+    duplicates = sorted({entry for entry in ids if ids.count(entry) > 1})
+    assert duplicates == [], f"{language}: entries given twice: {duplicates}"
+    compiled = subprocess.run([str(Path(sys.executable).parent / "pybabel"), "compile", "-i", str(path),
+                               "-o", str(tmp_path / "messages.mo"), "-l", language],
+                              capture_output=True, text=True, check=True)
+    assert "WARNING" not in compiled.stdout + compiled.stderr, compiled.stdout + compiled.stderr
