@@ -106,9 +106,11 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.drafts.views import bp as drafts_bp
     from codedraft.exports.views import bp as exports_bp
     from codedraft.feedback.views import bp as feedback_bp
+    from codedraft.notifications.views import bp as notifications_bp
     from codedraft.search.views import bp as search_bp
 
-    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp):
+    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp,
+                      notifications_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
 

@@ -138,7 +138,7 @@ def unread_count(user: User) -> int:
 def notifications_of(user: User, limit: int = 200) -> list[Notification]:
     return list(db.session.scalars(
         select(Notification).where(Notification.user_id == user.id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+        .order_by(Notification.updated_at.desc(), Notification.id.desc()).limit(limit)
     ))
 
 

@@ -47,6 +47,7 @@ from codedraft.feedback.anchors import AnchorError, to_utf16
 from codedraft.feedback.charts import legend_swatch, stacked_bar
 from codedraft.feedback.models import DISPOSITIONS, STATUSES, Comment, FeedbackRound
 from codedraft.markdown import render_markdown
+from codedraft.notifications import operations as notify_ops
 from codedraft.timeutil import utcnow
 
 bp = Blueprint("feedback", __name__)
@@ -222,8 +223,11 @@ def post_comment(slug: str, uid: str) -> ResponseReturnValue:
         return _failed(code, clause, str(error), 403)
     except ops.FeedbackError as error:
         return _failed(code, clause, str(error))
+    opened = [note.id for note in notify_ops.record_activity(clause, comment)]
     db.session.commit()
     realtime.announce(clause.uid, "amendment" if comment.kind == "amendment" else "comment", comment.id)
+    if notify_ops.mail_now(opened):
+        db.session.commit()
     return _done(code, clause, _("Your comment was posted."), comment.id)
 
 
