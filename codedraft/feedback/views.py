@@ -419,8 +419,11 @@ def rounds(slug: str) -> ResponseReturnValue:
                 flash(str(error), "error")
         return redirect(url_for("feedback.rounds", slug=code.slug), code=303)
     default_close = (utcnow() + timedelta(days=21)).strftime("%Y-%m-%dT%H:%M")
+    from codedraft.feedback.triage import is_drafting_team
+
     return render_template("feedback/rounds.html", code=code, rounds=ops.rounds_of(code), drafts=drafts_of(code),
-                           is_admin=is_admin, now=utcnow(), default_close=default_close)
+                           is_admin=is_admin, now=utcnow(), default_close=default_close,
+                           is_team=is_drafting_team(current_user, code))
 
 
 @bp.route("/codes/<slug>/rounds/<int:round_id>/close", methods=["POST"])
@@ -469,7 +472,20 @@ def feedback_template_helpers() -> dict[str, Any]:
     """Helpers every template may use: the unread count for the navigation, the per-clause
     chart data for the code overview include, and the chart functions."""
     return {"unread_notifications": _unread_notifications, "feedback_overview": feedback_overview,
-            "fb_bar": stacked_bar, "fb_swatch": legend_swatch}
+            "fb_bar": stacked_bar, "fb_swatch": legend_swatch, "round_state_label": round_state_label,
+            "disposition_label": disposition_label}
+
+
+def round_state_label(state: str) -> str:
+    """The words every page uses for a round's state (FeedbackRound.state)."""
+    return {"upcoming": _("scheduled"), "open": _("open"), "closed": _("closed"),
+            "published": _("closed, responses published")}.get(state, state)
+
+
+def disposition_label(disposition: str) -> str:
+    return {"accepted": _("accepted"), "partly_accepted": _("partly accepted"), "rejected": _("rejected"),
+            "addressed_elsewhere": _("addressed elsewhere"), "out_of_scope": _("out of scope")}.get(
+        disposition, disposition)
 
 
 def _unread_notifications() -> int:
@@ -509,3 +525,4 @@ def api_clause_comments(slug: str, uid: str) -> ResponseReturnValue:
         return jsonify(error="No such clause, or you may not see it."), 404
     comments = ops.clause_comments(code, clause, user, ops.FeedbackFilter.from_args(request.args))
     return jsonify(comments=[comment_json(c) for c in comments])
+from codedraft.feedback import triage_views  # noqa: E402,F401  (routes on this blueprint)
