@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
+from threadpoolctl import threadpool_limits
 
 #: At most this many themes per clause: a digest of 30 themes is no digest.
 MAX_THEMES = 8
@@ -57,10 +58,12 @@ def find_themes(texts: Sequence[Text], language: str = "en") -> list[FoundTheme]
         labels = np.zeros(len(texts), dtype=int)
         centres = np.asarray(matrix.mean(axis=0))
     else:
-        with warnings.catch_warnings():
+        # One thread: a clause's matrix is small, and on a busy 2-core server OpenMP threads
+        # fighting for cores made k-means 7 times slower (bench/feedback_rounds_bench.py).
+        with warnings.catch_warnings(), threadpool_limits(1):
             # Fewer distinct texts than themes asked: k-means says so and still answers.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model = KMeans(n_clusters=k, n_init=3, random_state=0).fit(matrix)
+            model = KMeans(n_clusters=k, n_init=2, random_state=0).fit(matrix)
         labels, centres = model.labels_, model.cluster_centers_
     terms = vectoriser.get_feature_names_out()
     themes = []

@@ -611,9 +611,9 @@ class ThemeDigest:
     response: Response | None
 
 
-def clause_digest(feedback_round: FeedbackRound, clause: Clause) -> list[ThemeDigest]:
-    """A clause's themes in the round, largest first, with counts by category and quotes (the
-    comments nearest each theme's words: its three longest distinct texts)."""
+def clause_digest(feedback_round: FeedbackRound, clause: Clause, *, with_quotes: bool = True) -> list[ThemeDigest]:
+    """A clause's themes in the round, largest first, with counts by category and up to three
+    quotes each (one per campaign group, campaigns first: what most people sent)."""
     themes = {t.id: t for t in db.session.scalars(select(Theme).where(Theme.round_id == feedback_round.id,
                                                                        Theme.clause_id == clause.id))}
     if not themes:
@@ -627,6 +627,10 @@ def clause_digest(feedback_round: FeedbackRound, clause: Clause) -> list[ThemeDi
     responses = {r.theme_id: r for r in db.session.scalars(select(Response).where(Response.theme_id.in_(themes)))}
     digests = []
     for theme_id, theme in themes.items():
+        if not with_quotes:
+            digests.append(ThemeDigest(theme, sum(counts[theme_id].values()), dict(counts[theme_id]), [],
+                                       responses.get(theme_id)))
+            continue
         quotes = list(db.session.scalars(
             select(Comment).where(_live_comments(feedback_round), Comment.theme_id == theme_id)
             .order_by(Comment.group_id.is_(None), Comment.id).limit(40)
@@ -647,7 +651,8 @@ def clause_digest(feedback_round: FeedbackRound, clause: Clause) -> list[ThemeDi
 
 
 def chapter_digest(feedback_round: FeedbackRound, clauses: list[Clause]) -> list[tuple[Clause, list[ThemeDigest]]]:
-    return [(clause, clause_digest(feedback_round, clause)) for clause in clauses]
+    """Each clause's themes without quotes (the chapter page shows names and counts)."""
+    return [(clause, clause_digest(feedback_round, clause, with_quotes=False)) for clause in clauses]
 
 
 def category_totals(feedback_round: FeedbackRound, clause_ids: list[int]) -> dict[int, dict[str, int]]:

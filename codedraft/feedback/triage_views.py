@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from codedraft import policy
 from codedraft.codes.models import Chapter, Clause, Code
@@ -21,7 +22,7 @@ from codedraft.codes.views import load_clause, load_code
 from codedraft.drafts.models import Draft
 from codedraft.exports.htmlkit import anchor_id
 from codedraft.extensions import db
-from codedraft.feedback import triage
+from codedraft.feedback import importing, triage
 from codedraft.feedback.models import DISPOSITIONS, AnswerTemplate, CampaignGroup, FeedbackRound
 from codedraft.feedback.operations import FeedbackError, NotAllowed
 from codedraft.feedback.views import _int_or_none, bp
@@ -287,3 +288,81 @@ def theme_action(slug: str, round_id: int, theme_id: int, action: str) -> Respon
     clause = db.session.get(Clause, theme.clause_id)
     return redirect(url_for("feedback.clause_digest", slug=code.slug, round_id=feedback_round.id,
                             uid=clause.uid if clause else ""), code=303)
+
+
+# --- importing a survey file -----------------------------------------------------------------
+
+
+@bp.route("/codes/<slug>/rounds/<int:round_id>/import", methods=["GET", "POST"])
+@login_required
+def import_submissions(slug: str, round_id: int) -> ResponseReturnValue:
+    """The Office imports a survey tool's CSV or XLSX into the round; the report says what was
+    imported, what was skipped and why, and lists the rows whose clause must be chosen by hand."""
+    code, feedback_round = load_round(slug, round_id)
+    if not policy.can_administer_code(current_user, code):
+        abort(403)
+    context = {"report": None, "refused": None, "clauses": _clauses_of(code), **_common(code, feedback_round)}
+    if request.method == "GET":
+        return render_template("feedback/import.html", **context)
+    try:
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        context["refused"] = _("The file is larger than this server accepts; split it.")
+        return render_template("feedback/import.html", **context), 413
+    if upload is None or not upload.filename:
+        context["refused"] = _("Choose a CSV or XLSX file.")
+        return render_template("feedback/import.html", **context), 400
+    try:
+        data = upload.read(importing.MAX_FILE_BYTES + 1)
+        report = importing.import_file(code, feedback_round, current_user, upload.filename, data)
+    except RequestEntityTooLarge:
+        context["refused"] = _("The file is larger than this server accepts; split it.")
+        return render_template("feedback/import.html", **context), 413
+    except NotAllowed:
+        abort(403)
+    except FeedbackError as error:
+        db.session.rollback()
+        context["refused"] = str(error)
+        return render_template("feedback/import.html", **context), 400
+    db.session.commit()
+    context["report"] = report
+    return render_template("feedback/import.html", **context)
+
+
+@bp.route("/codes/<slug>/rounds/<int:round_id>/import/resolve", methods=["POST"])
+@login_required
+def import_resolve(slug: str, round_id: int) -> ResponseReturnValue:
+    """Import the held rows with the clauses the Office chose for them."""
+    code, feedback_round = load_round(slug, round_id)
+    if not policy.can_administer_code(current_user, code):
+        abort(403)
+    form = request.form
+    rows = []
+    for index in range(min(len(form.getlist("text")), importing.MAX_UNMATCHED)):
+        clause_id = _int_or_none((form.getlist("clause") + [""] * importing.MAX_UNMATCHED)[index])
+        rows.append((clause_id or 0, form.getlist("organisation")[index] if index < len(form.getlist("organisation"))
+                     else "", form.getlist("category")[index] if index < len(form.getlist("category")) else "",
+                     form.getlist("text")[index]))
+    try:
+        report = importing.import_resolved(code, feedback_round, current_user, rows)
+    except NotAllowed:
+        abort(403)
+    db.session.commit()
+    flash(_("%(n)d held rows imported; %(skipped)d left out.", n=report.imported, skipped=len(report.skipped)),
+          "info")
+    return redirect(url_for("feedback.import_submissions", slug=code.slug, round_id=feedback_round.id), code=303)
+
+
+@bp.app_errorhandler(RequestEntityTooLarge)
+def upload_too_large(_error: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A body over MAX_CONTENT_LENGTH is refused before any view runs (the CSRF check reads the
+    form first): say so plainly instead of the bare 413."""
+    message = _("The file is larger than this server accepts; split it.")
+    if request.path.startswith("/api/"):
+        return {"error": message}, 413
+    return render_template("error.html", title=_("Nothing was imported."), message=message, status=413), 413
+
+
+def _clauses_of(code: Code) -> list[Clause]:
+    return list(db.session.scalars(select(Clause).where(Clause.code_id == code.id, Clause.withdrawn.is_(False))
+                                   .order_by(Clause.chapter_id, Clause.position)))

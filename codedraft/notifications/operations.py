@@ -93,10 +93,18 @@ def record_activity(clause: Clause, comment: Comment) -> list[Notification]:
     one. Returns the notifications opened now (the ones to mail at once to those who asked).
     The author is not told of their own comment.
     """
+    amendment = comment.kind == "amendment"
+    return record_activity_counts(clause, comment.author_id, comments=0 if amendment else 1,
+                                  amendments=1 if amendment else 0)
+
+
+def record_activity_counts(clause: Clause, author_id: int | None, *, comments: int = 0,
+                           amendments: int = 0) -> list[Notification]:
+    """``record_activity`` for many comments at once (an import adds hundreds to a clause)."""
     opened: list[Notification] = []
     link = _clause_feedback_link(clause)
     for user_id in people_to_tell(clause):
-        if user_id == comment.author_id:
+        if user_id == author_id:
             continue
         batch = db.session.scalar(
             select(Notification).where(Notification.user_id == user_id, Notification.clause_id == clause.id,
@@ -108,10 +116,8 @@ def record_activity(clause: Clause, comment: Comment) -> list[Notification]:
                                  comment_count=0, amendment_count=0, message="")
             db.session.add(batch)
             opened.append(batch)
-        if comment.kind == "amendment":
-            batch.amendment_count = (batch.amendment_count or 0) + 1
-        else:
-            batch.comment_count = (batch.comment_count or 0) + 1
+        batch.amendment_count = (batch.amendment_count or 0) + amendments
+        batch.comment_count = (batch.comment_count or 0) + comments
         batch.message = activity_message(clause, batch.comment_count, batch.amendment_count)
         batch.updated_at = utcnow()
     db.session.flush()
