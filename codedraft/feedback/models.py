@@ -83,6 +83,8 @@ class Comment(db.Model):
     __table_args__ = (
         Index("ix_feedback_comments_clause_created", "clause_id", "created_at"),
         Index("ix_feedback_comments_code_clause_category", "code_id", "clause_id", "category"),
+        # A round's pages ask per clause (digests, response table filters, themes).
+        Index("ix_feedback_comments_round_clause", "round_id", "clause_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -47,8 +47,8 @@ def find_themes(texts: Sequence[Text], language: str = "en") -> list[FoundTheme]
     if not texts:
         return []
     vectoriser = TfidfVectorizer(stop_words="english" if language == "en" else None, sublinear_tf=True,
-                                 ngram_range=(1, 2), min_df=1, max_df=0.9 if len(texts) > 10 else 1.0,
-                                 max_features=5000)
+                                 ngram_range=(1, 1), min_df=1, max_df=0.9 if len(texts) > 10 else 1.0,
+                                 max_features=3000)
     try:
         matrix = vectoriser.fit_transform([t.text for t in texts])
     except ValueError:  # only stop words or no words at all

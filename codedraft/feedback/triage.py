@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, false, func, or_, select, update
 
 from codedraft import policy
 from codedraft.accounts.models import User
@@ -314,51 +314,87 @@ class Table:
 def response_table(feedback_round: FeedbackRound, *, clause_id: int | None = None, unanswered: bool = False,
                    limit: int = 50, offset: int = 0) -> Table:
     """The round's response table, a page at a time: groups first (largest first), then the
-    comments in no group, oldest first. Each row carries its own response or its theme's."""
-    conditions = [_live_comments(feedback_round)]
+    comments in no group, oldest first. Each row carries its own response or its theme's.
+
+    Paged in SQL: a round of 20,000 comments is never loaded whole for one page of 50.
+    """
+    live = [_live_comments(feedback_round)]
     if clause_id is not None:
-        conditions.append(Comment.clause_id == clause_id)
-    rows = db.session.execute(
-        select(Comment.id, Comment.clause_id, Comment.group_id, Comment.theme_id, Comment.category,
-               Comment.organisation).where(*conditions).order_by(Comment.id)
-    ).all()
-    units: dict[Target, dict[str, Any]] = {}
-    for cid, clause_ref, group_id, theme_id, category, organisation in rows:
-        target = Target("group", group_id) if group_id is not None else Target("comment", cid)
-        unit = units.setdefault(target, {"first": cid, "clause": clause_ref, "theme": theme_id, "size": 0,
-                                         "categories": Counter(), "organisations": []})
-        unit["size"] += 1
-        unit["categories"][category] += 1
-        if organisation and organisation not in unit["organisations"]:
-            unit["organisations"].append(organisation)
-    responses = _responses_by_target(feedback_round)
-    theme_answers = {t.id: r for t, r in responses.items() if t.kind == "theme"}
-
-    def answer_of(target: Target, unit: dict[str, Any]) -> tuple[Response | None, str]:
-        if target in responses:
-            return responses[target], ""
-        if unit["theme"] in theme_answers:
-            return theme_answers[unit["theme"]], "theme"
-        return None, ""
-
-    ordered = sorted(units.items(), key=lambda item: (item[0].kind != "group", -item[1]["size"], item[1]["first"]))
-    answered = sum(1 for target, unit in ordered if answer_of(target, unit)[0] is not None)
+        live.append(Comment.clause_id == clause_id)
+    answered_comment = select(Response.comment_id).where(Response.round_id == feedback_round.id,
+                                                         Response.comment_id.is_not(None))
+    answered_group = select(Response.group_id).where(Response.round_id == feedback_round.id,
+                                                     Response.group_id.is_not(None))
+    answered_theme = select(Response.theme_id).where(Response.round_id == feedback_round.id,
+                                                     Response.theme_id.is_not(None))
+    theme_answer = and_(Comment.theme_id.is_not(None), Comment.theme_id.in_(answered_theme))
+    group_units = (select(Comment.group_id, func.min(Comment.id).label("first"), func.count().label("size"))
+                   .where(*live, Comment.group_id.is_not(None)).group_by(Comment.group_id))
+    single = [*live, Comment.group_id.is_(None)]
     if unanswered:
-        ordered = [(t, u) for t, u in ordered if answer_of(t, u)[0] is None]
-    page = ordered[offset:offset + limit]
-    texts = dict(db.session.execute(select(Comment.id, Comment.body).where(
-        Comment.id.in_([u["first"] for _, u in page]))).all())
+        group_units = group_units.having(and_(Comment.group_id.not_in(answered_group),
+                                              func.max(case((theme_answer, 1), else_=0)) == 0))
+        single += [Comment.id.not_in(answered_comment), or_(Comment.theme_id.is_(None),
+                                                             Comment.theme_id.not_in(answered_theme))]
+    groups = db.session.execute(group_units.order_by(func.count().desc(), func.min(Comment.id))).all()
+    singles_total = db.session.scalar(select(func.count()).select_from(Comment).where(*single)) or 0
+    total = len(groups) + singles_total
+    page: list[tuple[Target, int, int]] = [(Target("group", g.group_id), g.first, g.size)
+                                           for g in groups[offset:offset + limit]]
+    if len(page) < limit:
+        skip = max(0, offset - len(groups))
+        page += [(Target("comment", cid), cid, 1) for cid in db.session.scalars(
+            select(Comment.id).where(*single).order_by(Comment.id).limit(limit - len(page)).offset(skip))]
+    answered = _answered_units(feedback_round, live) if not unanswered else None
+    rows = _table_rows(feedback_round, page)
+    if answered is None:
+        answered = _answered_units(feedback_round, live)
+    return Table(rows, total, answered)
+
+
+def _answered_units(feedback_round: FeedbackRound, live: list[Any]) -> int:
+    """Lines of the table (groups and single comments) that have an answer of any kind."""
+    answers = effective_responses(feedback_round, conditions=live)
+    units = {("g", gid) if gid is not None else ("c", cid) for cid, gid in db.session.execute(
+        select(Comment.id, Comment.group_id).where(*live, Comment.id.in_(list(answers)) if answers else false()))}
+    return len(units)
+
+
+def _table_rows(feedback_round: FeedbackRound, page: list[tuple[Target, int, int]]) -> list[TableRow]:
+    if not page:
+        return []
+    group_ids = [t.id for t, _first, _size in page if t.kind == "group"]
+    comment_ids = [t.id for t, _first, _size in page if t.kind == "comment"]
+    columns = (Comment.id, Comment.group_id, Comment.clause_id, Comment.theme_id, Comment.category,
+               Comment.organisation, Comment.body)
+    # Two queries, not one with OR: each then uses its own index instead of scanning the round.
+    members = [*db.session.execute(select(*columns).where(_live_comments(feedback_round),
+                                                         Comment.group_id.in_(group_ids)).order_by(Comment.id)),
+               *db.session.execute(select(*columns).where(Comment.id.in_(comment_ids)).order_by(Comment.id))]
+    units: dict[Target, dict[str, Any]] = {}
+    for row in members:
+        target = Target("group", row.group_id) if row.group_id in group_ids else Target("comment", row.id)
+        unit = units.setdefault(target, {"clause": row.clause_id, "theme": row.theme_id, "text": row.body,
+                                         "categories": Counter(), "organisations": []})
+        unit["categories"][row.category] += 1
+        if row.organisation and row.organisation not in unit["organisations"]:
+            unit["organisations"].append(row.organisation)
+    responses = _responses_by_target(feedback_round)
     clauses = {c.id: c for c in db.session.scalars(select(Clause).where(
-        Clause.id.in_({u["clause"] for _, u in page})))}
+        Clause.id.in_({u["clause"] for u in units.values()})))}
     themes = {t.id: t for t in db.session.scalars(select(Theme).where(
-        Theme.id.in_({u["theme"] for _, u in page if u["theme"]})))}
+        Theme.id.in_({u["theme"] for u in units.values() if u["theme"]})))}
     table_rows = []
-    for target, unit in page:
-        response, inherited = answer_of(target, unit)
-        table_rows.append(TableRow(target, clauses[unit["clause"]], texts.get(unit["first"], ""), unit["size"],
-                                   dict(unit["categories"]), unit["organisations"], themes.get(unit["theme"]),
-                                   response, inherited))
-    return Table(table_rows, len(ordered), answered)
+    for target, _first, size in page:
+        unit = units.get(target)
+        if unit is None:
+            continue
+        response, inherited = responses.get(target), ""
+        if response is None and unit["theme"] is not None and Target("theme", unit["theme"]) in responses:
+            response, inherited = responses[Target("theme", unit["theme"])], "theme"
+        table_rows.append(TableRow(target, clauses[unit["clause"]], unit["text"], size, dict(unit["categories"]),
+                                   unit["organisations"], themes.get(unit["theme"]), response, inherited))
+    return table_rows
 
 
 def _responses_by_target(feedback_round: FeedbackRound) -> dict[Target, Response]:
@@ -373,12 +409,19 @@ def _responses_by_target(feedback_round: FeedbackRound) -> dict[Target, Response
     return found
 
 
-def effective_responses(feedback_round: FeedbackRound) -> dict[int, Response]:
+def responses_by_target(feedback_round: FeedbackRound) -> dict[Target, Response]:
+    """Every response of the round by what it answers."""
+    return _responses_by_target(feedback_round)
+
+
+def effective_responses(feedback_round: FeedbackRound, *, conditions: list[Any] | None = None) -> dict[int, Response]:
     """comment id -> the response that answers it: its own, else its group's, else its theme's."""
     responses = _responses_by_target(feedback_round)
     answers: dict[int, Response] = {}
+    if not responses:
+        return answers
     for cid, group_id, theme_id in db.session.execute(
-        select(Comment.id, Comment.group_id, Comment.theme_id).where(_live_comments(feedback_round))
+        select(Comment.id, Comment.group_id, Comment.theme_id).where(*(conditions or [_live_comments(feedback_round)]))
     ):
         for target in (Target("comment", cid), Target("group", group_id or 0), Target("theme", theme_id or 0)):
             if target in responses:
@@ -614,45 +657,59 @@ class ThemeDigest:
 def clause_digest(feedback_round: FeedbackRound, clause: Clause, *, with_quotes: bool = True) -> list[ThemeDigest]:
     """A clause's themes in the round, largest first, with counts by category and up to three
     quotes each (one per campaign group, campaigns first: what most people sent)."""
+    return _digests(feedback_round, [clause.id], with_quotes=with_quotes).get(clause.id, [])
+
+
+def _digests(feedback_round: FeedbackRound, clause_ids: list[int], *,
+             with_quotes: bool) -> dict[int, list[ThemeDigest]]:
+    """Themes of several clauses in three queries (plus one per theme for its quotes)."""
     themes = {t.id: t for t in db.session.scalars(select(Theme).where(Theme.round_id == feedback_round.id,
-                                                                       Theme.clause_id == clause.id))}
+                                                                       Theme.clause_id.in_(clause_ids)))}
     if not themes:
-        return []
+        return {}
     counts: dict[int, Counter[str]] = {tid: Counter() for tid in themes}
     for theme_id, category, number in db.session.execute(
         select(Comment.theme_id, Comment.category, func.count()).where(
-            _live_comments(feedback_round), Comment.theme_id.in_(themes)).group_by(Comment.theme_id, Comment.category)
+            _live_comments(feedback_round), Comment.clause_id.in_(clause_ids), Comment.theme_id.is_not(None))
+        .group_by(Comment.theme_id, Comment.category)
     ):
-        counts[theme_id][category] += number
+        if theme_id in counts:
+            counts[theme_id][category] += number
     responses = {r.theme_id: r for r in db.session.scalars(select(Response).where(Response.theme_id.in_(themes)))}
-    digests = []
+    found: dict[int, list[ThemeDigest]] = {}
     for theme_id, theme in themes.items():
-        if not with_quotes:
-            digests.append(ThemeDigest(theme, sum(counts[theme_id].values()), dict(counts[theme_id]), [],
-                                       responses.get(theme_id)))
+        quotes = _quotes(feedback_round, theme) if with_quotes else []
+        found.setdefault(theme.clause_id, []).append(
+            ThemeDigest(theme, sum(counts[theme_id].values()), dict(counts[theme_id]), quotes, responses.get(theme_id)))
+    for digests in found.values():
+        digests.sort(key=lambda d: (-d.size, d.theme.id))
+    return found
+
+
+def _quotes(feedback_round: FeedbackRound, theme: Theme) -> list[Comment]:
+    """Up to three comments of the theme, one per campaign group, campaigns first."""
+    candidates = db.session.scalars(
+        select(Comment).where(_live_comments(feedback_round), Comment.clause_id == theme.clause_id,
+                              Comment.theme_id == theme.id)
+        .order_by(Comment.group_id.is_(None), Comment.id).limit(40)
+    )
+    seen: set[int] = set()
+    picked: list[Comment] = []
+    for comment in candidates:
+        key = comment.group_id if comment.group_id is not None else -comment.id
+        if key in seen:
             continue
-        quotes = list(db.session.scalars(
-            select(Comment).where(_live_comments(feedback_round), Comment.theme_id == theme_id)
-            .order_by(Comment.group_id.is_(None), Comment.id).limit(40)
-        ))
-        seen: set[int] = set()
-        picked = []
-        for comment in quotes:
-            if comment.group_id is not None and comment.group_id in seen:
-                continue
-            seen.add(comment.group_id or -comment.id)
-            picked.append(comment)
-            if len(picked) == 3:
-                break
-        digests.append(ThemeDigest(theme, sum(counts[theme_id].values()), dict(counts[theme_id]), picked,
-                                   responses.get(theme_id)))
-    digests.sort(key=lambda d: (-d.size, d.theme.id))
-    return digests
+        seen.add(key)
+        picked.append(comment)
+        if len(picked) == 3:
+            break
+    return picked
 
 
 def chapter_digest(feedback_round: FeedbackRound, clauses: list[Clause]) -> list[tuple[Clause, list[ThemeDigest]]]:
     """Each clause's themes without quotes (the chapter page shows names and counts)."""
-    return [(clause, clause_digest(feedback_round, clause, with_quotes=False)) for clause in clauses]
+    found = _digests(feedback_round, [c.id for c in clauses], with_quotes=False)
+    return [(clause, found.get(clause.id, [])) for clause in clauses]
 
 
 def category_totals(feedback_round: FeedbackRound, clause_ids: list[int]) -> dict[int, dict[str, int]]:

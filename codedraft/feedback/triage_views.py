@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from codedraft import policy
+from codedraft.api.auth import token_required
 from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.codes.views import load_clause, load_code
 from codedraft.drafts.models import Draft
@@ -366,3 +367,69 @@ def upload_too_large(_error: RequestEntityTooLarge) -> ResponseReturnValue:
 def _clauses_of(code: Code) -> list[Clause]:
     return list(db.session.scalars(select(Clause).where(Clause.code_id == code.id, Clause.withdrawn.is_(False))
                                    .order_by(Clause.chapter_id, Clause.position)))
+
+
+# --- API -------------------------------------------------------------------------------------
+
+
+def _api_round(slug: str, round_id: int) -> tuple[Any, Code | None, FeedbackRound | None]:
+    """The token's user, the code and the round, or Nones when missing or not the user's to see."""
+    from codedraft.api.auth import api_user
+
+    user = api_user()
+    code = db.session.scalar(select(Code).where(Code.slug == slug)) if len(slug) <= 80 else None
+    feedback_round = db.session.get(FeedbackRound, round_id) if code is not None else None
+    if code is None or feedback_round is None or feedback_round.code_id != code.id \
+            or not policy.can_view_code(user, code):
+        return user, None, None
+    return user, code, feedback_round
+
+
+def _not_found() -> ResponseReturnValue:
+    return jsonify(error="No such round, or you may not see it."), 404
+
+
+@bp.route("/api/v1/codes/<slug>/rounds/<int:round_id>/groups")
+@token_required
+def api_round_groups(slug: str, round_id: int) -> ResponseReturnValue:
+    """The round's campaign groups (drafting team only)."""
+    user, code, feedback_round = _api_round(slug, round_id)
+    if code is None or feedback_round is None or not triage.is_drafting_team(user, code):
+        return _not_found()
+    return jsonify(groups=[{
+        "id": s.group.id, "clause": s.clause.uid, "size": s.size, "shared_text": s.group.shared_text,
+        "by_category": s.by_category, "organisations": s.organisations,
+        "comment_ids": [c.id for c in triage.group_members(s.group)],
+    } for s in triage.groups_of_round(feedback_round)])
+
+
+@bp.route("/api/v1/codes/<slug>/rounds/<int:round_id>/themes")
+@token_required
+def api_round_themes(slug: str, round_id: int) -> ResponseReturnValue:
+    """The round's themes per clause with counts by category (drafting team only)."""
+    user, code, feedback_round = _api_round(slug, round_id)
+    if code is None or feedback_round is None or not triage.is_drafting_team(user, code):
+        return _not_found()
+    clauses = _clauses_of(code)
+    uid_of = {c.id: c.uid for c in clauses}
+    return jsonify(themes=[{
+        "id": d.theme.id, "clause": uid_of.get(d.theme.clause_id, ""), "name": d.theme.name,
+        "key_terms": [t for t in d.theme.key_terms.split(", ") if t], "curated": d.theme.curated, "size": d.size,
+        "by_category": d.by_category,
+    } for _clause, digests in triage.chapter_digest(feedback_round, clauses) for d in digests])
+
+
+@bp.route("/api/v1/codes/<slug>/rounds/<int:round_id>/responses")
+@token_required
+def api_round_responses(slug: str, round_id: int) -> ResponseReturnValue:
+    """The round's responses: to the drafting team always, to everyone once published."""
+    user, code, feedback_round = _api_round(slug, round_id)
+    if code is None or feedback_round is None:
+        return _not_found()
+    published = feedback_round.responses_published_at is not None
+    if not published and not triage.is_drafting_team(user, code):
+        return _not_found()
+    return jsonify(published=published, responses=[{
+        "id": r.id, "target": str(t), "body": r.body, "disposition": r.disposition,
+        "updated_at": r.updated_at.isoformat() + "Z",
+    } for t, r in sorted(triage.responses_by_target(feedback_round).items(), key=lambda item: item[1].id)])

@@ -147,6 +147,7 @@ def _threads_context(code: Code, clause: Clause, filters: ops.FeedbackFilter, *,
         for c in comments if c.amendment is not None and c.amendment.state == "proposed"
     }
     inline = len(comments) <= INLINE_FORMS_LIMIT
+    status = ops.round_status(current_user, clause, code)
     return {
         "code": code, "clause": clause, "comments": comments, "shown": shown, "utf16": utf16,
         "total": total, "page": page, "pages": pages, "index": index, "page_args": {
@@ -155,8 +156,8 @@ def _threads_context(code: Code, clause: Clause, filters: ops.FeedbackFilter, *,
         "supported": ops.supported_by(current_user, [c.id for c in comments]),
         "may_answer": policy.can_answer_feedback(current_user, clause),
         "may_moderate": policy.can_moderate(current_user, code),
-        "may_post": ops.may_post(current_user, clause, code),
-        "may_support": policy.can_comment_on_clause(current_user, clause),
+        "may_post": status.may_post, "round_status": status,
+        "may_support": policy.can_comment_on_clause(current_user, clause) and status.current is not None,
         "categories": dict(current_app.config["STAKEHOLDER_CATEGORIES"]),
         "dispositions": list(DISPOSITIONS), "statuses": STATUSES, "viewer_id": current_user.id,
         "status_labels": {status: status.replace("_", " ") for status in STATUSES},
@@ -200,7 +201,10 @@ def clause_feedback(slug: str, uid: str) -> ResponseReturnValue:
 @limiter.limit(_post_limit, key_func=_per_user)
 def post_comment(slug: str, uid: str) -> ResponseReturnValue:
     code, clause = load_clause(slug, uid)
-    if not ops.may_post(current_user, clause, code):
+    status = ops.round_status(current_user, clause, code)
+    if not status.may_post:
+        if status.reason == "open_read_only":
+            return _failed(code, clause, _("Your role lets you read the comments on this clause, not post."), 403)
         return _failed(code, clause, _("Comments can be posted only while a feedback round is open."), 403)
     form = request.form
     quote = form.get("quote", "")

@@ -203,3 +203,82 @@ def test_themes_digest_and_curation(scene, campaign, make_user):
     assert "Give the theme a name." in empty.get_data(as_text=True)
     assert post_form(scene.client("reviewer"), scene.feedback_url, round_url(scene, f"/themes/{first.id}/rename"),
                      name="x").status_code == 404
+
+
+def test_one_round_state_everywhere_and_support_follows_it(scene):
+    observer, rita, chair = scene.client("observer"), scene.client("reviewer"), scene.client("chair")
+    page = observer.get(scene.feedback_url).get_data(as_text=True)
+    assert 'data-round-status="open_read_only"' in page
+    assert "No feedback round is open" not in page, "an observer is not told both that a round is open and that none is"
+    refused = scene.post(observer, scene.feedback_url, body="Hi")
+    assert refused.status_code == 403
+    sam = scene.client("second_reviewer")
+    scene.post(rita, scene.feedback_url, body="Support me.")
+    comment = db.session.scalar(select(Comment).order_by(Comment.id.desc()))
+    assert scene.post(sam, f"{scene.thread_url(comment.id)}/support").status_code == 303
+    close_round(scene)
+    # After the round closes: reviewers are told so, chairs may still answer, support no longer counts.
+    assert 'data-round-status="closed"' in rita.get(scene.feedback_url).get_data(as_text=True)
+    assert 'data-round-status="answering"' in chair.get(scene.feedback_url).get_data(as_text=True)
+    late = post_form(scene.client("individual"), scene.feedback_url, f"{scene.thread_url(comment.id)}/support",
+                     follow_redirects=True)
+    assert "feedback round is open." in late.get_data(as_text=True) and "Support can be given only" in late.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Comment, comment.id).support_count == 1
+    rounds_page = rita.get(f"/codes/{scene.code.slug}/rounds").get_data(as_text=True)
+    assert 'data-round-state="closed"' in rounds_page
+    # A scheduled round is named with its opening time.
+    ops.open_round(scene.code, scene.draft, utcnow() + timedelta(days=20), opens_at=utcnow() + timedelta(days=3),
+                   name="Round 2")
+    db.session.commit()
+    assert 'data-round-status="scheduled"' in rita.get(scene.feedback_url).get_data(as_text=True)
+
+
+def test_groups_themes_and_responses_in_the_api_and_the_dataset(scene, campaign, client):
+    import json
+
+    from codedraft.accounts.operations import create_api_token
+    from codedraft.collab.store import store_for
+    from codedraft.exports import builders
+    from codedraft.exports.feedback_export import export_feedback_csv, export_feedback_json
+    from tests.test_api import check
+
+    copies, others = campaign
+    triage.group_round(scene.round)
+    triage.compute_themes(scene.round)
+    group_id = db.session.scalar(select(CampaignGroup.id))
+    triage.save_response(scene.round, scene.people["chair"], triage.Target("group", group_id), "Noted.", "accepted")
+    db.session.commit()  # opening the clause's document stores its seed in a transaction of its own
+    amendment_anchor = ops.anchor_selection(store_for(scene.app), scene.clause, "publish a summary", None, None,
+                                            "codepoint")
+    amendment = ops.post_comment(scene.code, scene.clause, scene.people["reviewer"], "Clearer.",
+                                 anchor=amendment_anchor, replacement="release a summary")
+    ops.support_comment(scene.code, scene.clause, amendment, scene.people["second_reviewer"])
+    tokens = {who: create_api_token(scene.people[who], who)[1] for who in ("chair", "reviewer")}
+    db.session.commit()
+    spec = client.get("/api/v1/openapi.json").json
+    base = f"/api/v1/codes/{scene.code.slug}/rounds/{scene.round.id}"
+    chair = {"Authorization": f"Bearer {tokens['chair']}"}
+    groups = client.get(base + "/groups", headers=chair)
+    check(spec, "/codes/{slug}/rounds/{round_id}/groups", "get", groups)
+    assert groups.json["groups"][0]["size"] == 6 and sorted(groups.json["groups"][0]["comment_ids"]) == \
+        sorted(c.id for c in copies)
+    themes = client.get(base + "/themes", headers=chair)
+    check(spec, "/codes/{slug}/rounds/{round_id}/themes", "get", themes)
+    assert sum(t["size"] for t in themes.json["themes"]) == 9
+    responses = client.get(base + "/responses", headers=chair)
+    check(spec, "/codes/{slug}/rounds/{round_id}/responses", "get", responses)
+    assert responses.json["responses"][0]["target"] == f"group:{group_id}"
+    reviewer = {"Authorization": f"Bearer {tokens['reviewer']}"}
+    for tail in ("/groups", "/themes", "/responses"):
+        refused = client.get(base + tail, headers=reviewer)
+        assert refused.status_code == 404, tail
+    # The dataset carries kind, replacement, supports, round, group and theme.
+    rows = builders.feedback_rows(scene.code, builders.feedback_scope(scene.people["office"]))
+    records = {r["comment_id"]: r for r in json.loads(export_feedback_json(rows))["comments"]}
+    amended = records[amendment.id]
+    assert (amended["kind"], amended["replacement"], amended["supports"], amended["round"]) == \
+        ("amendment", "release a summary", 1, "Round 1")
+    assert records[copies[0].id]["group"] == group_id and records[copies[0].id]["theme"]
+    header = export_feedback_csv(rows).splitlines()[0]
+    assert header.endswith("kind,replacement,supports,round,group,theme")
