@@ -121,9 +121,12 @@ def csv_of(rows: int, clauses: list[Any], rng: random.Random) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--keep", help="build the round in this folder and keep it (for profiling)")
     args = parser.parse_args()
     result: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version()}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = args.keep or temporary
+        Path(folder).mkdir(parents=True, exist_ok=True)
         app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.sqlite3",
                           "SEARCH_INDEX_DIR": f"{folder}/search", "EXPORT_DIR": f"{folder}/exports",
                           "RATELIMIT_STORAGE_URI": "memory://", "REDIS_URL": None, "SMTP_URL": None,

@@ -261,6 +261,11 @@ def save_response(feedback_round: FeedbackRound, by: User, target: Target, body:
     response.body, response.disposition = body, disposition
     response.template_id = template.id if template is not None else None
     response.author_id, response.updated_at = by.id, utcnow()
+    if target.kind == "theme":
+        # An answered theme is kept when themes are found again, so its answer is never lost.
+        theme = db.session.get(Theme, target.id)
+        if theme is not None:
+            theme.curated = True
     db.session.flush()
     return response
 
@@ -366,7 +371,7 @@ def _table_rows(feedback_round: FeedbackRound, page: list[tuple[Target, int, int
     group_ids = [t.id for t, _first, _size in page if t.kind == "group"]
     comment_ids = [t.id for t, _first, _size in page if t.kind == "comment"]
     columns = (Comment.id, Comment.group_id, Comment.clause_id, Comment.theme_id, Comment.category,
-               Comment.organisation, Comment.body)
+               Comment.organisation)
     # Two queries, not one with OR: each then uses its own index instead of scanning the round.
     members = [*db.session.execute(select(*columns).where(_live_comments(feedback_round),
                                                          Comment.group_id.in_(group_ids)).order_by(Comment.id)),
@@ -374,11 +379,14 @@ def _table_rows(feedback_round: FeedbackRound, page: list[tuple[Target, int, int
     units: dict[Target, dict[str, Any]] = {}
     for row in members:
         target = Target("group", row.group_id) if row.group_id in group_ids else Target("comment", row.id)
-        unit = units.setdefault(target, {"clause": row.clause_id, "theme": row.theme_id, "text": row.body,
+        unit = units.setdefault(target, {"clause": row.clause_id, "theme": row.theme_id, "first": row.id,
                                          "categories": Counter(), "organisations": []})
         unit["categories"][row.category] += 1
         if row.organisation and row.organisation not in unit["organisations"]:
             unit["organisations"].append(row.organisation)
+    # Only the text that stands for each line is read (a group's copies are never shown here).
+    texts = dict(db.session.execute(select(Comment.id, Comment.body).where(
+        Comment.id.in_([u["first"] for u in units.values()]))).all())
     responses = _responses_by_target(feedback_round)
     clauses = {c.id: c for c in db.session.scalars(select(Clause).where(
         Clause.id.in_({u["clause"] for u in units.values()})))}
@@ -392,7 +400,8 @@ def _table_rows(feedback_round: FeedbackRound, page: list[tuple[Target, int, int
         response, inherited = responses.get(target), ""
         if response is None and unit["theme"] is not None and Target("theme", unit["theme"]) in responses:
             response, inherited = responses[Target("theme", unit["theme"])], "theme"
-        table_rows.append(TableRow(target, clauses[unit["clause"]], unit["text"], size, dict(unit["categories"]),
+        table_rows.append(TableRow(target, clauses[unit["clause"]], texts.get(unit["first"], ""), size,
+                                   dict(unit["categories"]),
                                    unit["organisations"], themes.get(unit["theme"]), response, inherited))
     return table_rows
 

@@ -98,7 +98,10 @@ def upgrade():
         batch_op.add_column(sa.Column('group_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('theme_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_feedback_comments_group_id'), ['group_id'], unique=False)
-        batch_op.create_index('ix_feedback_comments_round_clause', ['round_id', 'clause_id'], unique=False)
+        batch_op.create_index('ix_feedback_comments_round_clause',
+                              ['round_id', 'clause_id', 'theme_id', 'category', 'hidden', 'status'], unique=False)
+        batch_op.create_index('ix_feedback_comments_round_group', ['round_id', 'group_id', 'hidden', 'status'],
+                              unique=False)
         batch_op.create_index(batch_op.f('ix_feedback_comments_theme_id'), ['theme_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_feedback_comments_group_id_feedback_groups'), 'feedback_groups', ['group_id'], ['id'], ondelete='SET NULL')
         batch_op.create_foreign_key(batch_op.f('fk_feedback_comments_theme_id_feedback_themes'), 'feedback_themes', ['theme_id'], ['id'], ondelete='SET NULL')
@@ -144,6 +147,7 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f('fk_feedback_comments_theme_id_feedback_themes'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_feedback_comments_group_id_feedback_groups'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_feedback_comments_theme_id'))
+        batch_op.drop_index('ix_feedback_comments_round_group')
         batch_op.drop_index('ix_feedback_comments_round_clause')
         batch_op.drop_index(batch_op.f('ix_feedback_comments_group_id'))
         batch_op.drop_column('theme_id')
