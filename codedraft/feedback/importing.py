@@ -75,6 +75,7 @@ class ImportReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
     unmatched: list[PendingRow] = field(default_factory=list)
     by_clause: dict[int, int] = field(default_factory=dict)
+    opened_notifications: list[int] = field(default_factory=list)  # to mail after the commit
 
 
 # --- reading the file ------------------------------------------------------------------------
@@ -304,7 +305,9 @@ def _insert(code: Code, feedback_round: FeedbackRound, ready: list[tuple[Clause,
     counts = Counter(clause.id for clause, *_rest in ready)
     clauses = {clause.id: clause for clause, *_rest in ready}
     for clause_id, number in counts.items():
-        record_activity_counts(clauses[clause_id], importer.id, comments=number)
+        opened = record_activity_counts(clauses[clause_id], importer.id, comments=number)
+        db.session.flush()
+        report.opened_notifications += [note.id for note in opened]
     report.imported += len(rows)
     report.by_clause = dict(counts)
     db.session.flush()

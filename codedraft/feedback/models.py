@@ -87,7 +87,7 @@ class Comment(db.Model):
         # these indexes cover those queries, so the wide rows (bodies) are never read for them
         # (the response table went from ~400 to ~20 ms a page on the bench round).
         Index("ix_feedback_comments_round_clause", "round_id", "clause_id", "theme_id", "category", "hidden", "status"),
-        Index("ix_feedback_comments_round_group", "round_id", "group_id", "hidden", "status"),
+        Index("ix_feedback_comments_round_group", "round_id", "group_id", "hidden", "status", "theme_id", "category"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

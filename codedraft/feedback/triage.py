@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, false, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 
 from codedraft import policy
 from codedraft.accounts.models import User
@@ -350,59 +350,50 @@ def response_table(feedback_round: FeedbackRound, *, clause_id: int | None = Non
         skip = max(0, offset - len(groups))
         page += [(Target("comment", cid), cid, 1) for cid in db.session.scalars(
             select(Comment.id).where(*single).order_by(Comment.id).limit(limit - len(page)).offset(skip))]
-    answered = _answered_units(feedback_round, live) if not unanswered else None
-    rows = _table_rows(feedback_round, page)
-    if answered is None:
-        answered = _answered_units(feedback_round, live)
-    return Table(rows, total, answered)
-
-
-def _answered_units(feedback_round: FeedbackRound, live: list[Any]) -> int:
-    """Lines of the table (groups and single comments) that have an answer of any kind."""
-    answers = effective_responses(feedback_round, conditions=live)
-    units = {("g", gid) if gid is not None else ("c", cid) for cid, gid in db.session.execute(
-        select(Comment.id, Comment.group_id).where(*live, Comment.id.in_(list(answers)) if answers else false()))}
-    return len(units)
+    answered_groups = db.session.scalar(
+        select(func.count(func.distinct(Comment.group_id))).where(
+            *live, Comment.group_id.is_not(None), or_(Comment.group_id.in_(answered_group), theme_answer))) or 0
+    answered_singles = db.session.scalar(
+        select(func.count()).select_from(Comment).where(
+            *live, Comment.group_id.is_(None), or_(Comment.id.in_(answered_comment), theme_answer))) or 0
+    return Table(_table_rows(feedback_round, page), total, answered_groups + answered_singles)
 
 
 def _table_rows(feedback_round: FeedbackRound, page: list[tuple[Target, int, int]]) -> list[TableRow]:
+    """The page's lines: a group's counts by category from the covering index, and only the
+    first comment of each line read in full (a group's copies are never shown here)."""
     if not page:
         return []
     group_ids = [t.id for t, _first, _size in page if t.kind == "group"]
-    comment_ids = [t.id for t, _first, _size in page if t.kind == "comment"]
-    columns = (Comment.id, Comment.group_id, Comment.clause_id, Comment.theme_id, Comment.category,
-               Comment.organisation)
-    # Two queries, not one with OR: each then uses its own index instead of scanning the round.
-    members = [*db.session.execute(select(*columns).where(_live_comments(feedback_round),
-                                                         Comment.group_id.in_(group_ids)).order_by(Comment.id)),
-               *db.session.execute(select(*columns).where(Comment.id.in_(comment_ids)).order_by(Comment.id))]
-    units: dict[Target, dict[str, Any]] = {}
-    for row in members:
-        target = Target("group", row.group_id) if row.group_id in group_ids else Target("comment", row.id)
-        unit = units.setdefault(target, {"clause": row.clause_id, "theme": row.theme_id, "first": row.id,
-                                         "categories": Counter(), "organisations": []})
-        unit["categories"][row.category] += 1
-        if row.organisation and row.organisation not in unit["organisations"]:
-            unit["organisations"].append(row.organisation)
-    # Only the text that stands for each line is read (a group's copies are never shown here).
-    texts = dict(db.session.execute(select(Comment.id, Comment.body).where(
-        Comment.id.in_([u["first"] for u in units.values()]))).all())
+    by_group: dict[int, Counter[str]] = {gid: Counter() for gid in group_ids}
+    for group_id, category, number in db.session.execute(
+        select(Comment.group_id, Comment.category, func.count()).where(
+            _live_comments(feedback_round), Comment.group_id.in_(group_ids)).group_by(Comment.group_id,
+                                                                                     Comment.category)
+    ):
+        by_group[group_id][category] += number
+    firsts = {row.id: row for row in db.session.execute(
+        select(Comment.id, Comment.clause_id, Comment.theme_id, Comment.category, Comment.organisation,
+               Comment.body).where(Comment.id.in_([first for _t, first, _size in page])))}
     responses = _responses_by_target(feedback_round)
     clauses = {c.id: c for c in db.session.scalars(select(Clause).where(
-        Clause.id.in_({u["clause"] for u in units.values()})))}
+        Clause.id.in_({row.clause_id for row in firsts.values()})))}
     themes = {t.id: t for t in db.session.scalars(select(Theme).where(
-        Theme.id.in_({u["theme"] for u in units.values() if u["theme"]})))}
+        Theme.id.in_({row.theme_id for row in firsts.values() if row.theme_id})))}
     table_rows = []
-    for target, _first, size in page:
-        unit = units.get(target)
-        if unit is None:
+    for target, first, size in page:
+        row = firsts.get(first)
+        if row is None:
             continue
+        if target.kind == "group":
+            categories, organisations = dict(by_group[target.id]), []
+        else:
+            categories, organisations = {row.category: 1}, [row.organisation] if row.organisation else []
         response, inherited = responses.get(target), ""
-        if response is None and unit["theme"] is not None and Target("theme", unit["theme"]) in responses:
-            response, inherited = responses[Target("theme", unit["theme"])], "theme"
-        table_rows.append(TableRow(target, clauses[unit["clause"]], texts.get(unit["first"], ""), size,
-                                   dict(unit["categories"]),
-                                   unit["organisations"], themes.get(unit["theme"]), response, inherited))
+        if response is None and row.theme_id is not None and Target("theme", row.theme_id) in responses:
+            response, inherited = responses[Target("theme", row.theme_id)], "theme"
+        table_rows.append(TableRow(target, clauses[row.clause_id], row.body, size, categories, organisations,
+                                   themes.get(row.theme_id), response, inherited))
     return table_rows
 
 

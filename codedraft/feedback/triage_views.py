@@ -27,6 +27,7 @@ from codedraft.feedback import importing, triage
 from codedraft.feedback.models import DISPOSITIONS, AnswerTemplate, CampaignGroup, FeedbackRound
 from codedraft.feedback.operations import FeedbackError, NotAllowed
 from codedraft.feedback.views import _int_or_none, bp
+from codedraft.notifications import operations as notify_ops
 
 TABLE_PAGE = 50
 
@@ -326,6 +327,8 @@ def import_submissions(slug: str, round_id: int) -> ResponseReturnValue:
         context["refused"] = str(error)
         return render_template("feedback/import.html", **context), 400
     db.session.commit()
+    if notify_ops.mail_now(report.opened_notifications):
+        db.session.commit()
     context["report"] = report
     return render_template("feedback/import.html", **context)
 

@@ -150,9 +150,9 @@ def mark_read(user: User, notification_id: int) -> bool:
 
 def mail_now(notification_ids: Iterable[int]) -> int:
     """After the commit: mail each new batch to its person if they chose "immediately"; marks
-    them mailed (flushes: the caller commits). Returns how many were sent. A failure is logged and leaves the notification un-mailed (the
-    next digest run does not pick it up either: immediate mail is best effort, the in-app
-    notification is the record).
+    them mailed (flushes: the caller commits). Returns how many were sent. A failure is logged
+    and leaves the notification un-mailed: immediate mail is best effort (the daily digest is
+    for those who chose it), the in-app notification is the record.
     """
     if not mail_enabled():
         return 0

@@ -100,8 +100,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_feedback_comments_group_id'), ['group_id'], unique=False)
         batch_op.create_index('ix_feedback_comments_round_clause',
                               ['round_id', 'clause_id', 'theme_id', 'category', 'hidden', 'status'], unique=False)
-        batch_op.create_index('ix_feedback_comments_round_group', ['round_id', 'group_id', 'hidden', 'status'],
-                              unique=False)
+        batch_op.create_index('ix_feedback_comments_round_group',
+                              ['round_id', 'group_id', 'hidden', 'status', 'theme_id', 'category'], unique=False)
         batch_op.create_index(batch_op.f('ix_feedback_comments_theme_id'), ['theme_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_feedback_comments_group_id_feedback_groups'), 'feedback_groups', ['group_id'], ['id'], ondelete='SET NULL')
         batch_op.create_foreign_key(batch_op.f('fk_feedback_comments_theme_id_feedback_themes'), 'feedback_themes', ['theme_id'], ['id'], ondelete='SET NULL')

@@ -73,7 +73,8 @@ def test_a_survey_csv_is_matched_by_number_and_title_and_the_rest_resolved_by_ha
 def test_broken_files_import_nothing_and_say_why(scene, monkeypatch):
     office = scene.client("office")
     cases = [
-        ("latin1.csv", "Organisation,Category,Clause,Comment\nCaf\xe9 Org,Academia,1.1,Tr\xe8s bien\n".encode("latin-1"),
+        ("latin1.csv",
+         "Organisation,Category,Clause,Comment\nCaf\xe9 Org,Academia,1.1,Tr\xe8s bien\n".encode("latin-1"),
          "not UTF-8 text"),
         ("columns.csv", b"Org,Text\nA,B\n", "Columns missing: category, clause"),
         ("broken.xlsx", b"PK\x03\x04" + b"\x00garbage" * 50, "not a readable XLSX"),

@@ -114,7 +114,8 @@ def test_a_chair_answers_a_group_once_with_a_template_and_the_office_publishes(s
     assert db.session.get(Comment, copies[0].id).disposition is None
     # Publishing waits for the round to close.
     refused = post_form(office, round_url(scene), round_url(scene, "/publish"))
-    assert refused.status_code == 303 and db.session.get(type(scene.round), scene.round.id).responses_published_at is None
+    assert refused.status_code == 303
+    assert db.session.get(type(scene.round), scene.round.id).responses_published_at is None
     close_round(scene)
     assert post_form(chair, round_url(scene), round_url(scene, "/publish")).status_code == 403
     published = post_form(office, round_url(scene), round_url(scene, "/publish"))
@@ -222,7 +223,7 @@ def test_one_round_state_everywhere_and_support_follows_it(scene):
     assert 'data-round-status="answering"' in chair.get(scene.feedback_url).get_data(as_text=True)
     late = post_form(scene.client("individual"), scene.feedback_url, f"{scene.thread_url(comment.id)}/support",
                      follow_redirects=True)
-    assert "feedback round is open." in late.get_data(as_text=True) and "Support can be given only" in late.get_data(as_text=True)
+    assert "Support can be given only" in late.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Comment, comment.id).support_count == 1
     rounds_page = rita.get(f"/codes/{scene.code.slug}/rounds").get_data(as_text=True)
