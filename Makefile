@@ -77,7 +77,7 @@ test-js:
 	node --test tests/js/
 
 # Each benchmark writes bench/results/<name>.json; run one with e.g. `make bench BENCHES=export_bench`.
-BENCHES ?= export_bench feedback_bench search_bench realtime_bench realtime_scaled public_bench
+BENCHES ?= export_bench feedback_bench feedback_rounds_bench search_bench realtime_bench realtime_scaled public_bench
 bench: setup system-deps
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 

@@ -75,15 +75,20 @@ def create_user_command(email: str, name: str, office: bool, password: str) -> N
 @click.option("--role", type=click.Choice(["admin", "chair", "member", "reviewer", "observer"]), default="reviewer")
 @with_appcontext
 def invite_command(email: str, name: str, slug: str, role: str) -> None:
-    """Print a one-time invitation link (there is no mail server)."""
+    """Print a one-time invitation link, and mail it when SMTP_URL is set."""
     from codedraft.accounts.operations import invite
     from codedraft.codes.models import Role
 
     code = _code_by_slug(slug)
+    from codedraft.mail.operations import send_invitation_mail
+
     _invitation, token = invite(email, name or email, code=code, role=Role[role])
     db.session.commit()
     base = current_app.config["CODEDRAFT_BASE_URL"].rstrip("/")
-    click.echo(f"{base}/invite/{token}")
+    link = f"{base}/invite/{token}"
+    if send_invitation_mail(email, name or email, link, code_title=code.title):
+        click.echo(f"Mailed to {email}.", err=True)
+    click.echo(link)
 
 
 @click.command("import")

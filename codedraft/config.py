@@ -48,6 +48,10 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "SEARCH_INDEX_DIR": os.environ.get("CODEDRAFT_SEARCH_DIR", str(instance_path / "search")),
         "SEARCH_BACKEND": os.environ.get("CODEDRAFT_SEARCH_BACKEND", "auto"),
         "EXPORT_DIR": os.environ.get("CODEDRAFT_EXPORT_DIR", str(instance_path / "exports")),
+        # Mail is on only when an SMTP server is named (smtp://user:password@host:port, or
+        # smtps:// for TLS from the start); without it invitations stay printed links.
+        "SMTP_URL": os.environ.get("SMTP_URL") or None,
+        "MAIL_FROM": os.environ.get("CODEDRAFT_MAIL_FROM", "CodeDraft <codedraft@localhost>"),
         # How long a clause document nobody here uses stays in memory, and how often to look.
         **_seconds("COLLAB_IDLE_SECONDS", "CODEDRAFT_IDLE_SECONDS"),
         **_seconds("COLLAB_SWEEP_SECONDS", "CODEDRAFT_SWEEP_SECONDS"),

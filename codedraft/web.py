@@ -147,12 +147,13 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.exports.views import bp as exports_bp
     from codedraft.feedback.views import bp as feedback_bp
     from codedraft.importer.views import bp as importer_bp
+    from codedraft.notifications.views import bp as notifications_bp
     from codedraft.public.views import bp as public_bp
     from codedraft.registration.views import bp as registration_bp
     from codedraft.search.views import bp as search_bp
 
     for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, importer_bp,
-                      api_bp, audit_bp, public_bp, registration_bp):
+                      api_bp, audit_bp, public_bp, registration_bp, notifications_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
     from codedraft.accounts import oidc

@@ -19,6 +19,7 @@ from codedraft.codes.tree import build_tree
 from codedraft.database import storable_text, stored_integer
 from codedraft.drafts.operations import clause_history, drafts_of
 from codedraft.extensions import db, limiter
+from codedraft.mail.operations import send_invitation_mail
 from codedraft.markdown import render_markdown
 
 bp = Blueprint("codes", __name__)
@@ -449,5 +450,8 @@ def invite(slug: str) -> ResponseReturnValue:
     )
     db.session.commit()
     link = url_for("accounts.accept_invitation", token=token, _external=True)
-    flash(_("Invitation created. Send this one-time link: %(link)s", link=link), "info")
+    if send_invitation_mail(email, request.form.get("name", "")[:200] or email, link, code_title=code.title):
+        flash(_("Invitation mailed to %(email)s.", email=email), "info")
+    else:  # mail is off (no SMTP_URL) or failed: the Office passes the link on itself
+        flash(_("Invitation created. Send this one-time link: %(link)s", link=link), "info")
     return redirect(url_for("codes.settings", slug=code.slug))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
@@ -178,9 +179,11 @@ def _comment_model() -> Any | None:
     return Comment
 
 
-def feedback_row(comment: Any, clause: Clause, chapter_title: str, category_labels: dict[str, str]) -> FeedbackRow:
+def feedback_row(comment: Any, clause: Clause, chapter_title: str, category_labels: dict[str, str],
+                 round_names: dict[int, str] | None = None, theme_names: dict[int, str] | None = None) -> FeedbackRow:
     """One comment flattened for the dataset. The organisation and category are those copied
     onto the comment when it was written (who spoke for whom then)."""
+    amendment = getattr(comment, "amendment", None)
     return FeedbackRow(
         comment_id=comment.id,
         clause_number=display_number(clause.kind, clause.number),
@@ -195,6 +198,12 @@ def feedback_row(comment: Any, clause: Clause, chapter_title: str, category_labe
         created=comment.created_at,
         text=comment.body,
         quote=comment.quote or "",
+        kind=comment.kind,
+        replacement=amendment.replacement if amendment is not None else "",
+        supports=comment.support_count or 0,
+        round=(round_names or {}).get(comment.round_id, "") if comment.round_id else "",
+        group=getattr(comment, "group_id", None) or "",
+        theme=(theme_names or {}).get(comment.theme_id, "") if getattr(comment, "theme_id", None) else "",
     )
 
 
@@ -217,10 +226,22 @@ def feedback_rows(code: Code, scope: FeedbackScope, category_labels: dict[str, s
     if not scope.include_hidden:
         query = query.where(comment_model.hidden.is_(False))
     labels = category_labels or {}
+    round_names, theme_names = _round_and_theme_names(code)
+    query = query.options(selectinload(comment_model.amendment), selectinload(comment_model.author))
     return [
-        feedback_row(comment, clause, chapter_title, labels)
+        feedback_row(comment, clause, chapter_title, labels, round_names, theme_names)
         for comment, clause, chapter_title in db.session.execute(query)
     ]
+
+
+def _round_and_theme_names(code: Code) -> tuple[dict[int, str], dict[int, str]]:
+    """Names of the code's feedback rounds and themes, loaded once for the whole dataset."""
+    from codedraft.feedback.models import FeedbackRound, Theme
+
+    rounds = dict(db.session.execute(select(FeedbackRound.id, FeedbackRound.name)
+                                     .where(FeedbackRound.code_id == code.id)).all())
+    themes = dict(db.session.execute(select(Theme.id, Theme.name).where(Theme.round_id.in_(list(rounds)))).all())
+    return rounds, themes
 
 
 def feedback_categories(configured: Iterable[tuple[str, str]]) -> list[str]:

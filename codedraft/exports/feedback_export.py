@@ -39,6 +39,12 @@ COLUMNS: tuple[str, ...] = (
     "created",
     "text",
     "quote",
+    "kind",
+    "replacement",
+    "supports",
+    "round",
+    "group",
+    "theme",
 )
 
 # Characters that make a spreadsheet read a cell as a formula, plus their full-width forms,
@@ -73,6 +79,12 @@ def _row_values(row: FeedbackRow) -> list[object]:
         row.created,
         row.text,
         row.quote,
+        row.kind,
+        row.replacement,
+        row.supports,
+        row.round,
+        row.group,
+        row.theme,
     ]
 
 
@@ -260,6 +272,7 @@ def _annex_table(rows: Sequence[FeedbackRow]) -> str:
         f"<td>{escape(str(row.comment_id))}</td>"
         f"<td>{escape(' '.join(p for p in (row.clause_number, row.clause_title) if p))}</td>"
         f"<td>{escape(row.organisation)}<br><small>{escape(row.category)}</small></td>"
+        f"<td>{escape(row.text)}</td>"
         f"<td>{escape(row.status)}</td><td>{escape(row.disposition)}</td>"
         f"<td>{escape(row.disposition_reason)}</td>"
         "</tr>"
@@ -268,7 +281,7 @@ def _annex_table(rows: Sequence[FeedbackRow]) -> str:
     return (
         '<table class="annex"><caption>Disposition of comments</caption><thead><tr>'
         '<th scope="col">Comment</th><th scope="col">Clause</th><th scope="col">Organisation</th>'
-        '<th scope="col">Status</th><th scope="col">Disposition</th><th scope="col">Reason</th>'
+        '<th scope="col">Text</th><th scope="col">Status</th><th scope="col">Disposition</th><th scope="col">Reason</th>'
         f"</tr></thead><tbody>{lines}</tbody></table>"
         if decided
         else "<p>No dispositions recorded yet.</p>"

@@ -104,6 +104,12 @@ class FeedbackRow:
     created: datetime
     text: str
     quote: str = ""
+    kind: str = "comment"  # "comment" | "amendment"
+    replacement: str = ""  # an amendment's proposed words for the quoted passage
+    supports: int = 0
+    round: str = ""  # the feedback round's name
+    group: int | str = ""  # the campaign group's id, "" when in none
+    theme: str = ""  # the theme's name, "" when in none
 
 
 def join_number_and_title(number: str, title: str) -> str:

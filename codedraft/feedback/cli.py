@@ -38,4 +38,13 @@ def rerender_command() -> None:
     click.echo(f"Rendered {count} comments and replies.")
 
 
-commands: list[click.Command] = [carry_command, rerender_command]
+@click.command("mail-digest")
+def mail_digest_command() -> None:
+    """Mail the daily digest of unread notifications to everyone who chose it (run once a day)."""
+    from codedraft.notifications.operations import send_daily_digests
+
+    report = send_daily_digests()
+    click.echo(f"Sent {report.sent} digests." + (f" Failed: {', '.join(report.failed)}." if report.failed else ""))
+
+
+commands: list[click.Command] = [carry_command, rerender_command, mail_digest_command]

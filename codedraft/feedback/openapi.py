@@ -27,7 +27,25 @@ SCHEMAS: dict[str, Any] = {
         hidden={"type": "boolean"}, support_count=INTEGER, reply_count=INTEGER, round_id=_NULLABLE_INTEGER,
         created_at={"type": "string", "format": "date-time"},
     ),
+    "CampaignGroup": obj(
+        ["id", "clause", "size", "shared_text", "by_category", "organisations", "comment_ids"],
+        id=INTEGER, clause=STRING, size=INTEGER, shared_text=STRING,
+        by_category={"type": "object", "additionalProperties": INTEGER},
+        organisations={"type": "array", "items": STRING}, comment_ids={"type": "array", "items": INTEGER},
+    ),
+    "Theme": obj(
+        ["id", "clause", "name", "key_terms", "curated", "size", "by_category"],
+        id=INTEGER, clause=STRING, name=STRING, key_terms={"type": "array", "items": STRING},
+        curated={"type": "boolean"}, size=INTEGER, by_category={"type": "object", "additionalProperties": INTEGER},
+    ),
+    "Response": obj(
+        ["id", "target", "body", "disposition", "updated_at"],
+        id=INTEGER, target={"type": "string", "pattern": "^(comment|group|theme):[0-9]+$"}, body=STRING,
+        disposition=STRING, updated_at={"type": "string", "format": "date-time"},
+    ),
 }
+
+_ROUND = [SLUG, {"name": "round_id", "in": "path", "required": True, "schema": INTEGER}]
 
 PATHS: dict[str, Any] = {
     "/codes/{slug}/clauses/{uid}/comments": {
@@ -38,5 +56,25 @@ PATHS: dict[str, Any] = {
                                   "The comments.")},
             parameters=[SLUG, {"name": "uid", "in": "path", "required": True, "schema": STRING}, *_FILTERS],
         ),
+    },
+    "/codes/{slug}/rounds/{round_id}/groups": {
+        "get": operation(
+            "listRoundGroups", "The round's campaign groups, largest first (the drafting team only).",
+            {"200": json_response(obj(["groups"], groups={"type": "array", "items": ref("CampaignGroup")}),
+                                  "The groups.")}, parameters=_ROUND),
+    },
+    "/codes/{slug}/rounds/{round_id}/themes": {
+        "get": operation(
+            "listRoundThemes", "The round's themes per clause (the drafting team only).",
+            {"200": json_response(obj(["themes"], themes={"type": "array", "items": ref("Theme")}),
+                                  "The themes.")}, parameters=_ROUND),
+    },
+    "/codes/{slug}/rounds/{round_id}/responses": {
+        "get": operation(
+            "listRoundResponses", "The round's responses: to the drafting team always, to every reader of the "
+            "code once the Office has published them.",
+            {"200": json_response(obj(["published", "responses"], published={"type": "boolean"},
+                                      responses={"type": "array", "items": ref("Response")}), "The responses.")},
+            parameters=_ROUND),
     },
 }

@@ -122,6 +122,55 @@ def may_post(user: User, clause: Clause, code: Code) -> bool:
     return open_round_of(code) is not None
 
 
+def next_round_of(code: Code, now: datetime | None = None) -> FeedbackRound | None:
+    """The next round that is scheduled but not open yet."""
+    moment = now or utcnow()
+    return db.session.scalar(
+        select(FeedbackRound).where(FeedbackRound.code_id == code.id, FeedbackRound.opens_at > moment)
+        .order_by(FeedbackRound.opens_at, FeedbackRound.id).limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class RoundStatus:
+    """What one person is told about feedback on a clause: one statement, never two.
+
+    ``reason`` names the case (docs/feedback-rounds.md, "Consistent rounds"):
+    ``open`` (may post), ``open_read_only`` (a round is open, this person only reads),
+    ``answering`` (no round open; a chair or the Office may still answer), ``scheduled``,
+    ``closed`` (none open, none scheduled), ``withdrawn`` (the clause left the text).
+    """
+
+    reason: str
+    may_post: bool
+    current: FeedbackRound | None
+    upcoming: FeedbackRound | None
+
+
+def round_status(user: User, clause: Clause, code: Code) -> RoundStatus:
+    current = open_round_of(code)
+    upcoming = None if current is not None else next_round_of(code)
+    allowed = may_post(user, clause, code)
+    if clause.withdrawn:
+        reason = "withdrawn"
+    elif current is not None:
+        reason = "open" if allowed else "open_read_only"
+    elif allowed:
+        reason = "answering"
+    else:
+        reason = "scheduled" if upcoming is not None else "closed"
+    return RoundStatus(reason, allowed, current, upcoming)
+
+
+def may_support(user: User, comment: Comment, code: Code) -> bool:
+    """Support counts only while the comment's round is open (a comment outside any round:
+    while any round is open); a closed round's counts are final."""
+    current = open_round_of(code)
+    if current is None:
+        return False
+    return comment.round_id is None or comment.round_id == current.id
+
+
 # --- notifications ---------------------------------------------------------------------------
 
 
@@ -141,7 +190,7 @@ def unread_count(user: User) -> int:
 def notifications_of(user: User, limit: int = 200) -> list[Notification]:
     return list(db.session.scalars(
         select(Notification).where(Notification.user_id == user.id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+        .order_by(Notification.updated_at.desc(), Notification.id.desc()).limit(limit)
     ))
 
 
@@ -317,6 +366,8 @@ def support_comment(code: Code, clause: Clause, comment: Comment, user: User) ->
         raise FeedbackError(_("You cannot support your own comment."))
     if comment.hidden:
         raise FeedbackError(_("This comment is hidden."))
+    if not may_support(user, comment, code):
+        raise FeedbackError(_("Support can be given only while the comment's feedback round is open."))
     already = db.session.scalar(
         select(Support.id).where(Support.comment_id == comment.id, Support.user_id == user.id)
     )

@@ -49,6 +49,7 @@ from codedraft.feedback.charts import legend_swatch, stacked_bar
 from codedraft.feedback.models import DISPOSITIONS, STATUSES, Comment, FeedbackRound
 from codedraft.markdown import render_markdown
 from codedraft.security import safe_local_path
+from codedraft.notifications import operations as notify_ops
 from codedraft.timeutil import utcnow
 
 bp = Blueprint("feedback", __name__)
@@ -148,6 +149,7 @@ def _threads_context(code: Code, clause: Clause, filters: ops.FeedbackFilter, *,
         for c in comments if c.amendment is not None and c.amendment.state == "proposed"
     }
     inline = len(comments) <= INLINE_FORMS_LIMIT
+    status = ops.round_status(current_user, clause, code)
     return {
         "code": code, "clause": clause, "comments": comments, "shown": shown, "utf16": utf16,
         "total": total, "page": page, "pages": pages, "index": index, "page_args": {
@@ -156,8 +158,8 @@ def _threads_context(code: Code, clause: Clause, filters: ops.FeedbackFilter, *,
         "supported": ops.supported_by(current_user, [c.id for c in comments]),
         "may_answer": policy.can_answer_feedback(current_user, clause),
         "may_moderate": policy.can_moderate(current_user, code),
-        "may_post": ops.may_post(current_user, clause, code),
-        "may_support": policy.can_comment_on_clause(current_user, clause),
+        "may_post": status.may_post, "round_status": status,
+        "may_support": policy.can_comment_on_clause(current_user, clause) and status.current is not None,
         "categories": labels.stakeholder_categories(),
         "dispositions": list(DISPOSITIONS), "statuses": STATUSES, "viewer_id": current_user.id,
         "status_labels": labels.comment_statuses(),
@@ -201,7 +203,10 @@ def clause_feedback(slug: str, uid: str) -> ResponseReturnValue:
 @limiter.limit(_post_limit, key_func=_per_user)
 def post_comment(slug: str, uid: str) -> ResponseReturnValue:
     code, clause = load_clause(slug, uid)
-    if not ops.may_post(current_user, clause, code):
+    status = ops.round_status(current_user, clause, code)
+    if not status.may_post:
+        if status.reason == "open_read_only":
+            return _failed(code, clause, _("Your role lets you read the comments on this clause, not post."), 403)
         return _failed(code, clause, _("Comments can be posted only while a feedback round is open."), 403)
     form = request.form
     quote = form.get("quote", "")
@@ -224,8 +229,11 @@ def post_comment(slug: str, uid: str) -> ResponseReturnValue:
         return _failed(code, clause, str(error), 403)
     except ops.FeedbackError as error:
         return _failed(code, clause, str(error))
+    opened = [note.id for note in notify_ops.record_activity(clause, comment)]
     db.session.commit()
     realtime.announce(clause.uid, "amendment" if comment.kind == "amendment" else "comment", comment.id)
+    if notify_ops.mail_now(opened):
+        db.session.commit()
     return _done(code, clause, _("Your comment was posted."), comment.id)
 
 
@@ -437,8 +445,11 @@ def rounds(slug: str) -> ResponseReturnValue:
                 flash(str(error), "error")
         return redirect(url_for("feedback.rounds", slug=code.slug), code=303)
     default_close = (utcnow() + timedelta(days=21)).strftime("%Y-%m-%dT%H:%M")
+    from codedraft.feedback.triage import is_drafting_team
+
     return render_template("feedback/rounds.html", code=code, rounds=ops.rounds_of(code), drafts=drafts_of(code),
-                           is_admin=is_admin, now=utcnow(), default_close=default_close)
+                           is_admin=is_admin, now=utcnow(), default_close=default_close,
+                           is_team=is_drafting_team(current_user, code))
 
 
 @bp.route("/codes/<slug>/rounds/<int:round_id>/close", methods=["POST"])
@@ -487,7 +498,14 @@ def feedback_template_helpers() -> dict[str, Any]:
     """Helpers every template may use: the unread count for the navigation, the per-clause
     chart data for the code overview include, and the chart functions."""
     return {"unread_notifications": _unread_notifications, "feedback_overview": feedback_overview,
-            "fb_bar": stacked_bar, "fb_swatch": legend_swatch}
+            "fb_bar": stacked_bar, "fb_swatch": legend_swatch, "round_state_label": round_state_label,
+            "disposition_label": labels.disposition_label}
+
+
+def round_state_label(state: str) -> str:
+    """The words every page uses for a round's state (FeedbackRound.state)."""
+    return {"upcoming": _("scheduled"), "open": _("open"), "closed": _("closed"),
+            "published": _("closed, responses published")}.get(state, state)
 
 
 def _unread_notifications() -> int:
@@ -527,3 +545,4 @@ def api_clause_comments(slug: str, uid: str) -> ResponseReturnValue:
         return jsonify(error="No such clause, or you may not see it."), 404
     comments = ops.clause_comments(code, clause, user, ops.FeedbackFilter.from_args(request.args))
     return jsonify(comments=[comment_json(c) for c in comments])
+from codedraft.feedback import triage_views  # noqa: E402,F401  (routes on this blueprint)

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,10 @@ from codedraft.codes.models import Role  # noqa: E402
 from codedraft.collab.store import store_for  # noqa: E402
 from codedraft.drafts.operations import publish_draft  # noqa: E402
 from codedraft.extensions import db, limiter  # noqa: E402
+from codedraft.feedback.operations import open_round  # noqa: E402
 from codedraft.search.indexing import close_search_engine  # noqa: E402
 from codedraft.search.sync import stop_live_indexer  # noqa: E402
+from codedraft.timeutil import utcnow  # noqa: E402
 from tests.scaleout import cluster as cl  # noqa: E402
 
 READ_EXAMPLES = 25
@@ -58,13 +61,15 @@ def seed_site(app: Flask) -> ApiSite:
         clause = codes.add_clause(codes.add_chapter(code, "Chapter"), kind="commitment", number="1",
                                   title="One", body="Body 🙂.")
         draft = publish_draft(code, "First")
+        feedback_round = open_round(code, draft, utcnow() + timedelta(days=7))  # the rounds' routes read it
         chair = accounts.create_user(f"chair{n}@schema.test", "Chair", cl.PASSWORD)
         accounts.grant_role(chair, code, Role.chair)
         office = accounts.create_user(f"office{n}@schema.test", "Office", cl.PASSWORD, is_office=True)
         tokens = {who: accounts.create_api_token(user, "schemathesis")[1]
                   for who, user in (("chair", chair), ("office", office))}
         db.session.commit()
-        site = ApiSite(app, {"slug": code.slug, "uid": clause.uid, "number": draft.number}, tokens)
+        site = ApiSite(app, {"slug": code.slug, "uid": clause.uid, "number": draft.number,
+                             "round_id": feedback_round.id}, tokens)
         db.session.remove()
     return site
 
