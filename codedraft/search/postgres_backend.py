@@ -940,9 +940,10 @@ class PostgresSearchEngine(SearchEngine):
         some = connection.execute(
             sa.text(f"SELECT count(*) FROM (SELECT 1 FROM search_document WHERE {compiled.condition}"
                     f" LIMIT {EXACT_LIMIT + 1}) AS s"), compiled.params).scalar()
-        estimated = int(some or 0) > EXACT_LIMIT
-        if estimated:
-            total, facets, share = self._estimate(connection, compiled)
+        sampled = self._estimate(connection, compiled) if int(some or 0) > EXACT_LIMIT else None
+        estimated = sampled is not None
+        if sampled is not None:
+            total, facets, share = sampled
             rows = self._top(connection, compiled, limit, window=share) if total else []
         else:
             total, facets = self._count(connection, compiled)
@@ -965,18 +966,23 @@ class PostgresSearchEngine(SearchEngine):
             estimated=estimated,
         )
 
-    def _estimate(self, connection: Connection, compiled: Compiled) -> tuple[int, dict[str, dict[str, int]], float]:
+    def _estimate(
+        self, connection: Connection, compiled: Compiled
+    ) -> tuple[int, dict[str, dict[str, int]], float] | None:
         """Total and facets from a sample of the table's pages (TABLESAMPLE SYSTEM, repeatable,
-        widened until it holds MIN_SAMPLE matches), and the share of all documents that match."""
-        percent = FIRST_SAMPLE_PERCENT
-        while True:
+        widened once), and the share of all documents that match; None when the sample holds
+        fewer than MIN_SAMPLE matches (the matches are then few enough to count: widening to
+        the whole table ran the condition on every row, 1.5-2.5 s on the bench)."""
+        hits: list[Any] = []
+        for percent in (FIRST_SAMPLE_PERCENT, FIRST_SAMPLE_PERCENT * 4):
             sample = connection.execute(sa.text(
                 f"SELECT kind, draft, category, status, chapter, {compiled.condition} AS hit FROM search_document"
                 f" TABLESAMPLE SYSTEM ({percent}) REPEATABLE (17)"), compiled.params).all()
             hits = [row for row in sample if row.hit]
-            if len(hits) >= MIN_SAMPLE or percent >= 100.0:
+            if len(hits) >= MIN_SAMPLE:
                 break
-            percent = min(100.0, percent * 4)
+        else:
+            return None
         raw: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
         scale = len(sample) and 1.0 / len(sample)
         documents = self._document_count(connection)
