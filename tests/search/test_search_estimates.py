@@ -22,7 +22,7 @@ def crowded(index_site, monkeypatch: pytest.MonkeyPatch) -> SearchEngine:
         monkeypatch.setattr(module, "EXACT_LIMIT", 50)
         monkeypatch.setattr(module, "MIN_SAMPLE", 100)
         monkeypatch.setattr(module, "RANK_WINDOW", 40)
-    monkeypatch.setattr(postgres_backend, "FIRST_SAMPLE_PERCENT", 25.0)  # a table of a few pages
+    monkeypatch.setattr(postgres_backend, "FIRST_SAMPLE_PERCENT", 100.0)  # a table of a few pages
     engine = index_site.open()
     docs = [SearchDocument(doc_id="clause:a:live", kind="clause", code_id=1, body="Systemic risk risk risk assessment.",
                            visibility=["code:1"], clause_title="Risk")]
