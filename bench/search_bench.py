@@ -1,26 +1,26 @@
-"""Search benchmark: Whoosh through the app, side by side with SQLite FTS5 and the PostgreSQL
-search backend on the same data.
+"""Search benchmark: every backend on the same data in one run, reported by query kind.
 
-Run from the project root (takes a few minutes on 2 cores):
-    .venv/bin/python bench/search_bench.py [--comments 100000] [--queries 240] [--procs 1]
+Run from the project root (several minutes on 2 cores; other work on the machine inflates every
+number, so the load average is recorded):
+    .venv/bin/python bench/search_bench.py [--comments 100000] [--queries 240]
+        [--backends whoosh,postgres] [--embedded auto|sqlite|whoosh] [--out FILE]
 
 What it does, in one temporary instance folder:
 1. Imports the corpus through the importer: the AI Act as one code; the Code's drafts 2 and 3
-   as drafts of one code; the final Safety and Security chapter as a third code.
-2. Bulk-inserts generated comments (sentences of the corpus, spread over clauses, stakeholder
-   categories, statuses, authors and dates; 3% hidden) into the database.
-3. Rebuilds the Whoosh index from the database (``codedraft.search.indexing.rebuild_index``),
-   and builds an FTS5 table (unicode61 remove_diacritics 2 + porter) from the same documents.
-4. Runs the same varied queries (words, phrases, prefixes, fuzzy, fields, booleans, filters,
-   hostile input) on both, as a reviewer of the Code and as the Office: hits, total, facet
-   counts and snippets on both sides.
-5. Measures commit-to-searchable: an ORM comment commit, and a co-editing write picked up by
-   the debounced live-text indexer.
-6. Builds the PostgreSQL backend (``PostgresSearchEngine``) from the same documents in a fresh
-   database of the local cluster (upgraded by the migrations) and runs the same queries as the
-   same viewers: the "postgres" section (skipped, with the reason, when PostgreSQL is not
-   running).
-Writes bench/results/search.json.
+   as drafts of one code; the final Safety and Security chapter as a third code; and a Polish
+   and a German code written for the bench.
+2. Bulk-inserts generated comments (sentences of the corpus, or of our own Polish and German,
+   spread over clauses, stakeholder categories, statuses, authors and dates; 3% hidden).
+3. Rebuilds the app's embedded default from the database as the Office's rebuild does (with
+   progress), checks it, and runs the same varied queries (words, phrases, prefixes, fuzzy,
+   fields, booleans, filters, hostile input, Polish and German words in forms their texts do
+   not use) as a reviewer and as the Office; then measures commit-to-searchable for an ORM
+   comment and for a co-editing write picked up by the live-text indexer.
+4. Does the same (build, check, queries, index-one-then-find) for Whoosh and for the
+   PostgreSQL backend, the latter in a fresh, uniquely named database of the local cluster
+   (upgraded by the migrations, dropped afterwards; skipped with the reason when PostgreSQL is
+   not running).
+Writes bench/results/search.json, with the issue's targets and the measured number beside each.
 """
 from __future__ import annotations
 
