@@ -79,6 +79,11 @@ _UNDECOMPOSABLE_LETTERS = str.maketrans(
 )
 
 
+def fold_long_text(text: str) -> str:
+    """``fold_text`` for a whole body: the same result, without filling the word cache."""
+    return fold_text.__wrapped__(text)  # type: ignore[attr-defined,no-any-return]
+
+
 @functools.lru_cache(maxsize=65536)
 def fold_text(text: str) -> str:
     """Return ``text`` case-folded with accents and ligatures removed.

@@ -49,24 +49,30 @@ USER_QUERY_FIELDS: tuple[str, ...] = (
     "author",
 )
 
-MESSAGE_TRUNCATED = "Your query was too long; only its first {limit} characters were searched."
-MESSAGE_UNPARSABLE = "Your query could not be parsed; searched for the words literally."
-MESSAGE_EMPTY = "Type one or more words to search."
-MESSAGE_SHORT_WILDCARD = "Wildcards need at least {min_chars} letters before * or ?; searched for “{word}” literally."
-MESSAGE_BARE_WILDCARD = "A wildcard on its own matches everything, so it was ignored."
-MESSAGE_TOO_MANY_EXPANSIONS = (
+def N_(message: str) -> str:
+    """Marks a message for the translation catalogue; the app translates it when shown
+    (``codedraft.search.views.translated``), since this module imports no Flask."""
+    return message
+
+
+MESSAGE_TRUNCATED = N_("Your query was too long; only its first {limit} characters were searched.")
+MESSAGE_UNPARSABLE = N_("Your query could not be parsed; searched for the words literally.")
+MESSAGE_EMPTY = N_("Type one or more words to search.")
+MESSAGE_SHORT_WILDCARD = N_("Wildcards need at least {min_chars} letters before * or ?; searched for “{word}” literally.")
+MESSAGE_BARE_WILDCARD = N_("A wildcard on its own matches everything, so it was ignored.")
+MESSAGE_TOO_MANY_EXPANSIONS = N_(
     "“{pattern}” matches too many words; only the first {limit} were searched. Type more letters."
 )
-MESSAGE_TOO_MANY_PATTERNS = (
+MESSAGE_TOO_MANY_PATTERNS = N_(
     "Only the first {limit} wildcard or fuzzy words were expanded; the rest were searched literally."
 )
-MESSAGE_TIME_LIMIT = "The search took too long; the results shown may be incomplete."
-MESSAGE_UNAVAILABLE = "Search is temporarily unavailable; please try again."
-MESSAGE_NO_ACCESS = "There is nothing you are allowed to search."
-MESSAGE_UNKNOWN_FIELD = (
+MESSAGE_TIME_LIMIT = N_("The search took too long; the results shown may be incomplete.")
+MESSAGE_UNAVAILABLE = N_("Search is temporarily unavailable; please try again.")
+MESSAGE_NO_ACCESS = N_("There is nothing you are allowed to search.")
+MESSAGE_UNKNOWN_FIELD = N_(
     "“{field}:” is not a field you can search, so it was left out. The fields are: {fields}."
 )
-MESSAGE_EMPTY_FIELD = "“{field}:” needs a value right after the colon (for example {field}:{example}); it was left out."
+MESSAGE_EMPTY_FIELD = N_("“{field}:” needs a value right after the colon (for example {field}:{example}); it was left out.")
 # Every message an engine may give, for the app to translate (``{name}`` parts are filled in).
 ENGINE_MESSAGES: tuple[str, ...] = (
     MESSAGE_TRUNCATED, MESSAGE_UNPARSABLE, MESSAGE_EMPTY, MESSAGE_SHORT_WILDCARD, MESSAGE_BARE_WILDCARD,
@@ -199,6 +205,9 @@ class SearchResults:
     total_groups: int = 0
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
+    # True when ``total`` and the facet counts are estimated from a sample (a backend may do
+    # so past several thousand matches); the page then says "about".
+    estimated: bool = False
 
 
 ProgressCallback = Callable[[int, int | None], None]

@@ -33,6 +33,7 @@ from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db
 from codedraft.search.engine import LIVE_DRAFT, SearchDocument, SearchEngine, document_fingerprint
 from codedraft.search.postgres_backend import PostgresSearchEngine
+from codedraft.search.sqlite_backend import SqliteSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ DEFAULT_WRITE_TIMEOUT_S = 10.0
 # A search stops collecting after this long and says its results may be incomplete.
 DEFAULT_SEARCH_TIME_LIMIT_S = 0.8
 ROWS_PER_BATCH = 1000
-SEARCH_BACKENDS = ("auto", "whoosh", "postgres")
+SEARCH_BACKENDS = ("auto", "sqlite", "whoosh", "postgres")
 
 _ENGINE_GUARD = threading.Lock()
 
@@ -72,12 +73,15 @@ def search_engine(app: Flask | None = None) -> SearchEngine:
     return engine  # type: ignore[no-any-return]
 
 
-def open_search_engine(config: Mapping[str, Any]) -> WhooshSearchEngine | PostgresSearchEngine:
-    """The backend ``SEARCH_BACKEND`` names: "whoosh", "postgres", or "auto" (the default).
+def open_search_engine(config: Mapping[str, Any]) -> SearchEngine:
+    """The backend ``SEARCH_BACKEND`` names: "sqlite", "whoosh", "postgres", or "auto" (the
+    default).
 
     "auto" means PostgreSQL full-text search when the app's database is PostgreSQL and holds
-    the search tables (``codedraft db upgrade`` made them), because a Whoosh folder cannot be
-    shared by processes on several machines; otherwise Whoosh in ``SEARCH_INDEX_DIR``.
+    the search tables (``codedraft db upgrade`` made them), because an embedded index cannot be
+    shared by processes on several machines; otherwise the embedded default, SQLite FTS5 in
+    ``SEARCH_INDEX_DIR`` (Whoosh, the earlier default, stays available as "whoosh": see
+    docs/dependencies.md for the numbers behind the choice).
     Raises ValueError for another ``SEARCH_BACKEND``.
     """
     choice = config.get("SEARCH_BACKEND", "auto")
@@ -94,9 +98,12 @@ def open_search_engine(config: Mapping[str, Any]) -> WhooshSearchEngine | Postgr
             return engine
         engine.close()
         log.warning("the PostgreSQL database has no search tables (run `codedraft db upgrade`); "
-                    "searching with Whoosh in %s, which only processes on this machine share",
+                    "searching an embedded index in %s, which only processes on this machine share",
                     config["SEARCH_INDEX_DIR"])
-    return WhooshSearchEngine(config["SEARCH_INDEX_DIR"], language=language, write_timeout=write_timeout,
+    if choice == "whoosh":
+        return WhooshSearchEngine(config["SEARCH_INDEX_DIR"], language=language, write_timeout=write_timeout,
+                                  search_time_limit=time_limit)
+    return SqliteSearchEngine(config["SEARCH_INDEX_DIR"], language=language, write_timeout=write_timeout,
                               search_time_limit=time_limit)
 
 
@@ -104,6 +111,8 @@ def index_location(engine: SearchEngine) -> str:
     """Where ``engine`` keeps its index, for messages."""
     if isinstance(engine, WhooshSearchEngine):
         return str(engine.path)
+    if isinstance(engine, SqliteSearchEngine):
+        return str(engine.database)
     if isinstance(engine, PostgresSearchEngine):
         return f"PostgreSQL ({engine.safe_url})"
     return type(engine).__name__

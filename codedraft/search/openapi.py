@@ -52,6 +52,8 @@ SCHEMAS: dict[str, Any] = {
         hits={"type": "array", "items": ref("SearchHit")},
         groups={"type": "array", "items": ref("SearchGroup")},
         total_groups=INTEGER,
+        # True when total and facet counts are estimated from a sample (many thousands of matches).
+        estimated={"type": "boolean"},
     ),
 }
 

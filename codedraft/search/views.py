@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from codedraft.api.auth import api_user, token_required
 from codedraft.codes.models import Code
 from codedraft.extensions import db, limiter
 from codedraft.search.engine import (
+    ENGINE_MESSAGES,
     FACET_FIELDS,
     LIVE_DRAFT,
     MAX_QUERY_CHARS,
@@ -102,6 +104,30 @@ def parse_request(args: MultiDict[str, str], code: Code | None) -> ParsedRequest
         grouped=args.get("group", "") in ("1", "on", "true"), date_from=from_text, date_to=to_text,
         messages=tuple(messages),
     )
+
+
+def _message_pattern(template: str) -> re.Pattern[str]:
+    """A regular expression matching ``template`` with its ``{name}`` parts filled in."""
+    seen: set[str] = set()
+    pieces = []
+    for literal, name in re.findall(r"([^{]*)(?:\{(\w+)\})?", template):
+        pieces.append(re.escape(literal))
+        if name:
+            pieces.append(f"(?P={name})" if name in seen else f"(?P<{name}>[^“”]+?)")
+            seen.add(name)
+    return re.compile("".join(pieces))
+
+
+_ENGINE_MESSAGE_PATTERNS = tuple((template, _message_pattern(template)) for template in ENGINE_MESSAGES)
+
+
+def translated(message: str | None) -> str:
+    """The engine's (English) messages in the page's language, the filled-in parts kept."""
+    if not message:
+        return ""
+    for template, pattern in _ENGINE_MESSAGE_PATTERNS:
+        message = pattern.sub(lambda found, t=template: _(t).format(**found.groupdict()), message)
+    return message
 
 
 def _int_arg(args: Mapping[str, str], name: str) -> int | None:
@@ -202,9 +228,10 @@ def results_json(results: SearchResults, extra_messages: Sequence[str], grouped:
     codes = codes_by_id([int(str(h.fields.get("code_id") or 0)) for h in results.hits])
     body: dict[str, Any] = {
         "total": results.total,
+        "estimated": results.estimated,
         "page": results.page,
         "per_page": results.per_page,
-        "message": join_messages([*extra_messages, results.message or ""]),
+        "message": join_messages([*extra_messages, translated(results.message)]),
         "facets": {name: dict(results.facets.get(name, {})) for name in FACET_FIELDS},
         "hits": [hit_json(h, codes) for h in results.hits],
     }
@@ -255,7 +282,8 @@ def _render_page(code: Code | None, *, scoped: bool) -> ResponseReturnValue:
     codes = codes_by_id([int(str(h.fields.get("code_id") or 0)) for h in results.hits]) if results else {}
     endpoint_args = {"slug": code.slug} if scoped and code else {}
     links = FacetLinks(request.args, request.endpoint or "search.search_all", endpoint_args)
-    message = join_messages([*parsed.messages, results.message or ""]) if results else join_messages(parsed.messages)
+    message = (join_messages([*parsed.messages, translated(results.message)]) if results
+               else join_messages(parsed.messages))
     pages = 0
     if results is not None:
         count = results.total_groups if parsed.grouped else results.total

@@ -182,3 +182,29 @@ def test_search_needs_a_token_or_a_session(corpus_site) -> None:
     anonymous = corpus_site.app.test_client()
     assert anonymous.get("/api/v1/search?q=risk").status_code == 401
     assert anonymous.get("/search?q=risk").status_code == 302
+
+
+def test_an_unknown_field_is_explained_in_the_page_language_and_the_api(corpus_site) -> None:
+    client = corpus_site.client("member")
+    english = client.get("/search", query_string={"q": "tile:risk"}, headers={"Accept-Language": "en"})
+    assert english.status_code == 200
+    assert "is not a field you can search" in english.get_data(as_text=True)
+    polish = client.get("/search", query_string={"q": "tile:risk"}, headers={"Accept-Language": "pl"})
+    page = polish.get_data(as_text=True)
+    assert "nie jest polem, które można przeszukiwać" in page and "chapter, clause, draft" in page
+    body = api(corpus_site, "member", q="title:").get_json()
+    assert "“title:” is not a field you can search" in body["message"] and body["total"] == 0
+    assert body["estimated"] is False
+
+
+def test_a_word_in_most_documents_says_about_how_many(corpus_site, monkeypatch) -> None:
+    """Past the exact-count limit (lowered here, so the corpus passes it) the total is an
+    estimate on the embedded default, and the page and the API say so."""
+    from codedraft.search import sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "EXACT_LIMIT", 100)
+    body = api(corpus_site, "office", q="the").get_json()
+    assert body["estimated"] is True and body["total"] > 100 and len(body["hits"]) == 20
+    page = corpus_site.client("office").get("/search", query_string={"q": "the"},
+                                            headers={"Accept-Language": "pl"}).get_data(as_text=True)
+    assert "około" in page

@@ -27,6 +27,7 @@ from codedraft.search import install
 from codedraft.search.indexing import close_search_engine, count_documents, open_search_engine, search_engine
 from codedraft.search.postgres_backend import PostgresSearchEngine
 from codedraft.search.sync import stop_live_indexer
+from codedraft.search.sqlite_backend import SqliteSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 from tests.conftest import PASSWORD, FreshContextClient, login
 from tests.scaleout import cluster
@@ -146,14 +147,15 @@ def test_backend_choice_follows_search_backend_and_the_database(tmp_path: Path, 
     sqlite = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}",
               "SEARCH_INDEX_DIR": str(tmp_path / "ix")}
     opened = [open_search_engine(sqlite), open_search_engine({**sqlite, "SEARCH_BACKEND": "postgres",
-                                                              "SQLALCHEMY_DATABASE_URI": empty_pg_index})]
+                                                              "SQLALCHEMY_DATABASE_URI": empty_pg_index}),
+              open_search_engine({**sqlite, "SEARCH_BACKEND": "whoosh", "SEARCH_INDEX_DIR": str(tmp_path / "wh")})]
     try:
-        assert [type(e) for e in opened] == [WhooshSearchEngine, PostgresSearchEngine]
+        assert [type(e) for e in opened] == [SqliteSearchEngine, PostgresSearchEngine, WhooshSearchEngine]
         with pytest.raises(ValueError, match="SEARCH_BACKEND"):
             open_search_engine({**sqlite, "SEARCH_BACKEND": "elastic"})
         with cluster.fresh_database("codedraft_no_search") as bare:  # a database without the migration
             opened.append(open_search_engine({**sqlite, "SQLALCHEMY_DATABASE_URI": cluster.sqlalchemy_url(bare)}))
-            assert isinstance(opened[-1], WhooshSearchEngine)
+            assert isinstance(opened[-1], SqliteSearchEngine)
             assert "no search tables" in caplog.text
     finally:
         for engine in opened:

@@ -3,10 +3,13 @@ debounced live-text indexer), after publishing; failures are logged and retried,
 the Office's rebuild and check commands."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import sqlite3
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +23,7 @@ from codedraft.feedback.models import Comment
 from codedraft.search import indexing
 from codedraft.search.engine import SearchIndexBusy, SearchQuery
 from codedraft.search.sync import live_indexer
+from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 
 def found(app: Any, text: str, tokens: list[str]) -> set[str]:
@@ -140,23 +144,39 @@ def test_index_failure_after_commit_is_logged_and_retried(search_app, make_claus
     wait_until(lambda: bool(found(search_app, "quetzalish", [indexing.code_token(clause.code_id)])), 3.0)
 
 
+@contextlib.contextmanager
+def another_writer(engine: Any) -> Iterator[None]:
+    """Hold the embedded index's write lock as another process would."""
+    if isinstance(engine, WhooshSearchEngine):
+        other_process = whoosh_index.open_dir(str(engine.path))
+        writer = other_process.writer()
+        try:
+            yield
+        finally:
+            writer.cancel()
+            other_process.close()
+        return
+    connection = sqlite3.connect(engine.database, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
 def test_a_second_writer_holding_the_index_never_reaches_the_user(search_app, make_clause, client, make_user,
                                                                    sign_in) -> None:
-    """SECURITY-CASE 23: another process holds the Whoosh lock while a request commits."""
+    """SECURITY-CASE 23: another process holds the index's write lock while a request commits."""
     clause = make_clause(body="First text.")
     db.session.commit()
-    indexing.search_engine(search_app)  # the index folder exists now
-    other_process = whoosh_index.open_dir(search_app.config["SEARCH_INDEX_DIR"])
-    writer = other_process.writer()
-    try:
+    engine = indexing.search_engine(search_app)  # the index exists now
+    with another_writer(engine):
         codes.set_clause_body(clause, "A second text about the ibexish measure.")
         db.session.commit()  # waits SEARCH_WRITE_TIMEOUT, logs, hands over to the retry
         sign_in(make_user("observer", clause.chapter.code))
         page = client.get("/search", query_string={"q": "ibexish"})
         assert page.status_code == 200
-    finally:
-        writer.cancel()
-        other_process.close()
     wait_until(lambda: bool(found(search_app, "ibexish", [indexing.code_token(clause.code_id)])), 3.0)
 
 
