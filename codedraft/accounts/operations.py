@@ -9,6 +9,7 @@ from codedraft.accounts.models import ApiToken, Invitation, LoginSession, Organi
 from codedraft.codes.models import Code, Membership, Role, WorkingGroup
 from codedraft.extensions import db
 from codedraft.security import hash_password, new_token, token_digest, verify_password
+from codedraft.signals import announce_rights_changed
 from codedraft.timeutil import utcnow
 
 
@@ -72,6 +73,7 @@ def end_login_session(session_id: str | None) -> None:
     login = db.session.get(LoginSession, session_id)
     if login and login.ended_at is None:
         login.ended_at = utcnow()
+        announce_rights_changed()
 
 
 def live_login_session(session_id: str | None) -> LoginSession | None:
@@ -113,6 +115,7 @@ def grant_role(user: User, code: Code, role: Role, working_group: WorkingGroup |
     else:
         membership.role = role.name
     db.session.flush()
+    announce_rights_changed()
     return membership
 
 
@@ -124,6 +127,7 @@ def revoke_role(user: User, code: Code, working_group: WorkingGroup | None = Non
         if membership.working_group_id == group_id:
             db.session.delete(membership)
     db.session.flush()
+    announce_rights_changed()
 
 
 def invite(

@@ -98,6 +98,8 @@ class OpenClause:
     uncommitted: int = 0
     # When this process last wrote the clause's body column (multi-process reconciliation).
     body_written_at: float = float("-inf")
+    # How many edits of it were ever queued for the writer (counted under ``lock``).
+    submitted: int = 0
 
 
 @dataclass
@@ -105,9 +107,10 @@ class PendingUpdate:
     clause: OpenClause
     update: bytes
     user_id: int | None
-    text: str
     origin: str
     done: Future[int] = field(default_factory=Future)
+    # Its place among the clause's queued edits (OpenClause.submitted when it was queued).
+    seq: int = 0
 
 
 class PersistenceFailed(RuntimeError):
@@ -307,7 +310,7 @@ class ClauseStore:
                     outcome = SyncOutcome(kind=outcome.kind, update=update, broadcast=sync_update_message(update))
             if outcome.update is None:
                 return outcome
-            pending = PendingUpdate(opened, outcome.update, user_id, opened.doc.text, "editor")
+            pending = PendingUpdate(opened, outcome.update, user_id, "editor")
             self._submit(pending)
         self._wait(pending)
         return outcome
@@ -322,7 +325,7 @@ class ClauseStore:
             update_bytes = opened.doc.apply_text(new_text, origin=origin)
             if update_bytes is None:
                 return None
-            pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
+            pending = PendingUpdate(opened, update_bytes, user_id, origin)
             self._submit(pending)
         self._wait(pending)
         return sync_update_message(update_bytes)
@@ -338,7 +341,7 @@ class ClauseStore:
             update_bytes = opened.doc.apply_text(change(opened.doc.text), origin=origin)
             if update_bytes is None:
                 return None
-            pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
+            pending = PendingUpdate(opened, update_bytes, user_id, origin)
             self._submit(pending)
         self._wait(pending)
         return sync_update_message(update_bytes)
@@ -417,7 +420,7 @@ class ClauseStore:
             if freed is not None and released is not None:
                 released.append(freed)
             elif freed is not None:
-                self._store_and_broadcast(PendingUpdate(opened, freed, None, opened.doc.text, "editor"))
+                self._store_and_broadcast(PendingUpdate(opened, freed, None, "editor"))
         opened.seen_update_id = max([opened.seen_update_id, *ids])
         opened.quick_look_at = now
         if not quick:
@@ -446,6 +449,9 @@ class ClauseStore:
     # -- the writer ---------------------------------------------------------------------------
 
     def _submit(self, pending: PendingUpdate) -> None:
+        """Queue ``pending`` for the writer; the caller holds the clause's lock."""
+        pending.clause.submitted += 1
+        pending.seq = pending.clause.submitted
         if self._writer is None or not self._writer.is_alive():
             with self._writer_lock:
                 if self._writer is None or not self._writer.is_alive():
@@ -472,7 +478,7 @@ class ClauseStore:
 
     def _write_batch(self, batch: list[PendingUpdate]) -> None:
         try:
-            ids = self._store_rows_retrying(batch)
+            ids = self._store_rows_retrying(batch, self._batch_texts(batch))
         except Exception as error:  # the whole batch failed: every sender is told, nothing acked
             log.exception("storing %d clause updates failed", len(batch))
             for pending in batch:
@@ -491,12 +497,27 @@ class ClauseStore:
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
                 self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.clause is opened))
 
-    def _store_rows_retrying(self, batch: list[PendingUpdate]) -> list[int]:
+    @staticmethod
+    def _batch_texts(batch: list[PendingUpdate]) -> dict[int, str]:
+        """Each clause's text as of the batch's last edit of it, read once per batch rather than on
+        every keystroke (a clause of a few pages costs more to read out than to apply an edit). A
+        clause with edits queued after this batch is left out: its text already holds them, and
+        the batch that stores them writes its body."""
+        last = {p.clause.uid: p for p in batch}
+        texts = {}
+        for pending in last.values():
+            opened = pending.clause
+            with opened.lock:
+                if opened.submitted == pending.seq:
+                    texts[opened.clause_id] = opened.doc.text
+        return texts
+
+    def _store_rows_retrying(self, batch: list[PendingUpdate], texts: dict[int, str]) -> list[int]:
         """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a
         serialisation conflict is tried again, since nothing of it was stored."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                return run_blocking(self._store_rows, batch)
+                return run_blocking(self._store_rows, batch, texts)
             except DBAPIError as error:
                 if attempt == WRITE_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
                     raise
@@ -505,8 +526,8 @@ class ClauseStore:
                 time.sleep(0.02 * attempt)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _store_rows(self, batch: list[PendingUpdate]) -> list[int]:
-        """Insert the batch's updates and each clause's latest text in one transaction; the log
+    def _store_rows(self, batch: list[PendingUpdate], texts: dict[int, str]) -> list[int]:
+        """Insert the batch's updates and the clauses' ``texts`` in one transaction; the log
         ids in batch order. Touches only the database, so it can run outside the event loop."""
         now = utcnow()
         with Session(self._writer_bind()) as session:
@@ -515,10 +536,9 @@ class ClauseStore:
                 [{"clause_id": p.clause.clause_id, "user_id": p.user_id, "update": p.update,
                   "created_at": now, "origin": p.origin} for p in batch],
             ).all()
-            latest_text = {p.clause.clause_id: p.text for p in batch}
             # Clause rows are locked in id order: two processes storing batches that touch the
             # same clauses in different orders deadlocked (bench/realtime_scaled.py, 3 processes).
-            for clause_id, text in sorted(latest_text.items()):
+            for clause_id, text in sorted(texts.items()):
                 session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
             session.commit()
         return list(ids)

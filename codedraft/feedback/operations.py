@@ -222,7 +222,7 @@ def _edit_live_text(store: ClauseStore, clause: Clause, compute: Callable[[Claus
         after(opened.doc)
         if update_bytes is None:
             return None
-        pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
+        pending = PendingUpdate(opened, update_bytes, user_id, origin)
         store._submit(pending)
     store._wait(pending)
     return sync_update_message(update_bytes)

@@ -21,6 +21,7 @@ from codedraft.drafts.operations import publish_draft
 from codedraft.extensions import db
 from codedraft.importer.matching import MatchReport, OldClause, match_clauses
 from codedraft.importer.parse import ParsedChapter, ParsedClause, ParsedDocument, parse_markdown
+from codedraft.signals import announce_rights_changed
 from codedraft.timeutil import utcnow
 
 Progress = Callable[[int, int], None]
@@ -140,6 +141,7 @@ class _ClauseWriter:
             for uid in match.dropped:
                 self.existing[uid].withdrawn = True
         db.session.flush()
+        announce_rights_changed()  # clauses withdrawn or moved to another chapter's working group
 
     def _chapter_for(self, parsed: ParsedChapter, position: int) -> Chapter:
         chapter = db.session.scalar(
