@@ -343,9 +343,11 @@ class CollabNamespace(Namespace):
             if connection.login_session_id == login_session_id:
                 socketio.server.disconnect(sid, namespace=NAMESPACE)
 
-    def broadcast_update(self, uid: str, message: bytes) -> None:
-        """An edit made by the server (restore, amendment, import), once committed, to the clause's room."""
-        self.fanout.add(uid, message, sender=None)
+    def live_text_committed(self, _app: Flask, *, edits: list[tuple[str, bytes]]) -> None:
+        """Edits the server made (restore, amendment, import, a released held edit), committed:
+        to their clauses' rooms."""
+        for uid, frame in edits:
+            self.fanout.add(uid, frame, sender=None)
 
 
 class Fanout:
@@ -428,6 +430,7 @@ def install(app: Any, store: ClauseStore) -> CollabNamespace:
     socketio.on_namespace(namespace)
     signals.login_session_ended.connect(namespace.login_session_ended, sender=app)
     signals.rights_changed.connect(namespace.rights_changed, sender=app)
+    signals.live_text_committed.connect(namespace.live_text_committed, sender=app)
     app.teardown_appcontext(namespace.forget_rights_after_commit)
     app.extensions["codedraft_collab_namespace"] = namespace
     return namespace

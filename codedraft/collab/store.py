@@ -15,12 +15,13 @@ from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask
 from pycrdt import Doc, Text, merge_updates
 from sqlalchemy import Engine, create_engine, event, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from codedraft import signals
 from codedraft.codes.models import Clause
 from codedraft.collab.core import BODY, ClauseDocument, SyncOutcome, sync_update_message
 from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
@@ -315,71 +316,71 @@ class ClauseStore:
         self._wait(pending)
         return outcome
 
-    def replace_text(self, clause: Clause, new_text: str, *, user_id: int | None, origin: str) -> bytes | None:
-        """Make the live clause read ``new_text`` through a minimal edit; persist it; return the
-        framed broadcast message for the clause's room (None if nothing changed)."""
-        opened = self.open(clause)
-        with opened.lock:
-            if self.multi_process:
-                self._catch_up(opened)
-            update_bytes = opened.doc.apply_text(new_text, origin=origin)
-            if update_bytes is None:
-                return None
-            pending = PendingUpdate(opened, update_bytes, user_id, origin)
-            self._submit(pending)
-        self._wait(pending)
-        return sync_update_message(update_bytes)
-
-    def change_text(self, clause: Clause, change: Callable[[str], str], *, user_id: int | None,
-                    origin: str) -> bytes | None:
-        """Like ``replace_text``, but the new text is ``change(current text)``, computed while the
-        clause is locked, so an edit arriving meanwhile is never overwritten (used by restore)."""
-        opened = self.open(clause)
-        with opened.lock:
-            if self.multi_process:
-                self._catch_up(opened)
-            update_bytes = opened.doc.apply_text(change(opened.doc.text), origin=origin)
-            if update_bytes is None:
-                return None
-            pending = PendingUpdate(opened, update_bytes, user_id, origin)
-            self._submit(pending)
-        self._wait(pending)
-        return sync_update_message(update_bytes)
-
     def has_history(self, clause: Clause) -> bool:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
         return db.session.scalar(select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause.id).limit(1)) is not None
 
-    def replace_text_in_session(self, clause: Clause, new_text: str, *, user_id: int | None, origin: str) -> None:
-        """Replace a clause's text inside the caller's transaction (an import, a publication).
+    def edit_live_text(self, clause: Clause, compute: Callable[[ClauseDocument], str], *, user_id: int | None,
+                       origin: str, after: Callable[[ClauseDocument], None] | None = None) -> bool:
+        """The one way the server edits a clause's live text (restore, accepted amendment, import).
 
-        A clause never co-edited just gets its stored body: its first Yjs state will be seeded
-        from it. Otherwise the minimal edit goes into the log in this transaction, and is
-        broadcast to the clause's room once the transaction commits; if it rolls back, the
-        in-memory document, which already holds the edit, is dropped and reloaded.
+        ``compute(document)`` gives the new text from the live document, and the difference is
+        applied as a minimal edit, both under the clause's lock, so a keystroke landing meanwhile
+        is never overwritten; ``after(document)`` then runs under the same lock (to re-anchor
+        comments). The edit goes into the caller's transaction (``db.session``): its log row and
+        the clause's body; the caller commits. Once that transaction commits, the edit is sent
+        to the clause's room (``signals.live_text_committed``); if it rolls back, the in-memory
+        document, which holds the edit already, is dropped and reloaded from the log on next use.
+
+        A clause never co-edited only gets its new body: its first live document is seeded from
+        the body, deterministically, so ``compute`` and ``after`` see that seed document.
+        Returns whether the text changed.
         """
-        if clause.body == new_text:
-            return
         if not self.has_history(clause):
-            clause.body = new_text
-            clause.updated_at = utcnow()
-            return
+            new_text = compute(ClauseDocument.from_history(None, [seed_update(clause.body)]))
+            if after is not None:
+                after(ClauseDocument.from_history(None, [seed_update(new_text)]))
+            if new_text == clause.body:
+                return False
+            clause.body, clause.updated_at = new_text, utcnow()
+            return True
         opened = self.open(clause)
         with opened.lock:
             if self.multi_process:
                 self._catch_up(opened)
-            update_bytes = opened.doc.apply_text(new_text, origin=origin)
+            update_bytes = opened.doc.apply_text(compute(opened.doc), origin=origin)
+            if after is not None:
+                after(opened.doc)
+            if update_bytes is None:
+                return False
             text = opened.doc.text
-            if update_bytes is not None:
-                self.pin(opened)  # until the transaction ends: the listeners below unpin it
-                db.session.info.setdefault(_PINNED, []).append((self, clause.uid))
-        if update_bytes is None:
-            return
-        db.session.add(ClauseUpdate(clause_id=clause.id, user_id=user_id, update=update_bytes, origin=origin))
-        clause.body = text
-        clause.updated_at = utcnow()
-        pending = db.session.info.setdefault(_PENDING_BROADCASTS, [])
-        pending.append((clause.uid, sync_update_message(update_bytes)))
+            self.pin(opened)  # until the transaction ends
+        self._log_in_session(opened, update_bytes, user_id=user_id, origin=origin)
+        clause.body, clause.updated_at = text, utcnow()
+        return True
+
+    def _log_in_session(self, opened: OpenClause, update: bytes, *, user_id: int | None, origin: str) -> None:
+        """Add the log row of a server-side edit to the caller's transaction, and have its end
+        (commit: broadcast; rollback: forget the in-memory document) handled."""
+        session = db.session()
+        session.add(ClauseUpdate(clause_id=opened.clause_id, user_id=user_id, update=update, origin=origin))
+        edits = session.info.setdefault(_IN_TRANSACTION, [])
+        edits.append((self, opened, sync_update_message(update)))
+        # Listeners on this session object only, not on every Session of the process.
+        if not event.contains(session, "after_commit", _edits_committed):
+            event.listen(session, "after_commit", _edits_committed)
+            event.listen(session, "after_rollback", _edits_rolled_back)
+
+    def _committed_in_session(self, opened: OpenClause) -> None:
+        opened.updates_since_snapshot += 1
+        opened.body_written_at = time.monotonic()
+        self.unpin(opened.uid)
+
+    def catch_up(self, opened: OpenClause) -> None:
+        """Bring ``opened`` up to date with every update other processes stored (when several
+        processes write; the sweep and every message do this on their own schedule)."""
+        with opened.lock:
+            self._catch_up(opened)
 
     def _catch_up_if_due(self, opened: OpenClause) -> None:
         """The catch-up, thorough or quick, if its interval has passed (lock held)."""
@@ -432,9 +433,9 @@ class ClauseStore:
         sender was told to resync, not acknowledged) and broadcast it once it is stored."""
 
         def broadcast(done: Future[int]) -> None:
-            namespace = self.app.extensions.get("codedraft_collab_namespace")
-            if done.exception() is None and namespace is not None:
-                namespace.broadcast_update(pending.clause.uid, sync_update_message(pending.update))
+            if done.exception() is None:
+                signals.live_text_committed.send(
+                    self.app, edits=[(pending.clause.uid, sync_update_message(pending.update))])
 
         pending.done.add_done_callback(broadcast)
         self._submit(pending)
@@ -594,37 +595,24 @@ def store_for(app: Flask) -> ClauseStore:
     return store
 
 
-_PENDING_BROADCASTS = "codedraft_pending_broadcasts"
-_PINNED = "codedraft_pinned_clauses"
+# session.info: the server-side edits of the session's current transaction, as
+# (store, open clause, update frame).
+_IN_TRANSACTION = "codedraft_live_edits"
 
 
-def _take_pending(session: Session) -> list[tuple[str, bytes]]:
-    """The in-transaction edits recorded on ``session``, removed from it (empty outside an app)."""
-    pending = session.info.pop(_PENDING_BROADCASTS, None)
-    return list(pending) if pending and has_app_context() else []
+def _edits_committed(session: Session) -> None:
+    """The transaction holding server-side edits committed: the log has them; tell the rooms."""
+    edits = session.info.pop(_IN_TRANSACTION, None) or []
+    by_store: dict[ClauseStore, list[tuple[str, bytes]]] = {}
+    for store, opened, frame in edits:
+        store._committed_in_session(opened)
+        by_store.setdefault(store, []).append((opened.uid, frame))
+    for store, frames in by_store.items():
+        signals.live_text_committed.send(store.app, edits=frames)
 
 
-def _unpin_all(session: Session) -> None:
-    """The transaction ended: the clauses it held edits of may leave memory when idle."""
-    for store, uid in session.info.pop(_PINNED, None) or []:
-        store.unpin(uid)
-
-
-@event.listens_for(Session, "after_commit")
-def _broadcast_after_commit(session: Session) -> None:
-    """Edits made inside a transaction (imports, restores) reach the room only once committed."""
-    namespace = current_app.extensions.get("codedraft_collab_namespace") if has_app_context() else None
-    _unpin_all(session)
-    for uid, frame in _take_pending(session):
-        if namespace is not None:
-            namespace.broadcast_update(uid, frame)
-
-
-@event.listens_for(Session, "after_rollback")
-def _evict_after_rollback(session: Session) -> None:
-    """The in-memory document holds an edit the log does not: drop it, reload on next use."""
-    _unpin_all(session)
-    store = current_app.extensions.get("codedraft_collab") if has_app_context() else None
-    for uid, _frame in _take_pending(session):
-        if store is not None:
-            store.evict(uid)
+def _edits_rolled_back(session: Session) -> None:
+    """The in-memory documents hold edits the log does not: drop them, reload on next use."""
+    for store, opened, _frame in session.info.pop(_IN_TRANSACTION, None) or []:
+        store.unpin(opened.uid)
+        store.evict(opened.uid)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from codedraft.accounts.models import User
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Chapter, Clause, Code
+from codedraft.collab.store import store_for
 from codedraft.drafts.models import Draft
 from codedraft.drafts.operations import publish_draft
 from codedraft.extensions import db
@@ -162,6 +163,7 @@ class _ClauseWriter:
         clause.number, clause.title, clause.import_key = parsed.number, parsed.title, parsed.key
         clause.withdrawn = False
         clause.updated_at = utcnow()
-        store = current_app.extensions["codedraft_collab"]
-        store.replace_text_in_session(clause, parsed.body, user_id=self.by.id if self.by else None, origin="import")
+        if clause.body != parsed.body:
+            store_for(current_app).edit_live_text(clause, lambda _live: parsed.body,
+                                                  user_id=self.by.id if self.by else None, origin="import")
         return clause

@@ -10,6 +10,7 @@ from codedraft.collab.store import ClauseStore, store_for
 from codedraft.extensions import db
 from tests.realtime.conftest import stored_text
 from tests.support.live import wait_for
+from tests.support.editing import set_live_text
 
 IDLE = 60.0
 
@@ -21,7 +22,7 @@ def edited(app, make_code):
                               body="Draft one.")
     db.session.commit()
     store = ClauseStore(app)
-    store.replace_text(clause, "Draft two.", user_id=None, origin="editor")
+    set_live_text(store, clause, "Draft two.", user_id=None, origin="editor")
     yield store, clause, store.opened(clause.uid)
     store.close()
 
@@ -35,7 +36,7 @@ def test_an_idle_clause_leaves_memory_and_reopens_with_every_edit(edited):
     reopened = store.open(clause)
     assert reopened is not opened
     assert reopened.doc.text == "Draft two."
-    store.replace_text(clause, "Draft three.", user_id=None, origin="editor")
+    set_live_text(store, clause, "Draft three.", user_id=None, origin="editor")
     assert store.open(clause).doc.text == "Draft three."
 
 
@@ -54,7 +55,7 @@ def test_a_clause_busy_this_moment_stays(edited):
 
 def test_an_edit_not_yet_committed_keeps_its_clause_until_the_commit(edited):
     store, clause, opened = edited
-    store.replace_text_in_session(clause, "Draft in a transaction.", user_id=None, origin="import")
+    assert store.edit_live_text(clause, lambda _live: "Draft in a transaction.", user_id=None, origin="import")
     later = opened.last_used + IDLE + 1
     # Dropped now, a reload would read a log without this edit while memory had it.
     assert store.evict_idle(set(), idle_for=IDLE, now=later) == []

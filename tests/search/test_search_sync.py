@@ -20,6 +20,7 @@ from codedraft.feedback.models import Comment
 from codedraft.search import indexing
 from codedraft.search.engine import SearchIndexBusy, SearchQuery
 from codedraft.search.sync import live_indexer
+from tests.support.editing import set_live_text
 
 
 def found(app: Any, text: str, tokens: list[str]) -> set[str]:
@@ -82,14 +83,14 @@ def test_co_editing_writes_reach_the_index_through_the_live_indexer(search_app, 
     db.session.commit()
     token = indexing.code_token(clause.code_id)
     started = time.perf_counter()
-    store_for(search_app).replace_text(clause, "After co-editing: an okapish passage.", user_id=None, origin="test")
+    set_live_text(store_for(search_app), clause, "After co-editing: an okapish passage.", user_id=None, origin="test")
     waited = wait_until(lambda: found(search_app, "okapish", [token]) == {f"clause:{clause.uid}:live"}, 1.5)
     assert waited < 1.0, f"live text searchable after {waited:.2f} s"
     assert time.perf_counter() - started < 1.5
     # A burst of edits is debounced into few passes, and the last text wins.
     passes_before = live_indexer(search_app).passes
     for n in range(10):
-        store_for(search_app).replace_text(clause, f"Burst edit {n} of the tapirish text.", user_id=None, origin="test")
+        set_live_text(store_for(search_app), clause, f"Burst edit {n} of the tapirish text.", user_id=None, origin="test")
     wait_until(lambda: bool(found(search_app, '"burst edit 9"', [token])), 2.0)
     assert live_indexer(search_app).passes - passes_before <= 5
     assert found(search_app, "okapish", [token]) == set()
