@@ -21,6 +21,9 @@ rights_changed = _signals.signal("rights-changed")
 # Keyword: ``login_session_id``.
 login_session_ended = _signals.signal("login-session-ended")
 
+# The co-editing writer committed clause bodies (on its own connection, from its own thread).
+live_bodies_stored = _signals.signal("live-bodies-stored")
+
 # Live clause text written in a transaction that has now committed; keyword ``edits``: a list of
 # (clause uid, y-protocols update frame) for the clauses' rooms.
 live_text_committed = _signals.signal("live-text-committed")

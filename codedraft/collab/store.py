@@ -278,6 +278,8 @@ class ClauseStore:
                 opened.lock.release()
             if run_blocking(self._write_body_if_stale, opened.clause_id, text):
                 rewritten.append(opened.uid)
+        if rewritten:
+            signals.live_bodies_stored.send(self.app)
         return rewritten
 
     def _write_body_if_stale(self, clause_id: int, text: str) -> bool:
@@ -478,8 +480,9 @@ class ClauseStore:
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[PendingUpdate]) -> None:
+        texts = self._batch_texts(batch)
         try:
-            ids = self._store_rows_retrying(batch, self._batch_texts(batch))
+            ids = self._store_rows_retrying(batch, texts)
         except Exception as error:  # the whole batch failed: every sender is told, nothing acked
             log.exception("storing %d clause updates failed", len(batch))
             for pending in batch:
@@ -494,6 +497,8 @@ class ClauseStore:
             if self.multi_process:  # our own rows: the catch-up need not read them back
                 pending.clause.recent_ids[update_id] = stored_at
             pending.done.set_result(update_id)
+        if texts:
+            self._announce_bodies()
         for opened in {p.clause.uid: p.clause for p in batch}.values():
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
                 self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.clause is opened))
@@ -543,6 +548,13 @@ class ClauseStore:
                 session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
             session.commit()
         return list(ids)
+
+    def _announce_bodies(self) -> None:
+        """Tell the app (search) that clause bodies were committed; its failure is not the writer's."""
+        try:
+            signals.live_bodies_stored.send(self.app)
+        except Exception:
+            log.exception("a receiver of live_bodies_stored failed")
 
     def _snapshot(self, opened: OpenClause, upto: int) -> None:
         """Compact: store the whole document so the next open replays only what follows."""
