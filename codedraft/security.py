@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, Request, Response, current_app, g, has_app_context
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
 from codedraft.concurrency import run_blocking
+from codedraft.database import MAX_INTEGER
 
 
 @lru_cache(maxsize=4)
@@ -51,17 +59,20 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def content_security_policy(style_nonce: str) -> str:
+def content_security_policy(style_nonce: str, *, editor: bool = False) -> str:
     """No inline script, ever. CodeMirror injects its stylesheet as a <style> element, which the
-    per-request nonce admits; y-codemirror.next colours remote cursors with style attributes,
-    which ``style-src-attr`` admits (attributes cannot load resources or run script; the Markdown
-    sanitiser removes every style attribute from user text anyway)."""
+    per-request nonce admits. Only a page with the live editor also admits style *attributes*
+    (``style-src-attr``): y-codemirror.next colours remote cursors and selections with them, and
+    CodeMirror sets them with setAttribute, which no nonce can cover. Attributes cannot load
+    resources or run script, the colours in them are the server's own palette, checked again
+    against ``#rrggbb`` in the browser, and the Markdown sanitiser removes every style attribute
+    from user text. Every other page refuses style attributes altogether."""
     return "; ".join(
         [
             "default-src 'self'",
             "script-src 'self'",
             f"style-src 'self' 'nonce-{style_nonce}'",
-            "style-src-attr 'unsafe-inline'",
+            "style-src-attr 'unsafe-inline'" if editor else "style-src-attr 'none'",
             *_FIXED_DIRECTIVES,
         ]
     )
@@ -118,14 +129,183 @@ class RememberingCookieSessionInterface(SecureCookieSessionInterface):
         return session
 
 
+def allow_editor_styles() -> None:
+    """Called by a view that puts the live editor on its page (see content_security_policy)."""
+    g.editor_on_page = True
+
+
+#: Sent with every response: pages, the API, static files and the Socket.IO transport alike.
+STATIC_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+#: The Socket.IO transport answers with data, never a page: nothing may load or run from it.
+TRANSPORT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
 def install_security_headers(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        policy = content_security_policy(csp_nonce(), editor=bool(g.get("editor_on_page")))
+        response.headers.setdefault("Content-Security-Policy", policy)
+        for name, value in STATIC_SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
         return response
+
+
+class TransportHeadersMiddleware:
+    """Adds the security headers to responses Flask never sees: Flask-SocketIO answers the
+    Engine.IO transport (``/socket.io/``) in its own WSGI middleware, around the Flask app."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _value in headers}
+            extra = [(name, value) for name, value in STATIC_SECURITY_HEADERS if name.lower() not in present]
+            if "content-security-policy" not in present:
+                extra.append(("Content-Security-Policy", TRANSPORT_CSP))
+            return start_response(status, headers + extra, exc_info)
+
+        return self.wsgi_app(environ, with_headers)
+
+
+# --- Redirect targets (SECURITY-CASES 36) ---------------------------------------------------
+
+# Browsers drop tabs and newlines inside URLs and read "\" as "/", so "/\t/evil" and "/\evil"
+# both lead off-site; CR/LF in a Location header would otherwise split it.
+_UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def safe_local_path(target: str | None) -> str | None:
+    """``target`` if it is a path on this site ("/codes/x?y#z"), else None.
+
+    Refused: anything absolute or scheme-relative ("https://…", "//host", "/\\host"), any control
+    character, space, tab or backslash, and anything longer than 2,000 characters.
+    """
+    if not target or len(target) > 2000 or not target.startswith("/") or _UNSAFE_IN_PATH.search(target):
+        return None
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def guarded_location(location: str, host: str | None) -> str:
+    """What a redirect may send the browser to: a safe local path, or an absolute URL on
+    ``host`` (from ``url_for(_external=True)``); anything else becomes the home page."""
+    if safe_local_path(location) is not None:
+        return location
+    if _UNSAFE_IN_PATH.search(location) is None:
+        parts = urlsplit(location)
+        if parts.scheme in ("http", "https") and host is not None and parts.netloc == host:
+            return location
+    return "/"
+
+
+# --- Input limits (SECURITY-CASES 38) -------------------------------------------------------
+
+#: Deepest JSON nesting a request body may have; parsed only after this is checked.
+MAX_JSON_DEPTH = 32
+#: The range every integer from a URL, a query or a form must fall in: what an Integer column
+#: holds on PostgreSQL (32 bits), so any such number can be compared with any id column.
+LARGEST_INTEGER = MAX_INTEGER
+SMALLEST_INTEGER = -MAX_INTEGER - 1
+
+
+def json_nesting_exceeds(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True if ``text`` opens more than ``limit`` arrays/objects inside each other (strings skipped)."""
+    if isinstance(text, bytes | bytearray):
+        text = text.decode("utf-8", "replace")
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+class InputRejected(BadRequest):
+    """A request value outside what the application accepts; the description says which."""
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing nesting deeper than :data:`MAX_JSON_DEPTH` before parsing (deep
+    nesting made ``json.loads`` raise RecursionError: a 500) and integers beyond 64 bits."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if json_nesting_exceeds(s):
+            raise InputRejected(f"JSON nested more than {MAX_JSON_DEPTH} levels deep is not accepted.")
+        kwargs.setdefault("parse_int", _bounded_int)
+        return super().loads(s, **kwargs)
+
+
+#: JSON bodies may carry larger numbers than URLs (sizes, offsets), but nothing beyond 64 bits.
+_JSON_INTEGER_LIMIT = (1 << 63) - 1
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal) > 20:
+        raise InputRejected("A number in the request is out of range.")
+    value = int(literal)
+    if not -_JSON_INTEGER_LIMIT - 1 <= value <= _JSON_INTEGER_LIMIT:
+        raise InputRejected("A number in the request is out of range.")
+    return value
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """``<int:…>`` in routes matches only integers a database column can hold: a longer one is a 404."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 (werkzeug's name)
+        kwargs.setdefault("max", LARGEST_INTEGER)
+        super().__init__(map, *args, **kwargs)
+
+
+class BoundedMultiDict(ImmutableMultiDict):  # type: ignore[type-arg]
+    """Query and form values: ``get(key, type=int)`` gives 400 for a number beyond 64 bits
+    instead of handing the database a value it cannot bind (a 500 before)."""
+
+    def get(self, key: Any, default: Any = None, type: Any = None) -> Any:  # noqa: A002 (werkzeug's name)
+        value = super().get(key, default, type)
+        if type is int and isinstance(value, int) and not SMALLEST_INTEGER <= value <= LARGEST_INTEGER:
+            raise InputRejected(f"The number given for '{key}' is out of range.")
+        return value
+
+
+class BoundedRequest(Request):
+    parameter_storage_class = BoundedMultiDict
+
+
+class GuardedFlask(Flask):
+    """Flask with the input limits above, and every redirect checked where it is made."""
+
+    request_class = BoundedRequest
+    json_provider_class = BoundedJSONProvider
+
+    def redirect(self, location: str, code: int = 302) -> Any:
+        from flask import has_request_context, request
+
+        host = request.host if has_request_context() else None
+        return super().redirect(guarded_location(location, host), code)
+
+
+def install_input_limits(app: Flask) -> None:
+    app.url_map.converters["int"] = BoundedIntegerConverter

@@ -12,7 +12,12 @@ from flask_wtf.csrf import CSRFError
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
 from codedraft.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
-from codedraft.security import RememberingCookieSessionInterface, install_security_headers
+from codedraft.security import (
+    RememberingCookieSessionInterface,
+    TransportHeadersMiddleware,
+    install_input_limits,
+    install_security_headers,
+)
 
 LOGIN_SESSION_KEY = "login_session"
 
@@ -25,6 +30,7 @@ def select_locale() -> str | None:
 
 
 def init_extensions(app: Flask) -> None:
+    install_input_limits(app)
     db.init_app(app)
     from codedraft import PROJECT_ROOT
 
@@ -50,6 +56,7 @@ def init_extensions(app: Flask) -> None:
         async_handlers=False,
     )
     install_security_headers(app)
+    app.wsgi_app = TransportHeadersMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     app.session_interface = RememberingCookieSessionInterface()
     _install_user_loader()
     _install_error_pages(app)
@@ -80,6 +87,18 @@ def _install_error_pages(app: Flask) -> None:
         app.logger.warning("CSRF refused: %s", _error.description)
         return page(403, _("Form expired"), _("The form was not accepted. Reload the page and try again."))
 
+    @app.errorhandler(400)
+    def bad_request(error: Exception) -> tuple[str, int]:
+        # A refused input names what was wrong (InputRejected and Werkzeug's own descriptions).
+        description = getattr(error, "description", None) or _("The request could not be understood.")
+        return page(400, _("Bad request"), str(description))
+
+    @app.errorhandler(OverflowError)
+    def out_of_range(_error: OverflowError) -> tuple[str, int]:
+        # The last line of defence: the input limits should refuse such a number before here.
+        app.logger.warning("a number out of range reached the database: %s", _error)
+        return page(400, _("Bad request"), _("A number in the request is out of range."))
+
     @app.errorhandler(403)
     def forbidden(_error: Exception) -> tuple[str, int]:
         return page(403, _("Not allowed"), _("You are not allowed to do that."))
@@ -101,6 +120,7 @@ def _install_error_pages(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from codedraft.accounts.views import bp as accounts_bp
     from codedraft.api.views import bp as api_bp
+    from codedraft.audit.views import bp as audit_bp
     from codedraft.codes.views import bp as codes_bp
     from codedraft.collab.views import bp as collab_bp
     from codedraft.drafts.views import bp as drafts_bp
@@ -108,7 +128,8 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.feedback.views import bp as feedback_bp
     from codedraft.search.views import bp as search_bp
 
-    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp):
+    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp,
+                      audit_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
 

@@ -72,7 +72,11 @@ class LoginSession(db.Model):
 
 
 class Invitation(db.Model):
-    """A one-time link that lets a person set a password and join a code with a role."""
+    """A one-time, expiring link that grants a role on a code.
+
+    For a new e-mail it lets the person choose a password; for an existing account it only
+    grants the role, after that person signs in (never a password-reset link).
+    """
 
     __tablename__ = "invitations"
 
@@ -101,6 +105,12 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # None: the token lives until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship()
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
 

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from codedraft import policy
 from codedraft.accounts import operations as accounts
 from codedraft.accounts.models import Organisation, User
+from codedraft.audit.operations import record_event
 from codedraft.codes import operations as ops
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
 from codedraft.codes.panels import clause_panels
 from codedraft.codes.tree import build_tree
-from codedraft.database import storable_text
+from codedraft.database import storable_text, stored_integer
 from codedraft.drafts.operations import clause_history, drafts_of
 from codedraft.extensions import db, limiter
 from codedraft.markdown import render_markdown
@@ -124,10 +125,11 @@ def settings(slug: str) -> ResponseReturnValue:
     ).all()
     groups = {group.id: group for group in code.working_groups}
     organisations = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
-    people = db.session.scalars(select(User).order_by(User.name)).all()
+    # SECURITY-CASES 33: a code admin picks among the people of the codes they administer only.
+    people = accounts.people_visible_to(current_user)
     return render_template(
         "codes/settings.html", code=code, memberships=memberships, groups=groups,
-        organisations=organisations, people=people, roles=[r.name for r in Role],
+        organisations=organisations, people=people, roles=[r.name for r in _grantable_roles(code)],
         categories=current_app.config["STAKEHOLDER_CATEGORIES"],
     )
 
@@ -142,11 +144,30 @@ def _group_from_form(code: Code, field: str = "working_group") -> WorkingGroup |
     return group
 
 
-def _role_from_form() -> Role:
+def _grantable_roles(code: Code) -> list[Role]:
+    """The roles the signed-in person may give on ``code``: none above their own."""
+    own = policy.code_role(current_user, code.id)
+    return [role for role in Role if own is not None and role <= own]
+
+
+def _role_from_form(code: Code) -> Role:
     try:
-        return Role[request.form.get("role", "")]
+        role = Role[request.form.get("role", "")]
     except KeyError:
         abort(400)
+    if role not in _grantable_roles(code):
+        abort(403)
+    return role
+
+
+def _person_from_form() -> User:
+    """The account named by the form, if the signed-in person may manage it (else 404 or 403)."""
+    user = db.session.get(User, stored_integer(request.form.get("user_id")) or 0)
+    if user is None:
+        abort(400)
+    if not accounts.may_manage_person(current_user, user):
+        abort(403)
+    return user
 
 
 @bp.route("/codes/<slug>/working-groups", methods=["POST"])
@@ -223,14 +244,12 @@ def relabel_clause(slug: str, uid: str) -> ResponseReturnValue:
 def set_role(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
-    user = db.session.get(User, int(request.form.get("user_id", "0") or 0))
-    if user is None:
-        abort(400)
+    user = _person_from_form()
     group = _group_from_form(code)
     if request.form.get("role") == "none":
-        accounts.revoke_role(user, code, group)
+        accounts.revoke_role(user, code, group, by=current_user)
     else:
-        accounts.grant_role(user, code, _role_from_form(), group)
+        accounts.grant_role(user, code, _role_from_form(code), group, by=current_user)
     db.session.commit()
     flash(_("Role saved for %(name)s.", name=user.name), "info")
     return redirect(url_for("codes.settings", slug=code.slug))
@@ -241,12 +260,14 @@ def set_role(slug: str) -> ResponseReturnValue:
 def set_organisation(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
-    user = db.session.get(User, int(request.form.get("user_id", "0") or 0))
+    user = _person_from_form()
     category = request.form.get("category", "")
-    if user is None or category not in dict(current_app.config["STAKEHOLDER_CATEGORIES"]):
+    if category not in dict(current_app.config["STAKEHOLDER_CATEGORIES"]):
         abort(400)
-    name = request.form.get("organisation", "").strip()
+    name = request.form.get("organisation", "").strip()[:200]
     user.organisation = accounts.get_or_create_organisation(name, category) if name else None
+    record_event("organisation.set", actor=current_user, code=code, subject=user.email,
+                 details={"organisation": name or None, "category": category})
     db.session.commit()
     flash(_("Organisation saved for %(name)s.", name=user.name), "info")
     return redirect(url_for("codes.settings", slug=code.slug))
@@ -258,11 +279,11 @@ def invite(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
     email = request.form.get("email", "").strip()
-    if "@" not in email:
+    if "@" not in email or len(email) > 254:
         flash(_("Enter an e-mail address."), "error")
         return redirect(url_for("codes.settings", slug=code.slug))
     _invitation, token = accounts.invite(
-        email, request.form.get("name", "") or email, code=code, role=_role_from_form(),
+        email, request.form.get("name", "")[:200] or email, code=code, role=_role_from_form(code),
         working_group=_group_from_form(code), invited_by=current_user,
     )
     db.session.commit()

@@ -42,6 +42,8 @@ __all__ = [
     "ProtocolError",
     "ReadOnly",
     "SyncOutcome",
+    "awareness_message",
+    "awareness_payload",
     "awareness_removal",
     "depends_on_missing",
     "parse_awareness",
@@ -327,6 +329,24 @@ def parse_awareness(payload: bytes) -> dict[int, AwarenessEntry]:
     return entries
 
 
+def awareness_message(entries: Mapping[int, AwarenessEntry]) -> bytes:
+    """Frame an awareness message carrying these client states (a None state as ``null``)."""
+    body = bytearray(_var_uint(len(entries)))
+    for client_id, entry in entries.items():
+        state = "null" if entry.state is None else json.dumps(entry.state, ensure_ascii=False, separators=(",", ":"))
+        body += _var_uint(client_id) + _var_uint(entry.clock) + _var_bytes(state.encode("utf-8"))
+    return _var_uint(_MESSAGE_AWARENESS) + _var_bytes(bytes(body))
+
+
+def awareness_payload(message: bytes, max_bytes: int) -> bytes | None:
+    """The awareness update inside ``message``, or None when it is a sync message.
+
+    Raises ProtocolError for a message over ``max_bytes`` or one that is not a well-formed frame.
+    """
+    frame = _parse_frame(message, max_bytes)
+    return frame.payload if frame.kind == "awareness" else None
+
+
 def awareness_removal(last_clocks: Mapping[int, int]) -> bytes:
     """Frame an awareness message telling peers that these clients have left.
 
@@ -334,10 +354,7 @@ def awareness_removal(last_clocks: Mapping[int, int]) -> bytes:
     y-protocols only drops a state on a ``null`` that carries a clock at least that recent,
     so the clock must be the real one (as y-websocket's server does on disconnect).
     """
-    body = bytearray(_var_uint(len(last_clocks)))
-    for client_id, clock in last_clocks.items():
-        body += _var_uint(client_id) + _var_uint(clock) + _var_bytes(b"null")
-    return _var_uint(_MESSAGE_AWARENESS) + _var_bytes(bytes(body))
+    return awareness_message({client_id: AwarenessEntry(clock, None) for client_id, clock in last_clocks.items()})
 
 
 # --- update structure ------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Nothing here knows Yjs: messages go to :class:`ClauseStore`, which asks the pure core. What this
 module owns is who may do what (SECURITY-CASES 1-6: read from the database once per socket and
 clause, and again after any change of rights or logins, announced by a signal), message shape
-checks (8, 11), throttling (12), presence bookkeeping, and the fan-out: the edits of a clause
-stored within a few milliseconds reach each other socket in one message.
+checks (8, 11), throttling of every event (12, 35), presence, which the server stamps with the
+account's own name and colour (34, codedraft.collab.presence), and the fan-out: the edits of a
+clause stored within a few milliseconds reach each other socket in one message.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from codedraft.accounts.operations import live_login_session
 from codedraft.codes.models import Clause, Role
 from codedraft.codes.operations import clause_by_uid
 from codedraft.collab.core import AwarenessEntry, ProtocolError, awareness_removal, pack_frames
+from codedraft.collab.presence import ClaimBook, Identity, MemoryClaimBook, accept_presence
 from codedraft.collab.store import IDLE_SECONDS, ClauseStore, PersistenceFailed
 from codedraft.extensions import db, socketio
 from codedraft.server import enable_nodelay
@@ -33,10 +35,15 @@ from codedraft.web import LOGIN_SESSION_KEY
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/collab"
+# A y-protocols awareness message starts with message type 1 (sync messages with 0).
+AWARENESS_FRAME = b"\x01"
 # Typing produces a few messages a second; a burst after reconnect a few hundred. Beyond this a
 # socket is flooding (SECURITY-CASES 12) and is cut off, other sockets unaffected.
 RATE_PER_SECOND = 60.0
 RATE_BURST = 400.0
+# Joining opens (and may load) a clause document and replays everyone's presence: it spends
+# this many messages' worth of the budget, so a socket joining in a loop is cut off quickly.
+JOIN_COST = 20.0
 # How often this process looks for clause documents nobody here uses any more (ClauseStore.evict_idle).
 SWEEP_EVERY_SECONDS = 30.0
 # With several processes, how often it rewrites bodies it may have left stale (ClauseStore.reconcile_bodies).
@@ -66,13 +73,13 @@ class TokenBucket:
     tokens: float = RATE_BURST
     stamp: float = field(default_factory=time.monotonic)
 
-    def take(self) -> bool:
+    def take(self, cost: float = 1.0) -> bool:
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens < 1:
+        if self.tokens < cost:
             return False
-        self.tokens -= 1
+        self.tokens -= cost
         return True
 
 
@@ -82,10 +89,13 @@ class Connection:
 
     user_id: int
     login_session_id: str
+    # The account's name and colour: the only presence others see from this socket.
+    identity: Identity
     bucket: TokenBucket = field(default_factory=TokenBucket)
     # Whether TCP_NODELAY is in force on this socket, read back from the kernel.
     nodelay: bool = False
-    # clause uid -> awareness client id -> last clock, so we can announce their departure.
+    # clause uid -> awareness client id -> last clock: the ids this socket introduced there (only
+    # these may it update or remove), and what to announce when it leaves.
     presence: dict[str, dict[int, int]] = field(default_factory=dict)
     # clause uid -> the last awareness message this socket sent there, replayed to newcomers so
     # they see who is here at once (peers only re-announce themselves every 15 s).
@@ -97,9 +107,10 @@ class Connection:
 
 class CollabNamespace(Namespace):
     def __init__(self, store: ClauseStore, *, idle_seconds: float = IDLE_SECONDS,
-                 sweep_every: float = SWEEP_EVERY_SECONDS) -> None:
+                 sweep_every: float = SWEEP_EVERY_SECONDS, claims: ClaimBook | None = None) -> None:
         super().__init__(NAMESPACE)
         self.store = store
+        self.claims: ClaimBook = claims or MemoryClaimBook()
         self.connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         self.idle_seconds = idle_seconds
@@ -119,8 +130,19 @@ class CollabNamespace(Namespace):
         return login.user
 
     def _drop(self, sid: str, reason: str) -> None:
+        """Tell the socket why, then close its transport, not just the namespace: a client that
+        ignores the namespace's disconnect could otherwise keep the connection and go on sending."""
         _reply("error", {"clause": None, "error": reason}, to=sid)
         disconnect(sid)
+        close_transport(sid)
+
+    def _spend(self, sid: str, connection: Connection, cost: float = 1.0) -> bool:
+        """Every event spends the socket's budget (SECURITY-CASES 12, 35); an exhausted one is cut off."""
+        if connection.bucket.take(cost):
+            return True
+        log.warning("throttling socket %s of user %s", sid, connection.user_id)
+        self._drop(sid, "Too many messages; slow down.")
+        return False
 
     @staticmethod
     def _clause_uid(data: Any) -> str | None:
@@ -179,7 +201,9 @@ class CollabNamespace(Namespace):
         if login is None:
             # SECURITY-CASES 1: refused at connect; no room joined, nothing sent.
             raise ConnectionRefusedError("Sign in to edit clauses.")
+        user = login.user
         self.connections[request.sid] = Connection(user_id=login.user_id, login_session_id=login.id,
+                                                   identity=Identity(user.name, user.colour),
                                                    nodelay=_set_nodelay_from_environ(request.environ))
         join_room(login_room(login.id))
         self._start_sweeping()
@@ -189,10 +213,23 @@ class CollabNamespace(Namespace):
         if connection is None:
             return
         for uid, clocks in connection.presence.items():
+            self._release_claims(connection, uid, clocks)
             if clocks:
                 emit("y", {"clause": uid, "msg": awareness_removal(clocks)}, to=clause_room(uid), skip_sid=request.sid)
 
+    def _release_claims(self, connection: Connection, uid: str, clocks: dict[int, int]) -> None:
+        for client_id in clocks:
+            try:
+                self.claims.release(uid, client_id, connection.user_id)
+            except Exception:  # a claim left behind expires; leaving must not fail for it
+                log.exception("could not release presence %s in clause %s", client_id, uid)
+
     def on_join(self, data: Any) -> dict[str, Any]:
+        connection = self.connections.get(request.sid)
+        if connection is None:
+            return {"ok": False, "error": "Not connected."}
+        if not self._spend(request.sid, connection, JOIN_COST):
+            return {"ok": False, "error": "Too many messages; slow down."}
         uid = self._clause_uid(data)
         if uid is None:
             return {"ok": False, "error": "Send {clause: '<clause id>'}."}
@@ -203,11 +240,12 @@ class CollabNamespace(Namespace):
         user, clause, _role = found
         readonly = not policy.can_edit_clause(user, clause)
         name, colour = user.name, user.colour
+        connection.identity = Identity(name, colour)
         # Never wait on the store (which may load the clause) while holding a pooled connection.
         db.session.close()
         opened = self.store.open(clause)
         join_room(clause_room(uid))
-        self.connections[request.sid].presence.setdefault(uid, {})
+        connection.presence.setdefault(uid, {})
         _reply("y", {"clause": uid, "msg": opened.doc.sync_step1()})
         for other_sid, other in list(self.connections.items()):
             frame = other.awareness_frames.get(uid)
@@ -216,11 +254,17 @@ class CollabNamespace(Namespace):
         return {"ok": True, "readonly": readonly, "user": {"name": name, "color": colour}}
 
     def on_leave(self, data: Any) -> dict[str, Any]:
-        uid = self._clause_uid(data)
         connection = self.connections.get(request.sid)
-        if uid is None or connection is None:
+        if connection is None:
+            return {"ok": False, "error": "Not connected."}
+        if not self._spend(request.sid, connection):
+            return {"ok": False, "error": "Too many messages; slow down."}
+        uid = self._clause_uid(data)
+        if uid is None:
             return {"ok": False, "error": "Send {clause: '<clause id>'}."}
         clocks = connection.presence.pop(uid, None)
+        if clocks:
+            self._release_claims(connection, uid, clocks)
         connection.awareness_frames.pop(uid, None)
         leave_room(clause_room(uid))
         if clocks:
@@ -232,9 +276,7 @@ class CollabNamespace(Namespace):
         connection = self.connections.get(sid)
         if connection is None:
             return {"ok": False, "error": "Not connected."}
-        if not connection.bucket.take():
-            log.warning("throttling socket %s of user %s", sid, connection.user_id)
-            self._drop(sid, "Too many messages; slow down.")
+        if not self._spend(sid, connection):
             return {"ok": False, "error": "Too many messages; slow down."}
         uid = self._clause_uid(data)
         message = data.get("msg") if isinstance(data, dict) else None
@@ -253,6 +295,9 @@ class CollabNamespace(Namespace):
             leave_room(clause_room(uid))
             _reply("role", {"clause": uid, "readonly": True, "removed": True})
             return {"ok": False, "error": "You may not see this clause any more."}
+        if message[:1] == AWARENESS_FRAME:
+            db.session.close()
+            return self._receive_presence(sid, connection, uid, bytes(message))
         may_write = rights.may_edit
         user_id = connection.user_id
         opened = self.store.opened(uid)
@@ -280,12 +325,7 @@ class CollabNamespace(Namespace):
             # Held until what it builds on arrives; the step 1 just sent asks the sender for it.
             # Not acknowledged as stored, because it is not yet.
             return {"ok": False, "error": "Held until earlier edits arrive; send them first.", "resync": True}
-        if outcome.awareness is not None:
-            self._remember_presence(connection, uid, outcome.awareness)
-            connection.awareness_frames[uid] = bytes(message)
-        if outcome.awareness is not None and outcome.broadcast is not None:
-            emit("y", {"clause": uid, "msg": outcome.broadcast}, to=clause_room(uid), skip_sid=sid)
-        elif outcome.broadcast is not None:
+        if outcome.broadcast is not None:
             self.fanout.add(uid, outcome.broadcast, sender=sid)
         return {"ok": True}
 
@@ -304,6 +344,19 @@ class CollabNamespace(Namespace):
             return False, None
         connection.rights[uid] = answer.rights
         return True, answer.rights
+
+    def _receive_presence(self, sid: str, connection: Connection, uid: str, message: bytes) -> dict[str, Any]:
+        """Relay presence as the server's word: stamped with the account's identity, only for the
+        client ids this socket introduced (codedraft.collab.presence)."""
+        try:
+            accepted = accept_presence(message, clause=uid, identity=connection.identity, user_id=connection.user_id,
+                                       introduced=connection.presence.get(uid, {}), claims=self.claims)
+        except ProtocolError as error:
+            return {"ok": False, "error": error.reason}
+        self._remember_presence(connection, uid, accepted.entries)
+        connection.awareness_frames[uid] = accepted.message
+        emit("y", {"clause": uid, "msg": accepted.message}, to=clause_room(uid), skip_sid=sid)
+        return {"ok": True}
 
     @staticmethod
     def _remember_presence(connection: Connection, uid: str, entries: dict[int, AwarenessEntry] | Any) -> None:
@@ -342,6 +395,7 @@ class CollabNamespace(Namespace):
         for sid, connection in list(self.connections.items()):
             if connection.login_session_id == login_session_id:
                 socketio.server.disconnect(sid, namespace=NAMESPACE)
+                close_transport(sid)
 
     def live_text_committed(self, _app: Flask, *, edits: list[tuple[str, bytes]]) -> None:
         """Edits the server made (restore, amendment, import, a released held edit), committed:
@@ -403,6 +457,17 @@ def _in_room(sid: str, room: str) -> bool:
     return sid in rooms.get(room, ())
 
 
+def close_transport(sid: str) -> None:
+    """Close the Engine.IO connection under a Socket.IO session of this process, if it is still open."""
+    server = socketio.server
+    try:
+        eio_sid = server.manager.eio_sid_from_sid(sid, NAMESPACE)
+    except (KeyError, AttributeError):
+        eio_sid = None
+    if eio_sid is not None:
+        server.eio.disconnect(eio_sid)
+
+
 def _reply(event: str, data: dict[str, Any], *, to: str | None = None) -> None:
     """Send to one socket of this process (the one being served, or ``to``) directly, not through
     the message queue: with several processes every queued message goes to Redis and back to all
@@ -426,7 +491,8 @@ def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:
 
 def install(app: Any, store: ClauseStore) -> CollabNamespace:
     namespace = CollabNamespace(store, idle_seconds=float(app.config.get("COLLAB_IDLE_SECONDS", IDLE_SECONDS)),
-                                sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)))
+                                sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)),
+                                claims=_claim_book(app))
     socketio.on_namespace(namespace)
     signals.login_session_ended.connect(namespace.login_session_ended, sender=app)
     signals.rights_changed.connect(namespace.rights_changed, sender=app)
@@ -435,3 +501,11 @@ def install(app: Any, store: ClauseStore) -> CollabNamespace:
     app.extensions["codedraft_collab_namespace"] = namespace
     return namespace
 
+
+def _claim_book(app: Any) -> ClaimBook:
+    """Presence claims live in Redis when processes share it, else in this process."""
+    if app.config.get("REDIS_URL"):
+        from codedraft.scaleout.presence_claims import RedisClaimBook
+
+        return RedisClaimBook(app.config["REDIS_URL"])
+    return MemoryClaimBook()

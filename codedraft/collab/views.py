@@ -28,6 +28,7 @@ from codedraft.collab.models import Checkpoint, ClauseUpdate
 from codedraft.collab.store import store_for
 from codedraft.extensions import db
 from codedraft.markdown import render_markdown
+from codedraft.security import allow_editor_styles
 
 bp = Blueprint("collab", __name__)
 
@@ -44,6 +45,7 @@ def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None
     """The live editor for anyone who may see the clause; read-only for those who may not edit."""
     if not policy.can_view_clause(viewer, clause):
         return None
+    allow_editor_styles()  # remote cursors are coloured with style attributes (see the CSP)
     return ClausePanel(
         template="collab/editor_panel.html",
         context={

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { describeStatus } from '../../static/src/collab/status.js'
-import { FALLBACK_COLOR, participants, safeColor } from '../../static/src/collab/presence.js'
+import { FALLBACK_COLOR, participants, safeColor, safeRemoteState } from '../../static/src/collab/presence.js'
 
 test('the status line reads Saved / Saving… / Offline — N changes pending / Read-only', () => {
   assert.deepEqual(describeStatus({ status: 'synced', pending: 0 }), { text: 'Saved', state: 'saved' })
@@ -14,10 +14,10 @@ test('the status line reads Saved / Saving… / Offline — N changes pending / 
   assert.deepEqual(describeStatus({ status: 'offline', pending: 0, error: 'forbidden' }), { text: 'Cannot edit this clause: forbidden', state: 'error' })
 })
 
-test('only plain hex colours from other clients reach a style', () => {
+test('only #rrggbb colours from other clients reach a style', () => {
   assert.equal(safeColor('#1a2B3c'), '#1a2B3c')
-  assert.equal(safeColor('#abc'), '#abc')
-  for (const bad of ['red; background:url(https://evil.example/x)', 'url(x)', '#12345', '', null, 42, 'expression(alert(1))']) {
+  for (const bad of ['#abc', 'red; background:url(https://evil.example/x)', 'url(x)', '#12345', '#1234567', '', null, 42,
+    'expression(alert(1))', '#123456; position:fixed']) {
     assert.equal(safeColor(bad), FALLBACK_COLOR, String(bad))
   }
 })
@@ -36,4 +36,20 @@ test('participants: yourself first, then by name; states without a user are skip
   assert.equal(list[1].color, FALLBACK_COLOR)
   assert.equal(list[2].name, 'Anonymous')
   assert.equal(list[3].name.length, 80)
+})
+
+test('a remote awareness state keeps only a checked user and a well-shaped cursor (SECURITY-CASES 34)', () => {
+  const hostile = {
+    user: { name: '  Mallory  ', color: 'red;position:fixed;inset:0', colorLight: 'url(x)' },
+    cursor: { anchor: { assoc: 0 }, head: { assoc: 0 } },
+    extra: { big: 'x'.repeat(1000) }
+  }
+  assert.deepEqual(safeRemoteState(hostile), {
+    user: { name: 'Mallory', color: FALLBACK_COLOR, colorLight: `${FALLBACK_COLOR}33` },
+    cursor: { anchor: { assoc: 0 }, head: { assoc: 0 } }
+  })
+  assert.deepEqual(safeRemoteState({ user: { name: 'Ana', color: '#0b57d0' }, cursor: 'nonsense' }),
+    { user: { name: 'Ana', color: '#0b57d0', colorLight: '#0b57d033' } })
+  assert.equal(safeRemoteState(null), null)
+  assert.equal(safeRemoteState('text'), null)
 })

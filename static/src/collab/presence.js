@@ -5,10 +5,10 @@
 /** Colour shown for a participant whose colour is missing or not a plain hex colour. */
 export const FALLBACK_COLOR = '#6b7280'
 
-const HEX_COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/
+const HEX_COLOR = /^#[0-9a-fA-F]{6}$/
 
 /**
- * A colour that is safe to put into a style: a #rgb / #rrggbb hex value, else the fallback.
+ * A colour that is safe to put into a style: a #rrggbb hex value, else the fallback.
  *
  * Awareness states are written by other clients, so their colour is untrusted input.
  *
@@ -51,4 +51,32 @@ export function participants (states, selfId) {
   }
   list.sort((a, b) => Number(b.isSelf) - Number(a.isSelf) || a.name.localeCompare(b.name) || a.clientId - b.clientId)
   return list
+}
+
+/**
+ * A remote awareness state reduced to what the editor may see: the user's name and a checked
+ * colour (the server stamps both from the account; this is the browser's own check, since
+ * y-codemirror.next writes colours into style attributes), and a cursor only if it has the
+ * shape y-codemirror.next writes. Everything else a peer put in its state is dropped.
+ *
+ * @param {any} state one client's awareness state, null when it left
+ * @returns {any}
+ */
+export function safeRemoteState (state) {
+  if (state === null || typeof state !== 'object') return null
+  const user = state.user && typeof state.user === 'object' ? state.user : {}
+  const name = typeof user.name === 'string' ? user.name.trim().slice(0, 100) : ''
+  const color = safeColor(user.color)
+  /** @type {any} */
+  const safe = { user: { name: name || 'Anonymous', color, colorLight: `${color}33` } }
+  const cursor = state.cursor
+  if (cursor && typeof cursor === 'object' && isPlainObject(cursor.anchor) && isPlainObject(cursor.head)) {
+    safe.cursor = { anchor: cursor.anchor, head: cursor.head }
+  }
+  return safe
+}
+
+/** @param {unknown} value */
+function isPlainObject (value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

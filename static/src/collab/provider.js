@@ -41,6 +41,7 @@ import {
   toBytes,
   unpackFrames
 } from './framing.js'
+import { safeRemoteState } from './presence.js'
 
 /** The status values a provider reports, for the status indicator. */
 export const STATUS = Object.freeze({
@@ -323,7 +324,9 @@ export class ClauseProvider extends ObservableV2 {
       if (type === MESSAGE_SYNC) {
         this._handleSync(decoder)
       } else if (type === MESSAGE_AWARENESS) {
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(decoder), this)
+        // Peers' states pass the browser's own check before the editor renders them.
+        const update = awarenessProtocol.modifyAwarenessUpdate(decoding.readVarUint8Array(decoder), safeRemoteState)
+        awarenessProtocol.applyAwarenessUpdate(this.awareness, update, this)
       } else {
         this.emit('error', [{ error: `unknown frame type ${type}`, source: 'frame' }])
       }

@@ -1,0 +1,1 @@
+"""The audit log: every administrative act, with who, when, from where and what."""
