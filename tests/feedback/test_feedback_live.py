@@ -13,8 +13,8 @@ from codedraft.extensions import db
 from codedraft.feedback.models import Comment
 from tests.conftest import PASSWORD
 from tests.feedback.conftest import CLAUSE_TEXT
-from tests.support.live import YClient, http_sign_in, serving, wait_for
 from tests.support.editing import set_live_text
+from tests.support.live import YClient, http_sign_in, serving, wait_for
 
 
 def _stored_text(app, clause_id: int) -> str:

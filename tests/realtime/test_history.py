@@ -19,8 +19,8 @@ from codedraft.collab.store import store_for
 from codedraft.extensions import db
 from tests.conftest import CSRF_META, csrf_token
 from tests.realtime.conftest import stored_text
-from tests.support.live import wait_for
 from tests.support.editing import set_live_text
+from tests.support.live import wait_for
 
 T0 = datetime(2026, 1, 5, 10, 0, 0)
 

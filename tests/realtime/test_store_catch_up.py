@@ -17,8 +17,8 @@ from codedraft.collab.store import RECONCILE_WINDOW_SECONDS, ClauseStore
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 from tests.conftest import app_config
-from tests.support.live import wait_for
 from tests.support.editing import set_live_text
+from tests.support.live import wait_for
 
 
 class RoomRecorder:

@@ -5,12 +5,14 @@ import time
 
 import pytest
 
+from codedraft import signals
 from codedraft.codes import operations as codes
+from codedraft.codes.models import Clause
 from codedraft.collab.store import ClauseStore, store_for
 from codedraft.extensions import db
 from tests.realtime.conftest import stored_text
-from tests.support.live import wait_for
 from tests.support.editing import set_live_text
+from tests.support.live import wait_for
 
 IDLE = 60.0
 
@@ -85,3 +87,27 @@ def test_the_live_server_drops_a_clause_everyone_left_and_serves_it_again(app, s
     member.insert(len(member.value()), " More.")
     wait_for(lambda: stored_text(app, stage.clause.id) == "Kept: Seed text. More.", 5, "the edit stored")
     assert store.holds(uid) and all(a["ok"] for a in member.acks)
+
+
+def test_a_server_edit_reaches_the_room_only_once_its_transaction_commits(edited):
+    store, clause, opened = edited
+    sent: list[tuple[str, bytes]] = []
+
+    def committed(_app, *, edits):
+        sent.extend(edits)
+
+    signals.live_text_committed.connect(committed, sender=store.app)
+    try:
+        assert store.edit_live_text(clause, lambda live: live.text + " Rolled back.", user_id=None, origin="restore")
+        db.session.rollback()
+        assert sent == [] and not store.holds(clause.uid)  # memory had an edit the log has not
+        assert store.open(clause).doc.text == "Draft two."
+
+        assert store.edit_live_text(clause, lambda live: live.text + " Kept.", user_id=None, origin="restore")
+        assert sent == []
+        db.session.commit()
+        assert [uid for uid, _frame in sent] == [clause.uid]
+        assert store.open(clause).doc.text == "Draft two. Kept." == db.session.get(Clause, clause.id).body
+        assert not store.edit_live_text(clause, lambda live: live.text, user_id=None, origin="restore")
+    finally:
+        signals.live_text_committed.disconnect(committed, sender=store.app)
