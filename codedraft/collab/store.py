@@ -1,14 +1,15 @@
-"""Open clause documents and their durable log: the stateful half of co-editing.
+"""Live clause documents: the in-memory replicas people co-edit, over the clause log.
 
 Order for every incoming edit (STYLE.md habit 6): the adapter authorises, the core validates
-and applies, this store persists (group commit), and only then is the edit acknowledged and
-broadcast. A single writer thread takes every pending update queued at that moment and stores
-them in one transaction, so concurrent typists share one fsync instead of queueing for theirs.
+and applies (here, under the clause's lock), the log persists it (``log.py``: group commit),
+and only then is the edit acknowledged and broadcast. This module owns the documents, their
+locks, loading, eviction and, with several processes, catching up with what others stored;
+``ClauseLog`` owns every write of the log. Server-side edits have one way in:
+:meth:`ClauseStore.edit_live_text`.
 """
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -16,15 +17,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from flask import Flask
-from pycrdt import Doc, Text, merge_updates
-from sqlalchemy import Engine, create_engine, event, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from pycrdt import merge_updates
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from codedraft import signals
 from codedraft.codes.models import Clause
-from codedraft.collab.core import BODY, ClauseDocument, SyncOutcome, sync_update_message
-from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
+from codedraft.collab.core import ClauseDocument, SyncOutcome, sync_update_message
+from codedraft.collab.log import ClauseLog, LogEntry, seed_update
 from codedraft.concurrency import run_blocking
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
@@ -33,17 +33,6 @@ log = logging.getLogger(__name__)
 
 # A clause is re-snapshotted after this many new updates, so opening it replays few.
 SNAPSHOT_EVERY = 400
-# Updates just below a snapshot's mark are replayed too: on PostgreSQL a lower id can commit
-# after a higher one. Yjs updates are idempotent, so replaying a few twice costs nothing.
-SNAPSHOT_OVERLAP = 200
-# The client id of the update that turns a clause's stored body into its first Yjs state. Fixed,
-# so two processes seeding the same clause produce identical structs that Yjs merges into one.
-SEED_CLIENT_ID = 1
-MAX_BATCH = 500
-# A batch PostgreSQL aborted (deadlock_detected, serialization_failure) stored nothing and is tried
-# again, up to this many times in all.
-WRITE_ATTEMPTS = 3
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 # On PostgreSQL a log id is taken at insert time but seen only at commit, so a lower id can appear
 # after a higher one. The catch-up keeps re-checking ids above the highest one seen at least this
 # long ago: a writer's transaction lasts milliseconds, never this long.
@@ -63,15 +52,6 @@ IDLE_SECONDS = 120.0
 # (3 processes: all 200 clients and the log agreed, the body did not). For this long after it
 # last wrote a clause, a process catches up and rewrites the body if the database's differs.
 RECONCILE_WINDOW_SECONDS = CATCH_UP_SETTLE_SECONDS + 5.0
-
-
-def seed_update(text: str) -> bytes:
-    """The deterministic first update of a clause whose body predates co-editing."""
-    doc: Doc[Text] = Doc(client_id=SEED_CLIENT_ID)
-    body = doc.get(BODY, type=Text)
-    if text:
-        body.insert(0, text)
-    return doc.get_update()
 
 
 @dataclass
@@ -103,17 +83,6 @@ class OpenClause:
     submitted: int = 0
 
 
-@dataclass
-class PendingUpdate:
-    clause: OpenClause
-    update: bytes
-    user_id: int | None
-    origin: str
-    done: Future[int] = field(default_factory=Future)
-    # Its place among the clause's queued edits (OpenClause.submitted when it was queued).
-    seq: int = 0
-
-
 class PersistenceFailed(RuntimeError):
     """The database refused an update; the document is reloaded from the log."""
 
@@ -126,12 +95,8 @@ class ClauseStore:
         self.multi_process = bool(app.config.get("REDIS_URL")) or bool(app.config.get("COLLAB_CATCH_UP"))
         self._open: dict[str, OpenClause] = {}
         self._loading: dict[str, threading.Lock] = {}
-        self._writer_engine: Engine | None = None
         self._registry_lock = threading.Lock()
-        self._queue: queue.Queue[PendingUpdate | None] = queue.Queue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
-        self.stats = {"batches": 0, "updates": 0, "retries": 0}
+        self.log = ClauseLog(app, texts_of=self._batch_texts, after_stored=self._stored)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -177,35 +142,17 @@ class ClauseStore:
             log.exception("compacting clause %s after loading it failed", opened.uid)
 
     def _load(self, clause: Clause) -> OpenClause:
-        snapshot = db.session.get(ClauseSnapshot, clause.id)
-        since = snapshot.upto_update_id - SNAPSHOT_OVERLAP if snapshot else 0
-        rows = db.session.execute(
-            select(ClauseUpdate.id, ClauseUpdate.update)
-            .where(ClauseUpdate.clause_id == clause.id, ClauseUpdate.id > since)
-            .order_by(ClauseUpdate.id)
-        ).all()
-        if snapshot is None and not rows:
-            self._store_seed(clause)
-            rows = db.session.execute(
-                select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.clause_id == clause.id)
-            ).all()
-        document = ClauseDocument.from_history(snapshot.state if snapshot else None, [u for _, u in rows])
-        seen = max([snapshot.upto_update_id if snapshot else 0, *(i for i, _ in rows)])
+        history = self.log.history(clause.id)
+        if history.snapshot is None and not history.rows:
+            self.log.store_seed(clause.id, clause.body)
+            history = self.log.history(clause.id)
+        rows = history.rows
+        document = ClauseDocument.from_history(history.snapshot, [u for _, u in rows])
+        seen = max([history.snapshot_upto, *(i for i, _ in rows)])
         now = time.monotonic()
         return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
                           seen_update_id=seen, updates_since_snapshot=len(rows),
-                          settled_update_id=max(since, 0), recent_ids={i: now for i, _ in rows})
-
-    def _store_seed(self, clause: Clause) -> None:
-        """Store the seed on the writer's own connection, committed at once. Not on a second
-        connection from the app's pool: the loader already holds one, and fifty clauses opened at
-        once by a thousand viewers then held the whole PostgreSQL pool while each waited for a
-        second connection (a deadlock until the pool's 30 s timeout)."""
-        row = {"clause_id": clause.id, "user_id": None, "update": seed_update(clause.body),
-               "created_at": utcnow(), "origin": "import"}
-        with Session(self._writer_bind()) as session:
-            session.execute(insert(ClauseUpdate), [row])
-            session.commit()
+                          settled_update_id=history.since, recent_ids={i: now for i, _ in rows})
 
     def evict(self, uid: str) -> None:
         with self._registry_lock:
@@ -248,13 +195,9 @@ class ClauseStore:
         return len(self._open)
 
     def close(self) -> None:
-        """Close the writer's own connection (tests, and any code that makes a store of its own;
-        the app's store lives as long as its process)."""
-        engine, self._writer_engine = self._writer_engine, None
-        if engine is not None and self.app.extensions.get("sqlalchemy") is not None:
-            with self.app.app_context():
-                if engine is not db.engine:
-                    engine.dispose()
+        """Close the log writer's own connection (tests, and any code that makes a store of its
+        own; the app's store lives as long as its process)."""
+        self.log.close()
 
     def reconcile_bodies(self, now: float | None = None) -> list[str]:
         """Several processes only: for each clause whose body this process wrote in the last
@@ -276,18 +219,9 @@ class ClauseStore:
                 text = opened.doc.text
             finally:
                 opened.lock.release()
-            if run_blocking(self._write_body_if_stale, opened.clause_id, text):
+            if run_blocking(self.log.write_body_if_stale, opened.clause_id, text):
                 rewritten.append(opened.uid)
-        if rewritten:
-            signals.live_bodies_stored.send(self.app)
         return rewritten
-
-    def _write_body_if_stale(self, clause_id: int, text: str) -> bool:
-        with Session(self._writer_bind()) as session:
-            result = session.execute(update(Clause).where(Clause.id == clause_id, Clause.body != text)
-                                     .values(body=text, updated_at=utcnow()))
-            session.commit()
-        return bool(getattr(result, "rowcount", 0))
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -313,14 +247,14 @@ class ClauseStore:
                     outcome = SyncOutcome(kind=outcome.kind, update=update, broadcast=sync_update_message(update))
             if outcome.update is None:
                 return outcome
-            pending = PendingUpdate(opened, outcome.update, user_id, "editor")
+            pending = LogEntry(opened.clause_id, outcome.update, user_id, "editor", owner=opened)
             self._submit(pending)
         self._wait(pending)
         return outcome
 
     def has_history(self, clause: Clause) -> bool:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
-        return db.session.scalar(select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause.id).limit(1)) is not None
+        return self.log.has_history(clause.id)
 
     def edit_live_text(self, clause: Clause, compute: Callable[[ClauseDocument], str], *, user_id: int | None,
                        origin: str, after: Callable[[ClauseDocument], None] | None = None) -> bool:
@@ -365,7 +299,7 @@ class ClauseStore:
         """Add the log row of a server-side edit to the caller's transaction, and have its end
         (commit: broadcast; rollback: forget the in-memory document) handled."""
         session = db.session()
-        session.add(ClauseUpdate(clause_id=opened.clause_id, user_id=user_id, update=update, origin=origin))
+        self.log.append_in_session(session, clause_id=opened.clause_id, update=update, user_id=user_id, origin=origin)
         edits = session.info.setdefault(_IN_TRANSACTION, [])
         edits.append((self, opened, sync_update_message(update)))
         # Listeners on this session object only, not on every Session of the process.
@@ -403,18 +337,10 @@ class ClauseStore:
         """
         now = time.monotonic()
         with self.app.app_context():
-            if quick:
-                ids = db.session.scalars(select(ClauseUpdate.id).where(
-                    ClauseUpdate.clause_id == opened.clause_id, ClauseUpdate.id > opened.seen_update_id)).all()
-            else:
-                # Ids first (an index-only scan), then the bytes of those not applied yet.
-                ids = db.session.scalars(select(ClauseUpdate.id).where(
-                    ClauseUpdate.clause_id == opened.clause_id, ClauseUpdate.id > opened.settled_update_id)).all()
-            unseen = [i for i in ids if i not in opened.recent_ids]
-            rows = db.session.execute(
-                select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.id.in_(unseen))
-                .order_by(ClauseUpdate.id)
-            ).all() if unseen else []
+            # Ids first (an index-only scan), then the bytes of those not applied yet. Thorough:
+            # above the settled mark; quick: above the highest id seen.
+            ids = self.log.ids_after(opened.clause_id, opened.seen_update_id if quick else opened.settled_update_id)
+            rows = self.log.updates([i for i in ids if i not in opened.recent_ids])
             db.session.remove()
         for update_id, stored in rows:
             freed = opened.doc.apply_stored(stored)
@@ -423,170 +349,75 @@ class ClauseStore:
             if freed is not None and released is not None:
                 released.append(freed)
             elif freed is not None:
-                self._store_and_broadcast(PendingUpdate(opened, freed, None, "editor"))
+                self._store_and_broadcast(LogEntry(opened.clause_id, freed, None, "editor", owner=opened))
         opened.seen_update_id = max([opened.seen_update_id, *ids])
         opened.quick_look_at = now
         if not quick:
             opened.thorough_look_at = now
             _settle(opened, now)
 
-    def _store_and_broadcast(self, pending: PendingUpdate) -> None:
+    def _store_and_broadcast(self, pending: LogEntry) -> None:
         """Queue an edit nobody else will send to the room (one held back and now released: its
         sender was told to resync, not acknowledged) and broadcast it once it is stored."""
 
         def broadcast(done: Future[int]) -> None:
             if done.exception() is None:
                 signals.live_text_committed.send(
-                    self.app, edits=[(pending.clause.uid, sync_update_message(pending.update))])
+                    self.app, edits=[(pending.owner.uid, sync_update_message(pending.update))])
 
         pending.done.add_done_callback(broadcast)
         self._submit(pending)
 
-    def _wait(self, pending: PendingUpdate) -> None:
+    def _wait(self, pending: LogEntry) -> None:
         try:
-            pending.done.result(timeout=30)
+            self.log.wait(pending)
         except Exception as error:
-            self.evict(pending.clause.uid)
+            self.evict(pending.owner.uid)
             raise PersistenceFailed("the edit could not be stored") from error
 
-    # -- the writer ---------------------------------------------------------------------------
+    def _submit(self, pending: LogEntry) -> None:
+        """Queue ``pending`` for the log; the caller holds the clause's lock."""
+        opened: OpenClause = pending.owner
+        opened.submitted += 1
+        pending.seq = opened.submitted
+        self.log.append(pending)
 
-    def _submit(self, pending: PendingUpdate) -> None:
-        """Queue ``pending`` for the writer; the caller holds the clause's lock."""
-        pending.clause.submitted += 1
-        pending.seq = pending.clause.submitted
-        if self._writer is None or not self._writer.is_alive():
-            with self._writer_lock:
-                if self._writer is None or not self._writer.is_alive():
-                    self._writer = threading.Thread(target=self._write_loop, name="collab-writer", daemon=True)
-                    self._writer.start()
-        self._queue.put(pending)
-
-    def _write_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            self._write_batch(batch)
-
-    def _write_batch(self, batch: list[PendingUpdate]) -> None:
-        texts = self._batch_texts(batch)
-        try:
-            ids = self._store_rows_retrying(batch, texts)
-        except Exception as error:  # the whole batch failed: every sender is told, nothing acked
-            log.exception("storing %d clause updates failed", len(batch))
-            for pending in batch:
-                pending.done.set_exception(error)
-            return
-        self.stats["batches"] += 1
-        self.stats["updates"] += len(batch)
+    def _stored(self, batch: list[LogEntry], ids: list[int]) -> None:
+        """The log stored ``batch``: bookkeeping, and a snapshot for clauses with many new updates."""
         stored_at = time.monotonic()
         for pending, update_id in zip(batch, ids, strict=True):
-            pending.clause.updates_since_snapshot += 1
-            pending.clause.body_written_at = stored_at
+            opened: OpenClause = pending.owner
+            opened.updates_since_snapshot += 1
+            opened.body_written_at = stored_at
             if self.multi_process:  # our own rows: the catch-up need not read them back
-                pending.clause.recent_ids[update_id] = stored_at
-            pending.done.set_result(update_id)
-        if texts:
-            self._announce_bodies()
-        for opened in {p.clause.uid: p.clause for p in batch}.values():
+                opened.recent_ids[update_id] = stored_at
+        for opened in {p.owner.uid: p.owner for p in batch}.values():
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
-                self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.clause is opened))
+                self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.owner is opened))
 
     @staticmethod
-    def _batch_texts(batch: list[PendingUpdate]) -> dict[int, str]:
+    def _batch_texts(batch: list[LogEntry]) -> dict[int, str]:
         """Each clause's text as of the batch's last edit of it, read once per batch rather than on
         every keystroke (a clause of a few pages costs more to read out than to apply an edit). A
         clause with edits queued after this batch is left out: its text already holds them, and
         the batch that stores them writes its body."""
-        last = {p.clause.uid: p for p in batch}
+        last = {p.owner.uid: p for p in batch}
         texts = {}
         for pending in last.values():
-            opened = pending.clause
+            opened: OpenClause = pending.owner
             with opened.lock:
                 if opened.submitted == pending.seq:
                     texts[opened.clause_id] = opened.doc.text
         return texts
 
-    def _store_rows_retrying(self, batch: list[PendingUpdate], texts: dict[int, str]) -> list[int]:
-        """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a
-        serialisation conflict is tried again, since nothing of it was stored."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                return run_blocking(self._store_rows, batch, texts)
-            except DBAPIError as error:
-                if attempt == WRITE_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
-                    raise
-                self.stats["retries"] += 1
-                log.warning("storing %d clause updates: %s; trying again", len(batch), type(error.orig).__name__)
-                time.sleep(0.02 * attempt)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def _store_rows(self, batch: list[PendingUpdate], texts: dict[int, str]) -> list[int]:
-        """Insert the batch's updates and the clauses' ``texts`` in one transaction; the log
-        ids in batch order. Touches only the database, so it can run outside the event loop."""
-        now = utcnow()
-        with Session(self._writer_bind()) as session:
-            ids = session.scalars(
-                insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
-                [{"clause_id": p.clause.clause_id, "user_id": p.user_id, "update": p.update,
-                  "created_at": now, "origin": p.origin} for p in batch],
-            ).all()
-            # Clause rows are locked in id order: two processes storing batches that touch the
-            # same clauses in different orders deadlocked (bench/realtime_scaled.py, 3 processes).
-            for clause_id, text in sorted(texts.items()):
-                session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
-            session.commit()
-        return list(ids)
-
-    def _announce_bodies(self) -> None:
-        """Tell the app (search) that clause bodies were committed; its failure is not the writer's."""
-        try:
-            signals.live_bodies_stored.send(self.app)
-        except Exception:
-            log.exception("a receiver of live_bodies_stored failed")
-
     def _snapshot(self, opened: OpenClause, upto: int) -> None:
-        """Compact: store the whole document so the next open replays only what follows."""
+        """Compact: the log stores the whole document, so the next open replays only what follows."""
         with opened.lock:
             if self.multi_process:
                 self._catch_up(opened)
             state = opened.doc.encode_state()
             opened.updates_since_snapshot = 0
-        with Session(self._writer_bind()) as session:
-            existing = session.get(ClauseSnapshot, opened.clause_id)
-            if existing is None:
-                session.add(ClauseSnapshot(clause_id=opened.clause_id, upto_update_id=upto, state=state))
-            else:
-                existing.upto_update_id, existing.state, existing.created_at = upto, state, utcnow()
-            session.commit()
-
-    def _writer_bind(self) -> Engine:
-        """The writer's own engine with one connection of its own. Taking connections from the
-        shared pool, the writer queued behind hundreds of socket handlers (each acquiring one
-        for its permission checks) and stalled until the pool's 30 s timeout under load."""
-        if self._writer_engine is None:
-            with self.app.app_context():
-                shared = db.engine
-            url = shared.url
-            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-                self._writer_engine = shared  # an in-memory database exists on one connection only
-            else:
-                # SQLite: the writer thread may be restarted, and the connection moves with it.
-                args = {"check_same_thread": False} if url.get_backend_name() == "sqlite" else {}
-                self._writer_engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
-                                                    connect_args=args)
-        return self._writer_engine
+        self.log.write_snapshot(opened.clause_id, upto, state)
 
 
 def _settle(opened: OpenClause, now: float) -> None:

@@ -19,7 +19,8 @@ from codedraft import policy
 from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.collab.core import ClauseDocument
-from codedraft.collab.store import ClauseStore, seed_update, store_for
+from codedraft.collab.log import seed_update
+from codedraft.collab.store import ClauseStore, store_for
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
