@@ -25,7 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPUS = ROOT / ".." / "shared" / "corpus"
+CORPUS = Path(os.environ.get("CODEDRAFT_SHARED_DIR") or next((p / "shared" for p in ROOT.parents if (p / "shared").is_dir()), ROOT.parent / "shared")) / "corpus"
 
 TARGETS = {
     "draft3_md": 1.0, "draft3_html": 1.0, "draft3_docx": 3.0, "draft3_pdf": 10.0,

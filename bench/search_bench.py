@@ -43,7 +43,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPUS = ROOT / ".." / "shared" / "corpus"
+# ../shared/corpus beside the checkout (or one level further up, for a nested worktree).
+CORPUS = next((p / "corpus" for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+              ROOT / ".." / "shared" / "corpus")
 RESULTS = ROOT / "bench" / "results" / "search.json"
 
 from sqlalchemy import insert, select  # noqa: E402
@@ -73,6 +75,58 @@ FIRST_NAMES = ("Anna", "Zoë", "Łukasz", "Marie", "Ola", "Sam", "José", "Ingri
 LAST_NAMES = ("Kowalska", "Dupont", "Nordmann", "Smith", "García", "Müller", "Nowak", "Rossi", "Öberg", "Chen")
 
 
+# Codes in Polish and German, written for this bench (not translations of the corpus): the
+# "polish" and "german" queries look for words in forms the texts do not use.
+POLISH_CODE = """# Kodeks postępowania dla dostawców modeli
+
+## Przejrzystość
+
+Dostawca modelu ogólnego przeznaczenia wypełnia zobowiązanie do przejrzystości wobec Urzędu.
+
+Dostawca prowadzi rejestr poważnych incydentów i aktualizuje dokumentację techniczną modelu.
+
+## Ryzyko systemowe
+
+Sygnatariusze oceniają ryzyka systemowe przed wprowadzeniem modelu do obrotu.
+
+Ocena ryzyka obejmuje testy bezpieczeństwa oraz zobowiązania wobec użytkowników końcowych.
+"""
+GERMAN_CODE = """# Verhaltenskodex für Anbieter von Modellen
+
+## Transparenz
+
+Der Anbieter erfüllt seine Verpflichtungen gegenüber dem Amt und veröffentlicht Zusammenfassungen.
+
+Schwerwiegende Vorfälle werden unverzüglich gemeldet und dokumentiert.
+
+## Systemische Risiken
+
+Die Unterzeichner bewerten systemische Risiken vor dem Inverkehrbringen des Modells.
+
+Die Bewertung umfasst Sicherheitsprüfungen und Verpflichtungen gegenüber Betreibern.
+"""
+POLISH_SENTENCES = (
+    "Proponujemy doprecyzować zobowiązanie dostawcy do przejrzystości.",
+    "Rejestr poważnych incydentów powinien być dostępny dla Urzędu.",
+    "Ocena ryzyk systemowych wymaga niezależnych testów bezpieczeństwa.",
+    "Dokumentacja techniczna modelu powinna obejmować dane treningowe.",
+    "Zobowiązania wobec użytkowników końcowych są zbyt ogólne.",
+)
+GERMAN_SENTENCES = (
+    "Wir schlagen vor, die Verpflichtung des Anbieters zur Transparenz zu präzisieren.",
+    "Schwerwiegende Vorfälle sollten dem Amt innerhalb von zwei Tagen gemeldet werden.",
+    "Die Bewertung systemischer Risiken erfordert unabhängige Sicherheitsprüfungen.",
+    "Die technische Dokumentation sollte die Trainingsdaten beschreiben.",
+    "Die Verpflichtungen gegenüber Betreibern sind zu allgemein formuliert.",
+)
+LANGUAGE_QUERIES = (
+    ("polish", "zobowiązaniem", {}), ("polish", "incydent", {}), ("polish", '"poważny incydent"', {}),
+    ("polish", "ryzyko", {}), ("polish", "przejrzystość", {}), ("polish", "zobowiazanie", {}),
+    ("german", "Verpflichtung", {}), ("german", "Vorfall", {}), ("german", '"systemischen Risiken"', {}),
+    ("german", "Bewertungen", {}), ("german", "gegenuber", {}), ("german", "Sicherheitsprüfung", {}),
+)
+
+
 # --- setting up the data ---------------------------------------------------------------------
 
 
@@ -100,7 +154,12 @@ def import_corpus() -> dict[str, Code]:
     final = import_document(read("gpai-cop-final-2025-07-safety-security.md"), title="Safety and Security (final)",
                             draft_name="Final").code
     db.session.commit()
-    return {"act": act, "gpai": gpai, "final": final}
+    polish = import_document(POLISH_CODE, title="Kodeks (pl)", draft_name="Projekt").code
+    polish.language = "pl"
+    german = import_document(GERMAN_CODE, title="Kodex (de)", draft_name="Entwurf").code
+    german.language = "de"
+    db.session.commit()
+    return {"act": act, "gpai": gpai, "final": final, "pl": polish, "de": german}
 
 
 def corpus_sentences() -> list[str]:
@@ -131,7 +190,8 @@ def insert_comments(codes: dict[str, Code], people: list[tuple[int, str]], count
     from codedraft.feedback.models import Comment
 
     sentences = corpus_sentences()
-    weights = {"gpai": 0.6, "final": 0.25, "act": 0.15}
+    weights = {"gpai": 0.58, "final": 0.24, "act": 0.14, "pl": 0.02, "de": 0.02}
+    own_sentences = {"pl": POLISH_SENTENCES, "de": GERMAN_SENTENCES}
     clauses_by_code = {
         key: db.session.scalars(select(Clause.id).where(Clause.code_id == code.id, Clause.withdrawn.is_(False))).all()
         for key, code in codes.items()
@@ -146,7 +206,8 @@ def insert_comments(codes: dict[str, Code], people: list[tuple[int, str]], count
         batch.append({
             "code_id": codes[key].id, "clause_id": rng.choice(clauses_by_code[key]), "author_id": author_id,
             "organisation": f"Org {category}", "category": category, "kind": "comment",
-            "body": " ".join(rng.sample(sentences, k=rng.randint(1, 4))), "status": rng.choice(STATUSES),
+            "body": " ".join(rng.sample(own_sentences.get(key, sentences), k=rng.randint(1, 3))),
+            "status": rng.choice(STATUSES),
             "created_at": start + dt.timedelta(minutes=rng.randint(0, 300_000)), "support_count": 0,
             "reply_count": 0, "hidden": rng.random() < 0.03, "hidden_reason": "", "disposition_reason": "",
         })
@@ -197,7 +258,7 @@ def build_queries(count: int, sentences: list[str], rng: random.Random) -> list[
         ("filtered", "model", {"draft": "live", "kind": "clause"}),
         ("filtered", "data", {"status": "accepted", "date_from": dt.date(2025, 1, 1)}),
     ]
-    queries = list(fixed)
+    queries = list(fixed) + list(LANGUAGE_QUERIES)
     makers: list[tuple[str, Callable[[], str]]] = [
         ("word", lambda: rng.choice(common)),
         ("words", lambda: f"{rng.choice(common)} {rng.choice(common)}"),
@@ -281,6 +342,8 @@ def measure_postgres(engine: PostgresSearchEngine, url: str, documents: list[Sea
     timed_out: list[str] = []
     report["query_ms"] = time_queries(lambda t, f, v: engine_search(engine, t, f, v, timed_out), queries, viewers)
     report["timed_out_queries"] = timed_out
+    report["language_totals"] = {
+        t: engine_search(engine, t, f, viewers[1], [])[0] for _k, t, f in LANGUAGE_QUERIES}
     latencies = []
     for n in range(12):
         word = f"pgbenchword{n}x"
@@ -496,7 +559,9 @@ def commit_latency(app: Any, codes: dict[str, Code], people: list[tuple[int, str
         word = f"coeditword{n}x"
         clause = db.session.get(Clause, clause.id)
         started = time.perf_counter()
-        store.replace_text(clause, f"{clause.body[:2000]} {word}", user_id=None, origin="bench")
+        store.open(clause)
+        store.edit_live_text(clause, lambda _live: f"{clause.body[:2000]} {word}", user_id=None, origin="bench")
+        db.session.commit()
         deadline = started + 10
         while whoosh_search(app, word, {}, tokens)[0] == 0 and time.perf_counter() < deadline:
             time.sleep(0.005)
@@ -562,13 +627,17 @@ def main() -> None:
             queries = build_queries(args.queries, corpus_sentences(), rng)
             reviewer = people[0][0]
             viewers = [
-                [f"code:{codes['gpai'].id}", f"code:{codes['gpai'].id}:user:{reviewer}"],
+                [f"code:{codes['gpai'].id}", f"code:{codes['gpai'].id}:user:{reviewer}", f"code:{codes['pl'].id}",
+                 f"code:{codes['de'].id}"],
                 [t for c in codes.values() for t in (f"code:{c.id}", f"code:{c.id}:office")],
             ]
             whoosh = time_queries(lambda t, f, v: whoosh_search(app, t, f, v), queries, viewers)
             sqlite = time_queries(lambda t, f, v: fts_search(fts, t, f, v), queries, viewers)
             report["queries"] = len(queries)
             report["whoosh_query_ms"] = whoosh
+            # Found at all? The language queries use forms the texts do not contain.
+            report["whoosh_language_totals"] = {
+                t: whoosh_search(app, t, f, viewers[1])[0] for _k, t, f in LANGUAGE_QUERIES}
             report["fts5_query_ms"] = sqlite
             report["ratio_whoosh_over_fts5"] = {
                 "p50": round(whoosh["all"]["p50"] / max(sqlite["all"]["p50"], 0.01), 1),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -118,20 +119,84 @@ def read_source(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-@click.command("token")
+@click.group("token")
+def token_group() -> None:
+    """Personal access tokens for the API: create, list, revoke."""
+
+
+@token_group.command("create")
 @click.argument("email")
 @click.option("--name", default="cli", help="A label for the token.")
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None,
+              help="Refuse the token after this many days (default: until revoked).")
 @with_appcontext
-def token_command(email: str, name: str) -> None:
-    """Create a personal access token for the API and print it once."""
-    from codedraft.accounts.operations import create_api_token, find_user_by_email
+def token_create_command(email: str, name: str, expires_in_days: int | None) -> None:
+    """Create a token for EMAIL and print it once."""
+    from codedraft.accounts.operations import create_api_token
+
+    _token, secret = create_api_token(_account(email), name, expires_in_days=expires_in_days)
+    db.session.commit()
+    click.echo(secret)
+
+
+@token_group.command("list")
+@click.argument("email")
+@with_appcontext
+def token_list_command(email: str) -> None:
+    """List EMAIL's tokens: id, label, created, last used, expiry, state."""
+    from codedraft.accounts.operations import tokens_of
+
+    def when(moment: Any) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    for token in tokens_of(_account(email)):
+        state = "revoked" if token.revoked_at else ("active" if token.usable else "expired")
+        click.echo(f"{token.id}\t{token.name}\tcreated {when(token.created_at)}\tlast used {when(token.last_used_at)}"
+                   f"\texpires {when(token.expires_at)}\t{state}")
+
+
+@token_group.command("revoke")
+@click.argument("email")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+@with_appcontext
+def token_revoke_command(email: str, token_id: int) -> None:
+    """Revoke EMAIL's token TOKEN_ID (see `token list`); it is refused from the next request on."""
+    from codedraft.accounts.operations import AccountError, revoke_api_token
+
+    try:
+        revoke_api_token(_account(email), token_id)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Revoked token {token_id}.")
+
+
+@click.command("reset-password")
+@click.argument("email")
+@click.password_option()
+@with_appcontext
+def reset_password_command(email: str, password: str) -> None:
+    """Set EMAIL's password; every login session, socket and API token of the account ends."""
+    from codedraft.accounts.operations import AccountError, reset_password
+    from codedraft.realtime_hooks import login_session_ended
+
+    try:
+        ended = reset_password(_account(email), password, by=None)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    for login_session in ended:
+        login_session_ended(login_session)
+    click.echo(f"Password set; {len(ended)} session(s) ended.")
+
+
+def _account(email: str) -> Any:
+    from codedraft.accounts.operations import find_user_by_email
 
     user = find_user_by_email(email)
     if user is None:
         raise click.ClickException("No such account.")
-    _token, secret = create_api_token(user, name)
-    db.session.commit()
-    click.echo(secret)
+    return user
 
 
 @click.command("serve")
@@ -161,6 +226,7 @@ def register(app: Flask) -> None:
     from codedraft.feedback.cli import commands as feedback_commands
     from codedraft.search.cli import commands as search_commands
 
-    for command in (seed_demo_command, create_user_command, invite_command, import_command, token_command,
+    for command in (seed_demo_command, create_user_command, invite_command, import_command, token_group,
+                    reset_password_command,
                     serve_command, *collab_commands, *feedback_commands, *search_commands, *export_commands):
         app.cli.add_command(command)

@@ -49,3 +49,30 @@ def storable_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+class TextTooLong(ValueError):
+    """A value longer than its column holds; the message names the field and the limit."""
+
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(f"The field '{field}' is longer than {limit} characters.")
+        self.field = field
+        self.limit = limit
+
+
+def check_string_lengths(_mapper: Any, _connection: Any, target: Any) -> None:
+    """Refuse a value longer than its ``String(n)`` column before it is written.
+
+    SQLite stores any length, but PostgreSQL refuses it with an error that surfaced as a 500;
+    checking here makes both databases give the same clear answer (SECURITY-CASES 38).
+    """
+    table = getattr(target, "__table__", None)
+    if table is None:
+        return
+    for column in table.columns:
+        limit = getattr(column.type, "length", None)
+        if not limit:
+            continue
+        value = getattr(target, column.key, None)
+        if isinstance(value, str) and len(value) > limit:
+            raise TextTooLong(column.key, limit)

@@ -8,8 +8,10 @@ from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.orm import DeclarativeBase
+
+from codedraft.database import check_string_lengths
 
 # Named constraints keep Alembic migrations reviewable and SQLite batch mode working.
 NAMING = {
@@ -26,6 +28,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# Every model refuses over-long strings on both databases alike (codedraft.database).
+event.listen(db.Model, "before_insert", check_string_lengths, propagate=True)
+event.listen(db.Model, "before_update", check_string_lengths, propagate=True)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

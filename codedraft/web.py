@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
+from codedraft.database import TextTooLong
 from codedraft.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
 from codedraft.security import (
     RememberingCookieSessionInterface,
@@ -92,6 +93,12 @@ def _install_error_pages(app: Flask) -> None:
         # A refused input names what was wrong (InputRejected and Werkzeug's own descriptions).
         description = getattr(error, "description", None) or _("The request could not be understood.")
         return page(400, _("Bad request"), str(description))
+
+    @app.errorhandler(TextTooLong)
+    def too_long(error: TextTooLong) -> tuple[str, int]:
+        db.session.rollback()
+        return page(400, _("Bad request"), _("The field '%(field)s' is longer than %(limit)s characters.",
+                                              field=error.field, limit=error.limit))
 
     @app.errorhandler(OverflowError)
     def out_of_range(_error: OverflowError) -> tuple[str, int]:

@@ -20,7 +20,8 @@ export const ENTRIES = Object.freeze({
   editor: 'static/src/editor.js',
   app: 'static/src/app.js',
   exports: 'static/src/exports.js',
-  feedback: 'static/src/feedback.js'
+  feedback: 'static/src/feedback.js',
+  redline: 'static/src/redline.js'
 })
 
 /**

@@ -1,6 +1,7 @@
 """Shared fixtures: an app on a temporary SQLite file, factories, signed-in clients."""
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,19 @@ from codedraft.codes import operations as codes
 from codedraft.codes.models import Chapter, Clause, Code, Role
 from codedraft.extensions import db
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+def _shared_folder(start: Path) -> Path:
+    """The shared documents folder: ``CODEDRAFT_SHARED_DIR``, else the first ``shared`` folder
+    beside the project or beside one of its parent folders (a worktree sits one level deeper)."""
+    configured = os.environ.get("CODEDRAFT_SHARED_DIR")
+    if configured:
+        return Path(configured)
+    for folder in start.parents:
+        if (folder / "shared").is_dir():
+            return folder / "shared"
+    return start.parent / "shared"
+
+
+SHARED = _shared_folder(Path(__file__).resolve().parents[1])
 PASSWORD = "correct horse battery"
 
 

@@ -331,6 +331,8 @@ def accept_invitation_as(token: str, user: User) -> None:
     db.session.flush()
 
 
+#: How precisely a token's last use is recorded (one write a minute at most per token).
+TOKEN_USE_PRECISION = timedelta(minutes=1)
 #: The longest a personal access token may be made to live, in days.
 MAX_TOKEN_DAYS = 3650
 
@@ -373,5 +375,10 @@ def user_for_api_token(token: str) -> User | None:
     api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     if api_token is None or not api_token.usable or not api_token.user.is_active:
         return None
-    api_token.last_used_at = utcnow()
+    now = utcnow()
+    if api_token.last_used_at is None or now - api_token.last_used_at > TOKEN_USE_PRECISION:
+        # Stored at once, not with the request's own commit (a GET has none): the owner's list
+        # shows when each token was last used, to the minute.
+        api_token.last_used_at = now
+        db.session.commit()
     return api_token.user

@@ -45,7 +45,7 @@ def record_event(
     event = AuditEvent(
         action=action[:60],
         actor_id=actor.id if actor is not None else None,
-        actor_label=f"{actor.name} <{actor.email}>"[:460] if actor is not None else "command line",
+        actor_label=f"{actor.name} <{actor.email}>"[:460] if actor is not None else _unnamed_actor(),
         code_id=code.id if code is not None else None,
         subject=subject[:300],
         details=dict(details or {}),
@@ -54,6 +54,12 @@ def record_event(
     db.session.add(event)
     db.session.flush()
     return event
+
+
+def _unnamed_actor() -> str:
+    # No person: the command line, or the application itself on a person's behalf (a role
+    # granted when an invitation without a known inviter is accepted).
+    return "system" if has_request_context() else "command line"
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,13 @@ from pycrdt import Doc, Text
 
 from codedraft.collab.core import BODY, ClauseDocument
 from codedraft.collab.minimal_edit import plan_edits
+from codedraft.exports.compare import DiffOp, DiffSegment
 
 __all__ = [
     "SESSION_GAP",
     "EditSession",
+    "group_sessions_by_person",
+    "session_diffs",
     "LoggedUpdate",
     "Passage",
     "attribute_text",
@@ -101,6 +104,116 @@ def group_sessions(updates: Iterable[LoggedUpdate], gap: timedelta = SESSION_GAP
                                     last_id=logged.id, started_at=logged.created_at,
                                     ended_at=logged.created_at, update_ids=[logged.id]))
     return sessions
+
+
+def group_sessions_by_person(updates: Iterable[LoggedUpdate], gap: timedelta = SESSION_GAP) -> list[EditSession]:
+    """Group updates into one editing session per person and pause, oldest first.
+
+    Unlike :func:`group_sessions`, another person's updates in between do not cut a session:
+    two people typing together make two sessions, each spanning their own run of edits, not a
+    new "session" at every alternation. A person's session ends when they pause longer than
+    ``gap`` (or the origin of their edits changes). Raises ValueError if ``gap`` is negative.
+    """
+    if gap < timedelta(0):
+        raise ValueError("gap must not be negative")
+    sessions: list[EditSession] = []
+    open_sessions: dict[tuple[int | None, str], EditSession] = {}
+    for logged in updates:
+        key = (logged.user_id, logged.origin)
+        current = open_sessions.get(key)
+        if current is not None and logged.created_at - current.ended_at <= gap:
+            current.last_id = logged.id
+            current.ended_at = logged.created_at
+            current.update_count += 1
+            current.update_ids.append(logged.id)
+            continue
+        session = EditSession(user_id=logged.user_id, origin=logged.origin, first_id=logged.id, last_id=logged.id,
+                              started_at=logged.created_at, ended_at=logged.created_at, update_ids=[logged.id])
+        sessions.append(session)
+        open_sessions[key] = session
+    return sessions
+
+
+# A character of a session's window: its text and whether the session inserted it ("i"),
+# deleted it (a tombstone, "d"), or it was there or written by someone else (" ").
+_KEPT, _INSERTED, _DELETED = " ", "i", "d"
+
+
+def _live_index(marks: list[str], position: int) -> int:
+    """The index in ``marks`` of the ``position``-th character that is still in the text."""
+    alive = 0
+    for index, mark in enumerate(marks):
+        if mark != _DELETED:
+            if alive == position:
+                return index
+            alive += 1
+    return len(marks)
+
+
+def _window_diff(before: str, steps: Sequence[tuple[bool, str, str]]) -> tuple[DiffSegment, ...]:
+    """What a session changed: replay ``steps`` (whether the step is the session's, the text
+    before it, the text after it) from ``before``; the session's insertions still present and
+    its deletions are marked, everyone else's edits read as plain text."""
+    chars = list(before)
+    marks = [_KEPT] * len(chars)
+    for own, previous, text in steps:
+        for edit in plan_edits(previous, text, timeout=_BLAME_DIFF_TIMEOUT):
+            start = _live_index(marks, edit.position)
+            index, removed = start, 0
+            while removed < edit.delete_count and index < len(marks):
+                if marks[index] == _DELETED:
+                    index += 1
+                    continue
+                if own and marks[index] == _KEPT:
+                    marks[index] = _DELETED  # struck by this session: shown struck through
+                    index += 1
+                else:
+                    del chars[index]
+                    del marks[index]
+                removed += 1
+            # Inserted after what this edit struck, so a replacement reads "old new".
+            chars[index:index] = list(edit.insert_text)
+            marks[index:index] = [_INSERTED if own else _KEPT] * len(edit.insert_text)
+    ops = {_KEPT: DiffOp.EQUAL, _INSERTED: DiffOp.INSERT, _DELETED: DiffOp.DELETE}
+    segments: list[DiffSegment] = []
+    for char, mark in zip(chars, marks, strict=True):
+        op = ops[mark]
+        if segments and segments[-1].op is op:
+            segments[-1] = DiffSegment(op, segments[-1].text + char)
+        else:
+            segments.append(DiffSegment(op, char))
+    return tuple(segments)
+
+
+def session_diffs(updates: Sequence[LoggedUpdate], sessions: Iterable[EditSession]) -> dict[int, tuple[DiffSegment, ...]]:
+    """For each session (keyed by its first update id), the diff of what that person did in it:
+    the text from just before the session to just after it, with only their insertions and
+    deletions marked (a co-author's edits in between read as plain text).
+
+    Replays the log once; each session then costs a replay of its own window.
+    """
+    wanted = list(sessions)
+    if not wanted:
+        return {}
+    last_needed = max(session.last_id for session in wanted)
+    texts: list[tuple[LoggedUpdate, str]] = []
+    for logged, text in texts_after_each(updates):
+        texts.append((logged, text))
+        if logged.id >= last_needed:
+            break
+    position = {logged.id: index for index, (logged, _) in enumerate(texts)}
+    diffs: dict[int, tuple[DiffSegment, ...]] = {}
+    for session in wanted:
+        first, last = position[session.first_id], position[session.last_id]
+        before = texts[first - 1][1] if first > 0 else ""
+        own = set(session.update_ids)
+        steps = []
+        previous = before
+        for logged, text in texts[first:last + 1]:
+            steps.append((logged.id in own, previous, text))
+            previous = text
+        diffs[session.first_id] = _window_diff(before, steps)
+    return diffs
 
 
 def paginate(items: Sequence[EditSession], page: int, per_page: int) -> tuple[list[EditSession], int]:

@@ -51,3 +51,17 @@ class Checkpoint(db.Model):
     text: Mapped[str] = mapped_column(db.Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HistoryAccess(db.Model):
+    """Who may see a code's live history of unpublished text (keystroke replay, blame, the
+    sessions with their diffs): ``drafting`` (the drafting team: members, chairs and the code's
+    admins; the default, also when a code has no row) or ``participants`` (everyone who may
+    read the clause, reviewers and observers included)."""
+
+    __tablename__ = "clause_history_access"
+
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(20), default="drafting")
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, g, request, session
-from flask_socketio import Namespace, disconnect, emit, join_room, leave_room
+from flask_socketio import Namespace, emit, join_room, leave_room
 
 from codedraft import policy, signals
 from codedraft.accounts.models import User
@@ -133,7 +133,6 @@ class CollabNamespace(Namespace):
         """Tell the socket why, then close its transport, not just the namespace: a client that
         ignores the namespace's disconnect could otherwise keep the connection and go on sending."""
         _reply("error", {"clause": None, "error": reason}, to=sid)
-        disconnect(sid)
         close_transport(sid)
 
     def _spend(self, sid: str, connection: Connection, cost: float = 1.0) -> bool:
@@ -458,7 +457,13 @@ def _in_room(sid: str, room: str) -> bool:
 
 
 def close_transport(sid: str) -> None:
-    """Close the Engine.IO connection under a Socket.IO session of this process, if it is still open."""
+    """Close the Engine.IO connection under a Socket.IO session of this process, if still open.
+
+    Closing the transport, not only the namespace: a binary event already on its way would
+    otherwise reach a namespace that is gone, and python-socketio logs such late packets as
+    errors with tracebacks. The close runs the namespace's disconnect handler, flushes what was
+    queued for the socket (the error telling it why), then ends the connection.
+    """
     server = socketio.server
     try:
         eio_sid = server.manager.eio_sid_from_sid(sid, NAMESPACE)
@@ -466,6 +471,32 @@ def close_transport(sid: str) -> None:
         eio_sid = None
     if eio_sid is not None:
         server.eio.disconnect(eio_sid)
+
+
+def guard_transport(server: Any) -> None:
+    """Two kinds of packet never reach python-socketio, which would log each with a traceback:
+
+    * late packets, which a client sent before its connection was closed and which are still
+      read from the socket's buffer afterwards (the session is gone): dropped quietly;
+    * malformed packets (not Socket.IO, JSON nested thousands deep, a binary attachment out of
+      place): the connection is closed, with one warning line naming it.
+    """
+    engine = server.eio
+    handle_message = server._handle_eio_message
+
+    def on_message(eio_sid: str, data: Any) -> Any:
+        connection = engine.sockets.get(eio_sid)
+        if connection is None or connection.closing or connection.closed:
+            log.debug("dropped a late packet of closed connection %s", eio_sid)
+            return None
+        try:
+            return handle_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
+            log.warning("closing connection %s: malformed packet (%s)", eio_sid, type(error).__name__)
+            engine.disconnect(eio_sid)
+            return None
+
+    engine.on("message", on_message)
 
 
 def _reply(event: str, data: dict[str, Any], *, to: str | None = None) -> None:
@@ -494,6 +525,7 @@ def install(app: Any, store: ClauseStore) -> CollabNamespace:
                                 sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)),
                                 claims=_claim_book(app))
     socketio.on_namespace(namespace)
+    guard_transport(socketio.server)
     signals.login_session_ended.connect(namespace.login_session_ended, sender=app)
     signals.rights_changed.connect(namespace.rights_changed, sender=app)
     signals.live_text_committed.connect(namespace.live_text_committed, sender=app)

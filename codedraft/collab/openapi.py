@@ -19,7 +19,8 @@ SCHEMAS: dict[str, Any] = {
         ["clause", "update_count", "sessions"],
         clause=STRING, update_count=INTEGER,
         sessions={"type": "array", "items": ref("EditSession"),
-                  "description": "Consecutive updates by one author within 60 s, newest first (at most 200)."},
+                  "description": "One session per person and pause (updates of one author within 60 s of each other, whoever "
+                                 "else typed in between), newest first (at most 200)."},
         at=INTEGER,
         text={"type": "string", "description": "The clause text as of update `at` (only when `at` is given)."},
     ),
@@ -29,7 +30,8 @@ PATHS: dict[str, Any] = {
     "/codes/{slug}/clauses/{uid}/history": {
         "get": operation(
             "getClauseHistory", "Who changed a clause and when; optionally its text as of one update.",
-            {"200": json_response(ref("ClauseHistory"), "The history.")},
+            {"200": json_response(ref("ClauseHistory"), "The history."),
+             "403": json_response(ref("Error"), "The code shows its live history to the drafting team only.")},
             parameters=[
                 {"name": "slug", "in": "path", "required": True, "schema": STRING},
                 {"name": "uid", "in": "path", "required": True, "schema": STRING},

@@ -24,6 +24,15 @@ from codedraft.codes.panels import ClausePanel
 from codedraft.codes.views import load_clause
 from codedraft.collab import history
 from codedraft.collab.core import ClauseDocument
+from codedraft.collab.history_access import (
+    AUDIENCES,
+    HistoryAccessError,
+    can_see_live_history,
+    history_audience,
+    set_history_audience,
+)
+from codedraft.drafts.operations import clause_history
+from codedraft.exports.redline_blocks import render_markdown_diff
 from codedraft.collab.models import Checkpoint, ClauseUpdate
 from codedraft.collab.store import store_for
 from codedraft.extensions import db
@@ -55,7 +64,8 @@ def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None
             "user_color": viewer.colour,
             "preview_url": url_for("codes.preview"),
             "preview_html": render_markdown(clause.body),
-            "history_url": url_for("collab.history_page", slug=code.slug, uid=clause.uid),
+            "history_url": url_for("collab.history_page", slug=code.slug, uid=clause.uid)
+            if can_see_live_history(viewer, clause) else "",
         },
         region="main",
         order=10,
@@ -113,36 +123,70 @@ def _ensure_log(clause: Clause) -> list[history.LoggedUpdate]:
 # --- pages ------------------------------------------------------------------------------------
 
 
+def load_history(slug: str, uid: str) -> tuple[Code, Clause]:
+    """The clause, if the viewer may see its live history (403 otherwise: they may read the
+    clause, not its unpublished keystrokes)."""
+    code, clause = load_clause(slug, uid)
+    if not can_see_live_history(current_user, clause):
+        abort(403)
+    return code, clause
+
+
 @bp.route("/codes/<slug>/clauses/<uid>/history")
 @login_required
 def history_page(slug: str, uid: str) -> ResponseReturnValue:
-    code, clause = load_clause(slug, uid)
+    """Editing sessions, one per person and pause, newest first, each with the diff of what
+    that person did; checkpoints; published versions to restore; the code's history setting."""
+    code, clause = load_history(slug, uid)
     log = _ensure_log(clause)
-    sessions = list(reversed(history.group_sessions(log)))
+    # Newest first by when each session ended (a long session started early may end last).
+    sessions = sorted(history.group_sessions_by_person(log), key=lambda s: s.last_id, reverse=True)
     requested = request.args.get("page", 1, type=int) or 1
     shown, pages = history.paginate(sessions, requested, SESSIONS_PER_PAGE)
     people = people_by_id({s.user_id for s in shown})
+    words = (_("inserted"), _("deleted"))
+    diffs = {first_id: render_markdown_diff(diff, labels=words)
+             for first_id, diff in history.session_diffs(log, shown).items()}
     checkpoints = checkpoints_of(clause)
     return render_template(
         "collab/history.html", code=code, clause=clause, sessions=shown, page=min(max(requested, 1), pages),
-        pages=pages, people=people, author_label=author_label, checkpoints=checkpoints,
+        pages=pages, people=people, author_label=author_label, checkpoints=checkpoints, diffs=diffs,
         may_edit=policy.can_edit_clause(current_user, clause), update_count=len(log),
-        latest_id=log[-1].id if log else 0,
+        latest_id=log[-1].id if log else 0, versions=clause_history(clause.uid),
+        may_administer=policy.can_administer_code(current_user, code), audience=history_audience(code.id),
+        audiences=AUDIENCES,
     )
+
+
+@bp.route("/codes/<slug>/history-access", methods=["POST"])
+@login_required
+def change_history_access(slug: str) -> ResponseReturnValue:
+    """The code's admin chooses who sees the live history of its clauses."""
+    code, clause = load_clause(slug, request.form.get("clause", ""))
+    try:
+        set_history_audience(code, request.form.get("audience", ""), current_user)
+    except HistoryAccessError as error:
+        if not policy.can_administer_code(current_user, code):
+            abort(403)
+        flash(_(str(error)), "error")  # the operation's messages are in the catalogue
+    else:
+        db.session.commit()
+        flash(_("Who sees the live history was changed."), "success")
+    return redirect(url_for("collab.history_page", slug=code.slug, uid=clause.uid))
 
 
 @bp.route("/codes/<slug>/clauses/<uid>/history/replay")
 @login_required
 def replay_page(slug: str, uid: str) -> ResponseReturnValue:
     """The text as of one update: ``?at=<update id>`` or ``?step=<1..n>`` (the slider's value)."""
-    code, clause = load_clause(slug, uid)
+    code, clause = load_history(slug, uid)
     log = _ensure_log(clause)
     ids = [logged.id for logged in log]
     step = _chosen_step(ids, request.args.get("at", type=int), request.args.get("step", type=int))
     chosen = log[step - 1]
     text = history.text_as_of(log, chosen.id)
-    sessions = history.group_sessions(log)
-    session_ends = [s.last_id for s in sessions]
+    sessions = history.group_sessions_by_person(log)
+    session_ends = sorted(s.last_id for s in sessions)
     previous_end = max((i for i in session_ends if i < chosen.id), default=None)
     next_end = min((i for i in session_ends if i > chosen.id), default=None)
     people = people_by_id({chosen.user_id})
@@ -170,7 +214,7 @@ def _chosen_step(ids: list[int], at: int | None, step: int | None) -> int:
 @bp.route("/codes/<slug>/clauses/<uid>/history/blame")
 @login_required
 def blame_page(slug: str, uid: str) -> ResponseReturnValue:
-    code, clause = load_clause(slug, uid)
+    code, clause = load_history(slug, uid)
     log = _ensure_log(clause)
     passages = history.attribute_text(log)
     people = people_by_id({p.user_id for p in passages})
@@ -250,6 +294,13 @@ def restore(slug: str, uid: str) -> ResponseReturnValue:
 
 def _restore_target(clause: Clause, log: list[history.LoggedUpdate]) -> str:
     """The text to restore from the form: ``checkpoint=<id>`` or ``at=<update id>``; 400 otherwise."""
+    draft_number = request.form.get("draft", type=int)
+    if draft_number is not None:
+        # "The clause as in Draft N": its text frozen at that publication.
+        for draft, version in clause_history(clause.uid):
+            if draft.number == draft_number and draft.code_id == clause.code_id:
+                return version.body
+        abort(404)
     checkpoint_id = request.form.get("checkpoint", type=int)
     if checkpoint_id is not None:
         checkpoint = db.session.get(Checkpoint, checkpoint_id)
@@ -278,8 +329,11 @@ def api_history(slug: str, uid: str) -> ResponseReturnValue:
     clause = db.session.scalar(select(Clause).where(Clause.uid == uid, Clause.code_id == code.id)) if code else None
     if clause is None or not policy.can_view_clause(user, clause):
         return jsonify(error="There is nothing here, or you may not see it."), 404
+    if not can_see_live_history(user, clause):
+        return jsonify(error="Only the drafting team sees the live history of this code."), 403
     log = _ensure_log(clause)
-    sessions = list(reversed(history.group_sessions(log)))[:API_SESSIONS_LIMIT]
+    sessions = sorted(history.group_sessions_by_person(log), key=lambda s: s.last_id,
+                      reverse=True)[:API_SESSIONS_LIMIT]
     people = people_by_id({s.user_id for s in sessions})
     payload: dict[str, Any] = {
         "clause": clause.uid,

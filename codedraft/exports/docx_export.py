@@ -10,12 +10,13 @@ Markdown dialect for every format.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
 from io import BytesIO
 
 from docx import Document as new_word_document
 from docx.document import Document as WordDocument
+from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.oxml.xmlchemy import BaseOxmlElement
@@ -67,44 +68,98 @@ def styled_paragraph(word: WordDocument, style_name: str = "Normal", text: str =
     return paragraph
 
 
-def add_field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
-    """Append a complex field (e.g. ``TOC \\o "1-3" \\h``) showing ``placeholder`` until Word
-    updates it."""
+def _field_char(kind: str) -> BaseOxmlElement:
+    run = OxmlElement("w:r")
+    field_char = OxmlElement("w:fldChar")
+    field_char.set(qn("w:fldCharType"), kind)
+    run.append(field_char)
+    return run
 
-    def char(kind: str) -> BaseOxmlElement:
-        run = OxmlElement("w:r")
-        field_char = OxmlElement("w:fldChar")
-        field_char.set(qn("w:fldCharType"), kind)
-        run.append(field_char)
-        return run
 
-    instruction_run = OxmlElement("w:r")
+def _instruction_run(instruction: str) -> BaseOxmlElement:
+    run = OxmlElement("w:r")
     instr = OxmlElement("w:instrText")
     instr.set(qn("xml:space"), "preserve")
     instr.text = f" {instruction} "
-    instruction_run.append(instr)
-    placeholder_run = OxmlElement("w:r")
-    text = OxmlElement("w:t")
-    text.text = placeholder
-    placeholder_run.append(text)
-    for element in (char("begin"), instruction_run, char("separate"), placeholder_run, char("end")):
+    run.append(instr)
+    return run
+
+
+def _text_run(text: str) -> BaseOxmlElement:
+    run = OxmlElement("w:r")
+    element = OxmlElement("w:t")
+    element.set(qn("xml:space"), "preserve")
+    element.text = xml_text(text)
+    run.append(element)
+    return run
+
+
+def add_field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
+    """Append a complex field (e.g. ``TOC \\o "1-3" \\h``) showing ``placeholder`` until Word
+    updates it."""
+    for element in (_field_char("begin"), _instruction_run(instruction), _field_char("separate"),
+                    _text_run(placeholder), _field_char("end")):
         paragraph._p.append(element)
 
 
-def add_table_of_contents(word: WordDocument, *, levels: str = "1-3") -> None:
-    """A "Contents" heading and a Word TOC field over heading levels ``levels``; Word is told to
-    refresh fields when the file opens (it asks the user), LibreOffice on update."""
+#: A table of contents entry: heading level (1 = chapter) and the heading text.
+TocEntry = tuple[int, str]
+_TOC_INDENT_PT = 12
+
+
+def _toc_style(word: WordDocument, level: int) -> str:
+    """Word's "TOC n" paragraph style, added to the document when its template lacks it."""
+    name = f"TOC {level}"
+    try:
+        word.styles[name]
+    except KeyError:
+        style = word.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = word.styles["Normal"]
+        style.paragraph_format.left_indent = Pt(_TOC_INDENT_PT * (level - 1))
+        style.paragraph_format.space_after = Pt(2)
+    return name
+
+
+def add_table_of_contents(word: WordDocument, entries: Sequence[TocEntry] = (), *, levels: str = "1-3") -> None:
+    """A "Contents" heading and a Word TOC field over heading levels ``levels``.
+
+    The field's result is filled with ``entries`` (one "TOC n" paragraph per heading), so the
+    contents are there when the file is opened anywhere, before any field update; Word is told to
+    refresh fields on opening (it asks the user), which adds page numbers: the written entries
+    have none, since only a layout engine knows them.
+    """
     styled_paragraph(word, "TOC Heading", "Contents")
-    add_field(
-        word.add_paragraph(),
-        f'TOC \\o "{levels}" \\h \\z \\u',
-        "Right-click and choose Update Field to build the table of contents.",
-    )
+    deepest = int(levels.rsplit("-", 1)[-1])
+    shown = [(level, text) for level, text in entries if level <= deepest and text.strip()]
+    instruction = f'TOC \\o "{levels}" \\h \\z \\u'
+    if not shown:
+        add_field(word.add_paragraph(), instruction, "Right-click and choose Update Field to build the table of contents.")
+    else:
+        for index, (level, text) in enumerate(shown):
+            paragraph = styled_paragraph(word, _toc_style(word, level))
+            if index == 0:
+                for element in (_field_char("begin"), _instruction_run(instruction), _field_char("separate")):
+                    paragraph._p.append(element)
+            paragraph._p.append(_text_run(text))
+            if index == len(shown) - 1:
+                paragraph._p.append(_field_char("end"))
     settings = word.settings.element
     if settings.find(qn("w:updateFields")) is None:
         update = OxmlElement("w:updateFields")
         update.set(qn("w:val"), "true")
         settings.append(update)
+
+
+def document_toc_entries(document: ExportDocument) -> list[TocEntry]:
+    """The headings of a consolidated draft as table of contents entries."""
+    depths = document.clause_depths()
+    entries: list[TocEntry] = []
+    for chapter in document.chapters:
+        entries.append((CHAPTER_LEVEL, heading_text(chapter.number, chapter.title)))
+        for clause in chapter.clauses:
+            level = min(MAX_HEADING_LEVEL, CLAUSE_LEVEL + depths.get(clause.uid, 0))
+            entries.append((level, heading_text(clause.number, clause.title)))
+    return entries
 
 
 def new_document(title: str, language: str) -> WordDocument:
@@ -355,7 +410,7 @@ def export_docx(
     styled_paragraph(word, "Title", xml_text(document.code_title))
     styled_paragraph(word, "Subtitle", xml_text(document.draft_label))
     if include_toc:
-        add_table_of_contents(word)
+        add_table_of_contents(word, document_toc_entries(document))
     depths = document.clause_depths()
     total = sum(len(chapter.clauses) for chapter in document.chapters)
     done = 0

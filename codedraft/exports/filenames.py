@@ -34,13 +34,38 @@ def _normalise_suffix(suffix: str) -> str:
     return "." + suffix.lstrip(".").lower()
 
 
+def _cut_at_word(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a separator, never inside a word (a
+    single word longer than half the limit is the only thing cut)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    cut = max(head.rfind("-"), head.rfind("."), head.rfind("_"), head.rfind("("), head.rfind(")"))
+    return text[:cut] if cut > limit // 2 else text[:limit]
+
+
+def export_title(code_title: str, what: str, *, limit: int = MAX_STEM_LENGTH) -> str:
+    """The name of an export: the code's title, shortened at a word if need be, then what was
+    exported ("changes draft 1 to draft 2"), which is always kept whole."""
+    room = max(10, limit - len(what) - 3)
+    title = " ".join(code_title.split())
+    if len(title) > room:
+        words, kept = title.split(" "), ""
+        for word in words:
+            if len(kept) + len(word) + (1 if kept else 0) > room:
+                break
+            kept = f"{kept} {word}" if kept else word
+        title = kept or title[:room]
+    return f"{title} - {what}"
+
+
 def _clean_stem(title: str) -> str:
     text = unicodedata.normalize("NFC", title)
     # Control, format and separator characters (CR, LF, NUL, bidi overrides...) become spaces.
     text = "".join(" " if unicodedata.category(char)[0] in "CZ" else char for char in text)
     text = _UNSAFE_RUN.sub("-", text)
     text = _DOTS.sub(".", _DASHES.sub("-", text))
-    text = text.strip(".-_ ")[:MAX_STEM_LENGTH].strip(".-_ ")
+    text = _cut_at_word(text.strip(".-_ "), MAX_STEM_LENGTH).strip(".-_ ")
     if text.split(".")[0].upper() in _WINDOWS_RESERVED:
         text = "_" + text
     return text

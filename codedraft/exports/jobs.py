@@ -33,7 +33,7 @@ from codedraft.concurrency import gevent_active
 from codedraft.exports import builders
 from codedraft.exports.builders import LIVE, DraftSelector, FeedbackScope
 from codedraft.exports.compare import compare_documents
-from codedraft.exports.filenames import safe_download_name, safe_export_path
+from codedraft.exports.filenames import export_title, safe_download_name, safe_export_path
 from codedraft.extensions import db
 from codedraft.markdown import render_markdown
 from codedraft.timeutil import utcnow
@@ -194,7 +194,7 @@ def _produce_draft(code: Code, request: ExportRequest, progress: Progress) -> Ex
     assert request.draft is not None
     document = builders.load_document(code, request.draft)
     progress(20)
-    title = f"{code.title} - {document.draft_label}"
+    title = export_title(code.title, document.draft_label)
     if request.fmt == "md":
         from codedraft.exports.markdown_export import export_markdown
 
@@ -219,16 +219,20 @@ def _produce_redline(code: Code, request: ExportRequest, progress: Progress) -> 
     progress(10)
     comparison = compare_documents(old, new)
     progress(30)
-    title = f"{code.title} - changes {_short(request.old)} to {_short(request.new)}"
+    title = export_title(code.title, f"changes {_short(request.old)} to {_short(request.new)}")
     if request.fmt == "html":
         from codedraft.exports.redline import RedlineLayout, export_redline_html
 
         html = export_redline_html(comparison, layout=RedlineLayout(request.layout), changed_only=request.changed_only)
         return ExportResult(html.encode(), "html", title)
     if request.fmt == "docx":
+        from codedraft.exports.credits import redline_credits
         from codedraft.exports.docx_redline import export_redline_docx
 
-        return ExportResult(export_redline_docx(comparison, progress=_scaled(progress, 30, 95)), "docx", title)
+        fallback, credits = redline_credits(code, request.old, request.new, comparison)
+        data = export_redline_docx(comparison, author=fallback.author, date=fallback.at, credits=credits,
+                                   progress=_scaled(progress, 40, 95))
+        return ExportResult(data, "docx", title)
     return ExportResult(_redline_pdf(comparison, request), "pdf", title)
 
 
@@ -243,7 +247,7 @@ def _produce_feedback(code: Code, request: ExportRequest, progress: Progress) ->
     rows = builders.feedback_rows(code, FeedbackScope(include_hidden=request.include_hidden), dict(configured))
     progress(30)
     categories = builders.feedback_categories(configured)
-    title = f"{code.title} - feedback"
+    title = export_title(code.title, "feedback")
     latest = _latest_label(code)
     if request.fmt == "csv":
         return ExportResult(feedback_export.export_feedback_csv(rows).encode("utf-8-sig"), "csv", title)

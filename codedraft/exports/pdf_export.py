@@ -164,11 +164,12 @@ def docx_to_pdf(docx: bytes, *, timeout: float = 120.0) -> bytes:
         return target.read_bytes()
 
 
-def export_redline_pdf_via_docx(comparison: Comparison, *, author: str = "CodeDraft", timeout: float = 120.0) -> bytes:
-    """The redline as PDF laid out by LibreOffice from the tracked-changes DOCX (insertions
-    underlined, deletions struck through, change bars in the margin).
+def export_redline_pdf_via_docx(comparison: Comparison, *, timeout: float = 120.0) -> bytes:
+    """The redline as PDF laid out by LibreOffice from the redline DOCX written for print:
+    insertions green and underlined, deletions red and struck through (tracked changes would be
+    coloured by author, one colour for both kinds).
 
     About 3 s for the draft 2 -> 3 redline where WeasyPrint needs 7-9 s. No table of contents:
-    LibreOffice does not update the TOC field while converting.
+    page numbers would need a field update LibreOffice does not run while converting.
     """
-    return docx_to_pdf(export_redline_docx(comparison, author=author, include_toc=False), timeout=timeout)
+    return docx_to_pdf(export_redline_docx(comparison, include_toc=False, marks="print"), timeout=timeout)

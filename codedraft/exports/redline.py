@@ -1,29 +1,43 @@
 """Render a :class:`~codedraft.exports.compare.Comparison` as HTML: inline or side by side.
 
-The redline shows the clause text as drafted (its Markdown source, line breaks kept), not the
-rendered Markdown: a diff of source text is exact, whereas splicing ``<ins>``/``<del>`` into
-rendered HTML breaks as soon as a change crosses a paragraph or a list. All text is escaped here.
+The diff is exact on the clause's Markdown source; :mod:`.redline_blocks` lays it out as the
+Markdown it is (paragraphs, lists and headings, emphasis), so a change never runs paragraphs
+together and no ``####`` is shown. All text is escaped.
 
 Changes are never marked by colour alone: insertions are underlined, deletions struck through,
 and both carry visually hidden "[inserted: ...]" / "[deleted: ...]" text for screen readers.
+Every changed clause is listed in an index at the top, and each links to the previous and next
+changed clause, so the redline can be read change by change without any script (the on-screen
+page adds change-by-change buttons and keys on top).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from html import escape
 
 from .compare import ClauseComparison, ClauseStatus, Comparison, DiffOp, DiffSegment
 from .htmlkit import anchor_id, standalone_page, text_with_breaks
+from .redline_blocks import Side, render_markdown_diff
 
+__all__ = [
+    "Side", "RedlineLayout", "render_segments", "render_segment_lines", "render_inline", "render_side_by_side",
+    "render_summary", "render_clause_index", "change_badges", "export_redline_html", "REDLINE_WORDS",
+]
 
-class Side(StrEnum):
-    """Which text a rendering of a diff shows."""
-
-    BOTH = "both"  # inline: kept, inserted and deleted text together
-    OLD = "old"  # left column: kept and deleted text
-    NEW = "new"  # right column: kept and inserted text
+#: The words a redline shows around the text; the app passes translated ones for its pages.
+REDLINE_WORDS: Mapping[str, str] = {
+    "inserted": "inserted",
+    "deleted": "deleted",
+    "index": "Changed clauses",
+    "previous": "Previous changed clause",
+    "next": "Next changed clause",
+    "added": "added",
+    "removed": "removed",
+    "changed": "changed",
+    "not_in_draft": "Not in this draft",
+}
 
 
 def _marked(tag: str, label: str, text: str) -> str:
@@ -130,11 +144,79 @@ def render_summary(comparison: Comparison) -> str:
     return f'<dl class="redline-summary">{items}</dl>'
 
 
-def render_inline(comparison: Comparison, *, changed_only: bool = False) -> str:
+def _words(words: Mapping[str, str] | None) -> Mapping[str, str]:
+    return {**REDLINE_WORDS, **(words or {})}
+
+
+def _changed_neighbours(shown: list[ClauseComparison]) -> dict[str, tuple[str | None, str | None]]:
+    """For each changed clause, the uids of the changed clauses before and after it."""
+    changed = [clause.uid for clause in shown if clause.status is not ClauseStatus.UNCHANGED]
+    return {
+        uid: (changed[index - 1] if index else None, changed[index + 1] if index + 1 < len(changed) else None)
+        for index, uid in enumerate(changed)
+    }
+
+
+def _neighbour_links(uid: str, neighbours: Mapping[str, tuple[str | None, str | None]],
+                     words: Mapping[str, str]) -> str:
+    """"Previous/next changed clause" links, so a reader can go change by change without script."""
+    if uid not in neighbours:
+        return ""
+    before, after = neighbours[uid]
+    links = []
+    if before is not None:
+        links.append(f'<a class="redline-prev" href="#{anchor_id("clause", before)}">← {escape(words["previous"])}</a>')
+    if after is not None:
+        links.append(f'<a class="redline-next" href="#{anchor_id("clause", after)}">{escape(words["next"])} →</a>')
+    return f'<p class="redline-step">{" ".join(links)}</p>' if links else ""
+
+
+def _count_changes(clause: ClauseComparison) -> int:
+    """How many separate changes (runs of inserted and/or deleted words) a clause's text has."""
+    count, in_change = 0, False
+    for segment in (*clause.title_diff, *clause.body_diff):
+        if segment.op is DiffOp.EQUAL:
+            in_change = False
+        elif not in_change:
+            count, in_change = count + 1, True
+    return count
+
+
+def render_clause_index(comparison: Comparison, *, words: Mapping[str, str] | None = None) -> str:
+    """A linked list of every clause that changed, with what happened to it and how many changes
+    its text holds: the way into a long redline."""
+    labels = _words(words)
+    items = []
+    for clause in comparison.changed:
+        status = labels.get(clause.status.value, clause.status.value)
+        changes = _count_changes(clause)
+        detail = f"{status}, {changes}" if clause.status is ClauseStatus.CHANGED and changes else status
+        items.append(
+            f'<li class="redline-index--{clause.status.value}"><a href="#{anchor_id("clause", clause.uid)}">'
+            f"{escape(clause.current.heading or clause.uid)}</a> <span class=\"meta\">({escape(detail)})</span></li>"
+        )
+    return (
+        f'<nav class="redline-index" aria-labelledby="redline-index-title">'
+        f'<h2 id="redline-index-title">{escape(labels["index"])} ({len(items)})</h2>'
+        f'<ol>{"".join(items)}</ol></nav>'
+    )
+
+
+def _body_html(clause: ClauseComparison, side: Side, words: Mapping[str, str]) -> str:
+    return render_markdown_diff(clause.body_diff, side, labels=(words["inserted"], words["deleted"]))
+
+
+def render_inline(
+    comparison: Comparison, *, changed_only: bool = False, words: Mapping[str, str] | None = None
+) -> str:
     """Inline redline fragment: each clause's heading and text with insertions and deletions
-    marked in place. ``changed_only`` leaves out unchanged clauses."""
+    marked in place, the text laid out as paragraphs, lists and headings. ``changed_only``
+    leaves out unchanged clauses."""
+    labels = _words(words)
+    shown = list(_shown(comparison, changed_only))
+    neighbours = _changed_neighbours([clause for _, clause in shown])
     parts = []
-    for opens_chapter, clause in _shown(comparison, changed_only):
+    for opens_chapter, clause in shown:
         if opens_chapter:
             parts.append(f'<h2 class="redline-chapter">{escape(_chapter_title(clause))}</h2>')
         status = clause.status.value
@@ -142,14 +224,18 @@ def render_inline(comparison: Comparison, *, changed_only: bool = False) -> str:
             f'<section class="redline-clause redline-clause--{status}" '
             f'id="{anchor_id("clause", clause.uid)}">\n'
             f"<h3>{render_segments(clause.title_diff)}</h3>\n{_badges_html(clause)}\n"
-            f'<div class="redline-text">{render_segments(clause.body_diff)}</div>\n</section>'
+            f'<div class="redline-text">{_body_html(clause, Side.BOTH, labels)}</div>\n'
+            f"{_neighbour_links(clause.uid, neighbours, labels)}</section>"
         )
     return "\n".join(parts)
 
 
-def render_side_by_side(comparison: Comparison, *, changed_only: bool = False) -> str:
+def render_side_by_side(
+    comparison: Comparison, *, changed_only: bool = False, words: Mapping[str, str] | None = None
+) -> str:
     """Two-column redline fragment: the old draft with deletions on the left, the new draft with
     insertions on the right, one table row per clause."""
+    labels = _words(words)
     old_label = escape(comparison.old.draft_label)
     new_label = escape(comparison.new.draft_label)
     parts = [
@@ -158,7 +244,9 @@ def render_side_by_side(comparison: Comparison, *, changed_only: bool = False) -
         f'<thead><tr><th scope="col">{old_label}</th><th scope="col">{new_label}</th></tr></thead>',
         "<tbody>",
     ]
-    for opens_chapter, clause in _shown(comparison, changed_only):
+    shown = list(_shown(comparison, changed_only))
+    neighbours = _changed_neighbours([clause for _, clause in shown])
+    for opens_chapter, clause in shown:
         if opens_chapter:
             parts.append(
                 f'<tr class="chapter-row"><th colspan="2" scope="colgroup">{escape(_chapter_title(clause))}</th></tr>'
@@ -166,19 +254,18 @@ def render_side_by_side(comparison: Comparison, *, changed_only: bool = False) -
         cells = []
         for side, present in ((Side.OLD, clause.old is not None), (Side.NEW, clause.new is not None)):
             if not present:
-                absent = "Not in this draft"
-                cells.append(f'<td class="redline-absent"><em>{absent}</em></td>')
+                cells.append(f'<td class="redline-absent"><em>{escape(labels["not_in_draft"])}</em></td>')
                 continue
             cells.append(
                 f'<td><p class="redline-heading"><strong>{render_segments(clause.title_diff, side)}'
                 f"</strong></p>"
-                f'<div class="redline-text">{render_segments(clause.body_diff, side)}</div></td>'
+                f'<div class="redline-text">{_body_html(clause, side, labels)}</div></td>'
             )
         parts.append(
             f'<tr class="redline-clause--{clause.status.value}" id="{anchor_id("clause", clause.uid)}">'
             f"{''.join(cells)}</tr>"
         )
-        badges = _badges_html(clause)
+        badges = _badges_html(clause) + _neighbour_links(clause.uid, neighbours, labels)
         if badges:
             parts.append(f'<tr class="redline-badges-row"><td colspan="2">{badges}</td></tr>')
     parts.append("</tbody></table>")
@@ -212,6 +299,7 @@ def export_redline_html(
         f'<p class="generated">Generated {escape(new.generated_at.strftime("%d %B %Y, %H:%M"))}. '
         "Inserted text is underlined, deleted text struck through.</p></header>\n"
         f'<section aria-label="Summary of changes">{render_summary(comparison)}</section>\n'
+        f"{render_clause_index(comparison)}\n"
         f'<main class="redline-{layout.value}">\n{content}\n</main>'
     )
     body_class = "redline-sbs-page" if layout is RedlineLayout.SIDE_BY_SIDE else ""

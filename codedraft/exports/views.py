@@ -29,7 +29,7 @@ from codedraft.exports import builders, jobs
 from codedraft.exports.builders import LIVE, DraftSelector
 from codedraft.exports.compare import Comparison, compare_documents
 from codedraft.exports.filenames import content_disposition
-from codedraft.exports.redline import render_inline, render_side_by_side, render_summary
+from codedraft.exports.redline import render_clause_index, render_inline, render_side_by_side, render_summary
 from codedraft.extensions import db, limiter
 
 bp = Blueprint("exports", __name__)
@@ -70,6 +70,16 @@ def compare_selectors(code: Code, old: DraftSelector, new: DraftSelector) -> Com
     return comparison
 
 
+def redline_words() -> dict[str, str]:
+    """The redline's words in the reader's language, for the on-screen comparison."""
+    return {
+        "inserted": _("inserted"), "deleted": _("deleted"), "index": _("Changed clauses"),
+        "previous": _("Previous changed clause"), "next": _("Next changed clause"),
+        "added": _("added"), "removed": _("removed"), "changed": _("changed"),
+        "not_in_draft": _("Not in this draft"),
+    }
+
+
 def _selector_arg(name: str, default: DraftSelector | None) -> DraftSelector | None:
     raw = request.args.get(name)
     if raw in (None, ""):
@@ -101,18 +111,21 @@ def compare(slug: str) -> ResponseReturnValue:
     layout = request.args.get("layout", "inline")
     if layout not in ("inline", "side"):
         layout = "inline"
-    comparison = fragment = summary = None
+    comparison = fragment = summary = index = None
     if old is not None and new is not None:
         try:
             comparison = compare_selectors(code, old, new)
         except builders.UnknownDraft:
             abort(404)
         changed_only = request.args.get("changed_only") == "1"
-        fragment = (render_side_by_side if layout == "side" else render_inline)(comparison, changed_only=changed_only)
+        words = redline_words()
+        render = render_side_by_side if layout == "side" else render_inline
+        fragment = render(comparison, changed_only=changed_only, words=words)
         summary = render_summary(comparison)
+        index = render_clause_index(comparison, words=words)
     return render_template(
         "exports/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,
-        comparison=comparison, fragment=fragment, summary=summary,
+        comparison=comparison, fragment=fragment, summary=summary, index=index,
         changed_only=request.args.get("changed_only") == "1",
         may_export_feedback=policy.can_export_feedback(current_user, code),
     )

@@ -25,7 +25,9 @@ from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
 from codedraft.extensions import db
+from codedraft.exports.compare import DiffSegment, diff_words
 from codedraft.feedback import anchors
+from codedraft.feedback.joins import Splice, splice_amendment
 from codedraft.feedback.models import (
     ANCHOR_CHANGED,
     ANCHOR_LIVE,
@@ -363,6 +365,45 @@ def unhide_comment(code: Code, comment: Comment, by: User, *, link: str = "") ->
 # --- amendments ------------------------------------------------------------------------------
 
 
+def amended_text(document: ClauseDocument, comment: Comment, amendment: Amendment) -> Splice:
+    """The clause text with the amendment applied where its passage stands now, the replacement
+    fitted to its place (spaces and punctuation at the joins kept, see :mod:`.joins`).
+
+    Raises StalePassage if the passage is gone or its words are no longer the quoted ones.
+    """
+    if comment.sticky_start is None or comment.sticky_end is None:
+        raise StalePassage("This amendment is not anchored in the live text; rebase it first.")
+    span = anchors.resolve_passage(document, comment.sticky_start, comment.sticky_end)
+    text = document.text
+    if span is None or text[span[0]:span[1]] != comment.quote:
+        raise StalePassage("The passage changed since the amendment was proposed; rebase it first.")
+    return splice_amendment(text, span[0], span[1], amendment.replacement)
+
+
+@dataclass(frozen=True)
+class AmendmentPreview:
+    """What accepting an amendment would do now: the clause before and after, and their diff."""
+
+    before: str
+    after: str
+    diff: tuple[DiffSegment, ...]
+
+
+def preview_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: User) -> AmendmentPreview:
+    """The live clause as accepting the amendment would leave it, without changing anything.
+
+    Raises NotAllowed, FeedbackError (decided already) or StalePassage as accepting would.
+    """
+    amendment = _proposed_amendment(clause, comment, by)
+    opened = store.open(clause)
+    with opened.lock:
+        if store.multi_process:
+            store._catch_up(opened)
+        before = opened.doc.text
+        splice = amended_text(opened.doc, comment, amendment)
+    return AmendmentPreview(before=before, after=splice.text, diff=diff_words(before, splice.text))
+
+
 def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: User, reason: str = "",
                      *, link: str = "") -> bool:
     """Apply the amendment to the live clause as a minimal edit and mark it accepted.
@@ -375,29 +416,25 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     amendment = _proposed_amendment(clause, comment, by)
     if comment.sticky_start is None or comment.sticky_end is None:
         raise StalePassage("This amendment is not anchored in the live text; rebase it first.")
-    sticky_start, sticky_end = comment.sticky_start, comment.sticky_end
     located: dict[str, Any] = {}
 
     def compute(document: ClauseDocument) -> str:
-        span = anchors.resolve_passage(document, sticky_start, sticky_end)
-        text = document.text
-        if span is None or text[span[0]:span[1]] != comment.quote:
-            raise StalePassage("The passage changed since the amendment was proposed; rebase it first.")
-        located["start"] = span[0]
-        return text[:span[0]] + amendment.replacement + text[span[1]:]
+        splice = amended_text(document, comment, amendment)
+        located["start"], located["replacement"] = splice.start, splice.replacement
+        return splice.text
 
     def re_anchor(document: ClauseDocument) -> None:
         start = located["start"]
-        end = start + len(amendment.replacement)
+        end = start + len(located["replacement"])
         if end > start:
-            located["sticky"] = anchors.sticky_pair(document, anchors.Passage(start, end, amendment.replacement))
+            located["sticky"] = anchors.sticky_pair(document, anchors.Passage(start, end, located["replacement"]))
 
     changed = store.edit_live_text(clause, compute, user_id=by.id, origin="amendment", after=re_anchor)
     if "sticky" in located:
         comment.sticky_start, comment.sticky_end = located["sticky"]
-        comment.quote = amendment.replacement
+        comment.quote = located["replacement"]
         comment.anchor_start = located["start"]
-        comment.anchor_end = located["start"] + len(amendment.replacement)
+        comment.anchor_end = located["start"] + len(located["replacement"])
     amendment.state = "accepted"
     amendment.decided_by_id, amendment.decided_at = by.id, utcnow()
     amendment.decision_reason = (reason or "").strip()[:MAX_REASON_CHARS]

@@ -40,6 +40,7 @@ from codedraft.drafts.models import Draft
 from codedraft.drafts.operations import drafts_of
 from codedraft.exports.compare import diff_words
 from codedraft.exports.redline import render_segments
+from codedraft.exports.redline_blocks import render_markdown_diff
 from codedraft.extensions import db, limiter
 from codedraft.feedback import operations as ops
 from codedraft.feedback import realtime
@@ -47,6 +48,7 @@ from codedraft.feedback.anchors import AnchorError, to_utf16
 from codedraft.feedback.charts import legend_swatch, stacked_bar
 from codedraft.feedback.models import DISPOSITIONS, STATUSES, Comment, FeedbackRound
 from codedraft.markdown import render_markdown
+from codedraft.security import safe_local_path
 from codedraft.timeutil import utcnow
 
 bp = Blueprint("feedback", __name__)
@@ -85,7 +87,7 @@ def _back(code: Code, clause: Clause, anchor: str = "") -> str:
     """Where a form returns: its ``next`` field if it is a path of this code, else the feedback page."""
     target = request.form.get("next", "")
     prefix = f"/codes/{code.slug}/"
-    if target.startswith(prefix) and "//" not in target and "\\" not in target:
+    if target.startswith(prefix) and "//" not in target and safe_local_path(target) is not None:
         return target + anchor
     return url_for("feedback.clause_feedback", slug=code.slug, uid=clause.uid) + anchor
 
@@ -318,6 +320,26 @@ def unhide(slug: str, uid: str, comment_id: int) -> ResponseReturnValue:
     code, clause, comment = load_comment(slug, uid, comment_id)
     return _change(code, clause, comment, lambda: ops.unhide_comment(
         code, comment, current_user, link=_thread_link(code, clause, comment.id)), _("The comment is visible again."))
+
+
+@bp.route("/codes/<slug>/clauses/<uid>/feedback/<int:comment_id>/amendment/preview")
+@login_required
+def preview_amendment(slug: str, uid: str, comment_id: int) -> ResponseReturnValue:
+    """What accepting the amendment would make of the clause, before anything changes: the diff
+    and the resulting text, with the button that applies it."""
+    code, clause, comment = load_comment(slug, uid, comment_id)
+    try:
+        preview = ops.preview_amendment(store_for(current_app), clause, comment, current_user)
+    except ops.NotAllowed as error:
+        return _failed(code, clause, str(error), 403)
+    except ops.FeedbackError as error:
+        return _failed(code, clause, str(error), 409 if isinstance(error, ops.StalePassage) else 400)
+    diff_html = render_markdown_diff(preview.diff, labels=(_("inserted"), _("deleted")))
+    return render_template(
+        "feedback/amendment_preview.html", code=code, clause=clause, comment=comment, diff_html=diff_html,
+        result_html=render_markdown(preview.after), unchanged=preview.before == preview.after,
+        next_url=url_for("feedback.thread", slug=code.slug, uid=clause.uid, comment_id=comment.id),
+    )
 
 
 @bp.route("/codes/<slug>/clauses/<uid>/feedback/<int:comment_id>/amendment/<action>", methods=["POST"])

@@ -5,10 +5,18 @@ Two chains share one tokenizer and one folding step:
 * ``folding_analyzer()``: words, case-folded and accent-folded, never stemmed. Prefix,
   wildcard and fuzzy queries run on fields analysed this way, because a stemmed field
   holds "evalu" and misses the prefix "evaluat".
-* ``stemming_analyzer(language)``: the same words, then stemmed for the code's language.
-  Folding runs BEFORE stemming so that "sécurité" and "securite" reach the stemmer as the
-  same word. Stop words are kept on purpose: dropping "not" made "shall not apply" match
-  "shall apply".
+* ``stemming_analyzer(language)``: the same words, each made into its index term for the
+  code's language by ``index_term``. Snowball languages (PyStemmer) are folded BEFORE
+  stemming so that "sécurité" and "securite" reach the stemmer as the same word. Polish and
+  the other EU languages without a Snowball stemmer are lemmatised with simplemma's
+  dictionaries (shipped in the package, nothing downloaded), on the word as written and then
+  folded: those dictionaries hold the accented forms, so "zobowiązaniem" finds its lemma
+  where "zobowiazaniem" would not. Stop words are kept on purpose: dropping "not" made "shall
+  not apply" match "shall apply".
+
+Every backend calls ``index_terms`` itself (documents and queries alike), so a word becomes
+the same term in Whoosh, SQLite and PostgreSQL, and each document is analysed in its own
+code's language. A query is analysed in each language it searches (``query_term_sets``).
 
 Whoosh's own ``accent_map`` folds most Latin letters (ł included) but leaves ligatures
 (æ, œ, ﬁ, ĳ), the dotted capital İ and ß→"s" wrong; ``fold_text`` handles those with
@@ -22,14 +30,29 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 
-from whoosh.analysis import CompositeAnalyzer, Filter, IDTokenizer, RegexTokenizer, StemFilter
+import simplemma
+import Stemmer
+from whoosh.analysis import CompositeAnalyzer, Filter, IDTokenizer, RegexTokenizer
 from whoosh.analysis.acore import Token
-from whoosh.lang import has_stemmer
 
 DEFAULT_LANGUAGE = "en"
+
+# ISO 639-1 code -> Snowball algorithm (PyStemmer): the EU languages Snowball covers, and a few
+# more a code might be written in.
+SNOWBALL_LANGUAGES: dict[str, str] = {
+    "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english", "es": "spanish",
+    "et": "estonian", "fi": "finnish", "fr": "french", "ga": "irish", "hu": "hungarian", "it": "italian",
+    "lt": "lithuanian", "nl": "dutch", "pt": "portuguese", "ro": "romanian", "sv": "swedish",
+    "ca": "catalan", "eu": "basque", "no": "norwegian", "ru": "russian", "tr": "turkish",
+}
+# ISO 639-1 code -> simplemma dictionary: the EU languages Snowball lacks (Maltese has neither,
+# so it is folded only).
+LEMMATISED_LANGUAGES: dict[str, str] = {"pl": "pl", "bg": "bg", "hr": "hbs", "lv": "lv", "sk": "sk", "sl": "sl"}
+TERM_CACHE_SIZE = 262_144
 
 # Word characters plus combining marks, so a decomposed "é" (e + U+0301) stays one word.
 _COMBINING_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
@@ -87,12 +110,95 @@ class FoldFilter(Filter):
                 yield token
 
 
+def normal_language(language: object) -> str:
+    """``language`` as a lower-case ISO 639-1 code ("PL" -> "pl", "pt-BR" -> "pt"); anything
+    unusable -> DEFAULT_LANGUAGE."""
+    if not isinstance(language, str):
+        return DEFAULT_LANGUAGE
+    code = language.strip().lower().replace("_", "-").split("-")[0]
+    return code if code.isascii() and code.isalpha() and 2 <= len(code) <= 3 else DEFAULT_LANGUAGE
+
+
 def language_has_stemmer(language: str) -> bool:
-    """True when Whoosh ships a Snowball stemmer for this ISO 639-1 code (e.g. "en", "fr")."""
-    try:
-        return bool(has_stemmer(language))
-    except Exception:  # has_stemmer raises for unknown codes in some versions
-        return False
+    """True when words of ``language`` are reduced to a common form: a Snowball stemmer or a
+    simplemma dictionary (e.g. "en", "fr", "pl"); other languages are folded only."""
+    code = normal_language(language)
+    return code in SNOWBALL_LANGUAGES or code in LEMMATISED_LANGUAGES
+
+
+@functools.lru_cache(maxsize=64)
+def _stemmer(algorithm: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(algorithm)
+
+
+_stemmer_guard = threading.Lock()
+
+
+@functools.lru_cache(maxsize=TERM_CACHE_SIZE)
+def index_term(word: str, language: str) -> str:
+    """The index term of one word (as ``WORD_PATTERN`` cut it) in ``language``: folded and
+    stemmed, or lemmatised and folded; "" when nothing is left. Never raises.
+
+    The result is made of word characters only, so a space-joined list of terms splits back
+    into the same terms (positions stay one per word, phrases keep working).
+    """
+    code = normal_language(language)
+    if code in LEMMATISED_LANGUAGES:
+        try:
+            lemma = simplemma.lemmatize(word.casefold(), lang=LEMMATISED_LANGUAGES[code])
+        except Exception:  # a dictionary that cannot be read: folded, unlemmatised
+            lemma = word
+        return "".join(WORD_PATTERN.findall(fold_text(lemma))) or fold_text(word)
+    folded = fold_text(word)
+    algorithm = SNOWBALL_LANGUAGES.get(code)
+    if algorithm is None or not folded:
+        return folded
+    with _stemmer_guard:  # a PyStemmer object is not safe to share between threads
+        return str(_stemmer(algorithm).stemWord(folded))
+
+
+def index_terms(text: str, language: str) -> list[str]:
+    """Every word of ``text`` as its index term in ``language``, in order."""
+    terms = (index_term(word, language) for word in WORD_PATTERN.findall(text))
+    return [term for term in terms if term]
+
+
+def analysed_text(text: str, language: str) -> str:
+    """``index_terms`` joined by spaces: what a backend indexes for ``text`` in its stemmed
+    field (re-splitting it with ``WORD_PATTERN`` gives the same terms back)."""
+    return " ".join(index_terms(text, language))
+
+
+def query_term_sets(words: list[str], languages: list[str]) -> list[tuple[str, ...]]:
+    """``words`` as terms once per language, duplicates dropped: a phrase matches a document
+    of any of ``languages`` when one of these term sequences matches in a row."""
+    seen: dict[tuple[str, ...], None] = {}
+    for language in languages or [DEFAULT_LANGUAGE]:
+        terms = tuple(index_term(word, language) for word in words)
+        if all(terms):
+            seen.setdefault(terms, None)
+    return list(seen)
+
+
+class LanguageFilter(Filter):
+    """Whoosh filter: each token becomes its ``index_term`` in one language (the highlighter
+    uses it to find the words of a stored body that match the query's terms)."""
+
+    def __init__(self, language: str = DEFAULT_LANGUAGE) -> None:
+        self.language = normal_language(language)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LanguageFilter) and other.language == self.language
+
+    def __hash__(self) -> int:
+        return hash((LanguageFilter, self.language))
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for token in tokens:
+            term = index_term(token.text, self.language)
+            if term:
+                token.text = term
+                yield token
 
 
 def folding_analyzer() -> CompositeAnalyzer:
@@ -100,16 +206,17 @@ def folding_analyzer() -> CompositeAnalyzer:
     return RegexTokenizer(expression=WORD_PATTERN) | FoldFilter()
 
 
+@functools.lru_cache(maxsize=64)
 def stemming_analyzer(language: str = DEFAULT_LANGUAGE) -> CompositeAnalyzer:
-    """Words -> folded terms -> stems for ``language``; stop words kept.
+    """Words -> their ``index_term`` in ``language``; stop words kept. A language with neither
+    stemmer nor dictionary is folded only: still accent-insensitive, just not stemmed."""
+    return RegexTokenizer(expression=WORD_PATTERN) | LanguageFilter(language)
 
-    A language without a Whoosh stemmer (e.g. "pl") gets the folding analyzer unchanged:
-    still accent-insensitive, just not stemmed.
-    """
-    chain = folding_analyzer()
-    if language_has_stemmer(language):
-        return chain | StemFilter(lang=language)
-    return chain
+
+def word_analyzer() -> CompositeAnalyzer:
+    """Words as typed (neither folded nor stemmed): for fields that hold ``analysed_text``
+    already, and for queries on them, whose words the backend turns into terms per language."""
+    return RegexTokenizer(expression=WORD_PATTERN)
 
 
 def key_analyzer() -> CompositeAnalyzer:

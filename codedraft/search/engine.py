@@ -36,8 +36,9 @@ MAX_VISIBILITY_TOKENS = 1000
 # Facets every backend reports, in display order.
 FACET_FIELDS: tuple[str, ...] = ("kind", "draft", "category", "status", "chapter")
 
-# Field names a user may type in the search box ("chapter:security"); anything else
-# ("title:", "nofield:x", "url: x") is searched as plain words.
+# Field names a user may type in the search box ("chapter:security"). Another name before a
+# colon ("tile:foo", "title:") is dropped with MESSAGE_UNKNOWN_FIELD naming these, and its
+# value searched as words; a field with nothing after the colon gets MESSAGE_EMPTY_FIELD.
 USER_QUERY_FIELDS: tuple[str, ...] = (
     "chapter",
     "clause",
@@ -62,6 +63,24 @@ MESSAGE_TOO_MANY_PATTERNS = (
 MESSAGE_TIME_LIMIT = "The search took too long; the results shown may be incomplete."
 MESSAGE_UNAVAILABLE = "Search is temporarily unavailable; please try again."
 MESSAGE_NO_ACCESS = "There is nothing you are allowed to search."
+MESSAGE_UNKNOWN_FIELD = (
+    "“{field}:” is not a field you can search, so it was left out. The fields are: {fields}."
+)
+MESSAGE_EMPTY_FIELD = "“{field}:” needs a value right after the colon (for example {field}:{example}); it was left out."
+# Every message an engine may give, for the app to translate (``{name}`` parts are filled in).
+ENGINE_MESSAGES: tuple[str, ...] = (
+    MESSAGE_TRUNCATED, MESSAGE_UNPARSABLE, MESSAGE_EMPTY, MESSAGE_SHORT_WILDCARD, MESSAGE_BARE_WILDCARD,
+    MESSAGE_TOO_MANY_EXPANSIONS, MESSAGE_TOO_MANY_PATTERNS, MESSAGE_TIME_LIMIT, MESSAGE_UNAVAILABLE,
+    MESSAGE_NO_ACCESS, MESSAGE_UNKNOWN_FIELD, MESSAGE_EMPTY_FIELD,
+)
+# An example value per field, for MESSAGE_EMPTY_FIELD.
+FIELD_EXAMPLES: dict[str, str] = {
+    "chapter": "security", "clause": "1.2", "draft": "2", "kind": "comment", "category": "academia",
+    "status": "accepted", "author": "kowalska",
+}
+# A name before a colon: starts with a letter; not part of a word, a "field:field:" chain or
+# a URL ("https://").
+_FIELD_LIKE = re.compile(r"(?<![\w:/.])(?P<name>[^\W\d_][\w-]*):(?!//)")
 
 
 class SearchError(Exception):
@@ -98,6 +117,9 @@ class SearchDocument:
     status: str = ""
     author: str = ""
     created: dt.datetime | None = None
+    # The code's language (ISO 639-1): the body and title are analysed in it. "" means the
+    # engine's default language.
+    language: str = ""
 
 
 FilterValue = str | Sequence[str] | None
@@ -133,6 +155,9 @@ class SearchQuery:
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
     group_by_clause: bool = False
+    # Languages of the codes searched: the query's words are analysed in each. Empty means
+    # every language the index holds.
+    languages: Sequence[str] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -258,6 +283,34 @@ def clean_query_text(raw: object, limit: int = MAX_QUERY_CHARS) -> CleanQueryTex
     return CleanQueryText(text, tuple(messages))
 
 
+def check_fields(text: str) -> CleanQueryText:
+    """``text`` without the field prefixes that would search nothing the user meant: unknown
+    names ("tile:foo" -> "foo") and known fields with no value ("chapter:" -> ""), each with a
+    message. Prefixes inside quotes are text, and left alone. Never raises."""
+    messages: list[str] = []
+    pieces: list[str] = []
+    at = 0
+    for match in _FIELD_LIKE.finditer(text):
+        if text.count('"', 0, match.start()) % 2:  # inside a quoted phrase
+            continue
+        name = match.group("name")
+        following = text[match.end() : match.end() + 1]
+        if name in USER_QUERY_FIELDS:
+            if following and not following.isspace() and following != ")":
+                continue
+            example = FIELD_EXAMPLES.get(name, "word")
+            messages.append(MESSAGE_EMPTY_FIELD.format(field=name, example=example))
+        else:
+            messages.append(MESSAGE_UNKNOWN_FIELD.format(field=name, fields=", ".join(USER_QUERY_FIELDS)))
+        pieces.append(text[at : match.start()])
+        pieces.append(" ")
+        at = match.end()
+    if not messages:
+        return CleanQueryText(text, ())
+    pieces.append(text[at:])
+    return CleanQueryText(" ".join("".join(pieces).split()), tuple(dict.fromkeys(messages)))
+
+
 def clamp_paging(page: object, per_page: object) -> tuple[int, int]:
     """Page numbers from a request, forced into 1..MAX_PAGE and 1..MAX_PER_PAGE."""
     page_number = page if isinstance(page, int) and not isinstance(page, bool) else 1
@@ -336,6 +389,8 @@ def validate_document(doc: SearchDocument) -> None:
         raise ValueError(f"{doc.doc_id}: visibility must be a list of token strings")
     if doc.created is not None and not isinstance(doc.created, dt.datetime):
         raise ValueError(f"{doc.doc_id}: created must be a datetime")
+    if not isinstance(doc.language, str):
+        raise ValueError(f"{doc.doc_id}: language must be text")
 
 
 def document_fingerprint(doc: SearchDocument) -> str:
@@ -345,7 +400,7 @@ def document_fingerprint(doc: SearchDocument) -> str:
         doc.doc_id, doc.kind, doc.code_id, doc.body, sorted(t.strip() for t in doc.visibility),
         doc.code_title, doc.chapter, doc.clause_uid, doc.clause_number, doc.clause_title, doc.draft,
         doc.draft_label, doc.category, doc.status, doc.author,
-        to_utc_naive(doc.created).isoformat() if doc.created else None,
+        to_utc_naive(doc.created).isoformat() if doc.created else None, doc.language,
     ]
     encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.blake2b(encoded, digest_size=12).hexdigest()

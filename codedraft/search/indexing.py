@@ -152,7 +152,7 @@ def live_clause_document(clause: Clause, chapter: Chapter, code: Code) -> Search
         doc_id=live_doc_id(clause.uid), kind="clause", code_id=code.id, code_title=code.title,
         body=clause.body or "", visibility=[code_token(code.id)], chapter=chapter.title,
         clause_uid=clause.uid, clause_number=clause.number or "", clause_title=clause.heading,
-        draft=LIVE_DRAFT, draft_label="", created=clause.updated_at,
+        draft=LIVE_DRAFT, draft_label="", created=clause.updated_at, language=code.language or "",
     )
 
 
@@ -163,7 +163,7 @@ def draft_clause_document(row: DraftClause, draft: Draft, code: Code) -> SearchD
         code_title=code.title, body=row.body or "", visibility=[code_token(code.id)],
         chapter=row.chapter_title, clause_uid=row.clause_uid, clause_number=row.number or "",
         clause_title=row.heading, draft=str(draft.number), draft_label=draft.name,
-        created=draft.published_at,
+        created=draft.published_at, language=code.language or "",
     )
 
 
@@ -177,6 +177,8 @@ class CommentContext:
     author_name: str
     draft: Draft | None
     amendment_text: str = ""
+    # Replies, and the amendment's decision reason: shown under the comment to whoever sees it.
+    responses: tuple[str, ...] = ()
 
 
 def comment_visibility(code_id: int, author_id: int, hidden: bool) -> list[str]:
@@ -187,11 +189,13 @@ def comment_visibility(code_id: int, author_id: int, hidden: bool) -> list[str]:
 
 
 def comment_document(comment: Any, context: CommentContext) -> SearchDocument:
-    """A comment (and the replacement text of its amendment, if any) as a search document."""
+    """A comment as a search document: its text, the replacement text of its amendment, the
+    reason of its disposition and the responses to it, all of which its readers see with it
+    (so they share its visibility: a hidden comment's replies are hidden with it)."""
     clause = context.clause
-    body = comment.body or ""
-    if context.amendment_text:
-        body = f"{body}\n\n{context.amendment_text}"
+    parts = [comment.body or "", context.amendment_text, getattr(comment, "disposition_reason", "") or ""]
+    parts += context.responses
+    body = "\n\n".join(part for part in parts if part)
     return SearchDocument(
         doc_id=comment_doc_id(comment.id), kind="comment", code_id=context.code.id,
         code_title=context.code.title, body=body,
@@ -201,7 +205,7 @@ def comment_document(comment: Any, context: CommentContext) -> SearchDocument:
         draft=str(context.draft.number) if context.draft else LIVE_DRAFT,
         draft_label=context.draft.name if context.draft else "",
         category=comment.category or "", status=comment.status or "", author=context.author_name,
-        created=comment.created_at,
+        created=comment.created_at, language=context.code.language or "",
     )
 
 
@@ -212,6 +216,15 @@ def comment_model() -> type | None:
     except ImportError:
         return None
     model = getattr(feedback_models, "Comment", None)
+    return model if isinstance(model, type) else None
+
+
+def reply_model() -> type | None:
+    try:
+        from codedraft.feedback import models as feedback_models
+    except ImportError:
+        return None
+    model = getattr(feedback_models, "Reply", None)
     return model if isinstance(model, type) else None
 
 
@@ -235,10 +248,13 @@ def comment_context(comment: Any, session: Session | None = None) -> CommentCont
     author = session.get(User, comment.author_id)
     draft = session.get(Draft, comment.draft_id) if getattr(comment, "draft_id", None) else None
     amendment = getattr(comment, "amendment", None)
+    replies = getattr(comment, "replies", None) or []
+    responses = [getattr(amendment, "decision_reason", "") or "", *(reply.body or "" for reply in replies)]
     return CommentContext(
         code=code, clause=clause, chapter_title=chapter.title if chapter else "",
         author_name=author.name if author else "", draft=draft,
         amendment_text=getattr(amendment, "replacement", "") or "",
+        responses=tuple(r for r in responses if r),
     )
 
 
@@ -287,11 +303,22 @@ def _iter_comment_documents(
     clauses = {clause.id: clause for clause in session.scalars(select(Clause))}
     authors = dict(session.execute(select(User.id, User.name)).all())
     amendments: dict[int, str] = {}
+    responses: dict[int, list[str]] = {}
     amendment = amendment_model()
     if amendment is not None:
-        amendments = dict(
-            session.execute(select(amendment.comment_id, amendment.replacement)).all()  # type: ignore[attr-defined]
+        rows = session.execute(
+            select(amendment.comment_id, amendment.replacement, amendment.decision_reason)  # type: ignore[attr-defined]
         )
+        for comment_id, replacement, reason in rows:
+            amendments[comment_id] = replacement or ""
+            if reason:
+                responses.setdefault(comment_id, []).append(reason)
+    reply = reply_model()
+    if reply is not None:
+        ordered = select(reply.comment_id, reply.body).order_by(reply.created_at, reply.id)  # type: ignore[attr-defined]
+        for comment_id, body in session.execute(ordered):
+            if body:
+                responses.setdefault(comment_id, []).append(body)
     query = select(model).order_by(model.id).execution_options(yield_per=ROWS_PER_BATCH)  # type: ignore[attr-defined]
     for comment in session.scalars(query):
         code = codes.get(comment.code_id)
@@ -302,7 +329,7 @@ def _iter_comment_documents(
         context = CommentContext(
             code=code, clause=clause, chapter_title=chapter.title if chapter else "",
             author_name=authors.get(comment.author_id, ""), draft=drafts.get(comment.draft_id or 0),
-            amendment_text=amendments.get(comment.id, ""),
+            amendment_text=amendments.get(comment.id, ""), responses=tuple(responses.get(comment.id, ())),
         )
         yield comment_document(comment, context)
 
@@ -374,3 +401,15 @@ def allowed_tokens(user: User | None) -> list[str]:
         if role >= Role.admin:
             tokens.append(office_token(code_id))
     return tokens
+
+
+def query_languages(tokens: Iterable[str], code_filter: Iterable[int] = ()) -> list[str]:
+    """The languages of the codes a search reaches (those filtered to, else every code the
+    tokens name), so the query's words are analysed as those codes' texts were."""
+    wanted = set(code_filter)
+    if not wanted:
+        wanted = {int(parts[1]) for parts in (t.split(":") for t in tokens) if len(parts) >= 2 and parts[1].isdigit()}
+    if not wanted:
+        return []
+    languages = db.session.scalars(select(Code.language).where(Code.id.in_(wanted)).distinct())
+    return sorted({language or "en" for language in languages})

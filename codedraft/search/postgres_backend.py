@@ -13,8 +13,12 @@ What this module guarantees, and how:
   only ever reaches SQL as bound parameters; tsquery text is built from lexemes PostgreSQL
   itself produced, each quoted.
 * Words are split in Python with ``analysis.WORD_PATTERN`` on both sides (documents and
-  queries), so "robots.txt", "II.1.2" and "copyright-related" split as they do in Whoosh;
-  PostgreSQL folds accents (unaccent) and stems (Snowball, no stop words) them.
+  queries), so "robots.txt", "II.1.2" and "copyright-related" split as they do in Whoosh.
+  The stemmed column is built in Python, by the same ``analysis.index_term`` every backend
+  uses, in each document's own language (PostgreSQL has no Polish stemmer, and its own
+  Snowball configurations would stem differently from the embedded index), and handed to
+  PostgreSQL as a tsvector literal; a query's words are made into terms in each language it
+  searches. The unstemmed column is folded by PostgreSQL (unaccent, no stop words).
 * ``stemmed`` holds clause number + title (weight A) and body (B) for ranking and phrases;
   ``unstemmed`` holds number + title (A), body (B), chapter (C) and author (D) for prefixes,
   wildcards, fuzzy words and the chapter/clause/author fields. A phrase is matched within one
@@ -34,6 +38,7 @@ import html
 import logging
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
@@ -69,6 +74,7 @@ from codedraft.search.engine import (
     SearchResults,
     clamp_paging,
     clean_allowed_tokens,
+    check_fields,
     clean_query_text,
     code_ids,
     day_bounds,
@@ -99,8 +105,8 @@ from codedraft.search.whoosh_backend import (
 
 log = logging.getLogger(__name__)
 
-# Languages the migration made a stemming configuration for; others are folded, unstemmed
-# (PostgreSQL 15 ships no Polish stemmer).
+# Languages the migration made a stemming configuration for. Since the stemmed column is built
+# in Python these only name the rows an older version wrote ("codedraft_en"), to rebuild them.
 STEMMED_LANGUAGES = frozenset(
     {"da", "de", "en", "es", "fi", "fr", "hu", "it", "nl", "no", "pt", "ro", "ru", "sv", "tr"}
 )
@@ -109,6 +115,12 @@ SNIPPET_SURROUND = 60
 SNIPPET_FRAGMENTS = 2
 WRITE_BATCH = 500
 LEXEME_CACHE_SIZE = 200_000
+# PostgreSQL keeps positions 1..16383 and at most 256 of them per lexeme; longer lexemes
+# than this are refused, and no real word is this long.
+MAX_POSITION = 16383
+MAX_POSITIONS_PER_TERM = 256
+MAX_TERM_CHARS = 500
+LANGUAGES_TTL_S = 60.0
 POOL_SIZE = 5
 # ts_rank weights for D, C, B, A: a title word counts twice a body word, as in Whoosh.
 RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
@@ -153,8 +165,7 @@ _WORD_END = re.compile(r"[\s()\"]")
 
 _UPSERT = sa.text(
     "INSERT INTO search_document ({columns}, stemmed, unstemmed) VALUES ({values},"
-    " setweight(to_tsvector(CAST(CAST(:language AS text) AS regconfig), :heading_words), 'A')"
-    " || setweight(to_tsvector(CAST(CAST(:language AS text) AS regconfig), :body_words), 'B'),"
+    " CAST(:stemmed AS tsvector),"
     " setweight(to_tsvector('{plain}', :heading_words), 'A') || setweight(to_tsvector('{plain}', :chapter_words), 'C')"
     " || setweight(to_tsvector('{plain}', :author_words), 'D') || setweight(to_tsvector('{plain}', :body_words), 'B'))"
     " ON CONFLICT (doc_id) DO UPDATE SET {updates}, seq = excluded.seq, stemmed = excluded.stemmed,"
@@ -178,7 +189,6 @@ _ALL_WORDS = sa.text(
 )
 _LEXEMES = sa.text(
     "SELECT w,"
-    " ARRAY(SELECT t.lexeme FROM unnest(to_tsvector(CAST(:language AS regconfig), w)) AS t ORDER BY t.positions[1]),"
     f" ARRAY(SELECT t.lexeme FROM unnest(to_tsvector('{UNSTEMMED_CONFIG}', w)) AS t ORDER BY t.positions[1])"
     " FROM unnest(CAST(:words AS text[])) AS w"
 )
@@ -193,9 +203,27 @@ _EXPAND_FUZZY = sa.text(
 
 
 def stemming_config(language: str) -> str:
-    """The text search configuration for ``language`` (ISO 639-1): folded and stemmed where
-    PostgreSQL has a Snowball stemmer, else folded only."""
+    """The text search configuration the migration made for ``language`` (ISO 639-1), else
+    the folding one. Only rows written before the stemmed column was built in Python name one."""
     return f"codedraft_{language}" if language in STEMMED_LANGUAGES else UNSTEMMED_CONFIG
+
+
+def stemmed_vector(heading: str, body: str, language: str) -> str:
+    """A tsvector literal of ``heading`` (weight A) then ``body`` (weight B) as
+    ``analysis.index_terms`` in ``language``, one position per word as PostgreSQL numbers them."""
+    positions: dict[str, list[str]] = {}
+    at = 0
+    for text, weight in ((heading, "A"), (body, "B")):
+        for term in analysis.index_terms(text, language):
+            at += 1
+            held = positions.setdefault(term, [])
+            if len(held) < MAX_POSITIONS_PER_TERM and len(term) <= MAX_TERM_CHARS:
+                held.append(f"{min(at, MAX_POSITION)}{weight}")
+    entries = []
+    for term, marks in positions.items():
+        if marks:
+            entries.append(_quoted(_pg_text(term)) + ":" + ",".join(dict.fromkeys(marks)))
+    return " ".join(entries)
 
 
 def query_words(text: str) -> list[str]:
@@ -209,8 +237,13 @@ def _pg_text(value: str) -> str:
 
 
 def document_row(doc: SearchDocument, language: str) -> dict[str, Any]:
-    """The ``search_document`` parameters for one document. Raises ValueError for a malformed one."""
+    """The ``search_document`` parameters for one document, analysed in its language (else
+    ``language``). Raises ValueError for a malformed one."""
     validate_document(doc)
+    # A document that names no language is analysed in the engine's: marked "*<code>", so an
+    # engine with another default knows those rows need rebuilding.
+    stored_language = analysis.normal_language(doc.language) if doc.language else f"*{analysis.normal_language(language)}"
+    language = stored_language.lstrip("*")
     tokens = [t.strip() for t in doc.visibility if t.strip()]
     if any(len(t.split()) != 1 for t in tokens):
         raise ValueError(f"{doc.doc_id}: visibility tokens may not contain spaces")
@@ -228,8 +261,9 @@ def document_row(doc: SearchDocument, language: str) -> dict[str, Any]:
         created=to_utc_naive(doc.created) if doc.created is not None else None,
         visibility=[_pg_text(t) for t in tokens],
         fingerprint=document_fingerprint(doc),
-        language=language,
+        language=stored_language,
         heading_words=_pg_text(" ".join(query_words(f"{doc.clause_number} {doc.clause_title}"))),
+        stemmed=stemmed_vector(f"{doc.clause_number} {doc.clause_title}", doc.body, language),
         body_words=_pg_text(" ".join(query_words(doc.body))),
         chapter_words=_pg_text(" ".join(query_words(doc.chapter))),
         author_words=_pg_text(" ".join(query_words(doc.author))),
@@ -538,9 +572,8 @@ def _like_escaped(text: str) -> str:
 
 @dataclasses.dataclass
 class Lexemes:
-    """What PostgreSQL makes of one word: its stems and its folded (unstemmed) forms."""
+    """What PostgreSQL makes of one word: its folded (unstemmed) forms."""
 
-    stemmed: tuple[str, ...]
     unstemmed: tuple[str, ...]
 
 
@@ -555,6 +588,7 @@ class Compiled:
     stems: set[str]
     words: set[str]
     prefixes: set[str]
+    languages: tuple[str, ...] = ()
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -580,8 +614,8 @@ class PostgresSearchEngine(SearchEngine):
         search_time_limit: float = SEARCH_TIME_LIMIT_S,
     ) -> None:
         self.url = url
-        self.language = language
-        self.config = stemming_config(language)
+        self.language = analysis.normal_language(language)
+        self.config = self.language
         self.write_timeout = write_timeout
         self.search_time_limit = search_time_limit
         self._engine: Engine = sa.create_engine(
@@ -591,6 +625,7 @@ class PostgresSearchEngine(SearchEngine):
         self._lexeme_cache: dict[str, Lexemes] = {}
         self._lexeme_lock = threading.Lock()
         self._needs_rebuild: bool | None = None
+        self._languages: tuple[float, tuple[str, ...]] | None = None
         self._closed = False
 
     @property
@@ -609,7 +644,8 @@ class PostgresSearchEngine(SearchEngine):
 
     @property
     def needs_rebuild(self) -> bool:
-        """True when some document was indexed with another language's configuration.
+        """True when some document was indexed by PostgreSQL's own stemming (an older version:
+        its ``language`` names a configuration) rather than by ``analysis``.
 
         Asked once (lazily, so constructing the engine does no I/O); False if the database
         cannot be asked, which is logged.
@@ -618,8 +654,11 @@ class PostgresSearchEngine(SearchEngine):
             try:
                 with self._engine.connect() as connection:
                     found = connection.execute(
-                        sa.text("SELECT EXISTS (SELECT 1 FROM search_document WHERE language <> :language)"),
-                        {"language": self.config},
+                        sa.text(
+                            "SELECT EXISTS (SELECT 1 FROM search_document WHERE language LIKE 'codedraft%'"
+                            " OR (language LIKE '*%' AND language <> :defaulted))"
+                        ),
+                        {"defaulted": f"*{self.language}"},
                     ).scalar()
                 self._needs_rebuild = bool(found)
             except sa.exc.SQLAlchemyError:
@@ -645,6 +684,7 @@ class PostgresSearchEngine(SearchEngine):
             for start in range(0, len(rows), WRITE_BATCH):
                 connection.execute(_UPSERT, rows[start : start + WRITE_BATCH])
             connection.execute(_ADD_WORDS, {"ids": sorted(prepared)})
+        self._languages = None  # a new language may have come in
         return len(rows)
 
     def delete(self, doc_ids: Iterable[str]) -> None:
@@ -680,6 +720,7 @@ class PostgresSearchEngine(SearchEngine):
                 connection.execute(_UPSERT, list(batch.values()))
             connection.execute(_ALL_WORDS)
         self._needs_rebuild = False
+        self._languages = None
         if progress:
             progress(done, total)
         return done
@@ -728,7 +769,9 @@ class PostgresSearchEngine(SearchEngine):
         if not allowed:
             return empty_results(page, per_page, MESSAGE_NO_ACCESS)
         cleaned = clean_query_text(query.text)
-        messages = list(cleaned.messages)
+        fielded = check_fields(cleaned.text)
+        messages = [*cleaned.messages, *fielded.messages]
+        cleaned = fielded
         filters = query.filters if isinstance(query.filters, SearchFilters) else SearchFilters()
         parsed = parse_user_query(cleaned.text, messages)
         browsing = has_any_filter(filters)
@@ -744,11 +787,15 @@ class PostgresSearchEngine(SearchEngine):
                     {"ms": str(max(1, int(self.search_time_limit * 1000)))},
                 )
                 try:
-                    resolved = self._resolve(connection, parsed, messages, {"patterns": MAX_EXPANDING_PATTERNS})
+                    languages = self._query_languages(connection, query)
+                    resolved = self._resolve(
+                        connection, parsed, messages, {"patterns": MAX_EXPANDING_PATTERNS}, languages
+                    )
                     if resolved is None and not browsing:  # only words PostgreSQL makes nothing of
                         messages.append(MESSAGE_EMPTY)
                         return empty_results(page, per_page, join_messages(messages))
                     compiled = self._compile(resolved if resolved is not None else Every(), allowed, filters)
+                    compiled.languages = tuple(languages)
                     return self._answer(connection, compiled, query.group_by_clause, page, per_page, messages)
                 except sa.exc.OperationalError as error:
                     if not isinstance(error.orig, psycopg.errors.QueryCanceled):
@@ -758,6 +805,26 @@ class PostgresSearchEngine(SearchEngine):
 
     # -- resolving leaves against the index: lexemes and expansions
 
+    def _query_languages(self, connection: Connection, query: SearchQuery) -> list[str]:
+        """The languages a query is analysed in: those it names, else every language the
+        index holds (asked at most every LANGUAGES_TTL_S), else the engine's default."""
+        named = getattr(query, "languages", ()) or ()
+        if isinstance(named, str):
+            named = (named,)
+        wanted = list(dict.fromkeys(analysis.normal_language(code) for code in named))
+        if wanted:
+            return wanted
+        cached = self._languages
+        now = time.monotonic()
+        if cached is None or now - cached[0] > LANGUAGES_TTL_S:
+            held = connection.execute(
+                sa.text("SELECT DISTINCT language FROM search_document WHERE language NOT LIKE 'codedraft%'")
+            ).scalars()
+            codes = {str(code).lstrip("*") for code in held}
+            cached = (now, tuple(sorted(codes)) or (self.language,))
+            self._languages = cached
+        return list(cached[1])
+
     def _lexemes(self, connection: Connection, words: Iterable[str]) -> dict[str, Lexemes]:
         """Stems and folded forms of ``words`` as PostgreSQL makes them, cached per engine."""
         wanted = set(words)
@@ -766,8 +833,8 @@ class PostgresSearchEngine(SearchEngine):
         missing = sorted(wanted - set(found))
         if missing:
             # Words come from WORD_PATTERN, which never matches NUL: each comes back as sent.
-            rows = connection.execute(_LEXEMES, {"language": self.config, "words": missing})
-            fresh = {word: Lexemes(tuple(stems), tuple(plain)) for word, stems, plain in rows}
+            rows = connection.execute(_LEXEMES, {"words": missing})
+            fresh = {word: Lexemes(tuple(plain)) for word, plain in rows}
             with self._lexeme_lock:
                 if len(self._lexeme_cache) + len(fresh) > LEXEME_CACHE_SIZE:
                     self._lexeme_cache.clear()
@@ -776,7 +843,8 @@ class PostgresSearchEngine(SearchEngine):
         return found
 
     def _resolve(
-        self, connection: Connection, node: Node | None, messages: list[str], budget: dict[str, int]
+        self, connection: Connection, node: Node | None, messages: list[str], budget: dict[str, int],
+        languages: list[str],
     ) -> Node | None:
         """Turn words, patterns and fuzzy words into ``Match`` leaves, expanding against the index."""
         if node is None:
@@ -788,16 +856,16 @@ class PostgresSearchEngine(SearchEngine):
 
         def resolve(part: Node) -> Node | None:
             if isinstance(part, Text):
-                return _text_match(part, lexemes)
+                return _text_match(part, lexemes, languages)
             if isinstance(part, Pattern | Fuzzy):
                 if budget["patterns"] <= 0:
                     messages.append(MESSAGE_TOO_MANY_PATTERNS.format(limit=MAX_EXPANDING_PATTERNS))
                     source = part.pattern if isinstance(part, Pattern) else part.word
-                    return _text_match(Text(tuple(query_words(source)), part.field), lexemes)
+                    return _text_match(Text(tuple(query_words(source)), part.field), lexemes, languages)
                 budget["patterns"] -= 1
                 if isinstance(part, Pattern):
                     return self._pattern_match(connection, part, lexemes, messages)
-                return self._fuzzy_match(connection, part, lexemes, messages)
+                return self._fuzzy_match(connection, part, lexemes, messages, languages)
             if isinstance(part, And):
                 return _all_of(resolve(c) for c in part.children)
             if isinstance(part, Or):
@@ -828,12 +896,13 @@ class PostgresSearchEngine(SearchEngine):
         return _any_word(expansions[:MAX_WILDCARD_EXPANSIONS], weights, part.field)
 
     def _fuzzy_match(
-        self, connection: Connection, part: Fuzzy, lexemes: Mapping[str, Lexemes], messages: list[str]
+        self, connection: Connection, part: Fuzzy, lexemes: Mapping[str, Lexemes], messages: list[str],
+        languages: list[str],
     ) -> Node | None:
         """Words of the index within ``distance`` edits that share the first letter."""
         plain = lexemes[part.word].unstemmed
         if len(plain) != 1:
-            return _text_match(Text((part.word,), part.field), lexemes)
+            return _text_match(Text((part.word,), part.field), lexemes, languages)
         word = plain[0]
         expansions = connection.execute(
             _EXPAND_FUZZY,
@@ -959,14 +1028,16 @@ def _field_weights(field: str | None) -> tuple[str, ...]:
     return (TEXT_FIELD_WEIGHT[field],) if field else DEFAULT_WEIGHTS
 
 
-def _text_match(part: Text, lexemes: Mapping[str, Lexemes]) -> Match | None:
-    """Default fields: stems in the stemmed column; a named field: folded words in its weight."""
+def _text_match(part: Text, lexemes: Mapping[str, Lexemes], languages: list[str]) -> Match | None:
+    """Default fields: the words' terms in the stemmed column, in any of ``languages``; a named
+    field: folded words in its weight."""
     if part.field is None:
-        stems = [s for w in part.words for s in lexemes[w].stemmed]
-        if not stems:
+        sets = analysis.query_term_sets(list(part.words), languages)
+        if not sets:
             return None
-        weights = DEFAULT_WEIGHTS if len(stems) > 1 else ("",)
-        return Match("stemmed", _phrase(stems, weights), stems=frozenset(stems))
+        phrases = [_phrase(terms, DEFAULT_WEIGHTS if len(terms) > 1 else ("",)) for terms in sets]
+        tsquery = phrases[0] if len(phrases) == 1 else " | ".join(f"({p})" for p in phrases)
+        return Match("stemmed", tsquery, stems=frozenset(t for terms in sets for t in terms))
     plain = [p for w in part.words for p in lexemes[w].unstemmed]
     return Match("unstemmed", _phrase(plain, _field_weights(part.field))) if plain else None
 
@@ -1048,6 +1119,7 @@ class _Marker:
     def __init__(self, lexemes: Mapping[str, Lexemes], compiled: Compiled) -> None:
         self._lexemes = lexemes
         self._stems = compiled.stems
+        self._languages = compiled.languages
         self._words = compiled.words
         self._prefixes = tuple(compiled.prefixes)
 
@@ -1055,7 +1127,9 @@ class _Marker:
         found = self._lexemes.get(unicodedata.normalize("NFC", word))
         if found is None:
             return False
-        if self._stems.intersection(found.stemmed) or self._words.intersection(found.unstemmed):
+        if self._stems and any(analysis.index_term(word, code) in self._stems for code in self._languages):
+            return True
+        if self._words.intersection(found.unstemmed):
             return True
         return any(plain.startswith(self._prefixes) for plain in found.unstemmed) if self._prefixes else False
 

@@ -35,9 +35,10 @@ from codedraft.search.engine import (
     SearchQuery,
     SearchResults,
     clamp_paging,
+    code_ids,
     join_messages,
 )
-from codedraft.search.indexing import allowed_tokens, search_engine
+from codedraft.search.indexing import allowed_tokens, query_languages, search_engine
 
 bp = Blueprint("search", __name__)
 
@@ -121,9 +122,11 @@ def _date_arg(args: Mapping[str, str], name: str, messages: list[str]) -> tuple[
 
 def run_search(viewer: User, parsed: ParsedRequest) -> SearchResults:
     """Ask the engine as ``viewer``: only documents their tokens allow come back."""
+    tokens = allowed_tokens(viewer)
     query = SearchQuery(
-        text=parsed.text, allowed_tokens=allowed_tokens(viewer), filters=parsed.filters,
+        text=parsed.text, allowed_tokens=tokens, filters=parsed.filters,
         page=parsed.page, per_page=parsed.per_page, group_by_clause=parsed.grouped,
+        languages=query_languages(tokens, code_ids(parsed.filters.code_id)),
     )
     return search_engine().search(query)
 

@@ -78,6 +78,7 @@ from codedraft.search.engine import (
     SearchResults,
     clamp_paging,
     clean_allowed_tokens,
+    check_fields,
     clean_query_text,
     code_ids,
     day_bounds,
@@ -96,7 +97,7 @@ from codedraft.search.engine import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: body and title hold analysed_text in each code's language
 META_FILE = "codedraft-search.json"
 INIT_LOCK_FILE = "codedraft-init.lock"
 
@@ -125,6 +126,8 @@ FACET_SOURCE: dict[str, str] = {
     "status": "status",
     "chapter": "chapter_key",
 }
+# Fields holding ``analysis.analysed_text``: query words on them become terms per language.
+ANALYSED_FIELDS = frozenset({"body", "clause_title"})
 # Stored fields handed back in SearchHit.fields.
 HIT_FIELDS: tuple[str, ...] = (
     "code_id",
@@ -153,12 +156,15 @@ def _process_write_lock(path: Path) -> threading.Lock:
         return _PROCESS_WRITE_LOCKS.setdefault(path, threading.Lock())
 
 
-def build_schema(language: str) -> Schema:
-    """The index layout: stemmed fields for ranking and phrases, unstemmed twins for
-    prefix/wildcard/fuzzy, folded keys for filters and facets (their sortable columns keep
-    the original spelling for display)."""
+def build_schema(language: str = analysis.DEFAULT_LANGUAGE) -> Schema:
+    """The index layout: analysed fields for ranking and phrases (each document's terms made
+    in its own language before Whoosh sees them, so their analyzer only splits words),
+    unstemmed twins for prefix/wildcard/fuzzy, folded keys for filters and facets (their
+    sortable columns keep the original spelling for display). The text as written is kept in
+    ``stored_body`` and ``stored_title``. ``language`` is unused since schema 3 (each document
+    names its own)."""
     folded = analysis.folding_analyzer()
-    stemmed = analysis.stemming_analyzer(language)
+    stemmed = analysis.word_analyzer()
     keys = analysis.key_analyzer()
     return Schema(
         doc_id=ID(stored=True, unique=True, sortable=True),
@@ -170,11 +176,14 @@ def build_schema(language: str) -> Schema:
         clause_uid=ID(stored=True),
         clause_number=ID(stored=True, analyzer=keys),
         clause=TEXT(analyzer=folded, multitoken_query="phrase"),
-        clause_title=TEXT(analyzer=stemmed, stored=True, multitoken_query="phrase"),
+        clause_title=TEXT(analyzer=stemmed, multitoken_query="phrase"),
+        stored_title=STORED(),
         title_exact=TEXT(analyzer=folded, phrase=False),
         draft=ID(stored=True, sortable=True, analyzer=keys),
         draft_label=STORED(),
-        body=TEXT(analyzer=stemmed, stored=True, multitoken_query="phrase"),
+        body=TEXT(analyzer=stemmed, multitoken_query="phrase"),
+        stored_body=STORED(),
+        language=ID(stored=True),
         body_exact=TEXT(analyzer=folded, phrase=False),
         category=ID(stored=True, sortable=True, analyzer=keys),
         status=ID(stored=True, sortable=True, analyzer=keys),
@@ -186,9 +195,11 @@ def build_schema(language: str) -> Schema:
     )
 
 
-def document_fields(doc: SearchDocument) -> dict[str, Any]:
-    """The Whoosh fields for one document. Raises ValueError for a malformed document."""
+def document_fields(doc: SearchDocument, default_language: str = analysis.DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """The Whoosh fields for one document, its text analysed in its language (else
+    ``default_language``). Raises ValueError for a malformed document."""
     validate_document(doc)
+    language = analysis.normal_language(doc.language or default_language)
     tokens = [t.strip() for t in doc.visibility if t.strip()]
     if any(len(t.split()) != 1 for t in tokens):
         raise ValueError(f"{doc.doc_id}: visibility tokens may not contain spaces")
@@ -202,11 +213,14 @@ def document_fields(doc: SearchDocument) -> dict[str, Any]:
         "clause_uid": doc.clause_uid,
         "clause_number": doc.clause_number.strip(),
         "clause": f"{doc.clause_number} {doc.clause_title}",
-        "clause_title": doc.clause_title,
+        "clause_title": analysis.analysed_text(doc.clause_title, language),
+        "stored_title": doc.clause_title,
         "title_exact": doc.clause_title,
         "draft": (doc.draft or LIVE_DRAFT).strip(),
         "draft_label": doc.draft_label,
-        "body": doc.body,
+        "body": analysis.analysed_text(doc.body, language),
+        "stored_body": doc.body,
+        "language": language,
         "body_exact": doc.body,
         "category": doc.category.strip(),
         "status": doc.status.strip(),
@@ -374,7 +388,7 @@ class WhooshSearchEngine(SearchEngine):
         self.search_time_limit = search_time_limit
         self.needs_rebuild = False
         self._schema = build_schema(language)
-        self._body_analyzer = analysis.stemming_analyzer(language)
+        self._languages_cache: tuple[object, tuple[str, ...]] | None = None
         self._write_lock = _process_write_lock(self.path)
         self._searcher_lock = threading.RLock()
         self._searcher: Searcher | None = None
@@ -444,7 +458,7 @@ class WhooshSearchEngine(SearchEngine):
 
     def index(self, docs: Iterable[SearchDocument]) -> int:
         # Last version wins when a batch names the same document twice.
-        prepared = {fields["doc_id"]: fields for fields in map(document_fields, docs)}
+        prepared = {fields["doc_id"]: fields for fields in (document_fields(d, self.language) for d in docs)}
         if not prepared:
             return 0
         with self._writer() as writer:
@@ -477,7 +491,7 @@ class WhooshSearchEngine(SearchEngine):
             progress(0, total)
         with self._writer(clear=True, procs=max(1, int(procs))) as writer:
             for doc in docs:
-                writer.add_document(**document_fields(doc))
+                writer.add_document(**document_fields(doc, self.language))
                 done += 1
                 if progress and done % PROGRESS_EVERY == 0:
                     progress(done, total)
@@ -553,11 +567,15 @@ class WhooshSearchEngine(SearchEngine):
         if not allowed:
             return empty_results(page, per_page, MESSAGE_NO_ACCESS)
         cleaned = clean_query_text(query.text)
-        messages = list(cleaned.messages)
+        fielded = check_fields(cleaned.text)
+        messages = [*cleaned.messages, *fielded.messages]
+        cleaned = fielded
         filters = query.filters if isinstance(query.filters, SearchFilters) else SearchFilters()
         filter_q = wq.And([_visibility_query(allowed), *self._filter_queries(filters)])
         with self._using_searcher() as searcher:
             user_q = self._user_query(cleaned.text, searcher, messages)
+            if user_q is not None:
+                user_q = _in_languages(user_q, self._query_languages(query, searcher))
             if user_q is None:
                 if not has_any_filter(filters):
                     messages.append(MESSAGE_EMPTY)
@@ -598,6 +616,23 @@ class WhooshSearchEngine(SearchEngine):
             return literal
         messages.extend(notes.messages)
         return self._cap_expansions(parsed, searcher, messages)
+
+    def _query_languages(self, query: SearchQuery, searcher: Searcher) -> list[str]:
+        """The languages a query is analysed in: those it names, else every language the
+        index holds (cached per searcher), else the engine's default."""
+        named = getattr(query, "languages", ()) or ()
+        if isinstance(named, str):
+            named = (named,)
+        wanted = list(dict.fromkeys(analysis.normal_language(code) for code in named))
+        if wanted:
+            return wanted
+        cached = self._languages_cache
+        if cached is None or cached[0] is not searcher:
+            held = searcher.reader().lexicon("language")
+            codes = tuple(b.decode("utf-8") if isinstance(b, bytes) else str(b) for b in held)
+            cached = (searcher, codes or (analysis.normal_language(self.language),))
+            self._languages_cache = cached
+        return list(cached[1])
 
     def _literal_query(self, text: str, parser: RestrictedQueryParser) -> wq.Query | None:
         """Every word of ``text`` (at most MAX_LITERAL_WORDS), all required, in the default
@@ -789,7 +824,7 @@ class WhooshSearchEngine(SearchEngine):
             per_page=per_page,
         )
 
-    def _group(self, hits: list[Hit], marks: frozenset[str]) -> ClauseGroup:
+    def _group(self, hits: list[Hit], marks: _Marks) -> ClauseGroup:
         search_hits = sorted((self._hit(h, marks) for h in hits), key=draft_order)
         first = search_hits[0].fields
         return ClauseGroup(
@@ -800,9 +835,10 @@ class WhooshSearchEngine(SearchEngine):
             hits=tuple(search_hits),
         )
 
-    def _hit(self, hit: Hit, marks: frozenset[str]) -> SearchHit:
+    def _hit(self, hit: Hit, marks: _Marks) -> SearchHit:
         stored = hit.fields()
         fields: dict[str, object] = {name: stored.get(name, "") for name in HIT_FIELDS}
+        fields["clause_title"] = stored.get("stored_title", "")
         fields["code_id"] = int(stored.get("code_id") or 0)
         fields["created"] = stored.get("created")
         return SearchHit(
@@ -810,34 +846,36 @@ class WhooshSearchEngine(SearchEngine):
             kind=stored.get("kind", ""),
             fields=fields,
             score=float(hit.score or 0.0),
-            snippet=self._snippet(stored.get("body", ""), marks),
+            snippet=self._snippet(stored.get("stored_body", ""), marks, stored.get("language") or self.language),
         )
 
-    def _highlight_words(self, user_q: wq.Query, searcher: Searcher) -> frozenset[str]:
-        """The stemmed body words to mark: the query's body terms, plus its prefix, wildcard
-        and fuzzy terms expanded against the index and stemmed, so the stemmed highlighter
-        marks every form of them. Only words present in a visible hit's text get marked."""
+    def _highlight_words(self, user_q: wq.Query, searcher: Searcher) -> _Marks:
+        """What to mark in bodies: the query's body terms, plus its prefix, wildcard and fuzzy
+        words expanded against the index (made into terms per hit, in the hit's language), so
+        the highlighter marks every form of them. Only words in a visible hit's text get marked."""
+        terms_found: set[str] = set()
         words: set[str] = set()
         try:
             terms = user_q.existing_terms(searcher.reader(), phrases=True, expand=True)
         except Exception:  # highlighting is a nicety; never fail a search over it
             log.info("could not expand highlight terms", exc_info=True)
-            return frozenset()
+            return _Marks(frozenset(), frozenset())
         for fieldname, btext in terms:
             text = btext.decode("utf-8") if isinstance(btext, bytes) else str(btext)
             if fieldname == "body":
-                words.add(text)
+                terms_found.add(text)
             elif fieldname == "body_exact":
-                words.update(t.text for t in self._body_analyzer(text))
-        return frozenset(words)
+                words.add(text)
+        return _Marks(frozenset(terms_found), frozenset(words))
 
-    def _snippet(self, body: str, words: frozenset[str]) -> str:
-        """Escaped fragments of ``body`` around ``words``, or its escaped opening."""
+    def _snippet(self, body: str, marks: _Marks, language: str) -> str:
+        """Escaped fragments of ``body`` around the marked words, or its escaped opening."""
+        words = marks.terms | {analysis.index_term(w, language) for w in marks.words}
         if words:
             marked = highlight(
                 body,
-                words,
-                self._body_analyzer,
+                frozenset(words),
+                analysis.stemming_analyzer(language),
                 ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60),
                 MarkFormatter(),
                 top=2,
@@ -849,6 +887,38 @@ class WhooshSearchEngine(SearchEngine):
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Marks:
+    """Highlighting: ``terms`` as indexed in ``body``, and unstemmed ``words`` that patterns
+    expanded to (made into each hit's terms when its snippet is cut)."""
+
+    terms: frozenset[str]
+    words: frozenset[str]
+
+
+def _in_languages(q: wq.Query, languages: list[str]) -> wq.Query:
+    """``q`` with every term and phrase on an analysed field made of index terms: once per
+    language (any of them may match), since documents of each code hold their own language's
+    terms. Other fields are left as parsed."""
+    if isinstance(q, wq.Term) and q.fieldname in ANALYSED_FIELDS:
+        sets = analysis.query_term_sets([str(q.text)], languages)
+        alternatives = [wq.Term(q.fieldname, terms[0], boost=q.boost) for terms in sets]
+        return _one_of(alternatives, q.boost)
+    if isinstance(q, wq.Phrase) and q.fieldname in ANALYSED_FIELDS:
+        sets = analysis.query_term_sets([str(w) for w in q.words], languages)
+        alternatives = [wq.Phrase(q.fieldname, list(terms), slop=q.slop, boost=q.boost) for terms in sets]
+        return _one_of(alternatives, q.boost)
+    if q.is_leaf():
+        return q
+    return q.apply(lambda child: _in_languages(child, languages))
+
+
+def _one_of(alternatives: list[wq.Query], boost: float) -> wq.Query:
+    if not alternatives:
+        return wq.NullQuery
+    return alternatives[0] if len(alternatives) == 1 else wq.Or(alternatives, boost=boost)
 
 
 def _matching_docs(q: wq.Query, leaf: Any, context: Any, deadline: float) -> set[int]:

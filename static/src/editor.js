@@ -33,6 +33,7 @@ import { ClauseProvider, DEFAULT_RESYNC_INTERVAL_MS, STATUS } from './collab/pro
 import { describeStatus } from './collab/status.js'
 import { participants, safeColor } from './collab/presence.js'
 import { createPreviewer } from './collab/preview.js'
+import { forgetOffline, guardUnsavedEdits, restoreOffline } from './collab/offline.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
 const STATUS_SETTLE_MS = 400
@@ -223,6 +224,7 @@ function bindPreview (ytext, previewEl, url) {
  * @property {ClauseProvider} provider
  * @property {Y.UndoManager} undoManager
  * @property {Awareness} awareness
+ * @property {import('y-indexeddb').IndexeddbPersistence | null} persistence the offline copy, if kept
  * @property {() => void} destroy
  */
 
@@ -243,10 +245,11 @@ function bindPreview (ytext, previewEl, url) {
  * @param {PageParts} parts
  * @param {string} notice shown in the status until the next edit, or ''
  * @param {(reason: string) => void} onStale called when the server refused a local update
+ * @param {Y.Doc} ydoc the clause document, already holding the offline copy if there is one
+ * @param {import('y-indexeddb').IndexeddbPersistence | null} persistence
  * @returns {ClauseSession}
  */
-function openSession ({ host, config, socket, statusEl, presenceList, previewEl }, notice, onStale) {
-  const ydoc = new Y.Doc()
+function openSession ({ host, config, socket, statusEl, presenceList, previewEl }, notice, onStale, ydoc, persistence) {
   const ytext = ydoc.getText('body')
   const awareness = new Awareness(ydoc)
   awareness.setLocalStateField('user', { name: config.userName, color: config.userColor, colorLight: `${config.userColor}33` })
@@ -328,8 +331,10 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     provider,
     undoManager,
     awareness,
+    persistence,
     destroy () {
       stopStatus()
+      if (persistence) persistence.destroy()
       stopPreview()
       awareness.off('change', onPresence)
       view.destroy()
@@ -369,22 +374,31 @@ export function startClauseEditor (doc = document) {
     previewEl
   }
 
-  /** @type {ClauseSession} */
+  /** @type {ClauseSession | undefined} */
   let session
   /** @param {string} notice */
-  const open = (notice) => {
-    session = openSession(parts, notice, (reason) => {
-      const hadFocus = session.view.hasFocus
-      session.destroy()
-      open(`Not saved: ${reason}. The text was reloaded from the server.`)
-      if (hadFocus) session.view.focus()
-    })
+  const open = async (notice) => {
+    const ydoc = new Y.Doc()
+    // Only people who may edit keep an offline copy (a reader has nothing of their own to keep).
+    const persistence = parts.config.readonly ? null : await restoreOffline(ydoc, parts.config.clauseUid)
+    session = openSession(parts, notice, async (reason) => {
+      const stale = /** @type {ClauseSession} */ (session)
+      const hadFocus = stale.view.hasFocus
+      const copy = stale.persistence
+      stale.destroy()
+      // The refused update is in the stored copy too: loading it again would be refused again.
+      await forgetOffline(copy)
+      await open(`Not saved: ${reason}. The text was reloaded from the server.`)
+      if (hadFocus && session) session.view.focus()
+    }, ydoc, persistence)
+    host.dataset.offlineCopy = String(Boolean(persistence))
+    return session
   }
-  open('')
+  guardUnsavedEdits(window, () => Boolean(session && session.provider.unackedCount > 0))
 
-  const handle = { current: () => session }
-  // A handle for end-to-end tests and debugging in the console.
-  window.codedraftEditor = handle
+  const handle = { current: () => /** @type {ClauseSession} */ (session) }
+  // A handle for end-to-end tests and debugging in the console, once the clause is open.
+  open('').then(() => { window.codedraftEditor = handle })
   return handle
 }
 

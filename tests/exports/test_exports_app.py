@@ -19,8 +19,8 @@ from codedraft.drafts.operations import publish_draft
 from codedraft.exports import builders, jobs
 from codedraft.exports.pdf_export import PRINT_CSS_URL, app_asset_fetcher
 from codedraft.extensions import db
+from tests.exports.conftest import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
 
 
 def _corpus(name: str) -> str:

@@ -13,6 +13,7 @@ from codedraft.codes import operations as codes
 from codedraft.codes.models import Clause
 from codedraft.collab import history, install
 from codedraft.collab.history import LoggedUpdate
+from codedraft.collab.history_access import PARTICIPANTS, set_history_audience
 from codedraft.collab.models import Checkpoint, ClauseUpdate
 from codedraft.collab.offsets import codepoint_to_utf8
 from codedraft.collab.store import store_for
@@ -172,18 +173,33 @@ def test_editors_get_a_writable_panel(app, client, sign_in, edited):
     assert 'data-readonly="false"' in page
 
 
-def test_history_lists_sessions_with_who_and_when(app, client, sign_in, edited):
+def open_history_to_participants(code, make_user):
+    """The code's admin lets every participant see the live history."""
+    office = make_user(office=True, name="Office Admin")
+    set_history_audience(code, PARTICIPANTS, office)
+    db.session.commit()
+
+
+def test_history_lists_sessions_with_who_and_when(app, client, sign_in, edited, make_user):
     code, clause, people = edited
+    open_history_to_participants(code, make_user)
     sign_in(people["observer"])
     response = client.get(_url(code, clause))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    rows = re.findall(r'<tr class="history-session".*?</tr>', page, re.S)
-    # Newest first: chair, member, chair, and the imported seed.
-    assert len(rows) == 4
-    assert "Chair Person" in rows[0] and "Member Person" in rows[1] and "Chair Person" in rows[2]
-    assert "Imported text" in rows[3]
+    rows = re.findall(r'<li class="history-session".*?</li>', page, re.S)
+    # One session per person and pause, newest first: the chair's two edits (the member's in
+    # between does not cut them), the member's, and the imported seed.
+    assert len(rows) == 3
+    assert "Chair Person" in rows[0] and "Member Person" in rows[1] and "Imported text" in rows[2]
     assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT', rows[0])
+    # Each session shows what that person did, not what the other did meanwhile.
+    chair_inserted = "".join(re.findall(r'<ins class="redline-ins">(.*?)</ins>', rows[0]))
+    assert "All" in chair_inserted and "data" in chair_inserted and "🌍" not in chair_inserted
+    assert "🌍 openly" in rows[0]  # the member's words are there, as plain text
+    member = rows[1]
+    assert re.search(r'<ins class="redline-ins"><span class="visually-hidden">\[inserted: </span> 🌍 openly', member)
+    assert "<del" not in member
     assert "Save checkpoint" not in page  # observers may not name checkpoints
 
 
@@ -196,8 +212,9 @@ def test_history_of_a_hidden_clause_is_404(app, client, sign_in, edited):
     assert client.post(_url(code, clause, "/restore"), data={"csrf_token": token, "at": 1}).status_code == 404
 
 
-def test_replay_shows_the_text_as_of_an_update(app, client, sign_in, edited):
+def test_replay_shows_the_text_as_of_an_update(app, client, sign_in, edited, make_user):
     code, clause, people = edited
+    open_history_to_participants(code, make_user)
     ids = _ids(clause)
     sign_in(people["reviewer"])
     page = client.get(_url(code, clause, f"/replay?at={ids[1]}")).get_data(as_text=True)
@@ -212,8 +229,9 @@ def test_replay_shows_the_text_as_of_an_update(app, client, sign_in, edited):
     assert client.get(_url(code, clause, f"/replay?at={ids[0] - 1}")).status_code == 404
 
 
-def test_blame_names_the_author_of_each_passage(app, client, sign_in, edited):
+def test_blame_names_the_author_of_each_passage(app, client, sign_in, edited, make_user):
     code, clause, people = edited
+    open_history_to_participants(code, make_user)
     sign_in(people["reviewer"])
     page = client.get(_url(code, clause, "/blame")).get_data(as_text=True)
     passages = re.findall(r'<span class="blame-passage ([^"]+)" data-update-id="(\d+)" title="([^"]*)">'
@@ -323,3 +341,85 @@ def test_restore_while_someone_types_keeps_both(app, stage):
              message=f"typist sees restore and keeps words (has {typist.value()!r})")
     wait_for(lambda: len(typist.acks) >= 2 + len(typed) and all(a["ok"] for a in typist.acks), message="acks")
     wait_for(lambda: stored_text(app, stage.clause.id) == typist.value(), message="stored equals typist")
+
+
+def test_live_history_is_for_the_drafting_team_by_default(app, client, sign_in, edited, make_user):
+    code, clause, people = edited
+    for who in ("reviewer", "observer"):
+        sign_in(people[who])
+        for tail in ("", "/replay", "/blame"):
+            assert client.get(_url(code, clause, tail)).status_code == 403, (who, tail)
+        page = client.get(f"/codes/{code.slug}/clauses/{clause.uid}").get_data(as_text=True)
+        assert "History of this clause" not in page
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    sign_in(people["member"])
+    for tail in ("", "/replay", "/blame"):
+        assert client.get(_url(code, clause, tail)).status_code == 200
+    # A member may not open it to everyone; the code's admin may.
+    token = csrf_token(client, _url(code, clause))
+    refused = client.post(f"/codes/{code.slug}/history-access",
+                          data={"csrf_token": token, "audience": "participants", "clause": clause.uid})
+    assert refused.status_code == 403
+    client.post("/logout", data={"csrf_token": token})
+    office = make_user(office=True, name="Office Admin")
+    db.session.commit()
+    sign_in(office)
+    token = csrf_token(client, _url(code, clause))
+    bad = client.post(f"/codes/{code.slug}/history-access",
+                      data={"csrf_token": token, "audience": "everyone!", "clause": clause.uid}, follow_redirects=True)
+    assert bad.status_code == 200 and "Choose the drafting team or every participant." in bad.get_data(as_text=True)
+    client.post(f"/codes/{code.slug}/history-access",
+                data={"csrf_token": token, "audience": "participants", "clause": clause.uid})
+    client.post("/logout", data={"csrf_token": token})
+    sign_in(people["reviewer"])
+    assert client.get(_url(code, clause, "/blame")).status_code == 200
+
+
+def test_two_people_typing_together_make_two_sessions_each_with_its_diff():
+    alice, bob = Typist(), Typist()
+    log, text = [], ""
+    first = alice.insert(0, "Signatories commit.")
+    bob.apply(first)
+    log.append(logged(1, 10, first, 0))
+    # They type word by word in turn, a second apart: 40 alternating updates.
+    for n in range(20):
+        a = alice.insert(len("Signatories"), f" a{n}")
+        bob.apply(a)
+        b = bob.insert(len(str(bob.body)), f" b{n}")
+        alice.apply(b)
+        log += [logged(2 + 2 * n, 10, a, 1 + n), logged(3 + 2 * n, 20, b, 1.5 + n)]
+    sessions = history.group_sessions_by_person(log)
+    assert [(s.user_id, s.update_count) for s in sessions] == [(10, 21), (20, 20)]
+    diffs = history.session_diffs(log, sessions)
+    bob_diff = diffs[sessions[1].first_id]
+    bob_inserted = "".join(seg.text for seg in bob_diff if seg.op.value == "insert")
+    assert bob_inserted.split() == [f"b{n}" for n in range(20)]
+    assert "a3" not in bob_inserted and all(seg.op.value != "delete" for seg in bob_diff)
+    # Everything Alice typed during Bob's session is there as plain text.
+    assert "".join(seg.text for seg in bob_diff) == str(alice.body)
+    alice_diff = diffs[sessions[0].first_id]
+    assert "b7" not in "".join(seg.text for seg in alice_diff if seg.op.value == "insert")
+    # A deletion is shown struck through in the session that made it.
+    cut = alice.delete(0, len("Signatories "))
+    log.append(logged(99, 10, cut, 200))
+    later = history.group_sessions_by_person(log)[-1]
+    diff = history.session_diffs(log, [later])[later.first_id]
+    assert [(seg.op.value, seg.text) for seg in diff][:1] == [("delete", "Signatories ")]
+
+
+def test_restore_the_clause_as_in_a_published_draft(app, client, sign_in, edited):
+    from codedraft.drafts.operations import publish_draft
+
+    code, clause, people = edited
+    publish_draft(code, "First Draft")
+    db.session.commit()
+    store = store_for(app)
+    set_live_text(store, clause, "Rewritten after the draft ✍.", user_id=people["member"].id, origin="editor")
+    sign_in(people["chair"])
+    page = client.get(_url(code, clause)).get_data(as_text=True)
+    assert "Restore the clause as in First Draft" in page
+    token = csrf_token(client, _url(code, clause))
+    response = client.post(_url(code, clause, "/restore"), data={"csrf_token": token, "draft": 1})
+    assert response.status_code == 302
+    assert store.open(clause).doc.text == "All signatories share data 🌍 openly."
+    assert client.post(_url(code, clause, "/restore"), data={"csrf_token": token, "draft": 7}).status_code == 404

@@ -23,9 +23,12 @@ from sqlalchemy import select
 
 from codedraft.search.engine import SearchDocument, SearchEngine, SearchQuery
 from codedraft.search.postgres_backend import PostgresSearchEngine
+from codedraft.search.sqlite_backend import SqliteSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+ROOT = Path(__file__).resolve().parents[2]
+# ../shared beside the checkout; a worktree kept one level deeper finds it one level up.
+SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), ROOT.parent / "shared")
 CORPUS = SHARED / "corpus"
 
 GPAI_CODE = 1
@@ -150,7 +153,7 @@ def load_corpus_documents() -> list[SearchDocument]:
 
 # --- both backends: Whoosh in a folder, PostgreSQL in a database made for the session --------
 
-BACKENDS = ("whoosh", "postgres")
+BACKENDS = ("whoosh", "sqlite", "postgres")
 
 
 def require_postgres() -> None:
@@ -231,6 +234,8 @@ class IndexSite:
         engine: SearchEngine
         if self.backend == "whoosh":
             engine = WhooshSearchEngine(self.location, **options)
+        elif self.backend == "sqlite":
+            engine = SqliteSearchEngine(self.location, **options)
         else:
             engine = PostgresSearchEngine(self.location, **options)
         self.opened.append(engine)
@@ -240,8 +245,8 @@ class IndexSite:
 @pytest.fixture(params=BACKENDS)
 def index_site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexSite]:
     """An empty index of each backend: a folder of this test, or the session's PostgreSQL tables."""
-    if request.param == "whoosh":
-        site = IndexSite("whoosh", str(tmp_path / "index"))
+    if request.param in ("whoosh", "sqlite"):
+        site = IndexSite(request.param, str(tmp_path / "index"))
     else:
         url = request.getfixturevalue("pg_search_url")
         clear_postgres_index(url)
@@ -280,6 +285,8 @@ def corpus_index(
         engine: SearchEngine
         if request.param == "whoosh":
             engine = WhooshSearchEngine(tmp_path_factory.mktemp("corpus-index") / "index")
+        elif request.param == "sqlite":
+            engine = SqliteSearchEngine(tmp_path_factory.mktemp("corpus-index-sqlite") / "index")
         else:
             engine = PostgresSearchEngine(stack.enter_context(migrated_database("codedraft_corpus")))
         stack.callback(engine.close)

@@ -48,8 +48,8 @@ def test_folding_analyzer_does_not_stem() -> None:
 
 
 def test_language_without_stemmer_still_folds() -> None:
-    assert not analysis.language_has_stemmer("pl")
-    assert terms(analysis.stemming_analyzer("pl"), "Żółć Łodzi") == ["zolc", "lodzi"]
+    assert not analysis.language_has_stemmer("mt")  # Maltese: neither Snowball nor simplemma
+    assert terms(analysis.stemming_analyzer("mt"), "Żółć Łodzi") == ["zolc", "lodzi"]
 
 
 def test_french_stemmer_is_available() -> None:

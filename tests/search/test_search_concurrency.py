@@ -65,10 +65,12 @@ WRITER_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from codedraft.search.engine import SearchDocument
     from codedraft.search.postgres_backend import PostgresSearchEngine
+    from codedraft.search.sqlite_backend import SqliteSearchEngine
     from codedraft.search.whoosh_backend import WhooshSearchEngine
 
     backend, location, name, go = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
-    engine = WhooshSearchEngine(location) if backend == "whoosh" else PostgresSearchEngine(location)
+    opener = {"whoosh": WhooshSearchEngine, "sqlite": SqliteSearchEngine}.get(backend, PostgresSearchEngine)
+    engine = opener(location)
     while not go.exists():
         time.sleep(0.005)
     for batch in range(15):

@@ -378,3 +378,34 @@ def test_postgres_statement_timeout_becomes_the_time_limit_message(empty_pg_inde
     finally:
         writer.close()
         hasty.close()
+
+
+@pytest.mark.parametrize(
+    ("typed", "field", "searched"),
+    [("tile:foo", "tile", "foo"), ("title:", "title", ""), ("nofield:x risk", "nofield", "x risk")],
+)
+def test_an_unknown_field_gets_a_message_naming_the_fields(
+    engine: SearchEngine, make_document, ask: Ask, typed: str, field: str, searched: str
+) -> None:
+    engine.index([make_document("clause:a:live", body="foo x risk")])
+    results = engine.search(ask(typed))
+    assert results.message is not None
+    assert f"“{field}:” is not a field you can search" in results.message
+    assert "chapter, clause, draft, kind, category, status, author" in results.message
+    # The words after the unknown name are still searched.
+    assert ids(results) == ({"clause:a:live"} if searched else set())
+
+
+@pytest.mark.parametrize("typed", ["chapter:", "risk status:", "(kind:) risk"])
+def test_an_empty_field_gets_a_message_with_an_example(engine: SearchEngine, make_document, ask: Ask,
+                                                       typed: str) -> None:
+    engine.index([make_document("clause:a:live", body="risk")])
+    results = engine.search(ask(typed))
+    assert results.message is not None and "needs a value right after the colon" in results.message
+
+
+def test_field_like_text_inside_quotes_and_urls_is_left_alone(engine: SearchEngine, make_document,
+                                                             ask: Ask) -> None:
+    engine.index([make_document("clause:a:live", body="see note: https://example.eu/a for details")])
+    assert ids(engine.search(ask('"note: https"'))) == {"clause:a:live"}
+    assert "not a field" not in (engine.search(ask("https://example.eu/a")).message or "")

@@ -203,3 +203,35 @@ def test_rebuild_with_two_processes_matches_the_database(search_app, synced_code
     token = indexing.code_token(synced_code.code_id)
     assert found(search_app, "dugongish", [token]) == {f"clause:{synced_code.uid}:live",
                                                         f"clause:{synced_code.uid}:draft:1"}
+
+
+def test_disposition_reasons_and_replies_are_searchable_where_their_comment_is(
+    search_app, make_clause, make_user
+) -> None:
+    from codedraft.feedback.models import Reply
+
+    clause = make_clause(body="Clause text.")
+    author, replier = make_user(category="academia"), make_user(category="industry")
+    comment = Comment(code_id=clause.code_id, clause_id=clause.id, author_id=author.id, category="academia",
+                      status="open", body="Please define the term.")
+    db.session.add(comment)
+    db.session.commit()
+    member, office = indexing.code_token(clause.code_id), indexing.office_token(clause.code_id)
+    doc_id = f"comment:{comment.id}"
+    comment.status, comment.disposition = "rejected", "rejected"
+    comment.disposition_reason = "Out of scope for the okapian chapter."
+    db.session.commit()
+    assert found(search_app, "okapian", [member]) == {doc_id}
+    db.session.add(Reply(comment_id=comment.id, author_id=replier.id, category="industry",
+                         body="We agree with the quokkaish reading."))
+    db.session.commit()
+    assert found(search_app, "quokkaish", [member]) == {doc_id}
+    # Hidden with its comment: the reply and the reason go where the comment goes.
+    comment.hidden = True
+    db.session.commit()
+    assert found(search_app, "quokkaish", [member]) == found(search_app, "okapian", [member]) == set()
+    assert found(search_app, "quokkaish", [office]) == {doc_id}
+    # A rebuild from the database finds them too.
+    with search_app.app_context():
+        indexing.rebuild_index(app=search_app)
+    assert found(search_app, "okapian quokkaish", [office]) == {doc_id}

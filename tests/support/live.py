@@ -88,6 +88,8 @@ class YClient:
         self.roles: list[Any] = []
         self.acks: list[dict[str, Any]] = []
         self.received = 0
+        # Awareness messages received, as sent by the server (presence is not replicated here).
+        self.awareness: list[bytes] = []
         self.clause: str | None = None
         self.synced = threading.Event()
         self.resyncs = 0
@@ -124,7 +126,8 @@ class YClient:
     def _on_frame(self, message: bytes) -> None:
         self.received += 1
         if message[0] != 0:
-            return  # awareness: not replicated here
+            self.awareness.append(bytes(message))
+            return
         with self._lock:
             self._remote = True
             try:

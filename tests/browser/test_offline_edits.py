@@ -1,0 +1,94 @@
+"""Offline edits survive closing the browser: typed while the server is down, kept in IndexedDB,
+sent when the clause is opened again in a new browser on the same profile; closing a page with
+unsaved edits asks first (beforeunload)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser.test_coediting import PASSWORD, SEED, editor_text, seed_database, stored_body, type_at_end, wait_until
+from tests.support.live import wait_for
+
+pytestmark = pytest.mark.browser
+
+STORED_UPDATES = """async (name) => {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open(name)
+    request.onsuccess = () => resolve(request.result)
+    request.onerror = () => reject(request.error)
+  })
+  try {
+    if (!db.objectStoreNames.contains('updates')) return 0
+    return await new Promise((resolve, reject) => {
+      const request = db.transaction('updates').objectStore('updates').count()
+      request.onsuccess = () => resolve(request.result)
+      request.onerror = () => reject(request.error)
+    })
+  } finally { db.close() }
+}"""
+
+
+def _open_clause(context: Any, base: str, seeded: dict[str, Any]) -> Any:
+    page = context.pages[0] if context.pages else context.new_page()
+    page.goto(f"{base}/login")
+    page.get_by_label("E-mail").fill("alice@example.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/codes/{seeded['slug']}/clauses/{seeded['uid']}")
+    return page
+
+
+def test_offline_edits_survive_closing_the_browser(live_process, tmp_path: Path):
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    seeded = seed_database(live_process)
+    live_process.start()
+    profile = tmp_path / "profile"
+    database = f"codedraft-clause-{seeded['uid']}"
+    with sync_playwright() as playwright:
+        def launch() -> Any:
+            return playwright.chromium.launch_persistent_context(
+                str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+        first = launch()
+        page = _open_clause(first, live_process.base, seeded)
+        page.wait_for_selector('#clause-editor[data-editable="true"][data-offline-copy="true"]', timeout=15_000)
+        assert editor_text(page) == SEED
+
+        live_process.kill()
+        wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'offline'")
+        before = page.evaluate(STORED_UPDATES, database)
+        type_at_end(page, " kept offline ✍")
+        wait_until(page, "Number(document.querySelector('#clause-editor').dataset.unacked) > 0")
+        assert "kept offline ✍" in editor_text(page)
+        wait_for(lambda: page.evaluate(STORED_UPDATES, database) > before, message="edits stored in IndexedDB")
+
+        # Closing the page with unsaved edits asks first; staying keeps the page.
+        with page.expect_event("dialog") as asked:
+            page.close(run_before_unload=True)
+        assert asked.value.type == "beforeunload"
+        asked.value.dismiss()
+        assert not page.is_closed()
+        first.close()  # the whole browser goes, with the unsent edits only in its profile
+
+        live_process.start()
+        second = launch()
+        try:
+            page = _open_clause(second, live_process.base, seeded)
+            wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'", 30_000)
+            wait_until(page, "document.querySelector('#clause-editor').dataset.unacked === '0'")
+            wait_for(lambda: stored_body(seeded) == SEED + " kept offline ✍", timeout=20,
+                     message="the offline edits reach the database")
+            assert editor_text(page) == SEED + " kept offline ✍"
+            # Nothing is duplicated on a further visit.
+            page.reload()
+            page.wait_for_selector('#clause-editor[data-editable="true"]', timeout=15_000)
+            wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'", 30_000)
+            assert editor_text(page) == SEED + " kept offline ✍" == stored_body(seeded)
+        finally:
+            second.close()
