@@ -21,6 +21,7 @@ from werkzeug.routing import IntegerConverter
 
 from codedraft.concurrency import run_blocking
 from codedraft.database import MAX_INTEGER
+from codedraft.json_depth import nesting_exceeds
 
 
 @lru_cache(maxsize=4)
@@ -218,31 +219,6 @@ LARGEST_INTEGER = MAX_INTEGER
 SMALLEST_INTEGER = -MAX_INTEGER - 1
 
 
-def json_nesting_exceeds(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True if ``text`` opens more than ``limit`` arrays/objects inside each other (strings skipped)."""
-    if isinstance(text, bytes | bytearray):
-        text = text.decode("utf-8", "replace")
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
-
-
 class InputRejected(BadRequest):
     """A request value outside what the application accepts; the description says which."""
 
@@ -252,7 +228,7 @@ class BoundedJSONProvider(DefaultJSONProvider):
     nesting made ``json.loads`` raise RecursionError: a 500) and integers beyond 64 bits."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        if json_nesting_exceeds(s):
+        if nesting_exceeds(s, MAX_JSON_DEPTH):
             raise InputRejected(f"JSON nested more than {MAX_JSON_DEPTH} levels deep is not accepted.")
         kwargs.setdefault("parse_int", _bounded_int)
         return super().loads(s, **kwargs)

@@ -133,10 +133,11 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.drafts.views import bp as drafts_bp
     from codedraft.exports.views import bp as exports_bp
     from codedraft.feedback.views import bp as feedback_bp
+    from codedraft.importer.views import bp as importer_bp
     from codedraft.search.views import bp as search_bp
 
-    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, api_bp,
-                      audit_bp):
+    for blueprint in (accounts_bp, codes_bp, drafts_bp, collab_bp, feedback_bp, search_bp, exports_bp, importer_bp,
+                      api_bp, audit_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never cookies
 

@@ -21,7 +21,8 @@ export const ENTRIES = Object.freeze({
   app: 'static/src/app.js',
   exports: 'static/src/exports.js',
   feedback: 'static/src/feedback.js',
-  redline: 'static/src/redline.js'
+  redline: 'static/src/redline.js',
+  importer: 'static/src/importer.js'
 })
 
 /**

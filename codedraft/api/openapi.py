@@ -76,11 +76,12 @@ def _feature_parts() -> tuple[dict[str, Any], dict[str, Any]]:
     from codedraft.collab import openapi as collab
     from codedraft.exports import openapi as exports
     from codedraft.feedback import openapi as feedback
+    from codedraft.importer import openapi as importer
     from codedraft.search import openapi as search
 
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
-    for part in (collab, feedback, search, exports):
+    for part in (collab, feedback, search, exports, importer):
         paths.update(part.PATHS)
         schemas.update(part.SCHEMAS)
     return paths, schemas

@@ -24,6 +24,16 @@ ACTIONS = (
     "token.created",
     "token.revoked",
     "organisation.set",
+    "import.applied",
+    "structure.rename_code",
+    "structure.rename_chapter",
+    "structure.retitle",
+    "structure.renumber",
+    "structure.renumber_auto",
+    "structure.move",
+    "structure.withdraw",
+    "structure.restore",
+    "structure.undo",
 )
 
 
@@ -101,3 +111,8 @@ def audit_page(wanted: AuditFilter, *, page: int = 1, per_page: int = 50) -> Aud
         .offset((page - 1) * per_page).limit(per_page)
     ).all()
     return AuditPage(events, total, page, per_page)
+
+
+def audit_rows(wanted: AuditFilter, *, limit: int = 100_000) -> Sequence[AuditEvent]:
+    """Every row the filter keeps, newest first (for the CSV export), up to ``limit``."""
+    return db.session.scalars(_filtered(select(AuditEvent), wanted).order_by(AuditEvent.id.desc()).limit(limit)).all()

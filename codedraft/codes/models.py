@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from codedraft.codes.numbering import clause_heading
+
+if TYPE_CHECKING:
+    from codedraft.accounts.models import User
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 
@@ -94,14 +98,55 @@ class Clause(db.Model):
     position: Mapped[int] = mapped_column(default=0)
     # Dropped from the live text (e.g. by a re-import); kept for history and old drafts.
     withdrawn: Mapped[bool] = mapped_column(default=False)
+    # A number typed by hand; automatic renumbering of its kind leaves it alone.
+    number_manual: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     chapter: Mapped[Chapter] = relationship(back_populates="clauses")
     parent: Mapped[Clause | None] = relationship(remote_side=[id])
+    notes: Mapped[list[DraftersNote]] = relationship(
+        back_populates="clause", order_by="DraftersNote.position", cascade="all, delete-orphan"
+    )
 
     @property
     def heading(self) -> str:
         return clause_heading(self.kind, self.number, self.title)
+
+
+class DraftersNote(db.Model):
+    """A drafters' note ("Summary of changes", "Explanation of changes", "future Recital") about a
+    clause: shown beside it, never part of its text, comments, redlines or exports of the text."""
+
+    __tablename__ = "drafters_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    clause: Mapped[Clause] = relationship(back_populates="notes")
+
+
+class StructureChange(db.Model):
+    """One change to a code's structure (a title, a number, a move, a withdrawal), with who and
+    when, and the values before and after so it can be shown in the clause's history and undone."""
+
+    __tablename__ = "structure_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), index=True)
+    chapter_id: Mapped[int | None] = mapped_column(ForeignKey("chapters.id", ondelete="CASCADE"))
+    clause_id: Mapped[int | None] = mapped_column(ForeignKey("clauses.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(40))
+    before: Mapped[str] = mapped_column(Text, default="{}")  # JSON of the fields it changed
+    after: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User | None] = relationship("User")
 
 
 class Membership(db.Model):

@@ -8,11 +8,13 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from codedraft import policy
+from codedraft.audit.operations import record_event
 from codedraft.accounts import operations as accounts
 from codedraft.accounts.models import Organisation, User
 from codedraft.audit.operations import record_event
 from codedraft.codes import operations as ops
-from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
+from codedraft.codes import structure
+from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, StructureChange, WorkingGroup
 from codedraft.codes.panels import clause_panels
 from codedraft.codes.tree import build_tree
 from codedraft.database import storable_text, stored_integer
@@ -81,7 +83,10 @@ def new_code() -> ResponseReturnValue:
 @login_required
 def overview(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
-    chapters = [(chapter, build_tree(c for c in chapter.clauses if not c.withdrawn)) for chapter in code.chapters]
+    # A chapter whose clauses were all withdrawn (an earlier version's part) is left out; a new,
+    # still empty chapter is shown.
+    chapters = [(chapter, build_tree(c for c in chapter.clauses if not c.withdrawn)) for chapter in code.chapters
+                if not chapter.clauses or any(not c.withdrawn for c in chapter.clauses)]
     return render_template(
         "codes/overview.html", code=code, chapters=chapters, drafts=drafts_of(code),
         is_admin=policy.can_administer_code(current_user, code),
@@ -94,6 +99,9 @@ def clause(slug: str, uid: str) -> ResponseReturnValue:
     code, clause = load_clause(slug, uid)
     return render_template(
         "codes/clause.html", code=code, clause=clause, body_html=render_markdown(clause.body),
+        notes_html={note.id: render_markdown(note.body) for note in clause.notes},
+        may_restructure=may_restructure(clause), structure_changes=structure.changes_of_clause(clause),
+        describe_change=structure.describe, chapters=_chapters_for(code, clause),
         history=clause_history(clause.uid), may_edit=policy.can_edit_clause(current_user, clause),
         panels=clause_panels(code, clause, current_user),
     )
@@ -231,12 +239,166 @@ def add_clause(slug: str, chapter_id: int) -> ResponseReturnValue:
 @login_required
 def relabel_clause(slug: str, uid: str) -> ResponseReturnValue:
     code, clause = load_clause(slug, uid)
-    if not policy.can_answer_feedback(current_user, clause):
+    if not may_restructure(clause):
         abort(403)
-    ops.renumber_clause(clause, request.form.get("number", clause.number))
-    ops.retitle_clause(clause, request.form.get("title", clause.title))
+    try:
+        _audit_structure(code, structure.renumber(clause, request.form.get("number", clause.number), current_user),
+                         clause.heading)
+        _audit_structure(code, structure.retitle(clause, request.form.get("title", clause.title), current_user),
+                         clause.heading)
+    except ops.CodeError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
     db.session.commit()
     return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+
+
+# --- Structure editing: the Office everywhere, chairs within their group's chapters ---------
+
+
+def _audit_structure(code: Code, change: StructureChange | None, subject: str) -> None:
+    """Record a structure change in the audit log, in the same transaction as the change."""
+    if change is None:
+        return
+    action = "structure.undo" if change.action.startswith("undo_") else f"structure.{change.action}"
+    record_event(action, actor=current_user, code=code, subject=subject[:300],
+                 details={"change": change.id, "before": change.before[:500], "after": change.after[:500]})
+
+
+def may_restructure(clause: Clause) -> bool:
+    """The Office, or a chair of the working group that owns the clause's chapter."""
+    return policy.can_answer_feedback(current_user, clause)
+
+
+def may_edit_chapter(code: Code, chapter: Chapter) -> bool:
+    """The Office, a code-wide chair, or a chair of the working group that owns the chapter."""
+    if policy.can_administer_code(current_user, code):
+        return True
+    rows = db.session.scalars(select(Membership).where(
+        Membership.user_id == current_user.id, Membership.code_id == code.id)).all()
+    return any(row.rank >= Role.chair and row.working_group_id in (None, chapter.working_group_id) for row in rows)
+
+
+def _chapters_for(code: Code, clause: Clause) -> list[Chapter]:
+    """The chapters this person may move the clause to."""
+    return [chapter for chapter in code.chapters if may_edit_chapter(code, chapter)]
+
+
+@bp.route("/codes/<slug>/clauses/<uid>/structure", methods=["POST"])
+@login_required
+@limiter.limit("120 per minute")
+def restructure_clause(slug: str, uid: str) -> ResponseReturnValue:
+    """Retitle, renumber, move or withdraw one clause; every change is recorded and undoable."""
+    code, clause = load_clause(slug, uid)
+    if not may_restructure(clause):
+        abort(403)
+    action = request.form.get("action", "")
+    try:
+        if action == "label":
+            _audit_structure(code, structure.retitle(clause, request.form.get("title", clause.title), current_user),
+                             clause.heading)
+            _audit_structure(code, structure.renumber(clause, request.form.get("number", ""), current_user),
+                             clause.heading)
+        elif action in ("up", "down"):
+            _audit_structure(code, structure.move(clause, current_user, step=-1 if action == "up" else 1),
+                             clause.heading)
+        elif action == "chapter":
+            target = db.session.get(Chapter, request.form.get("chapter_id", type=int) or 0)
+            if target is None or target.code_id != code.id or not may_edit_chapter(code, target):
+                abort(404)
+            _audit_structure(code, structure.move(clause, current_user, chapter=target), clause.heading)
+        elif action == "withdraw":
+            _audit_structure(code, structure.withdraw(clause, current_user), clause.heading)
+        elif action == "restore":
+            _audit_structure(code, structure.restore(clause, current_user), clause.heading)
+        else:
+            flash(_("Unknown change."), "error")
+            return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid)), 400
+    except ops.CodeError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+    db.session.commit()
+    return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+
+
+@bp.route("/codes/<slug>/structure-changes/<int:change_id>/undo", methods=["POST"])
+@login_required
+def undo_structure_change(slug: str, change_id: int) -> ResponseReturnValue:
+    code = load_code(slug)
+    change = db.session.get(StructureChange, change_id)
+    if change is None or change.code_id != code.id:
+        abort(404)
+    clause = db.session.get(Clause, change.clause_id) if change.clause_id else None
+    chapter = db.session.get(Chapter, change.chapter_id) if change.chapter_id else None
+    allowed = (may_restructure(clause) if clause is not None
+               else may_edit_chapter(code, chapter) if chapter is not None
+               else policy.can_administer_code(current_user, code))
+    if not allowed:
+        abort(403)
+    try:
+        _audit_structure(code, structure.undo(change, current_user),
+                         clause.heading if clause is not None else chapter.title if chapter is not None else code.title)
+    except ops.CodeError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(_("The change was undone."), "success")
+    if clause is not None:
+        return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/rename", methods=["POST"])
+@login_required
+def rename_code(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    try:
+        _audit_structure(code, structure.rename_code(code, request.form.get("title", ""), current_user), code.title)
+    except ops.CodeError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/chapters/<int:chapter_id>/rename", methods=["POST"])
+@login_required
+def rename_chapter(slug: str, chapter_id: int) -> ResponseReturnValue:
+    code = load_code(slug)
+    chapter = db.session.get(Chapter, chapter_id)
+    if chapter is None or chapter.code_id != code.id:
+        abort(404)
+    if not may_edit_chapter(code, chapter):
+        abort(403)
+    try:
+        _audit_structure(code, structure.rename_chapter(chapter, request.form.get("title", ""), current_user,
+                                                        number=request.form.get("number")), chapter.title)
+    except ops.CodeError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+    if request.form.get("back") == "overview":
+        return redirect(url_for("codes.overview", slug=code.slug))
+    return redirect(url_for("codes.settings", slug=code.slug))
+
+
+@bp.route("/codes/<slug>/renumber", methods=["POST"])
+@login_required
+def renumber_code(slug: str) -> ResponseReturnValue:
+    code = load_code(slug)
+    require_admin(code)
+    changes = structure.renumber_automatically(code, current_user)
+    record_event("structure.renumber_auto", actor=current_user, code=code, subject=code.title,
+                 details={"clauses": len(changes)})
+    db.session.commit()
+    flash(_("%(count)s clauses renumbered.", count=len(changes)), "success")
+    return redirect(url_for("codes.settings", slug=code.slug))
 
 
 @bp.route("/codes/<slug>/people", methods=["POST"])

@@ -29,6 +29,7 @@ from pycrdt import Assoc, Doc, StickyIndex, Text, TransactionEvent, get_state, m
 
 from codedraft.collab.minimal_edit import DEFAULT_DIFF_TIMEOUT, apply_edits, plan_edits
 from codedraft.collab.offsets import codepoint_to_utf8, utf8_to_codepoint, utf16_length
+from codedraft.json_depth import nesting_exceeds
 
 __all__ = [
     "BODY",
@@ -271,33 +272,9 @@ def _decode_state_vector(state_vector: bytes) -> dict[int, int]:
 # --- awareness -------------------------------------------------------------------------------
 
 
-def _json_depth_exceeds(text: str, limit: int) -> bool:
-    """True if ``text`` nests arrays/objects deeper than ``limit`` (strings are skipped)."""
-    depth = 0
-    in_string = False
-    escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
-
-
 def _parse_awareness_state(raw: str) -> dict[str, Any] | None:
     """Parse one client's awareness state: a JSON object, or ``null`` when the client left."""
-    if _json_depth_exceeds(raw, MAX_JSON_DEPTH):
+    if nesting_exceeds(raw, MAX_JSON_DEPTH):
         raise ProtocolError("awareness state is nested too deeply")
     try:
         state = json.loads(raw)

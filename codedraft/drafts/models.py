@@ -19,6 +19,8 @@ class Draft(db.Model):
     code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), index=True)
     number: Mapped[int]
     name: Mapped[str] = mapped_column(String(200))
+    # The code's title as published: exports of this draft carry it even after a rename.
+    code_title: Mapped[str] = mapped_column(String(300), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -30,7 +30,7 @@ def publish_draft(code: Code, name: str, *, by: User | None = None, note: str = 
         hook(code)
     draft = Draft(
         code_id=code.id, number=next_draft_number(code), name=name.strip() or f"Draft {next_draft_number(code)}",
-        note=note, published_by_id=by.id if by else None,
+        note=note, published_by_id=by.id if by else None, code_title=code.title,
     )
     db.session.add(draft)
     db.session.flush()

@@ -94,7 +94,8 @@ def document_from_draft(code: Code, draft: Draft) -> ExportDocument:
         )
         chapters.append(ExportChapter(key=key, number=number, title=title, clauses=clauses))
     return ExportDocument(
-        code_title=code.title, draft_label=draft_label(draft), language=code.language or "en",
+        # A draft carries the title it was published under, even after the code is renamed.
+        code_title=draft.code_title or code.title, draft_label=draft_label(draft), language=code.language or "en",
         chapters=tuple(chapters), generated_at=draft.published_at,
     )
 

@@ -194,7 +194,7 @@ def _produce_draft(code: Code, request: ExportRequest, progress: Progress) -> Ex
     assert request.draft is not None
     document = builders.load_document(code, request.draft)
     progress(20)
-    title = export_title(code.title, document.draft_label)
+    title = export_title(document.code_title, document.draft_label)
     if request.fmt == "md":
         from codedraft.exports.markdown_export import export_markdown
 

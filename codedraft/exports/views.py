@@ -38,10 +38,36 @@ DEFAULT_EXPORTS_PER_MINUTE = 10
 
 
 # Comparisons between two published drafts never change, so the last few are kept in memory:
-# flipping between the inline and side-by-side layouts does not diff the drafts again.
-_COMPARISONS: OrderedDict[tuple[int, int], Comparison] = OrderedDict()
-_COMPARISONS_LOCK = Lock()
+# flipping between the inline and side-by-side layouts does not diff the drafts again. The memory
+# belongs to the app (its own database): draft ids of another app's database mean other drafts.
+_COMPARISONS_KEY = "codedraft_comparisons"
 _COMPARISONS_KEPT = 8
+
+
+class _ComparisonMemory:
+    def __init__(self) -> None:
+        self.kept: OrderedDict[tuple[int, int], Comparison] = OrderedDict()
+        self.lock = Lock()
+
+    def get(self, key: tuple[int, int]) -> Comparison | None:
+        with self.lock:
+            found = self.kept.get(key)
+            if found is not None:
+                self.kept.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[int, int], comparison: Comparison) -> None:
+        with self.lock:
+            self.kept[key] = comparison
+            while len(self.kept) > _COMPARISONS_KEPT:
+                self.kept.popitem(last=False)
+
+
+def _comparison_memory() -> _ComparisonMemory:
+    memory = current_app.extensions.get(_COMPARISONS_KEY)
+    if memory is None:
+        memory = current_app.extensions.setdefault(_COMPARISONS_KEY, _ComparisonMemory())
+    return memory  # type: ignore[no-any-return]
 
 
 def _draft_id(code: Code, selector: DraftSelector) -> int | None:
@@ -55,18 +81,14 @@ def compare_selectors(code: Code, old: DraftSelector, new: DraftSelector) -> Com
     :class:`~codedraft.exports.builders.UnknownDraft`."""
     old_id, new_id = _draft_id(code, old), _draft_id(code, new)
     key = (old_id, new_id) if old_id is not None and new_id is not None else None
+    memory = _comparison_memory()
     if key is not None:
-        with _COMPARISONS_LOCK:
-            cached = _COMPARISONS.get(key)
-            if cached is not None:
-                _COMPARISONS.move_to_end(key)
-                return cached
+        cached = memory.get(key)
+        if cached is not None:
+            return cached
     comparison = compare_documents(builders.load_document(code, old), builders.load_document(code, new))
     if key is not None:
-        with _COMPARISONS_LOCK:
-            _COMPARISONS[key] = comparison
-            while len(_COMPARISONS) > _COMPARISONS_KEPT:
-                _COMPARISONS.popitem(last=False)
+        memory.put(key, comparison)
     return comparison
 
 

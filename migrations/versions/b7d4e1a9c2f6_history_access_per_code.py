@@ -1,7 +1,7 @@
 """Who may see a code's live history: the clause_history_access table
 
 Revision ID: b7d4e1a9c2f6
-Revises: 5f1c2a9d7e30
+Revises: d5ca8001fb37
 Create Date: 2026-12-06 20:15:00.000000
 
 One optional row per code; a code without a row keeps the default (the drafting team only).
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7d4e1a9c2f6'
-down_revision = '5f1c2a9d7e30'
+down_revision = 'd5ca8001fb37'
 branch_labels = None
 depends_on = None
 

