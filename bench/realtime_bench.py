@@ -328,14 +328,38 @@ def loads(rooms: dict[str, list[str]], quick: bool) -> dict[str, dict[str, Any]]
     }
 
 
-def bench_codedraft(prepared: dict[str, Any], quick: bool, server_kind: str = "gunicorn") -> dict[str, Any]:
+def chosen(all_loads: dict[str, dict[str, Any]], names: list[str] | None) -> dict[str, dict[str, Any]]:
+    return {name: load for name, load in all_loads.items() if not names or name in names}
+
+
+def profiled(server: Server, out: Path | None, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the server's worker (the process holding the app) into ``out``/``name``.folded
+    (collapsed stacks: flamegraph.pl or speedscope draw them)
+    until it is stopped; None without ``out``."""
+    if out is None:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    worker = server.processes[-1].pid
+    return subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--rate", "200", "--nonblocking",
+                             "--format", "raw", "--output", str(out / f"{name}.folded")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=pinned(GENERATOR_CPU))
+
+
+def bench_codedraft(prepared: dict[str, Any], quick: bool, server_kind: str = "gunicorn",
+                    names: list[str] | None = None, profile: Path | None = None) -> dict[str, Any]:
     """Each load gets a freshly started server, so one load's backlog cannot distort the next."""
+    import signal
+
     results: dict[str, Any] = {}
-    for name, load in loads(prepared["rooms"], quick).items():
+    for name, load in chosen(loads(prepared["rooms"], quick), names).items():
         server, base = start_codedraft(prepared, server_kind)
         try:
             print(f"codedraft {name} ...", flush=True)
+            recorder = profiled(server, profile, name)
             results[name] = run_load(server, base, load)
+            if recorder is not None:
+                recorder.send_signal(signal.SIGINT)
+                recorder.wait(60)
             if name == "open_10k":
                 # Warm: the same clauses again, now held in memory (what the reference server measures).
                 results["open_10k_warm"] = run_load(server, base, load)
@@ -345,11 +369,11 @@ def bench_codedraft(prepared: dict[str, Any], quick: bool, server_kind: str = "g
     return results
 
 
-def bench_reference(prepared: dict[str, Any], quick: bool) -> dict[str, Any]:
+def bench_reference(prepared: dict[str, Any], quick: bool, names: list[str] | None = None) -> dict[str, Any]:
     server, base = start_reference()
     results: dict[str, Any] = {}
     try:
-        for name, load in loads(prepared["rooms"], quick).items():
+        for name, load in chosen(loads(prepared["rooms"], quick), names).items():
             if name == "open_10k_uncompacted":
                 continue  # the reference server stores nothing, so it has no such case
             print(f"reference {name} ...", flush=True)
@@ -402,12 +426,17 @@ def main() -> None:
     parser.add_argument("--only", choices=["codedraft", "reference"])
     parser.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn",
                         help="CodeDraft's production server (gunicorn gevent worker) or the development one")
+    parser.add_argument("--loads", help="comma-separated load names to run (default: all)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the results JSON")
+    parser.add_argument("--profile", type=Path, help="record a py-spy flame graph of CodeDraft per load into this folder")
     options = parser.parse_args()
+    names = options.loads.split(",") if options.loads else None
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="codedraft-bench-") as tmp:
         prepared = prepare_codedraft(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", Path(tmp), options.quick)
-        ours = bench_codedraft(prepared, options.quick, options.server) if options.only != "reference" else {}
-        reference = bench_reference(prepared, options.quick) if options.only != "codedraft" else {}
+        ours = (bench_codedraft(prepared, options.quick, options.server, names, options.profile)
+                if options.only != "reference" else {})
+        reference = bench_reference(prepared, options.quick, names) if options.only != "codedraft" else {}
     report = {
         "machine": {"cpus": os.cpu_count(), "server_cpu": SERVER_CPU, "generator_cpu": GENERATOR_CPU,
                     "python": sys.version.split()[0], "node": subprocess.run(["node", "--version"], capture_output=True,
@@ -420,10 +449,10 @@ def main() -> None:
         "notes": "generator_cpu is the Node load generator's CPU as a fraction of one core; near 1.0 it is the "
                  "bottleneck and latencies include its queueing.",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["summary"], indent=2))
-    print(f"written to {RESULTS.relative_to(ROOT)} in {report['seconds']} s")
+    print(f"written to {options.output} in {report['seconds']} s")
 
 
 if __name__ == "__main__":

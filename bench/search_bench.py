@@ -423,7 +423,9 @@ def commit_latency(app: Any, codes: dict[str, Code], people: list[tuple[int, str
         word = f"coeditword{n}x"
         clause = db.session.get(Clause, clause.id)
         started = time.perf_counter()
-        store.replace_text(clause, f"{clause.body[:2000]} {word}", user_id=None, origin="bench")
+        store.open(clause)
+        store.edit_live_text(clause, lambda _live: f"{clause.body[:2000]} {word}", user_id=None, origin="bench")
+        db.session.commit()
         deadline = started + 10
         while app_search(app, word, {}, tokens)[0] == 0 and time.perf_counter() < deadline:
             time.sleep(0.005)

@@ -1,23 +1,13 @@
-"""Hooks through which account changes reach live sockets.
-
-The co-editing adapter registers listeners on the app; the accounts feature calls them without
-knowing about Socket.IO.
-"""
+"""How account changes reach live sockets, without accounts knowing about Socket.IO."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from flask import current_app
 
-from flask import Flask, current_app
-
-_KEY = "codedraft_session_listeners"
-
-
-def on_login_session_ended(app: Flask, listener: Callable[[str], None]) -> None:
-    app.extensions.setdefault(_KEY, []).append(listener)
+from codedraft import signals
 
 
 def login_session_ended(session_id: str | None) -> None:
+    """Call after committing the end of a login session: its sockets lose their authority at once."""
     if not session_id:
         return
-    for listener in current_app.extensions.get(_KEY, []):
-        listener(session_id)
+    signals.login_session_ended.send(current_app._get_current_object(), login_session_id=session_id)

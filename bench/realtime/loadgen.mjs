@@ -111,7 +111,11 @@ class Conn {
         transports: ['websocket'], forceNew: true, perMessageDeflate: config.deflate === false ? false : undefined, reconnection: false, extraHeaders: { Cookie: this.cookie }
       })
       this.socket.on('y', (data) => {
-        if (data.clause === this.room) this.onFrame(new Uint8Array(data.msg))
+        if (data.clause !== this.room) return
+        if (data.frames === undefined) return this.onFrame(new Uint8Array(data.msg))
+        // A broadcast of edits: several frames, each a varuint length and its bytes.
+        const d = decoding.createDecoder(new Uint8Array(data.frames))
+        while (decoding.hasContent(d)) this.onFrame(decoding.readVarUint8Array(d))
       })
       this.socket.on('disconnect', (reason) => { if (!this.closing) noteDisconnect(reason) })
       await new Promise((resolve, reject) => {

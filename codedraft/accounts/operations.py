@@ -10,6 +10,7 @@ from codedraft.audit.operations import record_event
 from codedraft.codes.models import Code, Membership, Role, WorkingGroup
 from codedraft.extensions import db
 from codedraft.security import hash_password, new_token, token_digest, verify_password
+from codedraft.signals import announce_rights_changed
 from codedraft.timeutil import utcnow
 
 
@@ -109,6 +110,8 @@ def end_other_login_sessions(user: User, *, keep: str | None) -> list[str]:
             login.ended_at = utcnow()
             ended.append(login.id)
     db.session.flush()
+    if ended:
+        announce_rights_changed()
     return ended
 
 
@@ -125,6 +128,7 @@ def end_login_session(session_id: str | None) -> None:
     login = db.session.get(LoginSession, session_id)
     if login and login.ended_at is None:
         login.ended_at = utcnow()
+        announce_rights_changed()
 
 
 def live_login_session(session_id: str | None) -> LoginSession | None:
@@ -172,6 +176,7 @@ def grant_role(user: User, code: Code, role: Role, working_group: WorkingGroup |
     db.session.flush()
     record_event("role.granted", actor=by, code=code, subject=user.email,
                  details={"role": role.name, "working_group": working_group.name if working_group else None})
+    announce_rights_changed()
     return membership
 
 
@@ -187,6 +192,7 @@ def revoke_role(user: User, code: Code, working_group: WorkingGroup | None = Non
                          details={"role": membership.role,
                                   "working_group": working_group.name if working_group else None})
     db.session.flush()
+    announce_rights_changed()
 
 
 def people_visible_to(viewer: User) -> list[User]:

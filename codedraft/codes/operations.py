@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from codedraft.codes.models import CLAUSE_KINDS, Chapter, Clause, Code, WorkingGroup
 from codedraft.extensions import db
+from codedraft.signals import announce_rights_changed
 from codedraft.timeutil import utcnow
 
 
@@ -126,6 +127,7 @@ def assign_working_group(chapter: Chapter, group: WorkingGroup | None) -> None:
     if group is not None and group.code_id != chapter.code_id:
         raise CodeError(_("That working group belongs to another code."))
     chapter.working_group_id = group.id if group else None
+    announce_rights_changed()
 
 
 def live_clauses(code: Code) -> list[Clause]:

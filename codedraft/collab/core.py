@@ -212,6 +212,21 @@ def _sync_message(sync_type: int, data: bytes) -> bytes:
     return _var_uint(_MESSAGE_SYNC) + _var_uint(sync_type) + _var_bytes(data)
 
 
+def pack_frames(frames: Iterable[bytes]) -> bytes:
+    """Several y-protocols frames in one binary: each as a varuint length and its bytes (lib0's
+    writeVarUint8Array), one after another. The server's broadcasts carry edits this way."""
+    return b"".join(_var_bytes(frame) for frame in frames)
+
+
+def unpack_frames(packed: bytes) -> list[bytes]:
+    """The frames of :func:`pack_frames`. Raises ProtocolError if ``packed`` is cut short."""
+    reader = _Reader(packed, "frames")
+    frames = []
+    while not reader.at_end():
+        frames.append(reader.var_bytes())
+    return frames
+
+
 def sync_update_message(update: bytes) -> bytes:
     """Frame a document update (e.g. from ``apply_text``) as a y-websocket sync-update message."""
     return _sync_message(_SYNC_UPDATE, update)

@@ -1,9 +1,11 @@
 """The Socket.IO adapter around the co-editing core: authorise, hand over, acknowledge, broadcast.
 
 Nothing here knows Yjs: messages go to :class:`ClauseStore`, which asks the pure core. What this
-module owns is who may do what, read live from the database on every message (SECURITY-CASES
-1-6), message shape checks (8, 11), throttling of every event (12, 35) and presence, which the
-server stamps with the account's own name and colour (34, codedraft.collab.presence).
+module owns is who may do what (SECURITY-CASES 1-6: read from the database once per socket and
+clause, and again after any change of rights or logins, announced by a signal), message shape
+checks (8, 11), throttling of every event (12, 35), presence, which the server stamps with the
+account's own name and colour (34, codedraft.collab.presence), and the fan-out: the edits of a
+clause stored within a few milliseconds reach each other socket in one message.
 """
 from __future__ import annotations
 
@@ -15,19 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import request, session
+from flask import Flask, g, request, session
 from flask_socketio import Namespace, emit, join_room, leave_room
 
-from codedraft import policy
+from codedraft import policy, signals
 from codedraft.accounts.models import User
 from codedraft.accounts.operations import live_login_session
 from codedraft.codes.models import Clause, Role
 from codedraft.codes.operations import clause_by_uid
-from codedraft.collab.core import AwarenessEntry, ProtocolError, awareness_removal
+from codedraft.collab.core import AwarenessEntry, ProtocolError, awareness_removal, pack_frames
 from codedraft.collab.presence import ClaimBook, Identity, MemoryClaimBook, accept_presence
 from codedraft.collab.store import IDLE_SECONDS, ClauseStore, PersistenceFailed
 from codedraft.extensions import db, socketio
-from codedraft.realtime_hooks import on_login_session_ended
 from codedraft.server import enable_nodelay
 from codedraft.web import LOGIN_SESSION_KEY
 
@@ -47,6 +48,14 @@ JOIN_COST = 20.0
 SWEEP_EVERY_SECONDS = 30.0
 # With several processes, how often it rewrites bodies it may have left stale (ClauseStore.reconcile_bodies).
 RECONCILE_EVERY_SECONDS = 2.0
+# Edits of one clause stored within this long go to each receiver as one message. Sending every
+# edit to every receiver on its own was the largest cost of 50 typists after the rights query
+# (one websocket write per receiver per keystroke); a few milliseconds add little to delivery.
+COALESCE_SECONDS = 0.004
+# Every socket joins this room when it reads its rights from the database; closing the room (in
+# every process, through the message queue when there is one) is how a change of rights or a
+# logout tells every socket to read them again. A socket not in the room holds no cached rights.
+RIGHTS_ROOM = "rights-current"
 
 
 def clause_room(uid: str) -> str:
@@ -91,6 +100,9 @@ class Connection:
     # clause uid -> the last awareness message this socket sent there, replayed to newcomers so
     # they see who is here at once (peers only re-announce themselves every 15 s).
     awareness_frames: dict[str, bytes] = field(default_factory=dict)
+    # clause uid -> what this socket's user may do there (None: nothing), valid while the socket
+    # is in RIGHTS_ROOM.
+    rights: dict[str, policy.ClauseRights | None] = field(default_factory=dict)
 
 
 class CollabNamespace(Namespace):
@@ -104,6 +116,7 @@ class CollabNamespace(Namespace):
         self.idle_seconds = idle_seconds
         self.sweep_every = sweep_every
         self._sweeping = False
+        self.fanout = Fanout()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -270,12 +283,10 @@ class CollabNamespace(Namespace):
             return {"ok": False, "error": "Send {clause: '<clause id>', msg: <binary y-protocols message>}."}
         if uid not in connection.presence:
             return {"ok": False, "error": "Join the clause first."}
-        # One query of plain rows: is the login still alive, and what may it do in this clause.
-        answer = policy.socket_rights(connection.login_session_id, uid)
-        if not answer.login_alive:
+        known, rights = self._rights(sid, connection, uid)
+        if not known:
             self._drop(sid, "Your session has ended; sign in again.")
             return {"ok": False, "error": "Your session has ended; sign in again."}
-        rights = answer.rights
         if rights is None:
             # Read access lost while connected (SECURITY-CASES 5): out of the room, and told.
             connection.presence.pop(uid, None)
@@ -314,8 +325,24 @@ class CollabNamespace(Namespace):
             # Not acknowledged as stored, because it is not yet.
             return {"ok": False, "error": "Held until earlier edits arrive; send them first.", "resync": True}
         if outcome.broadcast is not None:
-            emit("y", {"clause": uid, "msg": outcome.broadcast}, to=clause_room(uid), skip_sid=sid)
+            self.fanout.add(uid, outcome.broadcast, sender=sid)
         return {"ok": True}
+
+    def _rights(self, sid: str, connection: Connection, uid: str) -> tuple[bool, policy.ClauseRights | None]:
+        """(whether the login is alive, the rights on clause ``uid``) of the socket, from its cache
+        while that is current, else from one query of plain rows."""
+        if not _in_room(sid, RIGHTS_ROOM):
+            connection.rights.clear()
+            # Into the room before the query: a change committed after the query began closes the
+            # room after this, so the answer cached below is read again on the next message.
+            join_room(RIGHTS_ROOM)
+        elif uid in connection.rights:
+            return True, connection.rights[uid]
+        answer = policy.socket_rights(connection.login_session_id, uid)
+        if not answer.login_alive:
+            return False, None
+        connection.rights[uid] = answer.rights
+        return True, answer.rights
 
     def _receive_presence(self, sid: str, connection: Connection, uid: str, message: bytes) -> dict[str, Any]:
         """Relay presence as the server's word: stamped with the account's identity, only for the
@@ -341,6 +368,24 @@ class CollabNamespace(Namespace):
 
     # -- pushed from elsewhere ----------------------------------------------------------------
 
+    def forget_rights(self) -> None:
+        """Every socket, in every process, reads its rights again before its next message."""
+        socketio.close_room(RIGHTS_ROOM, namespace=NAMESPACE)
+
+    def rights_changed(self, _app: Flask) -> None:
+        """A role or login changed in the current transaction: forget now, and again once the app
+        context ends (after the commit), so no socket keeps rights it read before the commit."""
+        self.forget_rights()
+        g.codedraft_rights_changed = True
+
+    def forget_rights_after_commit(self, _error: BaseException | None = None) -> None:
+        if g.pop("codedraft_rights_changed", False):
+            self.forget_rights()
+
+    def login_session_ended(self, _app: Flask, *, login_session_id: str) -> None:
+        self.end_login_session(login_session_id)
+        self.forget_rights()
+
     def end_login_session(self, login_session_id: str) -> None:
         """Logout in another tab: every socket of that login loses its authority at once."""
         socketio.emit("error", {"clause": None, "error": "You signed out."}, to=login_room(login_session_id),
@@ -351,8 +396,64 @@ class CollabNamespace(Namespace):
                 socketio.server.disconnect(sid, namespace=NAMESPACE)
                 close_transport(sid)
 
-    def broadcast_update(self, uid: str, message: bytes) -> None:
-        socketio.emit("y", {"clause": uid, "msg": message}, to=clause_room(uid), namespace=NAMESPACE)
+    def live_text_committed(self, _app: Flask, *, edits: list[tuple[str, bytes]]) -> None:
+        """Edits the server made (restore, amendment, import, a released held edit), committed:
+        to their clauses' rooms."""
+        for uid, frame in edits:
+            self.fanout.add(uid, frame, sender=None)
+
+
+class Fanout:
+    """Sends the edits of a clause stored within COALESCE_SECONDS as one ``y`` message per
+    receiver, ``{clause, frames}``: the y-protocols frames one after another, each as a
+    varuint length and its bytes (lib0's writeVarUint8Array). Everyone in the clause's room gets
+    every frame except their own: the sockets that sent none get one message between them, each
+    sender one without its own frames. Runs after the senders' acknowledgements, so the order is
+    persist, acknowledge, broadcast."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, list[tuple[str | None, bytes]]] = {}
+        self._lock = threading.Lock()
+        self._wake: Any = None
+
+    def add(self, uid: str, frame: bytes, *, sender: str | None) -> None:
+        with self._lock:
+            if self._wake is None:
+                self._wake = socketio.server.eio.create_event()
+                socketio.start_background_task(self._run)
+            self._pending.setdefault(uid, []).append((sender, frame))
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            socketio.sleep(COALESCE_SECONDS)
+            with self._lock:
+                self._wake.clear()
+                pending, self._pending = self._pending, {}
+            for uid, edits in pending.items():
+                try:
+                    self._send(uid, edits)
+                except Exception:  # one clause's failure must not stop every other clause's fan-out
+                    log.exception("broadcasting %d edit(s) of clause %s failed", len(edits), uid)
+
+    @staticmethod
+    def _send(uid: str, edits: list[tuple[str | None, bytes]]) -> None:
+        senders = sorted({sender for sender, _ in edits if sender is not None})
+        socketio.emit("y", {"clause": uid, "frames": pack_frames([frame for _, frame in edits])},
+                      to=clause_room(uid), skip_sid=senders or None, namespace=NAMESPACE)
+        for sender in senders:
+            others = [frame for who, frame in edits if who != sender]
+            if others:
+                socketio.emit("y", {"clause": uid, "frames": pack_frames(others)}, to=sender,
+                              namespace=NAMESPACE, ignore_queue=True)
+
+
+def _in_room(sid: str, room: str) -> bool:
+    """Whether socket ``sid`` of this process is in ``room``: a dictionary look-up in the
+    Socket.IO manager's table (its public get_rooms() walks every room, one per socket)."""
+    rooms = socketio.server.manager.rooms.get(NAMESPACE, {})
+    return sid in rooms.get(room, ())
 
 
 def close_transport(sid: str) -> None:
@@ -425,7 +526,10 @@ def install(app: Any, store: ClauseStore) -> CollabNamespace:
                                 claims=_claim_book(app))
     socketio.on_namespace(namespace)
     guard_transport(socketio.server)
-    on_login_session_ended(app, namespace.end_login_session)
+    signals.login_session_ended.connect(namespace.login_session_ended, sender=app)
+    signals.rights_changed.connect(namespace.rights_changed, sender=app)
+    signals.live_text_committed.connect(namespace.live_text_committed, sender=app)
+    app.teardown_appcontext(namespace.forget_rights_after_commit)
     app.extensions["codedraft_collab_namespace"] = namespace
     return namespace
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from codedraft.api.openapi import DATETIME, INTEGER, STRING, json_response, obj, operation, ref
+from codedraft.database import MAX_INTEGER
 
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
 
@@ -34,7 +35,9 @@ PATHS: dict[str, Any] = {
             parameters=[
                 {"name": "slug", "in": "path", "required": True, "schema": STRING},
                 {"name": "uid", "in": "path", "required": True, "schema": STRING},
-                {"name": "at", "in": "query", "required": False, "schema": INTEGER,
+                # Ids are database integers: the app refuses a larger number before any query.
+                {"name": "at", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER},
                  "description": "An update id: include the text as it was right after it."},
             ],
         ),

@@ -1,29 +1,30 @@
-"""Open clause documents and their durable log: the stateful half of co-editing.
+"""Live clause documents: the in-memory replicas people co-edit, over the clause log.
 
 Order for every incoming edit (STYLE.md habit 6): the adapter authorises, the core validates
-and applies, this store persists (group commit), and only then is the edit acknowledged and
-broadcast. A single writer thread takes every pending update queued at that moment and stores
-them in one transaction, so concurrent typists share one fsync instead of queueing for theirs.
+and applies (here, under the clause's lock), the log persists it (``log.py``: group commit),
+and only then is the edit acknowledged and broadcast. This module owns the documents, their
+locks, loading, eviction and, with several processes, catching up with what others stored;
+``ClauseLog`` owns every write of the log. Server-side edits have one way in:
+:meth:`ClauseStore.edit_live_text`.
 """
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from flask import Flask, current_app, has_app_context
-from pycrdt import Doc, Text, merge_updates
-from sqlalchemy import Engine, create_engine, event, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from flask import Flask
+from pycrdt import merge_updates
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from codedraft import signals
 from codedraft.codes.models import Clause
-from codedraft.collab.core import BODY, ClauseDocument, SyncOutcome, sync_update_message
-from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
+from codedraft.collab.core import ClauseDocument, SyncOutcome, sync_update_message
+from codedraft.collab.log import ClauseLog, LogEntry, seed_update
 from codedraft.concurrency import run_blocking
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
@@ -32,17 +33,6 @@ log = logging.getLogger(__name__)
 
 # A clause is re-snapshotted after this many new updates, so opening it replays few.
 SNAPSHOT_EVERY = 400
-# Updates just below a snapshot's mark are replayed too: on PostgreSQL a lower id can commit
-# after a higher one. Yjs updates are idempotent, so replaying a few twice costs nothing.
-SNAPSHOT_OVERLAP = 200
-# The client id of the update that turns a clause's stored body into its first Yjs state. Fixed,
-# so two processes seeding the same clause produce identical structs that Yjs merges into one.
-SEED_CLIENT_ID = 1
-MAX_BATCH = 500
-# A batch PostgreSQL aborted (deadlock_detected, serialization_failure) stored nothing and is tried
-# again, up to this many times in all.
-WRITE_ATTEMPTS = 3
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 # On PostgreSQL a log id is taken at insert time but seen only at commit, so a lower id can appear
 # after a higher one. The catch-up keeps re-checking ids above the highest one seen at least this
 # long ago: a writer's transaction lasts milliseconds, never this long.
@@ -62,15 +52,6 @@ IDLE_SECONDS = 120.0
 # (3 processes: all 200 clients and the log agreed, the body did not). For this long after it
 # last wrote a clause, a process catches up and rewrites the body if the database's differs.
 RECONCILE_WINDOW_SECONDS = CATCH_UP_SETTLE_SECONDS + 5.0
-
-
-def seed_update(text: str) -> bytes:
-    """The deterministic first update of a clause whose body predates co-editing."""
-    doc: Doc[Text] = Doc(client_id=SEED_CLIENT_ID)
-    body = doc.get(BODY, type=Text)
-    if text:
-        body.insert(0, text)
-    return doc.get_update()
 
 
 @dataclass
@@ -98,16 +79,8 @@ class OpenClause:
     uncommitted: int = 0
     # When this process last wrote the clause's body column (multi-process reconciliation).
     body_written_at: float = float("-inf")
-
-
-@dataclass
-class PendingUpdate:
-    clause: OpenClause
-    update: bytes
-    user_id: int | None
-    text: str
-    origin: str
-    done: Future[int] = field(default_factory=Future)
+    # How many edits of it were ever queued for the writer (counted under ``lock``).
+    submitted: int = 0
 
 
 class PersistenceFailed(RuntimeError):
@@ -122,12 +95,8 @@ class ClauseStore:
         self.multi_process = bool(app.config.get("REDIS_URL")) or bool(app.config.get("COLLAB_CATCH_UP"))
         self._open: dict[str, OpenClause] = {}
         self._loading: dict[str, threading.Lock] = {}
-        self._writer_engine: Engine | None = None
         self._registry_lock = threading.Lock()
-        self._queue: queue.Queue[PendingUpdate | None] = queue.Queue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
-        self.stats = {"batches": 0, "updates": 0, "retries": 0}
+        self.log = ClauseLog(app, texts_of=self._batch_texts, after_stored=self._stored)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -173,35 +142,17 @@ class ClauseStore:
             log.exception("compacting clause %s after loading it failed", opened.uid)
 
     def _load(self, clause: Clause) -> OpenClause:
-        snapshot = db.session.get(ClauseSnapshot, clause.id)
-        since = snapshot.upto_update_id - SNAPSHOT_OVERLAP if snapshot else 0
-        rows = db.session.execute(
-            select(ClauseUpdate.id, ClauseUpdate.update)
-            .where(ClauseUpdate.clause_id == clause.id, ClauseUpdate.id > since)
-            .order_by(ClauseUpdate.id)
-        ).all()
-        if snapshot is None and not rows:
-            self._store_seed(clause)
-            rows = db.session.execute(
-                select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.clause_id == clause.id)
-            ).all()
-        document = ClauseDocument.from_history(snapshot.state if snapshot else None, [u for _, u in rows])
-        seen = max([snapshot.upto_update_id if snapshot else 0, *(i for i, _ in rows)])
+        history = self.log.history(clause.id)
+        if history.snapshot is None and not history.rows:
+            self.log.store_seed(clause.id, clause.body)
+            history = self.log.history(clause.id)
+        rows = history.rows
+        document = ClauseDocument.from_history(history.snapshot, [u for _, u in rows])
+        seen = max([history.snapshot_upto, *(i for i, _ in rows)])
         now = time.monotonic()
         return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
                           seen_update_id=seen, updates_since_snapshot=len(rows),
-                          settled_update_id=max(since, 0), recent_ids={i: now for i, _ in rows})
-
-    def _store_seed(self, clause: Clause) -> None:
-        """Store the seed on the writer's own connection, committed at once. Not on a second
-        connection from the app's pool: the loader already holds one, and fifty clauses opened at
-        once by a thousand viewers then held the whole PostgreSQL pool while each waited for a
-        second connection (a deadlock until the pool's 30 s timeout)."""
-        row = {"clause_id": clause.id, "user_id": None, "update": seed_update(clause.body),
-               "created_at": utcnow(), "origin": "import"}
-        with Session(self._writer_bind()) as session:
-            session.execute(insert(ClauseUpdate), [row])
-            session.commit()
+                          settled_update_id=history.since, recent_ids={i: now for i, _ in rows})
 
     def evict(self, uid: str) -> None:
         with self._registry_lock:
@@ -244,13 +195,9 @@ class ClauseStore:
         return len(self._open)
 
     def close(self) -> None:
-        """Close the writer's own connection (tests, and any code that makes a store of its own;
-        the app's store lives as long as its process)."""
-        engine, self._writer_engine = self._writer_engine, None
-        if engine is not None and self.app.extensions.get("sqlalchemy") is not None:
-            with self.app.app_context():
-                if engine is not db.engine:
-                    engine.dispose()
+        """Close the log writer's own connection (tests, and any code that makes a store of its
+        own; the app's store lives as long as its process)."""
+        self.log.close()
 
     def reconcile_bodies(self, now: float | None = None) -> list[str]:
         """Several processes only: for each clause whose body this process wrote in the last
@@ -272,16 +219,9 @@ class ClauseStore:
                 text = opened.doc.text
             finally:
                 opened.lock.release()
-            if run_blocking(self._write_body_if_stale, opened.clause_id, text):
+            if run_blocking(self.log.write_body_if_stale, opened.clause_id, text):
                 rewritten.append(opened.uid)
         return rewritten
-
-    def _write_body_if_stale(self, clause_id: int, text: str) -> bool:
-        with Session(self._writer_bind()) as session:
-            result = session.execute(update(Clause).where(Clause.id == clause_id, Clause.body != text)
-                                     .values(body=text, updated_at=utcnow()))
-            session.commit()
-        return bool(getattr(result, "rowcount", 0))
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -307,76 +247,76 @@ class ClauseStore:
                     outcome = SyncOutcome(kind=outcome.kind, update=update, broadcast=sync_update_message(update))
             if outcome.update is None:
                 return outcome
-            pending = PendingUpdate(opened, outcome.update, user_id, opened.doc.text, "editor")
+            pending = LogEntry(opened.clause_id, outcome.update, user_id, "editor", owner=opened)
             self._submit(pending)
         self._wait(pending)
         return outcome
 
-    def replace_text(self, clause: Clause, new_text: str, *, user_id: int | None, origin: str) -> bytes | None:
-        """Make the live clause read ``new_text`` through a minimal edit; persist it; return the
-        framed broadcast message for the clause's room (None if nothing changed)."""
-        opened = self.open(clause)
-        with opened.lock:
-            if self.multi_process:
-                self._catch_up(opened)
-            update_bytes = opened.doc.apply_text(new_text, origin=origin)
-            if update_bytes is None:
-                return None
-            pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
-            self._submit(pending)
-        self._wait(pending)
-        return sync_update_message(update_bytes)
-
-    def change_text(self, clause: Clause, change: Callable[[str], str], *, user_id: int | None,
-                    origin: str) -> bytes | None:
-        """Like ``replace_text``, but the new text is ``change(current text)``, computed while the
-        clause is locked, so an edit arriving meanwhile is never overwritten (used by restore)."""
-        opened = self.open(clause)
-        with opened.lock:
-            if self.multi_process:
-                self._catch_up(opened)
-            update_bytes = opened.doc.apply_text(change(opened.doc.text), origin=origin)
-            if update_bytes is None:
-                return None
-            pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
-            self._submit(pending)
-        self._wait(pending)
-        return sync_update_message(update_bytes)
-
     def has_history(self, clause: Clause) -> bool:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
-        return db.session.scalar(select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause.id).limit(1)) is not None
+        return self.log.has_history(clause.id)
 
-    def replace_text_in_session(self, clause: Clause, new_text: str, *, user_id: int | None, origin: str) -> None:
-        """Replace a clause's text inside the caller's transaction (an import, a publication).
+    def edit_live_text(self, clause: Clause, compute: Callable[[ClauseDocument], str], *, user_id: int | None,
+                       origin: str, after: Callable[[ClauseDocument], None] | None = None) -> bool:
+        """The one way the server edits a clause's live text (restore, accepted amendment, import).
 
-        A clause never co-edited just gets its stored body: its first Yjs state will be seeded
-        from it. Otherwise the minimal edit goes into the log in this transaction, and is
-        broadcast to the clause's room once the transaction commits; if it rolls back, the
-        in-memory document, which already holds the edit, is dropped and reloaded.
+        ``compute(document)`` gives the new text from the live document, and the difference is
+        applied as a minimal edit, both under the clause's lock, so a keystroke landing meanwhile
+        is never overwritten; ``after(document)`` then runs under the same lock (to re-anchor
+        comments). The edit goes into the caller's transaction (``db.session``): its log row and
+        the clause's body; the caller commits. Once that transaction commits, the edit is sent
+        to the clause's room (``signals.live_text_committed``); if it rolls back, the in-memory
+        document, which holds the edit already, is dropped and reloaded from the log on next use.
+
+        A clause never co-edited only gets its new body: its first live document is seeded from
+        the body, deterministically, so ``compute`` and ``after`` see that seed document.
+        Returns whether the text changed.
         """
-        if clause.body == new_text:
-            return
         if not self.has_history(clause):
-            clause.body = new_text
-            clause.updated_at = utcnow()
-            return
+            new_text = compute(ClauseDocument.from_history(None, [seed_update(clause.body)]))
+            if after is not None:
+                after(ClauseDocument.from_history(None, [seed_update(new_text)]))
+            if new_text == clause.body:
+                return False
+            clause.body, clause.updated_at = new_text, utcnow()
+            return True
         opened = self.open(clause)
         with opened.lock:
             if self.multi_process:
                 self._catch_up(opened)
-            update_bytes = opened.doc.apply_text(new_text, origin=origin)
+            update_bytes = opened.doc.apply_text(compute(opened.doc), origin=origin)
+            if after is not None:
+                after(opened.doc)
+            if update_bytes is None:
+                return False
             text = opened.doc.text
-            if update_bytes is not None:
-                self.pin(opened)  # until the transaction ends: the listeners below unpin it
-                db.session.info.setdefault(_PINNED, []).append((self, clause.uid))
-        if update_bytes is None:
-            return
-        db.session.add(ClauseUpdate(clause_id=clause.id, user_id=user_id, update=update_bytes, origin=origin))
-        clause.body = text
-        clause.updated_at = utcnow()
-        pending = db.session.info.setdefault(_PENDING_BROADCASTS, [])
-        pending.append((clause.uid, sync_update_message(update_bytes)))
+            self.pin(opened)  # until the transaction ends
+        self._log_in_session(opened, update_bytes, user_id=user_id, origin=origin)
+        clause.body, clause.updated_at = text, utcnow()
+        return True
+
+    def _log_in_session(self, opened: OpenClause, update: bytes, *, user_id: int | None, origin: str) -> None:
+        """Add the log row of a server-side edit to the caller's transaction, and have its end
+        (commit: broadcast; rollback: forget the in-memory document) handled."""
+        session = db.session()
+        self.log.append_in_session(session, clause_id=opened.clause_id, update=update, user_id=user_id, origin=origin)
+        edits = session.info.setdefault(_IN_TRANSACTION, [])
+        edits.append((self, opened, sync_update_message(update)))
+        # Listeners on this session object only, not on every Session of the process.
+        if not event.contains(session, "after_commit", _edits_committed):
+            event.listen(session, "after_commit", _edits_committed)
+            event.listen(session, "after_rollback", _edits_rolled_back)
+
+    def _committed_in_session(self, opened: OpenClause) -> None:
+        opened.updates_since_snapshot += 1
+        opened.body_written_at = time.monotonic()
+        self.unpin(opened.uid)
+
+    def catch_up(self, opened: OpenClause) -> None:
+        """Bring ``opened`` up to date with every update other processes stored (when several
+        processes write; the sweep and every message do this on their own schedule)."""
+        with opened.lock:
+            self._catch_up(opened)
 
     def _catch_up_if_due(self, opened: OpenClause) -> None:
         """The catch-up, thorough or quick, if its interval has passed (lock held)."""
@@ -397,18 +337,10 @@ class ClauseStore:
         """
         now = time.monotonic()
         with self.app.app_context():
-            if quick:
-                ids = db.session.scalars(select(ClauseUpdate.id).where(
-                    ClauseUpdate.clause_id == opened.clause_id, ClauseUpdate.id > opened.seen_update_id)).all()
-            else:
-                # Ids first (an index-only scan), then the bytes of those not applied yet.
-                ids = db.session.scalars(select(ClauseUpdate.id).where(
-                    ClauseUpdate.clause_id == opened.clause_id, ClauseUpdate.id > opened.settled_update_id)).all()
-            unseen = [i for i in ids if i not in opened.recent_ids]
-            rows = db.session.execute(
-                select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.id.in_(unseen))
-                .order_by(ClauseUpdate.id)
-            ).all() if unseen else []
+            # Ids first (an index-only scan), then the bytes of those not applied yet. Thorough:
+            # above the settled mark; quick: above the highest id seen.
+            ids = self.log.ids_after(opened.clause_id, opened.seen_update_id if quick else opened.settled_update_id)
+            rows = self.log.updates([i for i in ids if i not in opened.recent_ids])
             db.session.remove()
         for update_id, stored in rows:
             freed = opened.doc.apply_stored(stored)
@@ -417,143 +349,75 @@ class ClauseStore:
             if freed is not None and released is not None:
                 released.append(freed)
             elif freed is not None:
-                self._store_and_broadcast(PendingUpdate(opened, freed, None, opened.doc.text, "editor"))
+                self._store_and_broadcast(LogEntry(opened.clause_id, freed, None, "editor", owner=opened))
         opened.seen_update_id = max([opened.seen_update_id, *ids])
         opened.quick_look_at = now
         if not quick:
             opened.thorough_look_at = now
             _settle(opened, now)
 
-    def _store_and_broadcast(self, pending: PendingUpdate) -> None:
+    def _store_and_broadcast(self, pending: LogEntry) -> None:
         """Queue an edit nobody else will send to the room (one held back and now released: its
         sender was told to resync, not acknowledged) and broadcast it once it is stored."""
 
         def broadcast(done: Future[int]) -> None:
-            namespace = self.app.extensions.get("codedraft_collab_namespace")
-            if done.exception() is None and namespace is not None:
-                namespace.broadcast_update(pending.clause.uid, sync_update_message(pending.update))
+            if done.exception() is None:
+                signals.live_text_committed.send(
+                    self.app, edits=[(pending.owner.uid, sync_update_message(pending.update))])
 
         pending.done.add_done_callback(broadcast)
         self._submit(pending)
 
-    def _wait(self, pending: PendingUpdate) -> None:
+    def _wait(self, pending: LogEntry) -> None:
         try:
-            pending.done.result(timeout=30)
+            self.log.wait(pending)
         except Exception as error:
-            self.evict(pending.clause.uid)
+            self.evict(pending.owner.uid)
             raise PersistenceFailed("the edit could not be stored") from error
 
-    # -- the writer ---------------------------------------------------------------------------
+    def _submit(self, pending: LogEntry) -> None:
+        """Queue ``pending`` for the log; the caller holds the clause's lock."""
+        opened: OpenClause = pending.owner
+        opened.submitted += 1
+        pending.seq = opened.submitted
+        self.log.append(pending)
 
-    def _submit(self, pending: PendingUpdate) -> None:
-        if self._writer is None or not self._writer.is_alive():
-            with self._writer_lock:
-                if self._writer is None or not self._writer.is_alive():
-                    self._writer = threading.Thread(target=self._write_loop, name="collab-writer", daemon=True)
-                    self._writer.start()
-        self._queue.put(pending)
-
-    def _write_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            self._write_batch(batch)
-
-    def _write_batch(self, batch: list[PendingUpdate]) -> None:
-        try:
-            ids = self._store_rows_retrying(batch)
-        except Exception as error:  # the whole batch failed: every sender is told, nothing acked
-            log.exception("storing %d clause updates failed", len(batch))
-            for pending in batch:
-                pending.done.set_exception(error)
-            return
-        self.stats["batches"] += 1
-        self.stats["updates"] += len(batch)
+    def _stored(self, batch: list[LogEntry], ids: list[int]) -> None:
+        """The log stored ``batch``: bookkeeping, and a snapshot for clauses with many new updates."""
         stored_at = time.monotonic()
         for pending, update_id in zip(batch, ids, strict=True):
-            pending.clause.updates_since_snapshot += 1
-            pending.clause.body_written_at = stored_at
+            opened: OpenClause = pending.owner
+            opened.updates_since_snapshot += 1
+            opened.body_written_at = stored_at
             if self.multi_process:  # our own rows: the catch-up need not read them back
-                pending.clause.recent_ids[update_id] = stored_at
-            pending.done.set_result(update_id)
-        for opened in {p.clause.uid: p.clause for p in batch}.values():
+                opened.recent_ids[update_id] = stored_at
+        for opened in {p.owner.uid: p.owner for p in batch}.values():
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
-                self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.clause is opened))
+                self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.owner is opened))
 
-    def _store_rows_retrying(self, batch: list[PendingUpdate]) -> list[int]:
-        """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a
-        serialisation conflict is tried again, since nothing of it was stored."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                return run_blocking(self._store_rows, batch)
-            except DBAPIError as error:
-                if attempt == WRITE_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
-                    raise
-                self.stats["retries"] += 1
-                log.warning("storing %d clause updates: %s; trying again", len(batch), type(error.orig).__name__)
-                time.sleep(0.02 * attempt)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def _store_rows(self, batch: list[PendingUpdate]) -> list[int]:
-        """Insert the batch's updates and each clause's latest text in one transaction; the log
-        ids in batch order. Touches only the database, so it can run outside the event loop."""
-        now = utcnow()
-        with Session(self._writer_bind()) as session:
-            ids = session.scalars(
-                insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
-                [{"clause_id": p.clause.clause_id, "user_id": p.user_id, "update": p.update,
-                  "created_at": now, "origin": p.origin} for p in batch],
-            ).all()
-            latest_text = {p.clause.clause_id: p.text for p in batch}
-            # Clause rows are locked in id order: two processes storing batches that touch the
-            # same clauses in different orders deadlocked (bench/realtime_scaled.py, 3 processes).
-            for clause_id, text in sorted(latest_text.items()):
-                session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
-            session.commit()
-        return list(ids)
+    @staticmethod
+    def _batch_texts(batch: list[LogEntry]) -> dict[int, str]:
+        """Each clause's text as of the batch's last edit of it, read once per batch rather than on
+        every keystroke (a clause of a few pages costs more to read out than to apply an edit). A
+        clause with edits queued after this batch is left out: its text already holds them, and
+        the batch that stores them writes its body."""
+        last = {p.owner.uid: p for p in batch}
+        texts = {}
+        for pending in last.values():
+            opened: OpenClause = pending.owner
+            with opened.lock:
+                if opened.submitted == pending.seq:
+                    texts[opened.clause_id] = opened.doc.text
+        return texts
 
     def _snapshot(self, opened: OpenClause, upto: int) -> None:
-        """Compact: store the whole document so the next open replays only what follows."""
+        """Compact: the log stores the whole document, so the next open replays only what follows."""
         with opened.lock:
             if self.multi_process:
                 self._catch_up(opened)
             state = opened.doc.encode_state()
             opened.updates_since_snapshot = 0
-        with Session(self._writer_bind()) as session:
-            existing = session.get(ClauseSnapshot, opened.clause_id)
-            if existing is None:
-                session.add(ClauseSnapshot(clause_id=opened.clause_id, upto_update_id=upto, state=state))
-            else:
-                existing.upto_update_id, existing.state, existing.created_at = upto, state, utcnow()
-            session.commit()
-
-    def _writer_bind(self) -> Engine:
-        """The writer's own engine with one connection of its own. Taking connections from the
-        shared pool, the writer queued behind hundreds of socket handlers (each acquiring one
-        for its permission checks) and stalled until the pool's 30 s timeout under load."""
-        if self._writer_engine is None:
-            with self.app.app_context():
-                shared = db.engine
-            url = shared.url
-            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-                self._writer_engine = shared  # an in-memory database exists on one connection only
-            else:
-                # SQLite: the writer thread may be restarted, and the connection moves with it.
-                args = {"check_same_thread": False} if url.get_backend_name() == "sqlite" else {}
-                self._writer_engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
-                                                    connect_args=args)
-        return self._writer_engine
+        self.log.write_snapshot(opened.clause_id, upto, state)
 
 
 def _settle(opened: OpenClause, now: float) -> None:
@@ -574,37 +438,24 @@ def store_for(app: Flask) -> ClauseStore:
     return store
 
 
-_PENDING_BROADCASTS = "codedraft_pending_broadcasts"
-_PINNED = "codedraft_pinned_clauses"
+# session.info: the server-side edits of the session's current transaction, as
+# (store, open clause, update frame).
+_IN_TRANSACTION = "codedraft_live_edits"
 
 
-def _take_pending(session: Session) -> list[tuple[str, bytes]]:
-    """The in-transaction edits recorded on ``session``, removed from it (empty outside an app)."""
-    pending = session.info.pop(_PENDING_BROADCASTS, None)
-    return list(pending) if pending and has_app_context() else []
+def _edits_committed(session: Session) -> None:
+    """The transaction holding server-side edits committed: the log has them; tell the rooms."""
+    edits = session.info.pop(_IN_TRANSACTION, None) or []
+    by_store: dict[ClauseStore, list[tuple[str, bytes]]] = {}
+    for store, opened, frame in edits:
+        store._committed_in_session(opened)
+        by_store.setdefault(store, []).append((opened.uid, frame))
+    for store, frames in by_store.items():
+        signals.live_text_committed.send(store.app, edits=frames)
 
 
-def _unpin_all(session: Session) -> None:
-    """The transaction ended: the clauses it held edits of may leave memory when idle."""
-    for store, uid in session.info.pop(_PINNED, None) or []:
-        store.unpin(uid)
-
-
-@event.listens_for(Session, "after_commit")
-def _broadcast_after_commit(session: Session) -> None:
-    """Edits made inside a transaction (imports, restores) reach the room only once committed."""
-    namespace = current_app.extensions.get("codedraft_collab_namespace") if has_app_context() else None
-    _unpin_all(session)
-    for uid, frame in _take_pending(session):
-        if namespace is not None:
-            namespace.broadcast_update(uid, frame)
-
-
-@event.listens_for(Session, "after_rollback")
-def _evict_after_rollback(session: Session) -> None:
-    """The in-memory document holds an edit the log does not: drop it, reload on next use."""
-    _unpin_all(session)
-    store = current_app.extensions.get("codedraft_collab") if has_app_context() else None
-    for uid, _frame in _take_pending(session):
-        if store is not None:
-            store.evict(uid)
+def _edits_rolled_back(session: Session) -> None:
+    """The in-memory documents hold edits the log does not: drop them, reload on next use."""
+    for store, opened, _frame in session.info.pop(_IN_TRANSACTION, None) or []:
+        store.unpin(opened.uid)
+        store.evict(opened.uid)

@@ -2,7 +2,8 @@
 
 Viewing history needs ``can_view_clause``; naming a checkpoint and restoring need
 ``can_edit_clause``. A restore is a minimal edit through the live document (ClauseStore
-.replace_text), broadcast to the clause's room, so people typing at that moment keep their work.
+.edit_live_text) in the view's transaction, sent to the clause's room once committed, so people
+typing at that moment keep their work.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from codedraft import policy
 from codedraft.accounts.models import User
@@ -21,6 +23,7 @@ from codedraft.codes.models import Clause, Code
 from codedraft.codes.panels import ClausePanel
 from codedraft.codes.views import load_clause
 from codedraft.collab import history
+from codedraft.collab.core import ClauseDocument
 from codedraft.collab.history_access import (
     AUDIENCES,
     HistoryAccessError,
@@ -29,7 +32,7 @@ from codedraft.collab.history_access import (
     set_history_audience,
 )
 from codedraft.collab.models import Checkpoint, ClauseUpdate
-from codedraft.collab.store import PersistenceFailed, store_for
+from codedraft.collab.store import store_for
 from codedraft.drafts.operations import clause_history
 from codedraft.exports.redline_blocks import render_markdown_diff
 from codedraft.extensions import db
@@ -280,25 +283,23 @@ def restore(slug: str, uid: str) -> ResponseReturnValue:
     target = _restore_target(clause, log)
     seen_id = request.form.get("seen", type=int) or (log[-1].id if log else 0)
     seen = history.text_as_of(log, seen_id) if log and seen_id >= log[0].id else clause.body
-    user_id = current_user.id
-    db.session.commit()  # end our transaction before the store's writer commits in its own
     complete = [True]
 
-    def onto_live(live: str) -> str:
-        merged, complete[0] = history.restore_onto(seen, target, live)
+    def onto_live(document: ClauseDocument) -> str:
+        merged, complete[0] = history.restore_onto(seen, target, document.text)
         return merged
 
-    try:
-        frame = store_for(current_app).change_text(clause, onto_live, user_id=user_id, origin="restore")
-    except PersistenceFailed:
-        flash(_("The restore could not be saved. Nothing was changed; please try again."), "error")
-        return redirect(url_for("collab.history_page", slug=code.slug, uid=clause.uid))
-    if frame is None:
+    changed = store_for(current_app).edit_live_text(clause, onto_live, user_id=current_user.id, origin="restore")
+    if not changed:
         flash(_("The clause already reads like that; nothing to restore."), "info")
         return redirect(url_for("collab.history_page", slug=code.slug, uid=clause.uid))
-    namespace = current_app.extensions.get("codedraft_collab_namespace")
-    if namespace is not None:
-        namespace.broadcast_update(clause.uid, frame)
+    try:
+        db.session.commit()  # co-editors get the edit once this commits
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("restoring clause %s failed", clause.uid)
+        flash(_("The restore could not be saved. Nothing was changed; please try again."), "error")
+        return redirect(url_for("collab.history_page", slug=code.slug, uid=clause.uid))
     if complete[0]:
         flash(_("Restored. Anyone editing now keeps the work outside the restored passages."), "success")
     else:

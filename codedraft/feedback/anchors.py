@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -268,16 +269,17 @@ class _Shadow:
     body: Text
 
 
-_SHADOWS: dict[int, _Shadow] = {}
+# The ASCII twin of each live document, cached until the document changes, and dropped with the
+# document (keyed by the object itself: an id() can be reused by a later document).
+_SHADOWS: weakref.WeakKeyDictionary[ClauseDocument, _Shadow] = weakref.WeakKeyDictionary()
 _SHADOWS_LOCK = threading.Lock()
-_MAX_SHADOWS = 256
 
 
 def _shadow(document: ClauseDocument) -> _Shadow:
     """The ASCII twin of ``document`` (cached until the document changes)."""
     state = document.encode_state()
     with _SHADOWS_LOCK:
-        cached = _SHADOWS.get(id(document))
+        cached = _SHADOWS.get(document)
         if cached is not None and cached.state == state:
             return cached
     twin: Doc[Text] = Doc()
@@ -285,9 +287,7 @@ def _shadow(document: ClauseDocument) -> _Shadow:
     twin.apply_update(_ascii_twin(state))
     shadow = _Shadow(state, twin, body)
     with _SHADOWS_LOCK:
-        if len(_SHADOWS) >= _MAX_SHADOWS:
-            _SHADOWS.pop(next(iter(_SHADOWS)))
-        _SHADOWS[id(document)] = shadow
+        _SHADOWS[document] = shadow
     return shadow
 
 

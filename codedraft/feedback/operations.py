@@ -7,7 +7,7 @@ document goes through the co-editing store, under that clause's lock.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +19,9 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, upd
 from codedraft import policy
 from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
-from codedraft.collab.core import ClauseDocument, sync_update_message
-from codedraft.collab.store import ClauseStore, PendingUpdate, seed_update, store_for
+from codedraft.collab.core import ClauseDocument
+from codedraft.collab.log import seed_update
+from codedraft.collab.store import ClauseStore, store_for
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
@@ -255,31 +256,6 @@ def shown_anchors(store: ClauseStore, clause: Clause, comments: Iterable[Comment
     return shown
 
 
-def _edit_live_text(store: ClauseStore, clause: Clause, compute: Callable[[ClauseDocument], str],
-                    after: Callable[[ClauseDocument], None], *, user_id: int | None, origin: str) -> bytes | None:
-    """Apply a server-side edit computed from the live text, atomically with respect to typists.
-
-    ``ClauseStore.replace_text`` diffs whatever text it finds against the new one, so computing
-    the new text outside the clause lock could undo a keystroke that lands in between. Here the
-    new text is computed, applied as a minimal edit (``ClauseDocument.apply_text``) and queued
-    for the durable log in one critical section, exactly as ``replace_text`` queues it; then we
-    wait for the log, as it does. Returns the broadcast frame (None when nothing changed).
-    """
-    opened = store.open(clause)
-    with opened.lock:
-        if store.multi_process:
-            store._catch_up(opened)
-        new_text = compute(opened.doc)
-        update_bytes = opened.doc.apply_text(new_text, origin=origin)
-        after(opened.doc)
-        if update_bytes is None:
-            return None
-        pending = PendingUpdate(opened, update_bytes, user_id, opened.doc.text, origin)
-        store._submit(pending)
-    store._wait(pending)
-    return sync_update_message(update_bytes)
-
-
 # --- comments, replies, support --------------------------------------------------------------
 
 
@@ -489,13 +465,13 @@ def preview_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: 
 
 
 def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: User, reason: str = "",
-                     *, link: str = "") -> bytes | None:
+                     *, link: str = "") -> bool:
     """Apply the amendment to the live clause as a minimal edit and mark it accepted.
 
     The passage is located through the comment's sticky anchor at the moment of the edit, under
     the clause lock, so whatever others type elsewhere survives. Afterwards the comment anchors
-    the new words. Returns the frame to broadcast to the clause room (None if nothing changed).
-    Raises StalePassage if the words there are no longer the quoted ones (rebase first).
+    the new words. The edit is part of the caller's transaction and reaches co-editors once it
+    commits. Returns whether the text changed. Raises StalePassage if the words there are no longer the quoted ones (rebase first).
     """
     amendment = _proposed_amendment(clause, comment, by)
     if comment.sticky_start is None or comment.sticky_end is None:
@@ -513,7 +489,7 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
         if end > start:
             located["sticky"] = anchors.sticky_pair(document, anchors.Passage(start, end, located["replacement"]))
 
-    frame = _edit_live_text(store, clause, compute, re_anchor, user_id=by.id, origin="amendment")
+    changed = store.edit_live_text(clause, compute, user_id=by.id, origin="amendment", after=re_anchor)
     if "sticky" in located:
         comment.sticky_start, comment.sticky_end = located["sticky"]
         comment.quote = located["replacement"]
@@ -526,7 +502,7 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     comment.disposition_reason = amendment.decision_reason or "Amendment applied to the text."
     comment.disposed_by_id, comment.disposed_at = by.id, utcnow()
     notify(comment.author_id, f"Your amendment to {clause.heading} was accepted and applied.", link)
-    return frame
+    return changed
 
 
 def reject_amendment(clause: Clause, comment: Comment, by: User, reason: str, *, link: str = "") -> None:

@@ -29,12 +29,3 @@ def announce(clause_uid: str, kind: Kind, comment_id: int) -> None:
         socketio.emit(EVENT, payload, to=clause_room(clause_uid), namespace=NAMESPACE)
     except Exception:  # a broken message queue must not turn a saved comment into an error page
         current_app.logger.exception("could not announce feedback on clause %s", clause_uid)
-
-
-def broadcast_text_update(clause_uid: str, frame: bytes | None) -> None:
-    """Send a server-side edit of the clause (an accepted amendment) to its co-editors."""
-    if frame is None:
-        return
-    namespace = current_app.extensions.get("codedraft_collab_namespace")
-    if namespace is not None:
-        namespace.broadcast_update(clause_uid, frame)

@@ -357,10 +357,9 @@ def decide_amendment(slug: str, uid: str, comment_id: int, action: str) -> Respo
     store = store_for(current_app)
     reason = request.form.get("reason", "")
     link = _thread_link(code, clause, comment.id)
-    frame = None
     try:
         if action == "accept":
-            frame = ops.accept_amendment(store, clause, comment, current_user, reason, link=link)
+            ops.accept_amendment(store, clause, comment, current_user, reason, link=link)
             message = _("The amendment was applied to the text.")
         elif action == "reject":
             ops.reject_amendment(clause, comment, current_user, reason, link=link)
@@ -374,9 +373,7 @@ def decide_amendment(slug: str, uid: str, comment_id: int, action: str) -> Respo
         return _failed(code, clause, str(error), 403)
     except ops.FeedbackError as error:
         return _failed(code, clause, str(error), 409 if isinstance(error, ops.StalePassage) else 400)
-    db.session.commit()
-    # The edit itself is already stored and acknowledged; co-editors get it now.
-    realtime.broadcast_text_update(clause.uid, frame)
+    db.session.commit()  # the accepted edit reaches co-editors once this commits
     realtime.announce(clause.uid, "amendment", comment.id)
     return _done(code, clause, message, comment.id)
 

@@ -17,11 +17,13 @@ from sqlalchemy import select
 from codedraft.accounts.models import User
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Chapter, Clause, Code, DraftersNote, WorkingGroup
+from codedraft.collab.store import store_for
 from codedraft.drafts.models import Draft
 from codedraft.drafts.operations import publish_draft
 from codedraft.extensions import db
 from codedraft.importer.matching import ClauseMatch, MatchReport, OldClause, match_clauses
 from codedraft.importer.parse import ParsedChapter, ParsedClause, ParsedDocument, parse_markdown
+from codedraft.signals import announce_rights_changed
 from codedraft.timeutil import utcnow
 
 Progress = Callable[[int, int], None]
@@ -202,6 +204,7 @@ class _ClauseWriter:
             for uid in match.dropped:
                 self.existing[uid].withdrawn = True
         db.session.flush()
+        announce_rights_changed()  # clauses withdrawn or moved to another chapter's working group
 
     def _chapter_for(self, parsed: ParsedChapter, position: int) -> Chapter:
         chapter = db.session.scalar(
@@ -235,8 +238,9 @@ class _ClauseWriter:
             # From Word, whose text lost the Markdown markup: same words, so the live text stays.
             return clause
         clause.updated_at = utcnow()
-        store = current_app.extensions["codedraft_collab"]
-        store.replace_text_in_session(clause, parsed.body, user_id=self.by.id if self.by else None, origin="import")
+        if clause.body != parsed.body:
+            store_for(current_app).edit_live_text(clause, lambda _live: parsed.body,
+                                                  user_id=self.by.id if self.by else None, origin="import")
         return clause
 
 

@@ -7,9 +7,10 @@ Two paths feed the index:
   documents); ``after_flush_postexec`` turns them into documents while SQL may still run;
   ``after_commit`` hands them to the engine. A rollback drops them. Failures are logged and
   retried by the live-text indexer, never raised into the request.
-* The co-editing store writes ``Clause.body`` with bulk UPDATE statements from its writer
-  thread, which flush events never see. ``do_orm_execute`` notices such statements and
-  ``after_commit`` pokes a ``LiveTextIndexer``: one small thread per app, started lazily, that
+* The co-editing store writes ``Clause.body`` from its writer thread, on a connection of its
+  own that these session events never see; it sends ``signals.live_bodies_stored`` after each
+  commit, which pokes a ``LiveTextIndexer`` (so does a bulk UPDATE of clauses in the app's own
+  session, noticed by ``do_orm_execute``): one small thread per app, started lazily, that
   at most every ``SEARCH_LIVE_INTERVAL`` seconds (default 0.25: a pass takes about a tenth of
   a second, so an edit is searchable well within a second even mid-burst; at 2 s the bench
   measured 2.1 s at p95) reindexes clauses whose ``updated_at`` moved since its last pass.
@@ -26,9 +27,9 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, inspect, select
-from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
+from codedraft import signals
 from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.concurrency import run_blocking
 from codedraft.drafts.models import Draft, DraftClause
@@ -56,34 +57,17 @@ _listeners_installed = False
 _listeners_guard = threading.Lock()
 
 
-# Database URL -> installed apps: the co-editing writer commits through a session of its own
-# engine, outside any app context, so its commits find their app by the database they wrote.
-_APPS_BY_DATABASE: dict[str, list[weakref.ref[Flask]]] = {}
-
-
-def _database_key(url: str | URL) -> str:
-    return make_url(url).render_as_string(hide_password=False)
-
-
 def install_sync(app: Flask) -> None:
     """Keep ``app``'s index in sync with its database from now on (idempotent)."""
     if not app.extensions.get(INSTALLED_KEY):
-        key = _database_key(app.config["SQLALCHEMY_DATABASE_URI"])
-        with _listeners_guard:
-            refs = [r for r in _APPS_BY_DATABASE.get(key, []) if r() is not None]
-            _APPS_BY_DATABASE[key] = [*refs, weakref.ref(app)]
+        signals.live_bodies_stored.connect(_live_bodies_stored, sender=app)
     app.extensions[INSTALLED_KEY] = True
     _install_listeners()
 
 
-def _apps_for_session(session: Session) -> list[Flask]:
-    """Installed apps whose database this session writes to (for sessions outside an app)."""
-    try:
-        key = _database_key(session.get_bind().url)
-    except Exception:  # an unbound session: nothing of ours
-        return []
-    apps = [r() for r in _APPS_BY_DATABASE.get(key, [])]
-    return [a for a in apps if a is not None and a.extensions.get(INSTALLED_KEY)]
+def _live_bodies_stored(app: Flask) -> None:
+    """The co-editing writer committed clause bodies (from its own thread, outside the app)."""
+    live_indexer(app).poke()
 
 
 def _active_app() -> Flask | None:
@@ -101,11 +85,13 @@ def _install_listeners() -> None:
     with _listeners_guard:
         if _listeners_installed:
             return
-        event.listen(Session, "before_flush", _before_flush)
-        event.listen(Session, "after_flush_postexec", _after_flush_postexec)
-        event.listen(Session, "after_commit", _after_commit)
-        event.listen(Session, "after_rollback", _after_rollback)
-        event.listen(Session, "do_orm_execute", _on_orm_execute)
+        # On the app's sessions (db.session's own Session subclass), not on every Session of the
+        # process: the co-editing writer's sessions announce themselves by a signal instead.
+        event.listen(db.session, "before_flush", _before_flush)
+        event.listen(db.session, "after_flush_postexec", _after_flush_postexec)
+        event.listen(db.session, "after_commit", _after_commit)
+        event.listen(db.session, "after_rollback", _after_rollback)
+        event.listen(db.session, "do_orm_execute", _on_orm_execute)
         _listeners_installed = True
 
 
@@ -232,9 +218,8 @@ def _after_commit(session: Session) -> None:
     live_touched = session.info.pop(_LIVE, False)
     session.info.pop(_TOUCHED, None)
     app = _active_app()
-    if live_touched:
-        for target in [app] if app is not None else _apps_for_session(session):
-            live_indexer(target).poke()
+    if live_touched and app is not None:
+        live_indexer(app).poke()
     if app is not None and docs:
         apply_changes(app, docs)
 

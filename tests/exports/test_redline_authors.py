@@ -22,6 +22,7 @@ from codedraft.exports.docx_redline import export_redline_docx
 from codedraft.extensions import db
 from codedraft.importer.operations import import_document
 from tests.exports.conftest import CORPUS
+from tests.support.editing import change_live_text
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
@@ -76,9 +77,10 @@ def test_a_clause_edited_by_two_people_has_two_authors(app, make_user) -> None:
     db.session.commit()  # the store writes the log on its own connection
     store = store_for(app)
     first_words = clause.body.split(" shall ", 1)
-    store.change_text(clause, lambda text: text.replace(" shall ", " must ", 1), user_id=alice.id, origin="editor")
-    store.change_text(clause, lambda text: text + "\n\nThe AI Office shall review this Measure.", user_id=bob.id,
-                      origin="editor")
+    change_live_text(store, clause, lambda text: text.replace(" shall ", " must ", 1), user_id=alice.id,
+                     origin="editor")
+    change_live_text(store, clause, lambda text: text + "\n\nThe AI Office shall review this Measure.",
+                     user_id=bob.id, origin="editor")
     db.session.commit()
     publish_draft(code, "Working Draft", by=office)
     db.session.commit()

@@ -11,6 +11,7 @@ from codedraft.collab.store import store_for
 from codedraft.extensions import db
 from codedraft.feedback.models import Comment
 from tests.conftest import shared_file
+from tests.support.editing import set_live_text
 
 
 def _real_paragraph() -> str:
@@ -27,7 +28,7 @@ def _plain(html: str) -> str:
 def test_preview_then_accept_keeps_the_join(app, scene):
     store = store_for(app)
     paragraph = _real_paragraph()
-    store.replace_text(scene.clause, paragraph, user_id=None, origin="test")
+    set_live_text(store, scene.clause, paragraph, user_id=None, origin="test")
     db.session.commit()
     rita, chris = scene.client("reviewer"), scene.client("chair")
     # The reviewer's selection took in the space before "and"; the words typed do not repeat it.
@@ -70,7 +71,7 @@ def test_preview_of_a_stale_passage_asks_for_a_rebase(app, scene):
                replacement="update it every year")
     comment_id = db.session.scalar(select(Comment.id))
     live = store.open(scene.clause).doc.text
-    store.replace_text(scene.clause, live.replace("keep it up", "keep it 👍 up"), user_id=None, origin="test")
+    set_live_text(store, scene.clause, live.replace("keep it up", "keep it 👍 up"), user_id=None, origin="test")
     response = chris.get(f"{scene.thread_url(comment_id)}/amendment/preview", follow_redirects=True)
     assert "rebase it first" in response.get_data(as_text=True)
     assert "update it every year" not in store.open(scene.clause).doc.text

@@ -14,6 +14,7 @@ from codedraft.feedback.models import Comment
 from codedraft.importer.operations import import_document
 from codedraft.timeutil import utcnow
 from tests.conftest import shared_file
+from tests.support.editing import set_live_text
 
 
 def test_comments_on_draft_2_are_carried_to_draft_3(app, make_user):
@@ -42,7 +43,7 @@ def test_comments_on_draft_2_are_carried_to_draft_3(app, make_user):
     db.session.commit()
     # Someone co-edits one clause before the next draft: its anchor follows the edit.
     edited = clauses[2]
-    store.replace_text(edited, "Inserted by a chair. " + edited.body, user_id=None, origin="test")
+    set_live_text(store, edited, "Inserted by a chair. " + edited.body, user_id=None, origin="test")
     db.session.commit()
 
     third = import_document(draft3, code=code, draft_name="Third Draft").draft

@@ -13,6 +13,7 @@ from codedraft.extensions import db
 from codedraft.feedback.models import Comment
 from tests.conftest import PASSWORD
 from tests.feedback.conftest import CLAUSE_TEXT
+from tests.support.editing import set_live_text
 from tests.support.live import YClient, http_sign_in, serving, wait_for
 
 
@@ -92,7 +93,7 @@ def test_a_stale_amendment_must_be_rebased_before_it_is_accepted(app, scene):
     comment_id = db.session.scalar(select(Comment.id))
     store = store_for(app)
     live = store.open(scene.clause).doc.text
-    store.replace_text(scene.clause, live.replace("keep it up to date", "keep it 👍 up to date"), user_id=None,
+    set_live_text(store, scene.clause, live.replace("keep it up to date", "keep it 👍 up to date"), user_id=None,
                        origin="test")
     page = chris.get(scene.feedback_url).get_data(as_text=True)
     assert "The passage changed since this comment." in page and "keep it 👍 up to date" in page

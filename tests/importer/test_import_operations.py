@@ -12,6 +12,7 @@ from codedraft.drafts.models import DraftClause
 from codedraft.extensions import db
 from codedraft.importer.operations import import_document
 from tests.conftest import shared_file
+from tests.support.editing import set_live_text
 
 
 def _import(name: str, **kwargs):
@@ -86,7 +87,7 @@ def test_reimporting_a_co_edited_clause_goes_through_its_live_document(app, make
     db.session.commit()
     clause = db.session.scalar(select(Clause).where(Clause.code_id == first.code.id, Clause.kind == "commitment"))
     store = store_for(app)
-    store.replace_text(clause, "Take great care 👍 of things.", user_id=None, origin="test")
+    set_live_text(store, clause, "Take great care 👍 of things.", user_id=None, origin="test")
     opened = store.open(clause)
     second = import_document(text.replace("Take care", "Always take care"), code=first.code, draft_name="v2")
     db.session.commit()

@@ -214,7 +214,7 @@ export class FakeCollabServer {
     if (!equalBytes(before, Y.encodeStateVector(doc))) this.storedUpdates++
     // Relay even what is held: whatever of it did integrate must reach the others, and they can
     // hold the rest themselves until the missing part arrives.
-    this.broadcast(socket, clause, encodeSyncUpdate(update))
+    this.broadcast(socket, clause, encodeSyncUpdate(update), { packed: true })
     if (doc.store.pendingStructs !== null || doc.store.pendingDs !== null) {
       // As the real server: an update that builds on something missing is held, and the sender
       // is asked (with a step 1) for what is missing. (Conservative: anything held counts.)
@@ -243,14 +243,26 @@ export class FakeCollabServer {
    * @param {string} clause
    * @param {Uint8Array} frame
    */
-  broadcast (from, clause, frame) {
+  broadcast (from, clause, frame, { packed = false } = {}) {
     if (this.loseBroadcasts) return
+    // Edits go out as the real server sends them: {clause, frames}, each frame length-prefixed.
+    const payload = packed ? { clause, frames: packFrames([frame]) } : { clause, msg: frame }
     for (const other of this.sockets) {
       if (other !== from && other.connected && other.clauses.has(clause)) {
-        this.toClient(other, 'y', { clause, msg: frame })
+        this.toClient(other, 'y', payload)
       }
     }
   }
+}
+
+/**
+ * Frames one after another, each as a varuint length and its bytes (the server's "frames").
+ * @param {Uint8Array[]} frames
+ */
+export function packFrames (frames) {
+  const e = encoding.createEncoder()
+  for (const frame of frames) encoding.writeVarUint8Array(e, frame)
+  return encoding.toUint8Array(e)
 }
 
 /**

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { ClauseProvider, STATUS } from '../../static/src/collab/provider.js'
-import { frameKind } from '../../static/src/collab/framing.js'
-import { FakeCollabServer } from './fake-collab.mjs'
+import { encodeSyncUpdate, frameKind } from '../../static/src/collab/framing.js'
+import { FakeCollabServer, packFrames } from './fake-collab.mjs'
 
 const CLAUSE = 'c-transparency-1-1'
 
@@ -379,6 +379,28 @@ test('a malformed frame from the server is reported, not thrown', (t) => {
   assert.equal(errors.length, 2)
   assert.ok(errors.every((e) => e.source === 'frame'))
   assert.equal(a.provider.status, STATUS.SYNCED)
+})
+
+test('one broadcast carrying several edits applies them all in one transaction', () => {
+  const server = new FakeCollabServer()
+  const a = openClient(server, 'ana')
+  server.flush()
+  const author = new Y.Doc()
+  const edits = []
+  author.on('update', (update) => edits.push(encodeSyncUpdate(update)))
+  const body = author.getText('body')
+  body.insert(0, 'one ')
+  body.insert(4, 'two ')
+  body.insert(8, 'three')
+  let transactions = 0
+  a.doc.on('afterTransaction', () => { transactions++ })
+  a.socket.receive('y', { clause: CLAUSE, frames: packFrames(edits) })
+  assert.equal(a.text.toString(), 'one two three')
+  assert.equal(transactions, 1)
+  // Cut short: reported, nothing thrown, the replica unchanged.
+  a.socket.receive('y', { clause: CLAUSE, frames: packFrames(edits).slice(0, 3) })
+  assert.equal(a.events.filter((e) => e.name === 'error' && e.source === 'frame').length, 1)
+  assert.equal(a.text.toString(), 'one two three')
 })
 
 /**

@@ -20,6 +20,7 @@ from codedraft.collab.store import store_for
 from codedraft.extensions import db
 from tests.conftest import CSRF_META, csrf_token
 from tests.realtime.conftest import stored_text
+from tests.support.editing import set_live_text
 from tests.support.live import wait_for
 
 T0 = datetime(2026, 1, 5, 10, 0, 0)
@@ -132,9 +133,9 @@ def edited(app, make_code, make_user):
     people["outsider"] = make_user("chair", make_code("Elsewhere"), name="Outsider")
     db.session.commit()
     store = store_for(app)
-    store.replace_text(clause, "Signatories share data.", user_id=people["chair"].id, origin="editor")
-    store.replace_text(clause, "Signatories share data 🌍 openly.", user_id=people["member"].id, origin="editor")
-    store.replace_text(clause, "All signatories share data 🌍 openly.", user_id=people["chair"].id,
+    set_live_text(store, clause, "Signatories share data.", user_id=people["chair"].id, origin="editor")
+    set_live_text(store, clause, "Signatories share data 🌍 openly.", user_id=people["member"].id, origin="editor")
+    set_live_text(store, clause, "All signatories share data 🌍 openly.", user_id=people["chair"].id,
                        origin="editor")
     db.session.expire_all()
     return code, clause, people
@@ -288,7 +289,7 @@ def test_restore_is_a_minimal_edit_by_the_restorer(app, client, sign_in, edited)
     assert (last.origin, last.user_id) == ("restore", people["chair"].id)
     # Restoring a checkpoint: name the current text, change it, restore by checkpoint id.
     client.post(_url(code, clause, "/checkpoints"), data={"csrf_token": token, "name": "Short"})
-    store_for(app).replace_text(clause, "Changed.", user_id=people["chair"].id, origin="editor")
+    set_live_text(store_for(app), clause, "Changed.", user_id=people["chair"].id, origin="editor")
     checkpoint = db.session.scalar(select(Checkpoint))
     client.post(_url(code, clause, "/restore"), data={"csrf_token": token, "checkpoint": checkpoint.id})
     assert stored_text(app, clause.id) == "Signatories share data."
@@ -413,7 +414,7 @@ def test_restore_the_clause_as_in_a_published_draft(app, client, sign_in, edited
     publish_draft(code, "First Draft")
     db.session.commit()
     store = store_for(app)
-    store.replace_text(clause, "Rewritten after the draft ✍.", user_id=people["member"].id, origin="editor")
+    set_live_text(store, clause, "Rewritten after the draft ✍.", user_id=people["member"].id, origin="editor")
     sign_in(people["chair"])
     page = client.get(_url(code, clause)).get_data(as_text=True)
     assert "Restore the clause as in First Draft" in page

@@ -8,7 +8,7 @@ import pytest
 from pycrdt import Doc, Text
 from sqlalchemy import func, insert, select, update
 
-from codedraft import create_app
+from codedraft import create_app, signals
 from codedraft.codes import operations as codes
 from codedraft.collab.core import BODY, sync_update_message
 from codedraft.collab.models import ClauseUpdate
@@ -17,17 +17,19 @@ from codedraft.collab.store import RECONCILE_WINDOW_SECONDS, ClauseStore
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 from tests.conftest import app_config
+from tests.support.editing import set_live_text
 from tests.support.live import wait_for
 
 
 class RoomRecorder:
-    """Stands in for the Socket.IO namespace: records what the store asks to broadcast."""
+    """Listens where the Socket.IO namespace does: records the edits the store sends to rooms."""
 
-    def __init__(self) -> None:
+    def __init__(self, app) -> None:
         self.sent: list[tuple[str, bytes]] = []
+        signals.live_text_committed.connect(self.committed, sender=app)
 
-    def broadcast_update(self, uid: str, message: bytes) -> None:
-        self.sent.append((uid, message))
+    def committed(self, _app, *, edits: list[tuple[str, bytes]]) -> None:
+        self.sent.extend(edits)
 
 
 def _two_edits(state: bytes) -> tuple[bytes, bytes]:
@@ -66,8 +68,7 @@ def _stored_by_another_process(clause_id: int, update: bytes) -> None:
 
 def test_a_released_edit_is_stored_and_broadcast(catching_up):
     app, clause, store, opened = catching_up
-    recorder = RoomRecorder()
-    app.extensions["codedraft_collab_namespace"] = recorder
+    recorder = RoomRecorder(app)
     base = opened.doc.encode_state()
     first, second = _two_edits(base)
 
@@ -76,8 +77,7 @@ def test_a_released_edit_is_stored_and_broadcast(catching_up):
 
     # Another process stores what it builds on; this one finds it at its next catch-up.
     _stored_by_another_process(clause.id, first)
-    with opened.lock:
-        store._catch_up(opened)
+    store.catch_up(opened)
     assert opened.doc.text == "Base. first second"
 
     wait_for(lambda: len(recorder.sent) == 1, 5, "the released edit to be broadcast")
@@ -128,8 +128,8 @@ def test_a_body_left_stale_by_one_process_is_rewritten_once_it_catches_up(catchi
     app, clause, one, _opened = catching_up
     two = ClauseStore(app)  # a second process on the same database
     try:
-        one.replace_text(clause, "Base. From one.", user_id=None, origin="editor")
-        two.replace_text(clause, "Base. From one. From two.", user_id=None, origin="editor")  # caught up first
+        set_live_text(one, clause, "Base. From one.", user_id=None, origin="editor")
+        set_live_text(two, clause, "Base. From one. From two.", user_id=None, origin="editor")  # caught up first
         # What process one's writer leaves when it stores last from a replica that lacks two's edit.
         db.session.execute(update(Clause).where(Clause.id == clause.id).values(body="Base. From one."))
         db.session.commit()
@@ -152,6 +152,6 @@ def test_one_process_never_reconciles(app, make_code):
                               body="Alone.")
     db.session.commit()
     store = ClauseStore(app)  # no Redis: its replica is the only one, and its body writes are final
-    store.replace_text(clause, "Alone, edited.", user_id=None, origin="editor")
+    set_live_text(store, clause, "Alone, edited.", user_id=None, origin="editor")
     assert store.reconcile_bodies() == []
     store.close()

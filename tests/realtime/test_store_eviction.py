@@ -5,10 +5,13 @@ import time
 
 import pytest
 
+from codedraft import signals
 from codedraft.codes import operations as codes
+from codedraft.codes.models import Clause
 from codedraft.collab.store import ClauseStore, store_for
 from codedraft.extensions import db
 from tests.realtime.conftest import stored_text
+from tests.support.editing import set_live_text
 from tests.support.live import wait_for
 
 IDLE = 60.0
@@ -21,7 +24,7 @@ def edited(app, make_code):
                               body="Draft one.")
     db.session.commit()
     store = ClauseStore(app)
-    store.replace_text(clause, "Draft two.", user_id=None, origin="editor")
+    set_live_text(store, clause, "Draft two.", user_id=None, origin="editor")
     yield store, clause, store.opened(clause.uid)
     store.close()
 
@@ -35,7 +38,7 @@ def test_an_idle_clause_leaves_memory_and_reopens_with_every_edit(edited):
     reopened = store.open(clause)
     assert reopened is not opened
     assert reopened.doc.text == "Draft two."
-    store.replace_text(clause, "Draft three.", user_id=None, origin="editor")
+    set_live_text(store, clause, "Draft three.", user_id=None, origin="editor")
     assert store.open(clause).doc.text == "Draft three."
 
 
@@ -54,7 +57,7 @@ def test_a_clause_busy_this_moment_stays(edited):
 
 def test_an_edit_not_yet_committed_keeps_its_clause_until_the_commit(edited):
     store, clause, opened = edited
-    store.replace_text_in_session(clause, "Draft in a transaction.", user_id=None, origin="import")
+    assert store.edit_live_text(clause, lambda _live: "Draft in a transaction.", user_id=None, origin="import")
     later = opened.last_used + IDLE + 1
     # Dropped now, a reload would read a log without this edit while memory had it.
     assert store.evict_idle(set(), idle_for=IDLE, now=later) == []
@@ -84,3 +87,27 @@ def test_the_live_server_drops_a_clause_everyone_left_and_serves_it_again(app, s
     member.insert(len(member.value()), " More.")
     wait_for(lambda: stored_text(app, stage.clause.id) == "Kept: Seed text. More.", 5, "the edit stored")
     assert store.holds(uid) and all(a["ok"] for a in member.acks)
+
+
+def test_a_server_edit_reaches_the_room_only_once_its_transaction_commits(edited):
+    store, clause, opened = edited
+    sent: list[tuple[str, bytes]] = []
+
+    def committed(_app, *, edits):
+        sent.extend(edits)
+
+    signals.live_text_committed.connect(committed, sender=store.app)
+    try:
+        assert store.edit_live_text(clause, lambda live: live.text + " Rolled back.", user_id=None, origin="restore")
+        db.session.rollback()
+        assert sent == [] and not store.holds(clause.uid)  # memory had an edit the log has not
+        assert store.open(clause).doc.text == "Draft two."
+
+        assert store.edit_live_text(clause, lambda live: live.text + " Kept.", user_id=None, origin="restore")
+        assert sent == []
+        db.session.commit()
+        assert [uid for uid, _frame in sent] == [clause.uid]
+        assert store.open(clause).doc.text == "Draft two. Kept." == db.session.get(Clause, clause.id).body
+        assert not store.edit_live_text(clause, lambda live: live.text, user_id=None, origin="restore")
+    finally:
+        signals.live_text_committed.disconnect(committed, sender=store.app)

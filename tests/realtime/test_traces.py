@@ -98,10 +98,10 @@ def replay_sequential(client: YClient, txns: list[dict[str, Any]]) -> tuple[str,
     mirror = ""
     messages = 0
     for start in range(0, len(txns), per_message):
-        with client._lock, client.doc.transaction():
+        with client.editing() as text:
             for txn in txns[start:start + per_message]:
                 for patch in txn["patches"]:
-                    mirror = splice(client.text, mirror, patch)
+                    mirror = splice(text, mirror, patch)
         messages += 1
     return mirror, messages
 
@@ -205,10 +205,9 @@ def test_concurrent_clownschool_converges(trace_stage):
             return
         update = merge_updates(*(updates[i] for i in author.buffer))
         client = author.client
-        wait_for(lambda: not depends_on_missing(update, client.doc.get_state()), timeout=20,
+        wait_for(lambda: not depends_on_missing(update, client.state_vector()), timeout=20,
                  message=f"author {author.number} receives what its edits build on")
-        with client._lock:
-            client.doc.apply_update(update)  # observed as a local change: the client sends it
+        client.apply_local(update)  # observed as a local change: the client sends it
         author.buffer = []
         sent += 1
 

@@ -9,18 +9,19 @@ from sqlalchemy import select, text
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Clause
 from codedraft.collab.models import ClauseUpdate
-from codedraft.collab.store import ClauseStore, PendingUpdate
+from codedraft.collab.log import LogEntry
+from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
 from tests.scaleout.conftest import make_scene
 
 LOCK_CLAUSE = text("UPDATE clauses SET updated_at = now() WHERE id = :id")
 
 
-def _pending_edit(store: ClauseStore, clause: Clause, new_text: str) -> PendingUpdate:
+def _pending_edit(store: ClauseStore, clause: Clause, new_text: str) -> LogEntry:
     opened = store.open(clause)
     update = opened.doc.apply_text(new_text, origin="editor")
     assert update is not None
-    return PendingUpdate(opened, update, None, opened.doc.text, "editor")
+    return LogEntry(opened.clause_id, update, None, "editor", owner=opened)
 
 
 def test_a_batch_aborted_by_a_deadlock_is_stored_on_the_next_attempt(pg_app):
@@ -45,12 +46,12 @@ def test_a_batch_aborted_by_a_deadlock_is_stored_on_the_next_attempt(pg_app):
         rival.execute(LOCK_CLAUSE, {"id": second_id})
         closing = threading.Thread(target=lock_the_first_clause_too, args=(rival,))
         closing.start()
-        store._write_batch(batch)  # noqa: SLF001 (the writer's one step, here in this thread)
+        store.log.write_batch(batch)  # the writer's one step, here in this thread
         closing.join(15)
 
     assert not closing.is_alive()
     assert all(p.done.exception() is None for p in batch), [p.done.exception() for p in batch]
-    assert store.stats["retries"] == 1
+    assert store.log.stats["retries"] == 1
     ids = [p.done.result() for p in batch]
     with pg_app.app_context():
         stored = db.session.scalars(select(ClauseUpdate.id).where(ClauseUpdate.id.in_(ids))).all()

@@ -31,6 +31,7 @@ from codedraft.search.sqlite_backend import SqliteSearchEngine
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 from tests.conftest import PASSWORD, FreshContextClient, login
 from tests.scaleout import cluster
+from tests.support.editing import set_live_text
 
 
 @dataclasses.dataclass
@@ -104,7 +105,7 @@ def test_auto_picks_postgres_and_no_whoosh_folder_is_made(scene: SearchScene) ->
 def test_live_edit_and_comment_are_found_and_hidden_from_another_codes_observer(scene: SearchScene) -> None:
     with scene.app.app_context():
         clause = db.session.get(Clause, scene.clause_id)
-        store_for(scene.app).replace_text(clause, "Signatories publish a pangolinish transparency report.",
+        set_live_text(store_for(scene.app), clause, "Signatories publish a pangolinish transparency report.",
                                           user_id=None, origin="test")
         db.session.add(Comment(code_id=clause.code_id, clause_id=clause.id, author_id=scene.author_id,
                                category="academia", status="open", body="The armadillic threshold is unclear."))

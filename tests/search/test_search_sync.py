@@ -8,8 +8,8 @@ import dataclasses
 import logging
 import sqlite3
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from codedraft.search import indexing
 from codedraft.search.engine import SearchIndexBusy, SearchQuery
 from codedraft.search.sync import live_indexer
 from codedraft.search.whoosh_backend import WhooshSearchEngine
+from tests.support.editing import set_live_text
 
 
 def found(app: Any, text: str, tokens: list[str]) -> set[str]:
@@ -84,12 +85,13 @@ def test_co_editing_writes_reach_the_index_through_the_live_indexer(search_app, 
     clause = make_clause(body="Before co-editing.")
     db.session.commit()
     token = indexing.code_token(clause.code_id)
-    store_for(search_app).replace_text(clause, "After co-editing: an okapish passage.", user_id=None, origin="test")
+    set_live_text(store_for(search_app), clause, "After co-editing: an okapish passage.", user_id=None, origin="test")
     wait_until(lambda: found(search_app, "okapish", [token]) == {f"clause:{clause.uid}:live"}, 30.0)
     # A burst of edits is debounced into few passes, and the last text wins.
     passes_before = live_indexer(search_app).passes
     for n in range(10):
-        store_for(search_app).replace_text(clause, f"Burst edit {n} of the tapirish text.", user_id=None, origin="test")
+        set_live_text(store_for(search_app), clause, f"Burst edit {n} of the tapirish text.", user_id=None,
+                      origin="test")
     wait_until(lambda: bool(found(search_app, '"burst edit 9"', [token])), 2.0)
     assert live_indexer(search_app).passes - passes_before <= 5
     assert found(search_app, "okapish", [token]) == set()

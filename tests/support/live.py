@@ -15,7 +15,7 @@ from flask import Flask
 from pycrdt import Doc, Text, create_sync_message, handle_sync_message
 from werkzeug.serving import make_server
 
-from codedraft.collab.core import sync_update_message
+from codedraft.collab.core import sync_update_message, unpack_frames
 from codedraft.server import NoDelayRequestHandler
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -119,7 +119,11 @@ class YClient:
         return ack
 
     def _on_y(self, data: dict[str, Any]) -> None:
-        message = data["msg"]
+        # The server's broadcasts of edits carry several frames in one message ("frames").
+        for message in unpack_frames(data["frames"]) if "frames" in data else [data["msg"]]:
+            self._on_frame(message)
+
+    def _on_frame(self, message: bytes) -> None:
         self.received += 1
         if message[0] != 0:
             self.awareness.append(bytes(message))
@@ -188,6 +192,24 @@ class YClient:
     def value(self) -> str:
         with self._lock:
             return str(self.text)
+
+    def state_vector(self) -> bytes:
+        """What this replica has seen, read under the replica's lock: the Socket.IO thread may be
+        applying a server message at the same moment, and a pycrdt document used from two threads
+        at once fails ("Transaction is no longer valid")."""
+        with self._lock:
+            return self.doc.get_state()
+
+    @contextmanager
+    def editing(self) -> Iterator[Text]:
+        """The body text, for several local edits sent as one update, with the replica locked."""
+        with self._lock, self.doc.transaction():
+            yield self.text
+
+    def apply_local(self, update: bytes) -> None:
+        """Apply ``update`` as if typed here: it is sent to the server like any local edit."""
+        with self._lock:
+            self.doc.apply_update(update)
 
     def close(self) -> None:
         """Drop the connection at once, as a closed tab does (a graceful close waits 3 s for the

@@ -42,6 +42,21 @@ export function toBytes (msg) {
 }
 
 /**
+ * The frames of a server broadcast ("y" {clause, frames}): the edits of a clause stored within a
+ * few milliseconds, each frame as a varuint length and its bytes, one after another.
+ * Throws on a cut-short buffer.
+ *
+ * @param {any} frames
+ * @returns {Uint8Array[]}
+ */
+export function unpackFrames (frames) {
+  const decoder = decoding.createDecoder(toBytes(frames))
+  const out = []
+  while (decoding.hasContent(decoder)) out.push(decoding.readVarUint8Array(decoder))
+  return out
+}
+
+/**
  * Frame a sync step 1 (our state vector) for the clause document.
  *
  * @param {Y.Doc} doc

@@ -10,6 +10,7 @@
  * Protocol (frozen; the Python server implements the same):
  *   client -> "join"  {clause}               ack {ok, readonly, user} | {ok: false, error}
  *   both   -> "y"     {clause, msg: frame}   client->server carries an ack {ok} | {ok: false, error}
+ *   server -> "y"     {clause, frames}       others' edits: several frames, each a varuint length and its bytes
  *   server -> "role"  {clause, readonly}
  *   server -> "error" {clause, error}
  *   client -> "leave" {clause}
@@ -37,7 +38,8 @@ import {
   encodeAwarenessFrame,
   encodeSyncStep1,
   encodeSyncUpdate,
-  toBytes
+  toBytes,
+  unpackFrames
 } from './framing.js'
 import { safeRemoteState } from './presence.js'
 
@@ -298,12 +300,26 @@ export class ClauseProvider extends ObservableV2 {
 
   // --- incoming ---------------------------------------------------------------------------
 
-  /** @param {any} payload */
+  /** @param {any} payload {clause, msg: frame}, or {clause, frames: packed frames} for a broadcast of edits */
   _handleFrame (payload) {
     if (this._destroyed || !payload || payload.clause !== this.clause) return
+    if (payload.frames === undefined) return this._handleOneFrame(payload.msg)
+    let frames
+    try {
+      frames = unpackFrames(payload.frames)
+    } catch (err) {
+      this.emit('error', [{ error: `malformed frames: ${err instanceof Error ? err.message : String(err)}`, source: 'frame' }])
+      return
+    }
+    // One transaction for the batch: the editor redraws once, not once per edit.
+    this.doc.transact(() => { for (const frame of frames) this._handleOneFrame(frame) }, this)
+  }
+
+  /** @param {any} msg one y-websocket frame */
+  _handleOneFrame (msg) {
     let decoder
     try {
-      decoder = decoding.createDecoder(toBytes(payload.msg))
+      decoder = decoding.createDecoder(toBytes(msg))
       const type = decoding.readVarUint(decoder)
       if (type === MESSAGE_SYNC) {
         this._handleSync(decoder)

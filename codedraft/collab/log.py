@@ -1,0 +1,290 @@
+"""The clause log: every clause's Yjs updates, append-only and durable, and its snapshots.
+
+This is the only code that writes update rows (``clause_update``) and snapshots. A single writer
+thread with a database connection of its own takes every entry queued at that moment and stores
+them in one transaction (group commit), so concurrent typists share one fsync instead of queueing
+for theirs; a transaction PostgreSQL aborts for a deadlock or a serialisation conflict is tried
+again. A server-side edit adds its row to the caller's transaction instead
+(:meth:`ClauseLog.append_in_session`).
+
+The log knows clause ids and bytes, not live documents: what the live documents
+(``store.py``) need around a write, each clause's current text before it and their bookkeeping
+after it, they hand in as two functions.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from flask import Flask
+from pycrdt import Doc, Text
+from sqlalchemy import Engine, create_engine, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from codedraft import signals
+from codedraft.codes.models import Clause
+from codedraft.collab.core import BODY
+from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
+from codedraft.concurrency import run_blocking
+from codedraft.extensions import db
+from codedraft.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# Updates just below a snapshot's mark are replayed too: on PostgreSQL a lower id can commit
+# after a higher one. Yjs updates are idempotent, so replaying a few twice costs nothing.
+SNAPSHOT_OVERLAP = 200
+# The client id of the update that turns a clause's stored body into its first Yjs state. Fixed,
+# so two processes seeding the same clause produce identical structs that Yjs merges into one.
+SEED_CLIENT_ID = 1
+MAX_BATCH = 500
+# A batch PostgreSQL aborted (deadlock_detected, serialization_failure) stored nothing and is tried
+# again, up to this many times in all.
+WRITE_ATTEMPTS = 3
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+# How long a handler waits for its entry to be stored before giving up on it.
+WAIT_SECONDS = 30.0
+
+
+def seed_update(text: str) -> bytes:
+    """The deterministic first update of a clause whose body predates co-editing."""
+    doc: Doc[Text] = Doc(client_id=SEED_CLIENT_ID)
+    body = doc.get(BODY, type=Text)
+    if text:
+        body.insert(0, text)
+    return doc.get_update()
+
+
+@dataclass
+class LogEntry:
+    """One update waiting to be stored; ``done`` gets its log id, or the error that stopped it."""
+
+    clause_id: int
+    update: bytes
+    user_id: int | None
+    origin: str
+    # Whatever queued it (the live documents' open clause); the log never looks inside.
+    owner: Any = None
+    seq: int = 0
+    done: Future[int] = field(default_factory=Future)
+
+
+class History(NamedTuple):
+    """What opening a clause replays: its snapshot (if any) and the update rows after it."""
+
+    snapshot: bytes | None
+    snapshot_upto: int
+    rows: list[tuple[int, bytes]]
+    since: int
+
+
+# The texts to store with a batch: clause id -> its current text (clauses left out keep theirs).
+TextsOf = Callable[[list[LogEntry]], dict[int, str]]
+# Called once a batch is stored and its entries are done: (entries, their log ids).
+AfterStored = Callable[[list[LogEntry], list[int]], None]
+
+
+class ClauseLog:
+    """The log of one app's database, with its group-commit writer."""
+
+    def __init__(self, app: Flask, *, texts_of: TextsOf, after_stored: AfterStored) -> None:
+        self.app = app
+        self._texts_of = texts_of
+        self._after_stored = after_stored
+        self._writer_engine: Engine | None = None
+        self._queue: queue.Queue[LogEntry | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self.stats = {"batches": 0, "updates": 0, "retries": 0}
+
+    # -- reading (on the caller's session) ------------------------------------------------------
+
+    def has_history(self, clause_id: int) -> bool:
+        """Whether the clause has ever been opened for co-editing (its log is not empty)."""
+        return db.session.scalar(select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause_id).limit(1)) is not None
+
+    def history(self, clause_id: int) -> History:
+        """The clause's latest snapshot and the updates stored after it (a little before it too)."""
+        snapshot = db.session.get(ClauseSnapshot, clause_id)
+        since = snapshot.upto_update_id - SNAPSHOT_OVERLAP if snapshot else 0
+        rows = db.session.execute(
+            select(ClauseUpdate.id, ClauseUpdate.update)
+            .where(ClauseUpdate.clause_id == clause_id, ClauseUpdate.id > since)
+            .order_by(ClauseUpdate.id)
+        ).all()
+        return History(snapshot.state if snapshot else None, snapshot.upto_update_id if snapshot else 0,
+                       [(i, u) for i, u in rows], max(since, 0))
+
+    def ids_after(self, clause_id: int, after: int) -> list[int]:
+        """Ids of the clause's updates above ``after`` (an index-only scan)."""
+        return list(db.session.scalars(select(ClauseUpdate.id).where(
+            ClauseUpdate.clause_id == clause_id, ClauseUpdate.id > after)).all())
+
+    def updates(self, ids: list[int]) -> list[tuple[int, bytes]]:
+        """The updates with these ids, in id order."""
+        if not ids:
+            return []
+        return [(i, u) for i, u in db.session.execute(
+            select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.id.in_(ids)).order_by(ClauseUpdate.id))]
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def append(self, entry: LogEntry) -> None:
+        """Queue ``entry`` for the writer's next batch; ``entry.done`` tells when it is stored."""
+        if self._writer is None or not self._writer.is_alive():
+            with self._writer_lock:
+                if self._writer is None or not self._writer.is_alive():
+                    self._writer = threading.Thread(target=self._write_loop, name="collab-writer", daemon=True)
+                    self._writer.start()
+        self._queue.put(entry)
+
+    @staticmethod
+    def wait(entry: LogEntry, timeout: float = WAIT_SECONDS) -> int:
+        """The entry's log id once stored. Raises what stopped it (or a timeout)."""
+        return entry.done.result(timeout=timeout)
+
+    def append_in_session(self, session: Session, *, clause_id: int, update: bytes, user_id: int | None,
+                          origin: str) -> None:
+        """Add an update row to ``session``'s transaction (a server-side edit: the caller commits)."""
+        session.add(ClauseUpdate(clause_id=clause_id, user_id=user_id, update=update, origin=origin))
+
+    def store_seed(self, clause_id: int, body: str) -> None:
+        """Store a clause's seed on the writer's own connection, committed at once. Not on a second
+        connection from the app's pool: the loader already holds one, and fifty clauses opened at
+        once by a thousand viewers then held the whole PostgreSQL pool while each waited for a
+        second connection (a deadlock until the pool's 30 s timeout)."""
+        row = {"clause_id": clause_id, "user_id": None, "update": seed_update(body),
+               "created_at": utcnow(), "origin": "import"}
+        with Session(self._writer_bind()) as session:
+            session.execute(insert(ClauseUpdate), [row])
+            session.commit()
+
+    def write_snapshot(self, clause_id: int, upto: int, state: bytes) -> None:
+        """Compact: the whole document as of log id ``upto``, so the next open replays only what follows."""
+        with Session(self._writer_bind()) as session:
+            existing = session.get(ClauseSnapshot, clause_id)
+            if existing is None:
+                session.add(ClauseSnapshot(clause_id=clause_id, upto_update_id=upto, state=state))
+            else:
+                existing.upto_update_id, existing.state, existing.created_at = upto, state, utcnow()
+            session.commit()
+
+    def write_body_if_stale(self, clause_id: int, text: str) -> bool:
+        """Rewrite the clause's body if it differs from ``text``; whether it did."""
+        with Session(self._writer_bind()) as session:
+            result = session.execute(update(Clause).where(Clause.id == clause_id, Clause.body != text)
+                                     .values(body=text, updated_at=utcnow()))
+            session.commit()
+        rewritten = bool(getattr(result, "rowcount", 0))
+        if rewritten:
+            self._announce_bodies()
+        return rewritten
+
+    def close(self) -> None:
+        """Close the writer's own connection (tests, and any code that makes a store of its own;
+        the app's store lives as long as its process)."""
+        engine, self._writer_engine = self._writer_engine, None
+        if engine is not None and self.app.extensions.get("sqlalchemy") is not None:
+            with self.app.app_context():
+                if engine is not db.engine:
+                    engine.dispose()
+
+    # -- the writer -----------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            self.write_batch(batch)
+
+    def write_batch(self, batch: list[LogEntry]) -> None:
+        """Store ``batch`` in one transaction, here and now (the writer's one step), and settle
+        every entry's ``done``: its log id, or the error when the whole batch failed."""
+        texts = self._texts_of(batch)
+        try:
+            ids = self._store_rows_retrying(batch, texts)
+        except Exception as error:  # the whole batch failed: every sender is told, nothing acked
+            log.exception("storing %d clause updates failed", len(batch))
+            for entry in batch:
+                entry.done.set_exception(error)
+            return
+        self.stats["batches"] += 1
+        self.stats["updates"] += len(batch)
+        for entry, update_id in zip(batch, ids, strict=True):
+            entry.done.set_result(update_id)
+        if texts:
+            self._announce_bodies()
+        self._after_stored(batch, ids)
+
+    def _store_rows_retrying(self, batch: list[LogEntry], texts: dict[int, str]) -> list[int]:
+        """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a
+        serialisation conflict is tried again, since nothing of it was stored."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return run_blocking(self._store_rows, batch, texts)
+            except DBAPIError as error:
+                if attempt == WRITE_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+                    raise
+                self.stats["retries"] += 1
+                log.warning("storing %d clause updates: %s; trying again", len(batch), type(error.orig).__name__)
+                time.sleep(0.02 * attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _store_rows(self, batch: list[LogEntry], texts: dict[int, str]) -> list[int]:
+        """Insert the batch's updates and the clauses' ``texts`` in one transaction; the log
+        ids in batch order. Touches only the database, so it can run outside the event loop."""
+        now = utcnow()
+        with Session(self._writer_bind()) as session:
+            ids = session.scalars(
+                insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
+                [{"clause_id": e.clause_id, "user_id": e.user_id, "update": e.update,
+                  "created_at": now, "origin": e.origin} for e in batch],
+            ).all()
+            # Clause rows are locked in id order: two processes storing batches that touch the
+            # same clauses in different orders deadlocked (bench/realtime_scaled.py, 3 processes).
+            for clause_id, text in sorted(texts.items()):
+                session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
+            session.commit()
+        return list(ids)
+
+    def _announce_bodies(self) -> None:
+        """Tell the app (search) that clause bodies were committed; its failure is not the writer's."""
+        try:
+            signals.live_bodies_stored.send(self.app)
+        except Exception:
+            log.exception("a receiver of live_bodies_stored failed")
+
+    def _writer_bind(self) -> Engine:
+        """The writer's own engine with one connection of its own. Taking connections from the
+        shared pool, the writer queued behind hundreds of socket handlers (each acquiring one
+        for its permission checks) and stalled until the pool's 30 s timeout under load."""
+        if self._writer_engine is None:
+            with self.app.app_context():
+                shared = db.engine
+            url = shared.url
+            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+                self._writer_engine = shared  # an in-memory database exists on one connection only
+            else:
+                # SQLite: the writer thread may be restarted, and the connection moves with it.
+                args = {"check_same_thread": False} if url.get_backend_name() == "sqlite" else {}
+                self._writer_engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
+                                                    connect_args=args)
+        return self._writer_engine
