@@ -24,6 +24,7 @@ from flask import Flask  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance  # noqa: E402
 
 from codedraft.accounts import operations as accounts  # noqa: E402
 from codedraft.api.openapi import openapi_document  # noqa: E402
@@ -42,6 +43,8 @@ READ_EXAMPLES = 25
 WRITE_EXAMPLES = 60
 # Query arguments without which an operation can only answer 404 (random text names no draft).
 KNOWN_QUERIES = {"/codes/{slug}/compare": {"from": "1"}}
+# Uploads whose bytes the server reads (tests/importer holds it to its messages).
+CONTENT_CHECKED_UPLOADS = {"/imports"}
 
 
 @dataclass
@@ -118,12 +121,31 @@ def fuzz(operation: Any, strategy: st.SearchStrategy[Any], token: str, examples:
         # test_a_rate_limited_write_answers_with_its_documented_429 covers the limit itself.
         # (Not RATELIMIT_ENABLED=False: the one Limiter would keep it for every later app.)
         limiter.reset()
-        response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+        # Whether an uploaded file is a document CodeDraft can import is beyond what a schema can
+        # say: a schema-valid upload may rightly get the documented 400 with its reason, and a
+        # "file" part that schemathesis generated as an object arrives as text, which is a file.
+        excluded = ([positive_data_acceptance, negative_data_rejection]
+                    if operation.path in CONTENT_CHECKED_UPLOADS else [])
+        if _holds_a_number_beyond_64_bits(getattr(case, "body", None)):
+            excluded.append(positive_data_acceptance)  # refused with a 400 by design (SECURITY-CASES 38)
+        response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=excluded)
         statuses[response.status_code] += 1
         assert response.status_code < 500, (case.path, response.status_code)
 
     check()
     return statuses
+
+
+def _holds_a_number_beyond_64_bits(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -(1 << 63) <= value < (1 << 63)
+    if isinstance(value, dict):
+        return any(_holds_a_number_beyond_64_bits(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_a_number_beyond_64_bits(item) for item in value)
+    return False
 
 
 def check_operations(site: ApiSite, method: str, token: str, examples: int,
@@ -150,7 +172,11 @@ def test_reads_match_the_openapi_document_and_never_500(api_site: ApiSite) -> No
                                           (GenerationMode.POSITIVE,))
     assert not failures, "\n".join(failures)
     assert set(statuses) == documented("GET")
-    assert all(counts[200] for counts in statuses.values()), statuses  # real reads, not only refusals
+    # An import in progress is the Office's alone (read here as a chair: a 404 like any missing
+    # one); tests/importer/test_import_api.py reads it as the Office.
+    office_only = {"GET /imports/{token}"}
+    never_read = {label: counts for label, counts in statuses.items() if not counts[200] and label not in office_only}
+    assert not never_read, never_read  # real reads, not only refusals
 
 
 def test_every_write_matches_the_openapi_document_and_never_500s(api_site: ApiSite) -> None:
@@ -158,7 +184,15 @@ def test_every_write_matches_the_openapi_document_and_never_500s(api_site: ApiSi
                                           (GenerationMode.POSITIVE, GenerationMode.NEGATIVE))
     assert not failures, "\n".join(failures)
     assert set(statuses) == documented("POST") and len(statuses) >= 2, statuses
-    assert all(counts[201] and counts[400] for counts in statuses.values()), statuses
+    # Applying an import needs an upload made moments before by the same Office, which random
+    # tokens never name; tests/importer/test_import_api.py applies one.
+    needs_upload = {"POST /imports/{token}/apply"}
+    never_written = {label: counts for label, counts in statuses.items()
+                     if label not in needs_upload and not counts[201]}
+    assert not never_written, never_written
+    # Refusals, not only successes (which operation draws a schema-violating body that reaches
+    # validation is the generator's chance, so this is asked of the operations together).
+    assert sum(counts[400] for counts in statuses.values()) > 0, statuses
 
 
 # --- regressions of what schemathesis found ---------------------------------------------------
