@@ -340,12 +340,16 @@ class LiveTextIndexer:
                     self._indexed[clause_id] = updated_at
                 if newest is not None:
                     self._since = max(self._since, newest - LIVE_OVERLAP)
-                db.session.remove()
         except Exception:
             with self._lock:
                 # Newer versions queued meanwhile win over the ones that failed now.
                 self._retry = {**pending, **self._retry}
             raise
+        finally:
+            # The pass's connection goes back to the pool even when it failed: this thread's
+            # scoped session would otherwise hold one for as long as the process lives.
+            with app.app_context():
+                db.session.remove()
         self.passes += 1
         return written
 

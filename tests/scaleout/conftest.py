@@ -19,6 +19,7 @@ from codedraft.codes import operations as codes
 from codedraft.codes.models import Clause, Code
 from codedraft.collab.store import store_for
 from codedraft.extensions import db
+from codedraft.search.sync import stop_live_indexer
 from tests.scaleout import cluster as cl
 
 
@@ -51,6 +52,7 @@ def pg_database() -> Iterator[str]:
 def pg_app(pg_database: str) -> Iterator[Flask]:
     app = cl.local_app(pg_database)
     yield app
+    stop_live_indexer(app)  # its thread holds a pooled connection while it runs a pass
     store_for(app).close()  # the co-editing writer's own connection
     with app.app_context():
         db.engine.dispose()
