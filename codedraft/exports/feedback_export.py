@@ -311,4 +311,5 @@ def export_feedback_report_html(
         "<h2>Annex: disposition of comments</h2>"
         f"{_annex_table(rows)}</main>"
     )
-    return standalone_page(title=f"{code_title}: feedback on {draft_label}", language=language, body=body)
+    return standalone_page(title=f"{code_title}: feedback on {draft_label}", language=language, body=body,
+                           body_class="feedback-report")
