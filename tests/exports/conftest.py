@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -14,20 +13,9 @@ import pytest
 from markdown_it import MarkdownIt
 
 from codedraft.exports.model import ExportChapter, ExportClause, ExportDocument
+from tests.conftest import SHARED
 
-def _shared_folder(start: Path) -> Path:
-    """The shared documents folder: ``CODEDRAFT_SHARED_DIR``, else the first ``shared`` folder
-    beside the project or beside one of its parent folders (a worktree sits one level deeper)."""
-    configured = os.environ.get("CODEDRAFT_SHARED_DIR")
-    if configured:
-        return Path(configured)
-    for folder in start.parents:
-        if (folder / "shared").is_dir():
-            return folder / "shared"
-    return start.parent / "shared"
-
-
-CORPUS = _shared_folder(Path(__file__).resolve().parents[2]) / "corpus"
+CORPUS = SHARED / "corpus"
 DRAFT_2 = CORPUS / "gpai-cop-draft2-2024-12.md"
 DRAFT_3 = CORPUS / "gpai-cop-draft3-2025-03.md"
 
