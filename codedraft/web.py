@@ -145,6 +145,7 @@ def register_blueprints(app: Flask) -> None:
     from codedraft.collab.views import bp as collab_bp
     from codedraft.drafts.views import bp as drafts_bp
     from codedraft.exports.views import bp as exports_bp
+    from codedraft.feedback import triage_views  # noqa: F401  (the round's triage routes, on the same blueprint)
     from codedraft.feedback.views import bp as feedback_bp
     from codedraft.importer.views import bp as importer_bp
     from codedraft.notifications.views import bp as notifications_bp

@@ -25,8 +25,8 @@ from codedraft.collab.store import ClauseStore, store_for
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
-from codedraft.extensions import db
 from codedraft.exports.compare import DiffSegment, diff_words
+from codedraft.extensions import db
 from codedraft.feedback import anchors
 from codedraft.feedback.joins import Splice, splice_amendment
 from codedraft.feedback.models import (

@@ -24,9 +24,10 @@ from codedraft.drafts.models import Draft
 from codedraft.exports.htmlkit import anchor_id
 from codedraft.extensions import db
 from codedraft.feedback import importing, triage
+from codedraft.feedback.blueprint import bp
+from codedraft.feedback.blueprint import int_or_none as _int_or_none
 from codedraft.feedback.models import DISPOSITIONS, AnswerTemplate, CampaignGroup, FeedbackRound
 from codedraft.feedback.operations import FeedbackError, NotAllowed
-from codedraft.feedback.views import _int_or_none, bp
 from codedraft.notifications import operations as notify_ops
 
 TABLE_PAGE = 50

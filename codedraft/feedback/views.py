@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import (
-    Blueprint,
     abort,
     current_app,
     flash,
@@ -45,14 +44,14 @@ from codedraft.extensions import db, limiter
 from codedraft.feedback import operations as ops
 from codedraft.feedback import realtime
 from codedraft.feedback.anchors import AnchorError, to_utf16
+from codedraft.feedback.blueprint import bp
+from codedraft.feedback.blueprint import int_or_none as _int_or_none
 from codedraft.feedback.charts import legend_swatch, stacked_bar
 from codedraft.feedback.models import DISPOSITIONS, STATUSES, Comment, FeedbackRound
 from codedraft.markdown import render_markdown
-from codedraft.security import safe_local_path
 from codedraft.notifications import operations as notify_ops
+from codedraft.security import safe_local_path
 from codedraft.timeutil import utcnow
-
-bp = Blueprint("feedback", __name__)
 
 #: Posting limit per person (SECURITY-CASES 30); app.config["FEEDBACK_POST_LIMIT"] overrides it.
 DEFAULT_POST_LIMIT = "10 per minute"
@@ -235,10 +234,6 @@ def post_comment(slug: str, uid: str) -> ResponseReturnValue:
     if notify_ops.mail_now(opened):
         db.session.commit()
     return _done(code, clause, _("Your comment was posted."), comment.id)
-
-
-def _int_or_none(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
 
 
 @bp.route("/codes/<slug>/clauses/<uid>/feedback/<int:comment_id>")
@@ -542,4 +537,3 @@ def api_clause_comments(slug: str, uid: str) -> ResponseReturnValue:
         return jsonify(error="No such clause, or you may not see it."), 404
     comments = ops.clause_comments(code, clause, user, ops.FeedbackFilter.from_args(request.args))
     return jsonify(comments=[comment_json(c) for c in comments])
-from codedraft.feedback import triage_views  # noqa: E402,F401  (routes on this blueprint)
