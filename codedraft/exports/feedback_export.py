@@ -16,13 +16,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from html import escape
-
-from openpyxl import Workbook
-from openpyxl.chart import BarChart, Reference
-from openpyxl.worksheet.worksheet import Worksheet
+from typing import TYPE_CHECKING
 
 from .htmlkit import standalone_page
 from .model import FeedbackRow
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 #: Column order of the CSV and XLSX exports; JSON uses the same keys.
 COLUMNS: tuple[str, ...] = (
@@ -159,6 +159,10 @@ def category_counts(
 def export_feedback_xlsx(rows: Sequence[FeedbackRow], *, categories: Sequence[str] | None = None) -> bytes:
     """The comments as an .xlsx workbook: sheet "Comments" (one row per comment) and sheet
     "Per clause" (counts by stakeholder category, with a stacked bar chart)."""
+    # openpyxl brings numpy with it: loaded for a workbook, not by every server process.
+    from openpyxl import Workbook
+    from openpyxl.chart import BarChart, Reference
+
     workbook = Workbook()
     comments = workbook.active
     assert comments is not None

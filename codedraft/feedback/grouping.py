@@ -15,9 +15,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from rapidfuzz import fuzz, process
-
 #: Campaign copies with a changed name, a sentence added or words swapped score 88-99; distinct
 #: comments on the same clause, even on the same point, stay below 70 (bench/feedback_rounds_bench.py).
 DEFAULT_THRESHOLD = 85.0
@@ -54,6 +51,10 @@ def find_groups(submissions: Iterable[Submission], threshold: float = DEFAULT_TH
 
 
 def _groups_on_clause(items: Sequence[Submission], threshold: float) -> list[list[int]]:
+    # Loaded when a round is grouped, not by every server process (numpy is large).
+    import numpy as np
+    from rapidfuzz import fuzz, process
+
     if len(items) < 2:
         return []
     texts = [normalise(item.text) for item in items]

@@ -11,10 +11,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
 #: At most this many themes per clause: a digest of 30 themes is no digest.
@@ -44,6 +40,13 @@ def theme_count(n: int) -> int:
 
 def find_themes(texts: Sequence[Text], language: str = "en") -> list[FoundTheme]:
     """Cluster the texts into themes, each named by its three strongest terms; largest first."""
+    # numpy and scikit-learn cost a server process some 100 MB: loaded when themes are found,
+    # not by every process that serves pages and co-editing.
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     if not texts:
         return []
     vectoriser = TfidfVectorizer(stop_words="english" if language == "en" else None, sublinear_tf=True,
