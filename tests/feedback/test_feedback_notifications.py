@@ -164,3 +164,17 @@ def test_the_mail_preference_refuses_unknown_values(scene):
                            follow_redirects=True)
     assert response.status_code == 200 and "Choose how you want to receive mail." in response.get_data(as_text=True)
     assert notify_ops.mail_mode(scene.people["chair"].id) == "daily"
+
+
+def test_a_code_admin_s_invitation_is_mailed_and_its_link_accepts(app, mailbox, make_code, make_user, sign_in, client):
+    code = make_code("Mailed Code")
+    admin = make_user("admin", code)
+    sign_in(admin)
+    page = client.post(f"/codes/{code.slug}/invitations", follow_redirects=True, data={
+        "email": "invitee@example.test", "name": "In Vitee", "role": "reviewer",
+        "csrf_token": csrf_token(client, f"/codes/{code.slug}/settings")}).get_data(as_text=True)
+    assert "Invitation mailed to invitee@example.test." in page and "/invite/" not in page
+    [message] = mailbox.to("invitee@example.test")
+    assert "Mailed Code" in message["Subject"] and "sign in first if you already have an account" in body_of(message)
+    link = next(word for word in body_of(message).split() if "/invite/" in word)
+    assert app.test_client().get(link[link.index("/invite/"):]).status_code == 200
