@@ -18,10 +18,13 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
+
+log = logging.getLogger(__name__)
 
 DocumentKind = Literal["clause", "comment"]
 DOCUMENT_KINDS: frozenset[str] = frozenset({"clause", "comment"})
@@ -213,6 +216,18 @@ class SearchResults:
 ProgressCallback = Callable[[int, int | None], None]
 
 
+@dataclasses.dataclass
+class PreparedQuery:
+    """A user's query once checked by :meth:`SearchEngine.search`: the query as asked, the access
+    tokens it may see, its cleaned text, the messages so far (backends may add) and its filters."""
+
+    query: SearchQuery
+    allowed: frozenset[str]
+    text: str
+    messages: list[str]
+    filters: SearchFilters
+
+
 class SearchEngine(abc.ABC):
     """The interface the app uses; one instance per process, shared by its threads."""
 
@@ -231,10 +246,28 @@ class SearchEngine(abc.ABC):
         Raises ``SearchIndexBusy`` like ``index``.
         """
 
-    @abc.abstractmethod
     def search(self, query: SearchQuery) -> SearchResults:
         """Run a user's query. Never raises: bad syntax, huge input or a backend fault come
-        back as results (possibly empty) with a ``message``."""
+        back as results (possibly empty) with a ``message``. What every backend does first is
+        done here once: paging clamped, access tokens checked, the text cleaned and its field
+        names checked; the backend runs the :class:`PreparedQuery`."""
+        page, per_page = clamp_paging(getattr(query, "page", 1), getattr(query, "per_page", 0))
+        try:
+            allowed = clean_allowed_tokens(query.allowed_tokens)
+            if not allowed:
+                return empty_results(page, per_page, MESSAGE_NO_ACCESS)
+            cleaned = clean_query_text(query.text)
+            fielded = check_fields(cleaned.text)
+            filters = query.filters if isinstance(query.filters, SearchFilters) else SearchFilters()
+            prepared = PreparedQuery(query, allowed, fielded.text, [*cleaned.messages, *fielded.messages], filters)
+            return self._run(prepared, page, per_page)
+        except Exception:
+            log.exception("search failed for %r", getattr(query, "text", None))
+            return empty_results(page, per_page, MESSAGE_UNAVAILABLE)
+
+    @abc.abstractmethod
+    def _run(self, prepared: PreparedQuery, page: int, per_page: int) -> SearchResults:
+        """The backend's part of :meth:`search`; may raise (reported as "unavailable")."""
 
     @abc.abstractmethod
     def rebuild(self, docs: Iterable[SearchDocument], progress: ProgressCallback | None = None) -> int:

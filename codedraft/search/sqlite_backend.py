@@ -43,12 +43,11 @@ from codedraft.search.engine import (
     FACET_FIELDS,
     LIVE_DRAFT,
     MESSAGE_EMPTY,
-    MESSAGE_NO_ACCESS,
     MESSAGE_TIME_LIMIT,
     MESSAGE_TOO_MANY_EXPANSIONS,
     MESSAGE_TOO_MANY_PATTERNS,
-    MESSAGE_UNAVAILABLE,
     ClauseGroup,
+    PreparedQuery,
     ProgressCallback,
     SearchDocument,
     SearchEngine,
@@ -57,10 +56,6 @@ from codedraft.search.engine import (
     SearchIndexBusy,
     SearchQuery,
     SearchResults,
-    check_fields,
-    clamp_paging,
-    clean_allowed_tokens,
-    clean_query_text,
     code_ids,
     day_bounds,
     document_fingerprint,
@@ -428,23 +423,9 @@ class SqliteSearchEngine(SearchEngine):
 
     # --- searching -------------------------------------------------------------------------
 
-    def search(self, query: SearchQuery) -> SearchResults:
-        page, per_page = clamp_paging(getattr(query, "page", 1), getattr(query, "per_page", 0))
-        try:
-            return self._search(query, page, per_page)
-        except Exception:
-            log.exception("search failed for %r", getattr(query, "text", None))
-            return empty_results(page, per_page, MESSAGE_UNAVAILABLE)
-
-    def _search(self, query: SearchQuery, page: int, per_page: int) -> SearchResults:
-        allowed = clean_allowed_tokens(query.allowed_tokens)
-        if not allowed:
-            return empty_results(page, per_page, MESSAGE_NO_ACCESS)
-        cleaned = clean_query_text(query.text)
-        fielded = check_fields(cleaned.text)
-        messages = [*cleaned.messages, *fielded.messages]
-        filters = query.filters if isinstance(query.filters, SearchFilters) else SearchFilters()
-        parsed = parse_user_query(fielded.text, messages)
+    def _run(self, prepared: PreparedQuery, page: int, per_page: int) -> SearchResults:
+        query, allowed, messages, filters = prepared.query, prepared.allowed, prepared.messages, prepared.filters
+        parsed = parse_user_query(prepared.text, messages)
         browsing = has_any_filter(filters)
         if parsed is None and not browsing:
             messages.append(MESSAGE_EMPTY)

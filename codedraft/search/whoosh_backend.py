@@ -59,15 +59,14 @@ from codedraft.search.engine import (
     LIVE_DRAFT,
     MESSAGE_BARE_WILDCARD,
     MESSAGE_EMPTY,
-    MESSAGE_NO_ACCESS,
     MESSAGE_SHORT_WILDCARD,
     MESSAGE_TIME_LIMIT,
     MESSAGE_TOO_MANY_EXPANSIONS,
     MESSAGE_TOO_MANY_PATTERNS,
-    MESSAGE_UNAVAILABLE,
     MESSAGE_UNPARSABLE,
     USER_QUERY_FIELDS,
     ClauseGroup,
+    PreparedQuery,
     ProgressCallback,
     SearchDocument,
     SearchEngine,
@@ -76,10 +75,6 @@ from codedraft.search.engine import (
     SearchIndexBusy,
     SearchQuery,
     SearchResults,
-    clamp_paging,
-    clean_allowed_tokens,
-    check_fields,
-    clean_query_text,
     code_ids,
     day_bounds,
     document_fingerprint,
@@ -554,26 +549,11 @@ class WhooshSearchEngine(SearchEngine):
 
     # --- searching -------------------------------------------------------------------------
 
-    def search(self, query: SearchQuery) -> SearchResults:
-        page, per_page = clamp_paging(getattr(query, "page", 1), getattr(query, "per_page", 0))
-        try:
-            return self._search(query, page, per_page)
-        except Exception:
-            log.exception("search failed for %r", getattr(query, "text", None))
-            return empty_results(page, per_page, MESSAGE_UNAVAILABLE)
-
-    def _search(self, query: SearchQuery, page: int, per_page: int) -> SearchResults:
-        allowed = clean_allowed_tokens(query.allowed_tokens)
-        if not allowed:
-            return empty_results(page, per_page, MESSAGE_NO_ACCESS)
-        cleaned = clean_query_text(query.text)
-        fielded = check_fields(cleaned.text)
-        messages = [*cleaned.messages, *fielded.messages]
-        cleaned = fielded
-        filters = query.filters if isinstance(query.filters, SearchFilters) else SearchFilters()
+    def _run(self, prepared: PreparedQuery, page: int, per_page: int) -> SearchResults:
+        query, allowed, messages, filters = prepared.query, prepared.allowed, prepared.messages, prepared.filters
         filter_q = wq.And([_visibility_query(allowed), *self._filter_queries(filters)])
         with self._using_searcher() as searcher:
-            user_q = self._user_query(cleaned.text, searcher, messages)
+            user_q = self._user_query(prepared.text, searcher, messages)
             if user_q is not None:
                 user_q = _in_languages(user_q, self._query_languages(query, searcher))
             if user_q is None:
