@@ -248,3 +248,34 @@ def test_no_page_shows_another_codes_feedback_to_a_code_admin(app, scene, naming
             leaks.append(path)
     assert errors == []
     assert leaks == []
+
+
+# What a reviewer and an observer of code A may leave behind after every route has been tried:
+# their own API tokens; a reviewer's replies and support (a round is open), the notifications
+# these send and the comment's counters; and the clause's first log entry, written when its
+# live text is first opened. No comment's text, status or disposition, no clause, role or round.
+MAY_CHANGE = {
+    "reviewer": {"api_tokens", "feedback_replies", "feedback_support", "notifications", "feedback_comments",
+                 "clause_updates"},
+    "observer": {"api_tokens", "clause_updates"},
+}
+
+
+@pytest.mark.parametrize("email, role", [("civil@demo.test", "reviewer"), ("observer@demo.test", "observer")])
+def test_a_reviewer_or_observer_changes_only_what_their_role_allows(app, scene, email, role):
+    victim, attacker, client = scene
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert login(client, email, "codedraft-demo-2026").status_code == 302
+    comment_before = _rows("feedback_comments")
+    before = _snapshot()
+    assert _sweep(app, client, victim, victim.code.slug) == []
+    after = _snapshot()
+    changed = {table for table in before if before[table] != after[table]}
+    assert changed <= MAY_CHANGE[role], changed - MAY_CHANGE[role]
+    names = [c.name for c in db.metadata.tables["feedback_comments"].columns]
+    kept = [names.index(n) for n in ("body", "status", "disposition", "hidden_at", "clause_id", "author_id")
+            if n in names]
+    assert [[row[i] for i in kept] for row in comment_before] == \
+        [[row[i] for i in kept] for row in _rows("feedback_comments")]
+    updates = after["clause_updates"]
+    assert all(row[2] is None for row in updates), "only the clause's first entry, by no one, is written"
