@@ -279,3 +279,30 @@ def test_a_reviewer_or_observer_changes_only_what_their_role_allows(app, scene, 
         [[row[i] for i in kept] for row in _rows("feedback_comments")]
     updates = after["clause_updates"]
     assert all(row[2] is None for row in updates), "only the clause's first entry, by no one, is written"
+
+
+@pytest.mark.parametrize("naming", ["own code", "other code"])
+def test_the_api_gives_a_code_admin_nothing_of_another_code(app, scene, naming):
+    victim, attacker, client = scene
+    _, secret = accounts.create_api_token(attacker.user, "sweep")
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    slug = attacker.code.slug if naming == "own code" else victim.code.slug
+    values = _url_values(victim, slug)
+    before = _snapshot()
+    seen = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = _path(rule, values, "accept")
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            response = client.open(path, method=method, headers=headers,
+                                   query_string={"q": "model card", "old": "1", "new": "1", "code": victim.code.slug},
+                                   json={"name": "Taken over", "title": "Taken over", "slug": victim.code.slug})
+            seen.append((method, path, response.status_code))
+            assert response.status_code < 500, (method, path)
+            body = response.get_data()
+            assert b"A comment of code A." not in body, (method, path)
+            assert b"publishing a model card" not in body, (method, path)
+    assert _changes(before, _snapshot(), attacker) == []
+    assert len(seen) >= 15
