@@ -306,3 +306,31 @@ def test_the_api_gives_a_code_admin_nothing_of_another_code(app, scene, naming):
             assert b"publishing a model card" not in body, (method, path)
     assert _changes(before, _snapshot(), attacker) == []
     assert len(seen) >= 15
+
+
+QUERY_KEYS = ("action", "actor", "at", "category", "changed_only", "chapter", "clause", "code", "fragment", "from",
+              "group", "lang", "layout", "next", "page", "q", "status", "step", "to", "unanswered", "old", "new",
+              "format", "sort", "kind", "disposition", "organisation", "round", "author", "draft", "theme", "per_page")
+HOSTILE_QUERY_VALUES = ("-1", "0", "99999999999999999999", "1e309", "abc", "", "\x00", "%", "'\"<>", "ą" * 2000,
+                        "title:", "(((((((((((", "1,2", "../../etc/passwd", "NaN")
+
+
+def test_no_page_fails_on_hostile_query_strings(app, scene):
+    # The Office sees every page; every GET route is asked with every known query key set to each
+    # hostile value (and all keys at once, twice over): a clear answer every time, never a 500.
+    victim, _attacker, client = scene
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert login(client, "office@demo.test", "codedraft-demo-2026").status_code == 302
+    values = _url_values(victim, victim.code.slug)
+    errors = []
+    rules = [rule for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule)
+             if "GET" in (rule.methods or set()) and not rule.rule.startswith(("/static", "/socket.io"))
+             and "filename" not in rule.arguments]
+    for rule in rules:
+        path = _path(rule, values, "accept")
+        for value in HOSTILE_QUERY_VALUES:
+            query = [(key, value) for key in QUERY_KEYS] * 2
+            response = client.get(path, query_string=query)
+            if response.status_code >= 500:
+                errors.append(f"{response.status_code} GET {path} with every key = {value[:20]!r}")
+    assert errors == []
