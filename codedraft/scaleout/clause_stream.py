@@ -27,6 +27,8 @@ STREAM_LENGTH = 20_000
 STREAM_SECONDS = 24 * 3600
 # The reader blocks this long when nothing comes; a quiet feed is when owed bodies are written.
 BLOCK_MS = 500
+# Owed bodies are written at least this often while edits keep coming.
+QUIET_AT_LEAST_EVERY = 2.0
 # At most this many edits per stream per read.
 READ_COUNT = 1000
 # Edits that could not be published are kept (and published again) up to this many.
@@ -57,6 +59,7 @@ class RedisClauseFeed:
         self._on_quiet: OnQuiet | None = None
         self._reader: threading.Thread | None = None
         self._closed = False
+        self._quiet_at = time.monotonic()
         self.stats = {"published": 0, "read": 0, "gaps": 0, "publish_failures": 0}
 
     # -- the interface --------------------------------------------------------------------------
@@ -176,9 +179,10 @@ class RedisClauseFeed:
             self.publish([])
         streams[self._wake_key] = self._wake_position
         answer = self._reader_redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+        if (not answer or time.monotonic() - self._quiet_at >= QUIET_AT_LEAST_EVERY) and self._on_quiet is not None:
+            self._quiet_at = time.monotonic()
+            self._on_quiet()
         if not answer:
-            if self._on_quiet is not None:
-                self._on_quiet()
             return
         for raw_key, entries in answer:
             key = _text(raw_key)
