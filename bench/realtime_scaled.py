@@ -71,6 +71,7 @@ SOCKETIO_CHANNEL = "flask-socketio"
 LATENCY_LOADS = ("typists_50", "connected_200")
 
 
+
 # --- databases ----------------------------------------------------------------------------------
 
 
@@ -178,12 +179,15 @@ def redis_answers() -> bool:
         return False
 
 
-def start_group(prepared: dict[str, Any], count: int, route: str = "feed") -> tuple[ServerGroup, dict[str, Any]]:
+def start_group(prepared: dict[str, Any], count: int, route: str = "feed",
+                pin_all: bool = False) -> tuple[ServerGroup, dict[str, Any]]:
     """``count`` gunicorns on the prepared database and the benchmark's (flushed) Redis database.
 
     One process is pinned to CPU 0 as in realtime_bench.py; several are not pinned (2 cores).
     ``route``: "feed" (the default engine: every process takes any clause, clause feeds in
     Redis) or "owner" (each clause served by one process, others redirect the join there).
+    ``pin_all``: every process on CPU 0, so the Node generator keeps CPU 1 to itself and N
+    processes get the same core as one (cost per edit compared like for like).
     """
     # Other people's fault tests restart this Redis now and then: wait for it, never restart it.
     wait_for(redis_answers, 60, "Redis to answer")
@@ -196,7 +200,7 @@ def start_group(prepared: dict[str, Any], count: int, route: str = "feed") -> tu
             env = codedraft_env(prepared, port, REDIS_URL)
             if route == "owner" and count > 1:
                 env.update({"CODEDRAFT_ROUTE_URLS": ",".join(urls), "CODEDRAFT_ROUTE_SELF": url})
-            servers.append(Server(GUNICORN, env, port, f"{url}/login", cpu=SERVER_CPU if count == 1 else None))
+            servers.append(Server(GUNICORN, env, port, f"{url}/login", cpu=SERVER_CPU if count == 1 or pin_all else None))
         bases = [f"http://127.0.0.1:{server.port}" for server in servers]
         cookies = [sign_in(bases[i % count], email) for i, email in enumerate(prepared["emails"])]
         check_cookies_everywhere(bases, cookies)
@@ -235,7 +239,7 @@ def load_average() -> list[float]:
 
 
 def bench_processes(prepared: dict[str, Any], count: int, quick: bool,
-                    only: set[str] | None = None, route: str = "feed") -> dict[str, Any]:
+                    only: set[str] | None = None, route: str = "feed", pin_all: bool = False) -> dict[str, Any]:
     """The five loads (or those in ``only``) against ``count`` processes, each load with freshly
     started ones."""
     app = cl.local_app(prepared["database_url"])
@@ -244,7 +248,7 @@ def bench_processes(prepared: dict[str, Any], count: int, quick: bool,
         for name, load in loads(prepared["rooms"], quick).items():
             if only and name not in only:
                 continue
-            group, base = start_group(prepared, count, route)
+            group, base = start_group(prepared, count, route, pin_all)
             try:
                 print(f"{count} process(es): {name} ...", flush=True)
                 before = load_average()
@@ -362,6 +366,8 @@ def main() -> None:
     parser.add_argument("--procs", default="1,2,3", help="numbers of server processes, comma-separated")
     parser.add_argument("--loads", help="run only these loads (comma-separated), e.g. while profiling")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument("--pin-all", action="store_true",
+                        help="pin every server process to CPU 0 (by default only a single process is pinned)")
     parser.add_argument("--route", choices=["feed", "owner"], default="feed",
                         help="feed: any process takes any clause (Redis clause feeds, the engine as deployed); "
                              "owner: each clause on one process, joins elsewhere redirected (measured against it)")
@@ -382,7 +388,7 @@ def main() -> None:
         for count in counts:
             with copy_of(template) as name:
                 copy = fresh_copy(prepared, name, Path(tmp) / f"{count}_processes")
-                runs[str(count)] = bench_processes(copy, count, options.quick, only, options.route)
+                runs[str(count)] = bench_processes(copy, count, options.quick, only, options.route, options.pin_all)
     report = {
         "machine": {"cpus": os.cpu_count(), "server_cpu_when_one_process": SERVER_CPU,
                     "generator_cpu": GENERATOR_CPU, **versions()},
@@ -390,6 +396,7 @@ def main() -> None:
                    f"PostgreSQL, Redis {REDIS_URL}",
         "quick": options.quick,
         "route": options.route,
+        "servers_pinned": "all to CPU 0" if options.pin_all else "one process to CPU 0; 2 or 3 not pinned",
         "load_average_at_end": load_average(),
         "processes": {count: {"loads": results, "summary": against_targets(results)}
                       for count, results in runs.items()},

@@ -430,12 +430,20 @@ class ClauseStore:
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
                 self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.owner is opened))
 
-    @staticmethod
-    def _batch_texts(batch: list[LogEntry]) -> dict[int, str]:
+    def _batch_texts(self, batch: list[LogEntry]) -> dict[int, str]:
         """Each clause's text as of the batch's last edit of it, read once per batch rather than on
         every keystroke (a clause of a few pages costs more to read out than to apply an edit). A
         clause with edits queued after this batch is left out: its text already holds them, and
-        the batch that stores them writes its body."""
+        the batch that stores them writes its body.
+
+        Several processes: none. Every process's writer updating the same clause rows made the
+        writers wait for each other's commits (a row lock per clause per batch: 2 processes
+        acknowledged a third of what one did); the body is owed instead, and written when the
+        feed is quiet or at least every second (``write_owed_bodies``)."""
+        if self.feed is not None:
+            for pending in batch:
+                pending.owner.body_owed = True
+            return {}
         last = {p.owner.uid: p for p in batch}
         texts = {}
         for pending in last.values():

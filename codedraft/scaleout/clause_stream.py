@@ -28,7 +28,7 @@ STREAM_SECONDS = 24 * 3600
 # The reader blocks this long when nothing comes; a quiet feed is when owed bodies are written.
 BLOCK_MS = 500
 # Owed bodies are written at least this often while edits keep coming.
-QUIET_AT_LEAST_EVERY = 2.0
+QUIET_AT_LEAST_EVERY = 1.0
 # At most this many edits per stream per read.
 READ_COUNT = 1000
 # Edits that could not be published are kept (and published again) up to this many.
