@@ -178,8 +178,6 @@ def register_realtime(app: Flask) -> None:
 def _clause_feed(app: Flask) -> Any:
     """How this process hears the edits other processes store: a Redis stream per clause when
     processes share ``REDIS_URL``, none for one process (codedraft/collab/feed.py)."""
-    if app.config.get("COLLAB_FEED") is not None:
-        return app.config["COLLAB_FEED"]
     if not app.config.get("REDIS_URL") or app.config.get("COLLAB_ROUTE_URLS"):
         return None  # one process, or each clause on its owner only (codedraft/scaleout/routing.py)
     from codedraft.scaleout.clause_stream import RedisClauseFeed

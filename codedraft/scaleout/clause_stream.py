@@ -95,6 +95,8 @@ class RedisClauseFeed:
         with self._lock:
             held, self._unpublished = self._unpublished, []
         todo = held + edits
+        if not todo:
+            return
         try:
             pipe = self._redis.pipeline(transaction=False)
             for edit in todo:
