@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from flask import Flask
 from pycrdt import Doc, Text
 from sqlalchemy import Engine, create_engine, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from codedraft import signals
@@ -162,14 +162,23 @@ class ClauseLog:
             session.commit()
 
     def write_snapshot(self, clause_id: int, upto: int, state: bytes) -> None:
-        """Compact: the whole document as of log id ``upto``, so the next open replays only what follows."""
+        """Compact: the whole document as of log id ``upto``, so the next open replays only what
+        follows. A snapshot never replaces one that reaches further (several processes compact
+        the same clause), and two processes writing the first one at once store one of them."""
         with Session(self._writer_bind()) as session:
             existing = session.get(ClauseSnapshot, clause_id)
             if existing is None:
                 session.add(ClauseSnapshot(clause_id=clause_id, upto_update_id=upto, state=state))
-            else:
+            elif existing.upto_update_id < upto:
                 existing.upto_update_id, existing.state, existing.created_at = upto, state, utcnow()
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:  # another process stored the first snapshot meanwhile
+                session.rollback()
+                session.execute(update(ClauseSnapshot).where(ClauseSnapshot.clause_id == clause_id,
+                                                            ClauseSnapshot.upto_update_id < upto)
+                                .values(upto_update_id=upto, state=state, created_at=utcnow()))
+                session.commit()
 
     def write_body_if_stale(self, clause_id: int, text: str) -> bool:
         """Rewrite the clause's body if it differs from ``text``; whether it did."""
@@ -231,7 +240,10 @@ class ClauseLog:
         if texts:
             self._announce_bodies()
         if self._after_done is not None:
-            self._after_done(batch, ids)
+            try:
+                self._after_done(batch, ids)
+            except Exception:  # compaction only: the batch is stored; the writer must go on
+                log.exception("after storing %d clause updates", len(batch))
 
     def _store_rows_retrying(self, batch: list[LogEntry], texts: dict[int, str]) -> list[int]:
         """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a

@@ -201,3 +201,18 @@ def test_a_row_stored_by_another_process_is_in_the_document_opened_after_it(two_
                                                "created_at": utcnow(), "origin": "editor"}])
     db.session.commit()
     assert two.open(db.session.get(Clause, clause.id)).doc.text == "Base. unpublished"
+
+
+def test_a_snapshot_never_replaces_one_that_reaches_further(two_processes):
+    """Several processes compact the same clause; the one reaching further stays."""
+    from codedraft.collab.models import ClauseSnapshot
+
+    _app, clause, one, two = two_processes
+    state = one.opened(clause.uid).doc.encode_state()
+    one.log.write_snapshot(clause.id, 10, state)
+    two.log.write_snapshot(clause.id, 5, state)
+    db.session.expire_all()
+    assert db.session.get(ClauseSnapshot, clause.id).upto_update_id == 10
+    two.log.write_snapshot(clause.id, 12, state)
+    db.session.expire_all()
+    assert db.session.get(ClauseSnapshot, clause.id).upto_update_id == 12
