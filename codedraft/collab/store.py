@@ -4,8 +4,8 @@ Order for every incoming edit (STYLE.md habit 6): the adapter authorises, the co
 and applies (here, under the clause's lock), the log persists it (``log.py``: group commit),
 and only then is the edit acknowledged and broadcast. This module owns the documents, their
 locks, loading, eviction and, with several processes, applying what the others stored, read in
-order from the clause feed (``feed.py``); ``ClauseLog`` owns every write of the log. Server-side edits have one way in:
-:meth:`ClauseStore.edit_live_text`.
+order from the clause feed (``feed.py``); ``ClauseLog`` owns every write of the log.
+Server-side edits have one way in: :meth:`ClauseStore.edit_live_text`.
 """
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ class OpenClause:
     # not committed yet; neither kind of clause is dropped from memory.
     last_used: float = field(default_factory=time.monotonic)
     uncommitted: int = 0
-    # Edits of other processes changed the text after this process last wrote the body column:
-    # it writes it again when the feed is quiet, so the last body written holds every edit.
+    # Several processes: this replica holds edits (stored here, or read from the feed) that the
+    # body column may lack; written when the feed is quiet (``ClauseStore.write_owed_bodies``).
     body_owed: bool = False
     # How many edits of it were ever queued for the writer (counted under ``lock``).
     submitted: int = 0
@@ -370,10 +370,11 @@ class ClauseStore:
         return gained
 
     def write_owed_bodies(self) -> list[str]:
-        """Write the body column of clauses whose text other processes' edits changed since this
-        process last wrote it (the feed calls this when it is quiet). Each process's last body
-        write then holds every edit it applied, so once typing stops the body equals the log.
-        Returns the uids whose body was rewritten."""
+        """Write the body column of clauses whose replica holds edits the column may lack (stored
+        here or read from the feed since this process last wrote it; the feed calls this when
+        it is quiet, and at least every second). Each process's last body write then holds every
+        edit it has, so once typing stops the body equals the log. Returns the uids whose body
+        was rewritten."""
         rewritten = []
         for opened in list(self._by_clause_id.values()):
             if not opened.body_owed:
