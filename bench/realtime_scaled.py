@@ -340,9 +340,12 @@ def versions() -> dict[str, str]:
 
 NOTES = [
     "The machine has 2 cores. One process is pinned to CPU 0 as in realtime_bench.py; 2 or 3 "
-    "processes are not pinned: they share both cores with each other, with PostgreSQL and Redis, and "
-    "with the Node generator (pinned to CPU 1). More processes can gain at most about one core, "
-    "which the generator also needs.",
+    "processes are pinned there too with --pin-all (servers_pinned), so N processes get the core one "
+    "had and cost per edit compares like for like; without it they share both cores with each other, "
+    "with PostgreSQL and Redis, and with the Node generator (pinned to CPU 1).",
+    "server_cpu_s: CPU seconds (user + system) of every server process in the measured window; "
+    "server_cpu_ms_per_edit: that per edit sent (latency loads: each delivered to every other "
+    "client) or acknowledged (throughput); cpu_per_edit_vs_1_process: N's over one's (target <= 1.2).",
     "server_cpu_pct (% of one core, mean) and server_rss_mb (peak) are summed over every gunicorn "
     "master and worker; viewers_1000's memory target is for the sum.",
     "gain_vs_1_process: one process's value / N's for latency, open time and memory, N's / one's "
@@ -356,7 +359,8 @@ NOTES = [
     "Socket.IO's Redis channel 'flask-socketio' is shared by every Redis database number: other "
     "CodeDraft servers on this Redis (tests run by others) receive the benchmark's broadcasts and "
     "it theirs. socketio_channel_subscribers above N shows when that happened.",
-    "Other people used this machine during the run: latencies are noisy.",
+    "Other people used this machine during the run (load_average_before_after per load, "
+    "load_average_at_end): latencies are noisy.",
 ]
 
 
