@@ -60,6 +60,7 @@ class RedisClauseFeed:
         self._reader: threading.Thread | None = None
         self._closed = False
         self._quiet_at = time.monotonic()
+        self._quiet_running = False
         self.stats = {"published": 0, "read": 0, "gaps": 0, "publish_failures": 0}
 
     # -- the interface --------------------------------------------------------------------------
@@ -161,6 +162,26 @@ class RedisClauseFeed:
                 log.exception("clause feed: handling streamed edits failed")
                 time.sleep(0.1)
 
+    def _quiet(self) -> None:
+        """Run ``on_quiet`` (database writes) beside the reader, never in its way: while it waits on
+        PostgreSQL the reader goes on delivering. At most one runs at a time."""
+        with self._lock:
+            if self._quiet_running:
+                return
+            self._quiet_running = True
+
+        def run() -> None:
+            try:
+                if self._on_quiet is not None:
+                    self._on_quiet()
+            except Exception:
+                log.exception("clause feed: writing owed bodies failed")
+            finally:
+                with self._lock:
+                    self._quiet_running = False
+
+        threading.Thread(target=run, name="clause-feed-bodies", daemon=True).start()
+
     def _recovered(self) -> None:
         """Redis answers again: publish what waited, then let the store read the log for what
         this process may have missed (entries published while it could not read, or lost with
@@ -183,7 +204,8 @@ class RedisClauseFeed:
         answer = self._reader_redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
         if (not answer or time.monotonic() - self._quiet_at >= QUIET_AT_LEAST_EVERY) and self._on_quiet is not None:
             self._quiet_at = time.monotonic()
-            self._on_quiet()
+        self._quiet_running = False
+            self._quiet()
         if not answer:
             return
         for raw_key, entries in answer:
