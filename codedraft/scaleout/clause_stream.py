@@ -204,7 +204,6 @@ class RedisClauseFeed:
         answer = self._reader_redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
         if (not answer or time.monotonic() - self._quiet_at >= QUIET_AT_LEAST_EVERY) and self._on_quiet is not None:
             self._quiet_at = time.monotonic()
-        self._quiet_running = False
             self._quiet()
         if not answer:
             return
