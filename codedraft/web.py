@@ -176,13 +176,23 @@ def register_realtime(app: Flask) -> None:
     from codedraft.collab import namespace
     from codedraft.collab.store import ClauseStore
 
-    store = ClauseStore(app)
+    store = ClauseStore(app, feed=_clause_feed(app))
     app.extensions["codedraft_collab"] = store
     namespace.install(app, store)
     from codedraft import collab, exports, feedback, search
 
     for feature in (collab, feedback, search, exports):
         feature.install(app)
+
+
+def _clause_feed(app: Flask) -> Any:
+    """How this process hears the edits other processes store: a Redis stream per clause when
+    processes share ``REDIS_URL``, none for one process (codedraft/collab/feed.py)."""
+    if not app.config.get("REDIS_URL") or app.config.get("COLLAB_ROUTE_URLS"):
+        return None  # one process, or each clause on its owner only (codedraft/scaleout/routing.py)
+    from codedraft.scaleout.clause_stream import RedisClauseFeed
+
+    return RedisClauseFeed(app.config["REDIS_URL"])
 
 
 def register_commands(app: Flask) -> None:
