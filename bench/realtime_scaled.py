@@ -60,6 +60,7 @@ from bench.realtime_bench import (  # noqa: E402  (after the path is set)
     sign_in,
 )
 from tests.scaleout import cluster as cl  # noqa: E402
+from codedraft.scaleout.keys import prefix_for_database  # noqa: E402
 from tests.support.live import wait_for  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "realtime_scaled.json"
@@ -67,7 +68,6 @@ RESULTS = ROOT / "bench" / "results" / "realtime_scaled.json"
 REDIS_DB = 5
 REDIS_URL = f"redis://{cl.REDIS_HOST}:{cl.REDIS_PORT}/{REDIS_DB}"
 # Flask-SocketIO's default pub/sub channel; channels are not per Redis database.
-SOCKETIO_CHANNEL = "flask-socketio"
 LATENCY_LOADS = ("typists_50", "connected_200")
 
 
@@ -211,11 +211,12 @@ def start_group(prepared: dict[str, Any], count: int, route: str = "feed",
     return ServerGroup(servers), {"target": "codedraft", "urls": bases, "cookies": cookies}
 
 
-def channel_subscribers() -> int | None:
-    """Subscribers to the Socket.IO channel: more than the run's processes means other servers share
-    it; None when Redis did not answer (restarted by someone's fault test during the load)."""
+def channel_subscribers(database_url: str) -> int | None:
+    """Subscribers to the run's Socket.IO channel (named by its database, codedraft/scaleout/keys.py):
+    one per process; None when Redis did not answer (restarted by someone's fault test during the load)."""
+    channel = f"{prefix_for_database(database_url)}:socketio"
     try:
-        return int(redis.Redis.from_url(REDIS_URL).pubsub_numsub(SOCKETIO_CHANNEL)[0][1])
+        return int(redis.Redis.from_url(REDIS_URL).pubsub_numsub(channel)[0][1])
     except redis.RedisError:
         return None
 
@@ -259,7 +260,7 @@ def bench_processes(prepared: dict[str, Any], count: int, quick: bool,
                     # Warm: the same clauses again, now in the memory of the process that opened each.
                     results["open_10k_warm"] = run_load(group, base, load)
                 # Counted while the servers still run: each subscribes at its first connection.
-                results[name]["socketio_channel_subscribers"] = channel_subscribers()
+                results[name]["socketio_channel_subscribers"] = channel_subscribers(prepared["database_url"])
                 if name in LATENCY_LOADS:
                     # A process writes a body it owes (others' edits applied after its last body
                     # write) when its feed is quiet (ClauseStore.write_owed_bodies).
@@ -356,9 +357,9 @@ NOTES = [
     "each client applies all it received; clients_converged = one text among all clients; "
     "body_equals_clients / log_equals_clients = that text is the clause body column / the text "
     "rebuilt from the update log in PostgreSQL.",
-    "Socket.IO's Redis channel 'flask-socketio' is shared by every Redis database number: other "
-    "CodeDraft servers on this Redis (tests run by others) receive the benchmark's broadcasts and "
-    "it theirs. socketio_channel_subscribers above N shows when that happened.",
+    "Each deployment's Socket.IO channel and Redis keys are named by its database URL, so other "
+    "CodeDraft servers on this Redis (tests run by others) neither receive the benchmark's "
+    "broadcasts nor send it theirs; socketio_channel_subscribers counts the run's own processes.",
     "Other people used this machine during the run (load_average_before_after per load, "
     "load_average_at_end): latencies are noisy.",
 ]

@@ -43,6 +43,8 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL", f"sqlite:///{sqlite_path}")),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        # Names this deployment's keys on a shared Redis; by default a hash of the database URL.
+        "REDIS_KEY_PREFIX": os.environ.get("CODEDRAFT_REDIS_KEY_PREFIX") or None,
         "SESSION_COOKIE_SECURE": _flag("CODEDRAFT_SECURE_COOKIES", False),
         "CODEDRAFT_BASE_URL": os.environ.get("CODEDRAFT_BASE_URL", "http://127.0.0.1:5000"),
         "SEARCH_INDEX_DIR": os.environ.get("CODEDRAFT_SEARCH_DIR", str(instance_path / "search")),

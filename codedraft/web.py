@@ -14,6 +14,7 @@ from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
 from codedraft.database import TextTooLong
 from codedraft.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+from codedraft.scaleout.keys import key_prefix
 from codedraft.security import (
     RememberingCookieSessionInterface,
     TransportHeadersMiddleware,
@@ -48,6 +49,7 @@ def init_extensions(app: Flask) -> None:
     app.config.setdefault("LANGUAGES", i18n.interface_languages())
     babel.init_app(app, locale_selector=select_locale)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", key_prefix(app.config))
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -58,6 +60,7 @@ def init_extensions(app: Flask) -> None:
         app,
         async_mode=socketio_async_mode(app.config.get("SOCKETIO_ASYNC_MODE")),
         message_queue=app.config["REDIS_URL"],
+        channel=f"{key_prefix(app.config)}:socketio",
         # Same-origin only (SECURITY-CASES 7): never '*'.
         cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS"),
         max_http_buffer_size=app.config.get("SOCKET_MAX_MESSAGE_BYTES", 2 * 1024 * 1024),
@@ -192,7 +195,7 @@ def _clause_feed(app: Flask) -> Any:
         return None  # one process, or each clause on its owner only (codedraft/scaleout/routing.py)
     from codedraft.scaleout.clause_stream import RedisClauseFeed
 
-    return RedisClauseFeed(app.config["REDIS_URL"])
+    return RedisClauseFeed(app.config["REDIS_URL"], key_prefix(app.config))
 
 
 def register_commands(app: Flask) -> None:

@@ -767,6 +767,11 @@ class ClauseDocument:
         self._apply(update)
         return _merge([part for part in self._apply_ready_held() if part is not None])
 
+    @property
+    def holds_back(self) -> bool:
+        """Whether an update waits here for one it builds on."""
+        return bool(self._held)
+
     def _known_clocks(self) -> dict[int, int]:
         return _decode_state_vector(self.state_vector())
 

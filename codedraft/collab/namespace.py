@@ -549,7 +549,8 @@ def install(app: Any, store: ClauseStore) -> CollabNamespace:
 def _claim_book(app: Any) -> ClaimBook:
     """Presence claims live in Redis when processes share it, else in this process."""
     if app.config.get("REDIS_URL"):
+        from codedraft.scaleout.keys import key_prefix
         from codedraft.scaleout.presence_claims import RedisClaimBook
 
-        return RedisClaimBook(app.config["REDIS_URL"])
+        return RedisClaimBook(app.config["REDIS_URL"], key_prefix(app.config))
     return MemoryClaimBook()

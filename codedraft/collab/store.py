@@ -301,8 +301,13 @@ class ClauseStore:
             return
         with opened.lock:
             frames = self._apply_streamed(opened, edits)
+            held_back = opened.doc.holds_back
         if frames:
             signals.live_text_committed.send(self.app, edits=[(opened.uid, frame) for frame in frames])
+        if held_back:
+            # An edit on the feed builds on one that never reached it: stored by a process that
+            # died between its commit and its publication. The log has it.
+            self._read_again(opened)
 
     def _apply_streamed(self, opened: OpenClause, edits: list[StreamedEdit],
                         released: list[bytes] | None = None) -> list[bytes]:
@@ -335,39 +340,43 @@ class ClauseStore:
         return frames
 
     def resync_from_log(self) -> list[str]:
-        """The feed may have lost edits (Redis was unreachable, or restarted empty): read every
-        clause held here again from the log, the truth, and send this process's sockets what
-        that added. The feed's position is noted first, as on opening. Returns the uids that
+        """The feed may have lost edits (Redis was unreachable or restarted empty, or a process
+        died between its commit and its publication): read every clause held here again from the
+        log, the truth, and send this process's sockets what that added. Returns the uids that
         gained something."""
         if self.feed is None:
             return []
-        gained = []
-        for opened in list(self._by_clause_id.values()):
-            position = self.feed.position(opened.clause_id)
-            with self.app.app_context():
-                history = self.log.history(opened.clause_id)
-                db.session.remove()
-            stored = ([history.snapshot] if history.snapshot is not None else []) + [u for _, u in history.rows]
-            with opened.lock:
-                before_vector, before_text = opened.doc.state_vector(), opened.doc.text
-                for update in stored:
-                    freed = opened.doc.apply_stored(update)
-                    if freed is not None:
-                        self._store_and_broadcast(LogEntry(opened.clause_id, freed, None, "editor", owner=opened))
-                changed = opened.doc.state_vector() != before_vector or opened.doc.text != before_text
-                missed = opened.doc.diff_since(before_vector) if changed else None
-                if position_key(position) > position_key(opened.feed_position):
-                    opened.feed_position = position
-                opened.seen_update_id = max([opened.seen_update_id, *(i for i, _ in history.rows)])
-                if changed:
-                    opened.body_owed = True
-            self.feed.follow(opened.clause_id, opened.feed_position)
-            if missed is not None:
-                gained.append(opened.uid)
-                signals.live_text_committed.send(self.app, edits=[(opened.uid, sync_update_message(missed))])
+        gained = [opened.uid for opened in list(self._by_clause_id.values()) if self._read_again(opened)]
         if gained:
             log.warning("read %d clause(s) again from the log after a gap in the feed: %s", len(gained), gained)
         return gained
+
+    def _read_again(self, opened: OpenClause) -> bool:
+        """Read one clause again from the log and send this process's sockets what that added.
+        The feed's position is noted first, as on opening. Returns whether it added anything."""
+        assert self.feed is not None
+        position = self.feed.position(opened.clause_id)
+        with self.app.app_context():
+            history = self.log.history(opened.clause_id)
+            db.session.remove()
+        stored = ([history.snapshot] if history.snapshot is not None else []) + [u for _, u in history.rows]
+        with opened.lock:
+            before_vector, before_text = opened.doc.state_vector(), opened.doc.text
+            for update in stored:
+                freed = opened.doc.apply_stored(update)
+                if freed is not None:
+                    self._store_and_broadcast(LogEntry(opened.clause_id, freed, None, "editor", owner=opened))
+            changed = opened.doc.state_vector() != before_vector or opened.doc.text != before_text
+            missed = opened.doc.diff_since(before_vector) if changed else None
+            if position_key(position) > position_key(opened.feed_position):
+                opened.feed_position = position
+            opened.seen_update_id = max([opened.seen_update_id, *(i for i, _ in history.rows)])
+            if changed:
+                opened.body_owed = True
+        self.feed.follow(opened.clause_id, opened.feed_position)
+        if missed is not None:
+            signals.live_text_committed.send(self.app, edits=[(opened.uid, sync_update_message(missed))])
+        return missed is not None
 
     def write_owed_bodies(self) -> list[str]:
         """Write the body column of clauses whose replica holds edits the column may lack (stored

@@ -35,22 +35,35 @@ READ_COUNT = 1000
 UNPUBLISHED_LIMIT = 100_000
 
 
-def stream_key(clause_id: int) -> str:
-    return f"codedraft:clause-feed:{clause_id}"
+
+
+def stream_key(clause_id: int, prefix: str) -> str:
+    """``prefix``: the deployment's (codedraft/scaleout/keys.py)."""
+    return f"{prefix}:clause-feed:{clause_id}"
+
+
+def peers_key(prefix: str) -> str:
+    """Every feed announces its start here. A process killed between a commit and its
+    publication left edits in the log that no stream carries; when it (or any process) starts,
+    the others read the clauses they hold again from the log."""
+    return f"{prefix}:clause-feed-peers"
 
 
 class RedisClauseFeed:
     """A :class:`codedraft.collab.feed.ClauseFeed` on the Redis at ``url``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         self.token = uuid.uuid4().hex
+        self._prefix = prefix
+        self._peers_key = peers_key(prefix)
         self._url = url
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         # The reader's own connection: a blocking XREAD holds it.
         self._reader_redis = redis.Redis.from_url(url, socket_timeout=BLOCK_MS / 1000 + 5,
                                                   socket_connect_timeout=5)
-        self._wake_key = f"codedraft:clause-feed-wake:{self.token}"
+        self._wake_key = f"{prefix}:clause-feed-wake:{self.token}"
         self._wake_position = "$"
+        self._peers_position = "$"
         self._following: dict[int, str] = {}
         self._lock = threading.Lock()
         self._unpublished: list[Published] = []
@@ -70,13 +83,14 @@ class RedisClauseFeed:
             if self._reader is not None:
                 return
             self._on_edits, self._on_gap, self._on_quiet = on_edits, on_gap, on_quiet
+            self._announce()
             # A thread, or a greenlet when gevent has patched threading (gunicorn's gevent worker).
             self._reader = threading.Thread(target=self._read_loop, name="clause-feed", daemon=True)
             self._reader.start()
 
     def position(self, clause_id: int) -> str:
         try:
-            last = self._redis.xrevrange(stream_key(clause_id), count=1)
+            last = self._redis.xrevrange(stream_key(clause_id, self._prefix), count=1)
         except redis.RedisError:
             log.warning("clause feed: could not read the position of clause %s; following from the start",
                         clause_id)
@@ -101,10 +115,10 @@ class RedisClauseFeed:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for edit in todo:
-                key = stream_key(edit.clause_id)
+                key = stream_key(edit.clause_id, self._prefix)
                 pipe.xadd(key, {"i": edit.log_id, "o": self.token, "u": edit.update},
                           maxlen=STREAM_LENGTH, approximate=True)
-            for key in {stream_key(edit.clause_id) for edit in todo}:
+            for key in {stream_key(edit.clause_id, self._prefix) for edit in todo}:
                 pipe.expire(key, STREAM_SECONDS)
             pipe.execute()
             self.stats["published"] += len(todo)
@@ -117,7 +131,7 @@ class RedisClauseFeed:
 
     def read_after(self, clause_id: int, after: str) -> list[StreamedEdit]:
         try:
-            raw = self._redis.xrange(stream_key(clause_id), min=f"({after}" if after != START else "-",
+            raw = self._redis.xrange(stream_key(clause_id, self._prefix), min=f"({after}" if after != START else "-",
                                      count=READ_COUNT)
         except redis.RedisError:
             return []
@@ -133,6 +147,13 @@ class RedisClauseFeed:
                 pass
 
     # -- the reader -----------------------------------------------------------------------------
+
+    def _announce(self) -> None:
+        try:
+            self._peers_position = _text(self._redis.xadd(self._peers_key, {"started": self.token}, maxlen=100,
+                                                          approximate=True))
+        except redis.RedisError:
+            pass  # Redis is down: the reader's recovery reads the log anyway
 
     def _wake(self) -> None:
         try:
@@ -196,11 +217,12 @@ class RedisClauseFeed:
 
     def _read_once(self) -> None:
         with self._lock:
-            streams = {stream_key(clause_id): after for clause_id, after in self._following.items()}
+            streams = {stream_key(clause_id, self._prefix): after for clause_id, after in self._following.items()}
             unpublished = bool(self._unpublished)
         if unpublished:  # published late, others read them from their streams
             self.publish([])
         streams[self._wake_key] = self._wake_position
+        streams[self._peers_key] = self._peers_position
         answer = self._reader_redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
         if (not answer or time.monotonic() - self._quiet_at >= QUIET_AT_LEAST_EVERY) and self._on_quiet is not None:
             self._quiet_at = time.monotonic()
@@ -211,6 +233,13 @@ class RedisClauseFeed:
             key = _text(raw_key)
             if key == self._wake_key:
                 self._wake_position = _text(entries[-1][0])
+                continue
+            if key == self._peers_key:
+                self._peers_position = _text(entries[-1][0])
+                if any(fields.get(b"started", b"").decode() != self.token for _, fields in entries):
+                    self.stats["gaps"] += 1
+                    if self._on_gap is not None:
+                        self._on_gap()
                 continue
             clause_id = int(key.rsplit(":", 1)[1])
             edits = [_edit(entry_id, fields) for entry_id, fields in entries]

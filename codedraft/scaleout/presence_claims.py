@@ -16,13 +16,13 @@ return 0
 
 
 class RedisClaimBook:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._prefix = prefix
         self._release = self._redis.register_script(_RELEASE)
 
-    @staticmethod
-    def _key(clause: str) -> str:
-        return f"codedraft:presence:{clause}"
+    def _key(self, clause: str) -> str:
+        return f"{self._prefix}:presence:{clause}"
 
     def claim(self, clause: str, client_id: int, user_id: int) -> bool:
         key = self._key(clause)

@@ -12,6 +12,7 @@ from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
 from codedraft.scaleout.clause_stream import RedisClauseFeed
+from codedraft.scaleout.keys import prefix_for_database as deployment_prefix
 from codedraft.timeutil import utcnow
 from tests.scaleout import cluster as cl
 from tests.scaleout.conftest import make_scene
@@ -29,8 +30,9 @@ def _update_appending(base_state: bytes, text: str, client_id: int) -> bytes:
 
 def test_an_edit_committed_after_the_clause_was_opened_comes_through_the_feed(pg_app):
     scene = make_scene(pg_app, body="Base.")
-    store = ClauseStore(pg_app, feed=RedisClauseFeed(cl.redis_url()))
-    other = RedisClauseFeed(cl.redis_url())  # the other process's publisher
+    prefix = deployment_prefix(pg_app.config["SQLALCHEMY_DATABASE_URI"])
+    store = ClauseStore(pg_app, feed=RedisClauseFeed(cl.redis_url(), prefix))
+    other = RedisClauseFeed(cl.redis_url(), prefix)  # the other process's publisher
     engine = create_engine(pg_app.config["SQLALCHEMY_DATABASE_URI"])
     try:
         with pg_app.app_context():
@@ -61,3 +63,38 @@ def test_an_edit_committed_after_the_clause_was_opened_comes_through_the_feed(pg
         other.close()
         store.feed.close()
         store.close()
+
+
+def test_two_deployments_on_one_redis_never_read_each_others_clauses():
+    """Clause ids start at 1 in every database: two deployments (or two test runs) sharing a
+    Redis must each hear only their own clause 1."""
+    ours = RedisClauseFeed(cl.redis_url(), deployment_prefix("postgresql://db-one/codedraft"))
+    theirs = RedisClauseFeed(cl.redis_url(), deployment_prefix("postgresql://db-two/codedraft"))
+    heard: list[tuple[int, bytes]] = []
+    try:
+        ours.start(lambda clause_id, edits: heard.extend((clause_id, e.update) for e in edits),
+                   lambda: None, lambda: None)
+        ours.follow(1, ours.position(1))
+        theirs.publish([Published(1, 10, b"theirs")])  # first: it would be heard first
+        ours.publish([Published(1, 11, b"ours")])
+        wait_for(lambda: heard, 10, "our own edit")
+        assert heard == [(1, b"ours")]
+    finally:
+        for feed in (ours, theirs):
+            feed.close()
+
+
+def test_a_process_that_starts_makes_the_others_read_the_log_again():
+    """A process killed between its commit and its publication left edits only in the log; when
+    a process starts it says so, and every other process reads its clauses again from the log."""
+    prefix = deployment_prefix("postgresql://db-three/codedraft")
+    running = RedisClauseFeed(cl.redis_url(), prefix)
+    gaps: list[int] = []
+    try:
+        running.start(lambda clause_id, edits: None, lambda: gaps.append(1), lambda: None)
+        restarted = RedisClauseFeed(cl.redis_url(), prefix)
+        restarted.start(lambda clause_id, edits: None, lambda: None, lambda: None)
+        wait_for(lambda: gaps, 10, "the running process to read the log again")
+        restarted.close()
+    finally:
+        running.close()

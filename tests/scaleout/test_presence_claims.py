@@ -12,7 +12,7 @@ from tests.scaleout.conftest import _require_services
 
 def test_a_client_id_claimed_through_one_process_is_refused_to_another_account_in_the_other():
     _require_services()
-    first, second = RedisClaimBook(cl.redis_url()), RedisClaimBook(cl.redis_url())
+    first, second = RedisClaimBook(cl.redis_url(), "codedraft:test"), RedisClaimBook(cl.redis_url(), "codedraft:test")
     clause = f"clause-{uuid.uuid4().hex}"
     assert first.claim(clause, 4242, user_id=1)
     assert second.claim(clause, 4242, user_id=1)  # the same person, through the other process

@@ -52,10 +52,12 @@ def test_the_queue_carries_json_never_pickles(pg_cluster, scene):
 
     from codedraft.collab.core import AwarenessEntry, awareness_message
     from codedraft.scaleout.clause_stream import stream_key
+    from codedraft.scaleout.keys import prefix_for_database
 
     first, second = pg_cluster.add(), pg_cluster.add()
     subscriber = redis.Redis(cl.REDIS_HOST, cl.REDIS_PORT).pubsub()
-    subscriber.subscribe("flask-socketio")
+    prefix = prefix_for_database(scene.app.config["SQLALCHEMY_DATABASE_URI"])
+    subscriber.subscribe(f"{prefix}:socketio")
     published: list[bytes] = []
     stop = threading.Event()
 
@@ -94,7 +96,8 @@ def test_the_queue_carries_json_never_pickles(pg_cluster, scene):
         if isinstance(data, list) and len(data) > 1:
             binary_seen = True  # [packet, base64 attachment, ...]
     assert binary_seen, "no binary message went through the queue as base64"
-    entries = redis.Redis.from_url(cl.redis_url()).xrange(stream_key(scene.clause.id))
+    entries = redis.Redis.from_url(cl.redis_url()).xrange(
+        stream_key(scene.clause.id, prefix))
     assert entries, "no edit on the clause feed"
     for _entry_id, fields in entries:
         assert set(fields) == {b"i", b"o", b"u"}
