@@ -59,8 +59,8 @@ from bench.realtime_bench import (  # noqa: E402  (after the path is set)
     run_load,
     sign_in,
 )
-from tests.scaleout import cluster as cl  # noqa: E402
 from codedraft.scaleout.keys import prefix_for_database  # noqa: E402
+from tests.scaleout import cluster as cl  # noqa: E402
 from tests.support.live import wait_for  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "realtime_scaled.json"
@@ -200,7 +200,8 @@ def start_group(prepared: dict[str, Any], count: int, route: str = "feed",
             env = codedraft_env(prepared, port, REDIS_URL)
             if route == "owner" and count > 1:
                 env.update({"CODEDRAFT_ROUTE_URLS": ",".join(urls), "CODEDRAFT_ROUTE_SELF": url})
-            servers.append(Server(GUNICORN, env, port, f"{url}/login", cpu=SERVER_CPU if count == 1 or pin_all else None))
+            pinned = SERVER_CPU if count == 1 or pin_all else None
+            servers.append(Server(GUNICORN, env, port, f"{url}/login", cpu=pinned))
         bases = [f"http://127.0.0.1:{server.port}" for server in servers]
         cookies = [sign_in(bases[i % count], email) for i, email in enumerate(prepared["emails"])]
         check_cookies_everywhere(bases, cookies)
