@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from codedraft import signals
 from codedraft.codes.models import Clause
-from codedraft.collab.core import ClauseDocument, SyncOutcome, sync_update_message
+from codedraft.collab.core import ClauseDocument, LiveChange, SyncOutcome, sync_update_message
 from codedraft.collab.log import ClauseLog, LogEntry, seed_update
 from codedraft.concurrency import run_blocking
 from codedraft.extensions import db
@@ -225,7 +225,8 @@ class ClauseStore:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool) -> SyncOutcome:
+    def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool,
+                may_suggest: bool = False) -> SyncOutcome:
         """Validate and apply ``message``; if it changed the clause, persist it before returning.
 
         Raises ProtocolError (from the core) for a bad message, PersistenceFailed if the
@@ -235,7 +236,8 @@ class ClauseStore:
         with opened.lock:
             if self.multi_process:
                 self._catch_up_if_due(opened)
-            outcome = opened.doc.receive(message, may_write=may_write)
+            suggester = user_id if may_suggest and not may_write else None
+            outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
             if outcome.deferred and self.multi_process:
                 # What it builds on may be in the log already, stored by another process (its
                 # broadcast reached the sender first): look now, and if that releases the edit,
@@ -256,7 +258,7 @@ class ClauseStore:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
         return self.log.has_history(clause.id)
 
-    def edit_live_text(self, clause: Clause, compute: Callable[[ClauseDocument], str], *, user_id: int | None,
+    def edit_live_text(self, clause: Clause, compute: Callable[[ClauseDocument], LiveChange], *, user_id: int | None,
                        origin: str, after: Callable[[ClauseDocument], None] | None = None) -> bool:
         """The one way the server edits a clause's live text (restore, accepted amendment, import).
 
@@ -270,21 +272,20 @@ class ClauseStore:
 
         A clause never co-edited only gets its new body: its first live document is seeded from
         the body, deterministically, so ``compute`` and ``after`` see that seed document.
-        Returns whether the text changed.
+        ``compute`` may also give a change of suggestions (``SettleSuggestions``, ``SuggestText``
+        from the core), applied the same way; a clause never co-edited has no suggestions, so
+        suggesting opens its live document first. Returns whether the document changed.
         """
         if not self.has_history(clause):
-            new_text = compute(ClauseDocument.from_history(None, [seed_update(clause.body)]))
-            if after is not None:
-                after(ClauseDocument.from_history(None, [seed_update(new_text)]))
-            if new_text == clause.body:
-                return False
-            clause.body, clause.updated_at = new_text, utcnow()
-            return True
+            change = compute(ClauseDocument.from_history(None, [seed_update(clause.body)]))
+            if isinstance(change, str):
+                return self._edit_body_only(clause, change, after)
+            # A suggestion needs the live document: opening it stores the seed, then as below.
         opened = self.open(clause)
         with opened.lock:
             if self.multi_process:
                 self._catch_up(opened)
-            update_bytes = opened.doc.apply_text(compute(opened.doc), origin=origin)
+            update_bytes = opened.doc.apply_change(compute(opened.doc), origin=origin)
             if after is not None:
                 after(opened.doc)
             if update_bytes is None:
@@ -293,6 +294,16 @@ class ClauseStore:
             self.pin(opened)  # until the transaction ends
         self._log_in_session(opened, update_bytes, user_id=user_id, origin=origin)
         clause.body, clause.updated_at = text, utcnow()
+        return True
+
+    @staticmethod
+    def _edit_body_only(clause: Clause, new_text: str, after: Callable[[ClauseDocument], None] | None) -> bool:
+        """A clause never co-edited: only its body changes (its first document is seeded from it)."""
+        if after is not None:
+            after(ClauseDocument.from_history(None, [seed_update(new_text)]))
+        if new_text == clause.body:
+            return False
+        clause.body, clause.updated_at = new_text, utcnow()
         return True
 
     def _log_in_session(self, opened: OpenClause, update: bytes, *, user_id: int | None, origin: str) -> None:
