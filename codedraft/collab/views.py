@@ -60,6 +60,9 @@ def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None
         context={
             "clause_uid": clause.uid,
             "readonly": not policy.can_edit_clause(viewer, clause),
+            "may_suggest": policy.can_suggest_on_clause(viewer, clause),
+            "may_decide": policy.can_decide_suggestions(viewer, clause),
+            "suggestions_url": url_for("collab.suggestions_json", slug=code.slug, uid=clause.uid),
             "user_name": viewer.name,
             "user_color": viewer.colour,
             "preview_url": url_for("codes.preview"),
