@@ -88,8 +88,7 @@ def with_authors(suggestions: list[Suggestion]) -> list[PendingSuggestion]:
     """Each suggestion with its author's name and colour, read from the accounts (never from
     the text, where a suggester could have written anything)."""
     ids = {s.by for s in suggestions}
-    people = {row.id: row for row in db.session.execute(
-        select(User.id, User.name, User.colour).where(User.id.in_(ids))).all()} if ids else {}
+    people = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     return [PendingSuggestion(s, people[s.by].name if s.by in people else "?",
                               people[s.by].colour if s.by in people else "#767676") for s in suggestions]
 

@@ -38,7 +38,7 @@ import { gettext } from './i18n.js'
 import {
   authorshipField, authorshipMarks, insertLink, livePreview, setAuthorship, toggleInline, wireToolbar
 } from './collab/toolbar.js'
-import { refreshSuggestions, suggestions } from './collab/suggest.js'
+import { acceptedText, refreshSuggestions, spansOf, suggestions } from './collab/suggest.js'
 import { SuggestionPanel } from './collab/suggestion_panel.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
@@ -223,7 +223,8 @@ function bindPreview (ytext, previewEl, url) {
     }
   })
   ytext.observe(() => {
-    const text = ytext.toString()
+    // The clause as accepted: pending suggested insertions are not (yet) part of it.
+    const text = acceptedText(ytext.toString(), spansOf(ytext))
     if (text === lastText) return
     lastText = text
     previewer.schedule(text)
