@@ -13,9 +13,10 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import select
 
-from codedraft import policy
+from codedraft import policy, signals
 from codedraft.accounts.models import User
 from codedraft.codes.models import Clause
 from codedraft.collab.core import MAX_SUGGESTION_ID, ClauseDocument, SettleSuggestions, Suggestion
@@ -120,12 +121,19 @@ def decide(store: ClauseStore, clause: Clause, by: User, *, accept: Collection[s
         raise SuggestionError("name at least one suggestion")
     _authorise(clause, by, accept=accept, reject=reject, found={s.id: s for s in pending(store, clause)})
 
+    decided: dict[str, frozenset[str]] = {}
+
     def settle(document: ClauseDocument) -> SettleSuggestions:
         # Under the clause's lock: decide only what is still pending at this moment.
         still = {s.id for s in document.suggestions()}
-        return SettleSuggestions(accept=frozenset(accept & still), reject=frozenset(reject & still))
+        decided["accept"], decided["reject"] = frozenset(accept & still), frozenset(reject & still)
+        return SettleSuggestions(accept=decided["accept"], reject=decided["reject"])
 
-    return store.edit_live_text(clause, settle, user_id=by.id, origin=ORIGIN)
+    changed = store.edit_live_text(clause, settle, user_id=by.id, origin=ORIGIN)
+    signals.suggestions_decided.send(current_app._get_current_object(), clause=clause,
+                                     accepted=decided.get("accept", frozenset()),
+                                     rejected=decided.get("reject", frozenset()), by=by)
+    return changed
 
 
 def preview(store: ClauseStore, clause: Clause, by: User, *, accept: Collection[str] = (),

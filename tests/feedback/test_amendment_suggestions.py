@@ -1,0 +1,83 @@
+"""Amendments are suggestions too (one model, one list): proposing one shows its words in the live
+text as its author's suggestion; deciding it either way, as an amendment or as a suggestion in
+the editor's list, decides both. Real corpus text."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from codedraft.collab.store import store_for
+from codedraft.extensions import db
+from codedraft.feedback.models import Comment
+from tests.conftest import csrf_token, shared_file
+from tests.support.editing import set_live_text
+
+
+def _real_paragraph() -> str:
+    corpus = shared_file("corpus", "gpai-cop-draft2-2024-12.md").read_text(encoding="utf-8")
+    start = corpus.index("quality standards of scientific peer review in machine learning")
+    return corpus[start: corpus.index("\n", start)]
+
+
+def _propose(scene, paragraph: str) -> Comment:
+    store = store_for(scene.app)
+    set_live_text(store, scene.clause, paragraph, user_id=None, origin="test")
+    db.session.commit()
+    rita = scene.client("reviewer")
+    response = scene.post(rita, scene.feedback_url, body="Name the data.", quote=" and the natural",
+                          unit="reading", replacement="training and the natural")
+    assert response.status_code == 303
+    return db.session.scalars(select(Comment)).one()
+
+
+def _suggestions_url(scene) -> str:
+    return f"/codes/{scene.code.slug}/clauses/{scene.clause.uid}/suggestions"
+
+
+def test_a_proposed_amendment_is_a_suggestion_in_the_live_text(scene):
+    paragraph = _real_paragraph()
+    comment = _propose(scene, paragraph)
+    document = store_for(scene.app).open(scene.clause).doc
+    assert document.text == paragraph  # the accepted text is unchanged
+    [suggestion] = document.suggestions()
+    assert suggestion.id == f"amendment-{comment.id}" and suggestion.by == scene.people["reviewer"].id
+    assert "training" in suggestion.inserted
+    listed = scene.client("chair").get(_suggestions_url(scene)).json["suggestions"]
+    assert [(item["id"], item["author"]) for item in listed] == [(f"amendment-{comment.id}", "Rita Reviewer")]
+
+
+def test_accepting_the_suggestion_in_the_list_accepts_the_amendment(scene):
+    paragraph = _real_paragraph()
+    comment = _propose(scene, paragraph)
+    chris = scene.client("chair")
+    token = csrf_token(chris, "/")
+    answer = chris.post(f"{_suggestions_url(scene)}/decide", data={"csrf_token": token,
+                                                                   "accept": f"amendment-{comment.id}"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    text = store_for(scene.app).open(scene.clause).doc.text
+    assert text == paragraph.replace("machine learning and the natural", "machine learning training and the natural")
+    db.session.expire_all()
+    assert db.session.get(Comment, comment.id).amendment.state == "accepted"
+
+
+def test_accepting_the_amendment_settles_its_suggestion(scene):
+    paragraph = _real_paragraph()
+    comment = _propose(scene, paragraph)
+    chris = scene.client("chair")
+    applied = scene.post(chris, f"{scene.thread_url(comment.id)}/amendment/accept", reason="Clearer.")
+    assert applied.status_code == 303
+    document = store_for(scene.app).open(scene.clause).doc
+    assert document.suggestions() == []
+    assert document.text == document.raw_text == paragraph.replace(
+        "machine learning and the natural", "machine learning training and the natural")
+
+
+def test_rejecting_the_amendment_removes_its_suggestion(scene):
+    paragraph = _real_paragraph()
+    comment = _propose(scene, paragraph)
+    chris = scene.client("chair")
+    rejected = scene.post(chris, f"{scene.thread_url(comment.id)}/amendment/reject", reason="Out of scope.")
+    assert rejected.status_code == 303
+    document = store_for(scene.app).open(scene.clause).doc
+    assert document.suggestions() == [] and document.raw_text == paragraph
+    db.session.expire_all()
+    assert db.session.get(Comment, comment.id).amendment.state == "rejected"
