@@ -21,6 +21,7 @@ from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.collab.core import ClauseDocument, LiveChange, SettleSuggestions, SuggestText
 from codedraft.collab.log import seed_update
+from codedraft.collab.offsets import utf16_to_codepoint
 from codedraft.collab.store import ClauseStore, store_for
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
@@ -221,9 +222,32 @@ def anchor_selection(store: ClauseStore, clause: Clause, quote: str, start: int 
     """
     opened = store.open(clause)
     with opened.lock:
-        passage = anchors.passage_from_selection(opened.doc.text, quote, start, end, unit)
+        text = opened.doc.text
+        if unit in ("utf16", "codepoint") and start is not None and end is not None:
+            raw = opened.doc.raw_text
+            if raw != text:
+                # A selection in the editor counts the pending suggested insertions it shows;
+                # anchors are kept in the accepted text.
+                quote, start, end = _accepted_selection(opened.doc, raw, quote, start, end, unit)
+                unit = "codepoint"
+        passage = anchors.passage_from_selection(text, quote, start, end, unit)
         sticky_start, sticky_end = anchors.sticky_pair(opened.doc, passage)
     return LiveAnchor(passage, sticky_start, sticky_end)
+
+
+def _accepted_selection(document: ClauseDocument, raw: str, quote: str, start: int, end: int,
+                        unit: anchors.Unit) -> tuple[str, int | None, int | None]:
+    """An editor selection of the raw text (suggestions shown) as code points of the accepted text."""
+    try:
+        if unit == "utf16":
+            start, end = utf16_to_codepoint(raw, start), utf16_to_codepoint(raw, end)
+        if not 0 <= start <= end <= len(raw) or raw[start:end] != quote:
+            return quote, None, None
+    except (ValueError, TypeError):
+        return quote, None, None
+    first, last = document.raw_to_accepted(start), document.raw_to_accepted(end)
+    accepted = document.text[first:last]
+    return (accepted if accepted.strip() else quote), first, last
 
 
 @dataclass(frozen=True)

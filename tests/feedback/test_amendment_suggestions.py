@@ -81,3 +81,24 @@ def test_rejecting_the_amendment_removes_its_suggestion(scene):
     assert document.suggestions() == [] and document.raw_text == paragraph
     db.session.expire_all()
     assert db.session.get(Comment, comment.id).amendment.state == "rejected"
+
+
+def test_a_selection_in_the_editor_is_anchored_in_the_accepted_text(scene):
+    """The editor shows pending suggestions; a comment on a selection there anchors the same
+    words in the accepted text (what every other page and export reads)."""
+    paragraph = _real_paragraph()
+    _propose(scene, paragraph)
+    document = store_for(scene.app).open(scene.clause).doc
+    raw = document.raw_text
+    assert raw != paragraph
+    # After the suggestion, so its offsets differ between the raw and the accepted text.
+    quote = "and social sciences"
+    start = raw.index(quote)
+    sam = scene.client("second_reviewer")
+    response = scene.post(sam, scene.feedback_url, body="Which sciences?", quote=quote, unit="utf16",
+                          start=str(len(raw[:start].encode("utf-16-le")) // 2),
+                          end=str(len(raw[:start + len(quote)].encode("utf-16-le")) // 2))
+    assert response.status_code == 303
+    comment = db.session.scalars(select(Comment).where(Comment.body == "Which sciences?")).one()
+    assert comment.quote == quote
+    assert paragraph[comment.anchor_start:comment.anchor_end] == quote
