@@ -492,6 +492,25 @@ def settle_amendment_suggestion(store: ClauseStore, clause: Clause, comment: Com
     return store.edit_live_text(clause, compute, user_id=by.id, origin="amendment")
 
 
+def _drop_stale_suggestion(store: ClauseStore, clause: Clause, comment: Comment, amendment: Amendment,
+                           by: User) -> None:
+    """Reject the amendment's suggestion if accepting it would no longer give the amended text
+    (the passage was edited, and the amendment rebased, since it was proposed)."""
+    suggestion_id = amendment_suggestion_id(comment.id)
+
+    def compute(document: ClauseDocument) -> LiveChange:
+        if not _pending_in(document, suggestion_id):
+            return SettleSuggestions()
+        wanted = amended_text(document, comment, amendment).text
+        trial = ClauseDocument.from_history(document.encode_state(), [])
+        trial.apply_change(SettleSuggestions(accept=frozenset({suggestion_id})))
+        if trial.text == wanted:
+            return SettleSuggestions()
+        return SettleSuggestions(reject=frozenset({suggestion_id}))
+
+    store.edit_live_text(clause, compute, user_id=by.id, origin="amendment")
+
+
 def amendments_decided_in_text(_app: Any, *, clause: Clause, accepted: frozenset[str], rejected: frozenset[str],
                                by: User) -> None:
     """Suggestions decided from the editor's list: the amendments among them are decided too."""
@@ -570,6 +589,8 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     located: dict[str, Any] = {}
 
     suggestion_id = amendment_suggestion_id(comment.id)
+    if store.has_history(clause):
+        _drop_stale_suggestion(store, clause, comment, amendment, by)
 
     def compute(document: ClauseDocument) -> LiveChange:
         splice = amended_text(document, comment, amendment)
@@ -633,6 +654,12 @@ def rebase_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     comment.quote = shown.current
     comment.anchor_start, comment.anchor_end = shown.start, shown.end
     comment.anchor_state = ANCHOR_LIVE
+    amendment = comment.amendment
+    if amendment is not None and store.has_history(clause):
+        # Its suggestion in the text follows: the stale one goes, one for the current words comes.
+        _drop_stale_suggestion(store, clause, comment, amendment, by)
+        if not _pending_in(store.open(clause).doc, amendment_suggestion_id(comment.id)):
+            suggest_amendment(store, clause, comment)
 
 
 def _proposed_amendment(clause: Clause, comment: Comment, by: User) -> Amendment:
