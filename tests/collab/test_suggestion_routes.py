@@ -179,3 +179,28 @@ def test_unknown_ids_get_404(setting):
     assert setting.decide(chair, accept="nope").status_code == 404
     assert chair.get(setting.url(tail="/preview?accept=nope")).status_code == 404
     assert setting.body() == SEED
+
+
+def test_pending_suggestions_stay_out_of_drafts_and_history(setting):
+    """A draft published (and so every export of it) while a suggestion is pending holds the
+    accepted text; so does the clause's history."""
+    from sqlalchemy import select
+
+    from codedraft.collab import history
+    from codedraft.collab.models import ClauseUpdate
+    from codedraft.drafts.models import DraftClause
+    from codedraft.drafts.operations import publish_draft
+
+    setting.suggest("reviewer", SEED.replace("a summary", "a detailed summary").replace(" of the training data", ""),
+                    "r1")
+    assert "detailed" in setting.live()
+    draft = publish_draft(db.session.merge(setting.code), "With a suggestion pending")
+    db.session.commit()
+    body = db.session.scalar(select(DraftClause.body).where(DraftClause.draft_id == draft.id,
+                                                            DraftClause.clause_uid == setting.clause.uid))
+    assert body == SEED
+    log = [history.LoggedUpdate(row.id, row.user_id, row.created_at, row.origin, row.update)
+           for row in db.session.scalars(select(ClauseUpdate).where(ClauseUpdate.clause_id == setting.clause.id)
+                                         .order_by(ClauseUpdate.id))]
+    assert history.text_as_of(log, log[-1].id) == SEED
+    assert [text for _logged, text in history.texts_after_each(log)][-1] == SEED
