@@ -936,11 +936,7 @@ class ClauseDocument:
     def text(self) -> str:
         """The clause as accepted: pending suggested insertions left out, text suggested for
         deletion kept. What drafts, exports, search, history and comment anchors read."""
-        raw = str(self._body)
-        runs = self.runs()
-        if len(runs) <= 1 and (not runs or runs[0].insert is None):
-            return raw
-        return accepted_text(runs)
+        return accepted_text(self.runs())
 
     @property
     def raw_text(self) -> str:
