@@ -103,6 +103,15 @@ def test_a_reviewer_suggests_and_a_chair_decides_live(chromium, live_process):
     assert "HACK" not in editor_text(chair)
     assert "HACK" not in stored_body(seeded)
 
+    # Accepting is previewed first in the list: the text it would give, and its diff.
+    chair.locator('#suggestion-panel button[data-action="preview-all"]').click()
+    all_accepted = "Signatories publish a detailed model card for model. Chairs review it."
+    wait_until(chair, f"document.querySelector('.suggestion-result').textContent === {all_accepted!r}")
+    assert chair.locator(".suggestion-preview").is_visible()
+    assert "detailed" in chair.locator(".suggestion-diff ins").first.text_content()
+    chair.screenshot(path=str(SHOTS / "chair-previews-accepting-all.png"), full_page=True)
+    assert stored_body(seeded) == SEED + " Chairs review it."  # a preview writes nothing
+
     # The chair accepts the insertion inline (the popover at the suggestion) ...
     place(chair, position(chair, "detailed") + 2)
     chair.locator('.cm-suggestion-actions button[data-suggestion-action="accept"]').click()
