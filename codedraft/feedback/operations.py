@@ -658,7 +658,10 @@ def rebase_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     if amendment is not None and store.has_history(clause):
         # Its suggestion in the text follows: the stale one goes, one for the current words comes.
         _drop_stale_suggestion(store, clause, comment, amendment, by)
-        if not _pending_in(store.open(clause).doc, amendment_suggestion_id(comment.id)):
+        opened = store.open(clause)
+        with opened.lock:
+            shown_already = _pending_in(opened.doc, amendment_suggestion_id(comment.id))
+        if not shown_already:
             suggest_amendment(store, clause, comment)
 
 

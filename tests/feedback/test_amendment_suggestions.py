@@ -102,3 +102,23 @@ def test_a_selection_in_the_editor_is_anchored_in_the_accepted_text(scene):
     comment = db.session.scalars(select(Comment).where(Comment.body == "Which sciences?")).one()
     assert comment.quote == quote
     assert paragraph[comment.anchor_start:comment.anchor_end] == quote
+
+
+def test_rebasing_an_amendment_moves_its_suggestion_to_the_current_words(scene):
+    paragraph = _real_paragraph()
+    comment = _propose(scene, paragraph)
+    store = store_for(scene.app)
+    edited = paragraph.replace(" and the natural", " and the empirical")
+    set_live_text(store, scene.clause, edited, user_id=None, origin="test")
+    db.session.commit()
+    chris = scene.client("chair")
+    assert scene.post(chris, f"{scene.thread_url(comment.id)}/amendment/rebase").status_code == 303
+    document = store.open(scene.clause).doc
+    assert document.text == edited
+    [suggestion] = document.suggestions()
+    assert suggestion.id == f"amendment-{comment.id}"
+    # Accepting gives the amendment's words in place of the current ones, nothing left over.
+    assert scene.post(chris, f"{scene.thread_url(comment.id)}/amendment/accept").status_code == 303
+    document = store.open(scene.clause).doc
+    assert document.suggestions() == [] and document.text == document.raw_text
+    assert "machine learning training and the natural" in document.text and "empirical" not in document.text
