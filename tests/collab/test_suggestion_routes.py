@@ -204,3 +204,13 @@ def test_pending_suggestions_stay_out_of_drafts_and_history(setting):
                                          .order_by(ClauseUpdate.id))]
     assert history.text_as_of(log, log[-1].id) == SEED
     assert [text for _logged, text in history.texts_after_each(log)][-1] == SEED
+
+
+def test_the_suggestion_controls_speak_polish(setting):
+    reviewer = setting.client("reviewer")
+    reviewer.post("/language", data={"lang": "pl", "next": "/", "csrf_token": csrf_token(reviewer, "/")})
+    page = reviewer.get(f"/codes/{setting.code.slug}/clauses/{setting.clause.uid}").get_data(as_text=True)
+    assert 'lang="pl"' in page
+    assert "Proponowanie" in page and "Propozycje zmian" in page  # the mode switch and the list
+    assert 'data-suggest-only="true"' in page
+    assert "Przyjmij wszystkie" in page and "Propozycja wstawienia: %(name)s" in page  # the scripts' words
