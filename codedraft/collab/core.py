@@ -21,6 +21,7 @@ A ClauseDocument is not thread-safe; the adapter serialises access per clause.
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "SUGGEST_DELETE",
     "SUGGEST_INSERT",
+    "SUGGESTION_ID",
     "AwarenessEntry",
     "ClauseDocument",
     "LiveChange",
@@ -573,6 +575,8 @@ SUGGEST_DELETE = "suggestion_delete"
 _SUGGESTION_KEYS = (SUGGEST_INSERT, SUGGEST_DELETE)
 #: Longest suggestion id accepted from a suggester.
 MAX_SUGGESTION_ID = 64
+#: What a suggestion id may be: the routes that decide suggestions take these and nothing else.
+SUGGESTION_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_SUGGESTION_ID}}}")
 # Inserting with these attributes stops text typed next to a suggestion from inheriting it
 # (Yjs and Yrs give an insertion the formatting of the character before it).
 _PLAIN: dict[str, Any] = {SUGGEST_INSERT: None, SUGGEST_DELETE: None}
@@ -619,7 +623,7 @@ def _mark(value: Any) -> SuggestionMark | None:
     if not isinstance(value, Mapping):
         return None
     mark_id, by = value.get("id"), value.get("by")
-    if not isinstance(mark_id, str) or not 0 < len(mark_id) <= MAX_SUGGESTION_ID:
+    if not isinstance(mark_id, str) or not SUGGESTION_ID.fullmatch(mark_id):
         return None
     if isinstance(by, bool) or not isinstance(by, int | float) or by != int(by) or by < 0:
         return None

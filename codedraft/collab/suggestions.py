@@ -9,7 +9,6 @@ in the caller's transaction (the view commits; co-editors get the edit once it c
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -19,15 +18,13 @@ from sqlalchemy import select
 from codedraft import policy, signals
 from codedraft.accounts.models import User
 from codedraft.codes.models import Clause
-from codedraft.collab.core import MAX_SUGGESTION_ID, ClauseDocument, SettleSuggestions, Suggestion
+from codedraft.collab.core import SUGGESTION_ID, ClauseDocument, SettleSuggestions, Suggestion
 from codedraft.collab.store import ClauseStore
 from codedraft.exports.compare import DiffSegment, diff_words
 from codedraft.extensions import db
 
 #: The origin of the log rows of decided suggestions (history and DOCX authorship read it).
 ORIGIN = "suggestion"
-# Ids are made by browsers (and by amendments: "amendment-<comment id>"); nothing else is looked up.
-_ID = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{MAX_SUGGESTION_ID}}}$")
 #: Most ids one request may decide (an "accept all" of a long clause stays well below).
 MAX_IDS = 500
 
@@ -69,7 +66,8 @@ def checked_ids(raw: Iterable[str]) -> list[str]:
     if len(ids) > MAX_IDS:
         raise SuggestionError("too many suggestions in one request")
     for value in ids:
-        if not isinstance(value, str) or not _ID.match(value):
+        # Made by browsers (and by amendments: "amendment-<comment id>"), checked by the core.
+        if not isinstance(value, str) or not SUGGESTION_ID.fullmatch(value):
             raise SuggestionError("malformed suggestion id")
     return ids
 

@@ -98,6 +98,8 @@ def test_a_suggester_may_delete_their_own_suggested_text():
     pytest.param(lambda body: body.__delitem__(slice(0, 12)), id="plain delete"),
     pytest.param(lambda body: body.insert(0, "x", {SUGGEST_INSERT: _mark(OTHER)}), id="insert as someone else"),
     pytest.param(lambda body: body.insert(0, "x", {SUGGEST_INSERT: {"id": "s", "by": "7"}}), id="by as a string"),
+    pytest.param(lambda body: body.insert(0, "x", {SUGGEST_INSERT: {"id": "a b", "by": REVIEWER}}),
+                 id="an id the routes could not name"),
     pytest.param(lambda body: body.insert(0, "x", {SUGGEST_INSERT: _mark(REVIEWER), "bold": True}),
                  id="another attribute"),
     pytest.param(lambda body: body.format(0, 5, {SUGGEST_DELETE: _mark(OTHER)}), id="delete mark as someone else"),
