@@ -38,7 +38,7 @@ import { gettext } from './i18n.js'
 import {
   authorshipField, authorshipMarks, insertLink, livePreview, setAuthorship, toggleInline, wireToolbar
 } from './collab/toolbar.js'
-import { acceptedText, refreshSuggestions, spansOf, suggestions } from './collab/suggest.js'
+import { acceptedRangesToEditor, acceptedText, refreshSuggestions, spansOf, suggestions } from './collab/suggest.js'
 import { SuggestionPanel } from './collab/suggestion_panel.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
@@ -490,9 +490,11 @@ export function startClauseEditor (doc = document) {
         try {
           const response = await fetch(button.getAttribute('data-authors-url') || '', { credentials: 'same-origin' })
           if (!response.ok) throw new Error(`HTTP ${response.status}`)
-          const marks = authorshipMarks((await response.json()).passages, view.state.doc.toString())
+          // Authors are known for the accepted text; the editor also shows pending suggestions.
+          const spans = spansOf(/** @type {ClauseSession} */ (session).ydoc.getText('body'))
+          const marks = authorshipMarks((await response.json()).passages, acceptedText(view.state.doc.toString(), spans))
           if (!marks) return button.getAttribute('data-stale') || ''
-          view.dispatch({ effects: setAuthorship.of(marks.marks) })
+          view.dispatch({ effects: setAuthorship.of(acceptedRangesToEditor(marks.marks, spans)) })
           return `${button.getAttribute('data-shown') || ''} ${marks.authors.map((name, i) => `${i + 1}: ${name}`).join(', ')}`
         } catch (err) {
           return button.getAttribute('data-failed') || ''

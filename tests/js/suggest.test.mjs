@@ -75,3 +75,12 @@ test("another person's suggestion is left alone", () => {
   const plan = planSuggestion(spansOf(c.ytext), [{ fromA: 0, toA: 3, inserted: '' }], ME)
   assert.deepEqual(plan, { editor: [], yOps: [] })
 })
+
+test('ranges of the accepted text skip the suggested insertions the editor shows', async () => {
+  const { acceptedRangesToEditor } = await import('../../static/src/collab/suggest.js')
+  const c = clause('abcdef')
+  c.ytext.insert(3, 'XY', { [SUGGEST_INSERT]: { id: 's', by: ME } })
+  const spans = spansOf(c.ytext) // abc XY def
+  assert.deepEqual(acceptedRangesToEditor([{ from: 0, to: 2, n: 1 }, { from: 2, to: 6, n: 2 }], spans),
+    [{ from: 0, to: 2, n: 1 }, { from: 2, to: 3, n: 2 }, { from: 5, to: 8, n: 2 }])
+})

@@ -408,3 +408,36 @@ export function suggestions (config, decisions) {
     inlineActions
   ]
 }
+
+/**
+ * Ranges of the accepted text as ranges of the editor's text (which also shows the pending
+ * suggested insertions, skipped here): a range interrupted by a suggestion becomes two.
+ *
+ * @template {{from: number, to: number}} R
+ * @param {R[]} ranges in the accepted text, ascending
+ * @param {Span[]} spans the Y.Text's spans
+ * @returns {R[]}
+ */
+export function acceptedRangesToEditor (ranges, spans) {
+  const accepted = spans.filter((s) => !s.insert)
+  /** @type {R[]} */
+  const placed = []
+  let before = 0 // accepted characters in the spans already passed
+  let index = 0
+  for (const range of ranges) {
+    while (index < accepted.length && before + (accepted[index].to - accepted[index].from) <= range.from) {
+      before += accepted[index].to - accepted[index].from
+      index++
+    }
+    let at = before
+    for (let i = index; i < accepted.length && at < range.to; i++) {
+      const span = accepted[i]
+      const length = span.to - span.from
+      const from = Math.max(range.from, at)
+      const to = Math.min(range.to, at + length)
+      if (to > from) placed.push({ ...range, from: span.from + (from - at), to: span.from + (to - at) })
+      at += length
+    }
+  }
+  return placed
+}
