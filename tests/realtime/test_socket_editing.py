@@ -31,7 +31,7 @@ def test_two_editors_converge_and_the_log_holds_it(app, stage):
 
 def test_a_reader_sees_edits_live_but_cannot_write(app, stage):
     chair = stage.editor("chair")
-    # An observer: reviewers may suggest (tests/realtime/test_suggestions.py), observers only read.
+    # An observer: reviewers may suggest (tests/realtime/test_suggestion_sockets.py), observers only read.
     reader = stage.client("observer")
     ack = reader.join(stage.clause.uid)
     assert ack == {"ok": True, "readonly": True, "suggest_only": False,
