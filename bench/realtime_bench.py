@@ -182,6 +182,17 @@ class Server:
     def cpu_percent(self) -> float:
         return sum(p.cpu_percent(None) for p in self.processes)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU seconds used so far by the server's processes."""
+        total = 0.0
+        for process in self.processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         for process in reversed(getattr(self, "processes", None) or self._tree()):
             try:
@@ -243,7 +254,8 @@ def start_reference() -> tuple[Server, dict[str, Any]]:
 
 
 class Sampler:
-    """Samples a server's CPU (% of one core) and RSS every 0.5 s between start() and stop().
+    """Samples a server's CPU (% of one core) and RSS every 0.5 s between start() and stop(), and
+    counts the CPU seconds (psutil cpu_times, user + system) its processes used in between.
 
     ``server`` is anything with ``cpu_percent()`` and ``rss_mb()``: one server or a group of them.
     """
@@ -257,6 +269,7 @@ class Sampler:
 
     def start(self) -> None:
         self.server.cpu_percent()
+        self._cpu_seconds_at_start = self.server.cpu_seconds()
         self._thread.start()
 
     def _run(self) -> None:
@@ -270,7 +283,10 @@ class Sampler:
     def stop(self) -> dict[str, Any]:
         self._stop.set()
         self._thread.join(2)
-        return {"server_cpu_pct": round(statistics.mean(self.cpu), 1) if self.cpu else None,
+        start = getattr(self, "_cpu_seconds_at_start", None)
+        used = self.server.cpu_seconds() - start if start is not None else None
+        return {"server_cpu_s": round(used, 3) if used is not None else None,
+                "server_cpu_pct": round(statistics.mean(self.cpu), 1) if self.cpu else None,
                 "server_rss_mb": round(max(self.rss), 1) if self.rss else round(self.server.rss_mb(), 1)}
 
 

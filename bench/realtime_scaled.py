@@ -71,6 +71,7 @@ SOCKETIO_CHANNEL = "flask-socketio"
 LATENCY_LOADS = ("typists_50", "connected_200")
 
 
+
 # --- databases ----------------------------------------------------------------------------------
 
 
@@ -154,6 +155,9 @@ class ServerGroup:
     def rss_mb(self) -> float:
         return sum(server.rss_mb() for server in self.servers)
 
+    def cpu_seconds(self) -> float:
+        return sum(server.cpu_seconds() for server in self.servers)
+
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
@@ -175,20 +179,28 @@ def redis_answers() -> bool:
         return False
 
 
-def start_group(prepared: dict[str, Any], count: int) -> tuple[ServerGroup, dict[str, Any]]:
+def start_group(prepared: dict[str, Any], count: int, route: str = "feed",
+                pin_all: bool = False) -> tuple[ServerGroup, dict[str, Any]]:
     """``count`` gunicorns on the prepared database and the benchmark's (flushed) Redis database.
 
     One process is pinned to CPU 0 as in realtime_bench.py; several are not pinned (2 cores).
+    ``route``: "feed" (the default engine: every process takes any clause, clause feeds in
+    Redis) or "owner" (each clause served by one process, others redirect the join there).
+    ``pin_all``: every process on CPU 0, so the Node generator keeps CPU 1 to itself and N
+    processes get the same core as one (cost per edit compared like for like).
     """
     # Other people's fault tests restart this Redis now and then: wait for it, never restart it.
     wait_for(redis_answers, 60, "Redis to answer")
     redis.Redis.from_url(REDIS_URL).flushdb()
     servers: list[Server] = []
     try:
-        for _ in range(count):
-            port = free_port()
-            servers.append(Server(GUNICORN, codedraft_env(prepared, port, REDIS_URL), port,
-                                  f"http://127.0.0.1:{port}/login", cpu=SERVER_CPU if count == 1 else None))
+        ports = [free_port() for _ in range(count)]
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        for port, url in zip(ports, urls, strict=True):
+            env = codedraft_env(prepared, port, REDIS_URL)
+            if route == "owner" and count > 1:
+                env.update({"CODEDRAFT_ROUTE_URLS": ",".join(urls), "CODEDRAFT_ROUTE_SELF": url})
+            servers.append(Server(GUNICORN, env, port, f"{url}/login", cpu=SERVER_CPU if count == 1 or pin_all else None))
         bases = [f"http://127.0.0.1:{server.port}" for server in servers]
         cookies = [sign_in(bases[i % count], email) for i, email in enumerate(prepared["emails"])]
         check_cookies_everywhere(bases, cookies)
@@ -211,8 +223,23 @@ def channel_subscribers() -> int | None:
 # --- one N --------------------------------------------------------------------------------------
 
 
+def cpu_per_edit(result: dict[str, Any]) -> None:
+    """Server CPU milliseconds (all processes) per edit: per edit sent and delivered to every other
+    client (latency loads), per acknowledged edit (throughput)."""
+    used = result.get("server_cpu_s")
+    edits = result.get("sent") or result.get("acked")
+    if isinstance(used, int | float) and edits:
+        result["server_cpu_ms_per_edit"] = round(1000 * used / edits, 3)
+    if isinstance(used, int | float) and result.get("deliveries"):
+        result["server_cpu_us_per_delivery"] = round(1e6 * used / result["deliveries"], 2)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def bench_processes(prepared: dict[str, Any], count: int, quick: bool,
-                    only: set[str] | None = None) -> dict[str, Any]:
+                    only: set[str] | None = None, route: str = "feed", pin_all: bool = False) -> dict[str, Any]:
     """The five loads (or those in ``only``) against ``count`` processes, each load with freshly
     started ones."""
     app = cl.local_app(prepared["database_url"])
@@ -221,19 +248,22 @@ def bench_processes(prepared: dict[str, Any], count: int, quick: bool,
         for name, load in loads(prepared["rooms"], quick).items():
             if only and name not in only:
                 continue
-            group, base = start_group(prepared, count)
+            group, base = start_group(prepared, count, route, pin_all)
             try:
                 print(f"{count} process(es): {name} ...", flush=True)
+                before = load_average()
                 results[name] = run_load(group, base, load)
+                results[name]["load_average_before_after"] = [before, load_average()]
+                cpu_per_edit(results[name])
                 if name == "open_10k":
                     # Warm: the same clauses again, now in the memory of the process that opened each.
                     results["open_10k_warm"] = run_load(group, base, load)
                 # Counted while the servers still run: each subscribes at its first connection.
                 results[name]["socketio_channel_subscribers"] = channel_subscribers()
                 if name in LATENCY_LOADS:
-                    # The processes rewrite a body one of them left behind the log every 2 s
-                    # (ClauseStore.reconcile_bodies); the check below reads it once they had the time.
-                    time.sleep(5)
+                    # A process writes a body it owes (others' edits applied after its last body
+                    # write) when its feed is quiet (ClauseStore.write_owed_bodies).
+                    time.sleep(3)
             finally:
                 group.stop()
             texts = results[name].pop("texts", None)
@@ -259,6 +289,23 @@ def against_targets(results: dict[str, Any]) -> dict[str, Any]:
         summary[name] = {"metric": metric, "target": f"{op} {target}", "value": result.get(metric),
                          "target_met": meets(result, metric, op, target), "load_failed": "error" in result}
     return summary
+
+
+def cpu_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Server CPU per edit (summed over the processes) at N processes / at one (target <= 1.2)."""
+    one = runs.get("1")
+    if one is None:
+        return {}
+    table: dict[str, Any] = {}
+    for count, results in runs.items():
+        row: dict[str, float | None] = {}
+        for name, result in results.items():
+            base = (one.get(name) or {}).get("server_cpu_ms_per_edit")
+            value = (result or {}).get("server_cpu_ms_per_edit")
+            row[name] = round(value / base, 2) if isinstance(base, int | float) and isinstance(value, int | float) \
+                and base else None
+        table[count] = row
+    return table
 
 
 def gains(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -293,9 +340,12 @@ def versions() -> dict[str, str]:
 
 NOTES = [
     "The machine has 2 cores. One process is pinned to CPU 0 as in realtime_bench.py; 2 or 3 "
-    "processes are not pinned: they share both cores with each other, with PostgreSQL and Redis, and "
-    "with the Node generator (pinned to CPU 1). More processes can gain at most about one core, "
-    "which the generator also needs.",
+    "processes are pinned there too with --pin-all (servers_pinned), so N processes get the core one "
+    "had and cost per edit compares like for like; without it they share both cores with each other, "
+    "with PostgreSQL and Redis, and with the Node generator (pinned to CPU 1).",
+    "server_cpu_s: CPU seconds (user + system) of every server process in the measured window; "
+    "server_cpu_ms_per_edit: that per edit sent (latency loads: each delivered to every other "
+    "client) or acknowledged (throughput); cpu_per_edit_vs_1_process: N's over one's (target <= 1.2).",
     "server_cpu_pct (% of one core, mean) and server_rss_mb (peak) are summed over every gunicorn "
     "master and worker; viewers_1000's memory target is for the sum.",
     "gain_vs_1_process: one process's value / N's for latency, open time and memory, N's / one's "
@@ -309,7 +359,8 @@ NOTES = [
     "Socket.IO's Redis channel 'flask-socketio' is shared by every Redis database number: other "
     "CodeDraft servers on this Redis (tests run by others) receive the benchmark's broadcasts and "
     "it theirs. socketio_channel_subscribers above N shows when that happened.",
-    "Other people used this machine during the run: latencies are noisy.",
+    "Other people used this machine during the run (load_average_before_after per load, "
+    "load_average_at_end): latencies are noisy.",
 ]
 
 
@@ -319,6 +370,11 @@ def main() -> None:
     parser.add_argument("--procs", default="1,2,3", help="numbers of server processes, comma-separated")
     parser.add_argument("--loads", help="run only these loads (comma-separated), e.g. while profiling")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument("--pin-all", action="store_true",
+                        help="pin every server process to CPU 0 (by default only a single process is pinned)")
+    parser.add_argument("--route", choices=["feed", "owner"], default="feed",
+                        help="feed: any process takes any clause (Redis clause feeds, the engine as deployed); "
+                             "owner: each clause on one process, joins elsewhere redirected (measured against it)")
     options = parser.parse_args()
     only = set(options.loads.split(",")) if options.loads else None
     counts = [int(n) for n in options.procs.split(",")]
@@ -336,23 +392,28 @@ def main() -> None:
         for count in counts:
             with copy_of(template) as name:
                 copy = fresh_copy(prepared, name, Path(tmp) / f"{count}_processes")
-                runs[str(count)] = bench_processes(copy, count, options.quick, only)
+                runs[str(count)] = bench_processes(copy, count, options.quick, only, options.route, options.pin_all)
     report = {
         "machine": {"cpus": os.cpu_count(), "server_cpu_when_one_process": SERVER_CPU,
                     "generator_cpu": GENERATOR_CPU, **versions()},
         "servers": "N x gunicorn (gunicorn.conf.py: one gevent worker), bench.realtime.serve_codedraft:app, "
                    f"PostgreSQL, Redis {REDIS_URL}",
         "quick": options.quick,
+        "route": options.route,
+        "servers_pinned": "all to CPU 0" if options.pin_all else "one process to CPU 0; 2 or 3 not pinned",
+        "load_average_at_end": load_average(),
         "processes": {count: {"loads": results, "summary": against_targets(results)}
                       for count, results in runs.items()},
         "gain_vs_1_process": gains(runs),
+        "cpu_per_edit_vs_1_process": cpu_ratios(runs),
         "seconds": round(time.monotonic() - started, 1),
         "notes": NOTES,
     }
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({"summary": {n: r["summary"] for n, r in report["processes"].items()},
-                      "gain_vs_1_process": report["gain_vs_1_process"]}, indent=1))
+                      "gain_vs_1_process": report["gain_vs_1_process"],
+                      "cpu_per_edit_vs_1_process": report["cpu_per_edit_vs_1_process"]}, indent=1))
     print(f"written to {options.out} in {report['seconds']} s")
 
 

@@ -55,6 +55,10 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # How long a clause document nobody here uses stays in memory, and how often to look.
         **_seconds("COLLAB_IDLE_SECONDS", "CODEDRAFT_IDLE_SECONDS"),
         **_seconds("COLLAB_SWEEP_SECONDS", "CODEDRAFT_SWEEP_SECONDS"),
+        # Owner routing (measured against the clause feed, not the default; docs/deploy.md): every
+        # process's public URL, in one order, and this process's own.
+        "COLLAB_ROUTE_URLS": [u for u in os.environ.get("CODEDRAFT_ROUTE_URLS", "").split(",") if u] or None,
+        "COLLAB_ROUTE_SELF": os.environ.get("CODEDRAFT_ROUTE_SELF") or None,
         # OpenID Connect sign-in (EU Login or another provider): on when both the client id and
         # the provider's metadata URL (.../.well-known/openid-configuration) are set.
         "OIDC_METADATA_URL": os.environ.get("CODEDRAFT_OIDC_METADATA_URL") or None,

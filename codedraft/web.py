@@ -8,6 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
@@ -113,6 +114,15 @@ def _install_error_pages(app: Flask) -> None:
         return page(400, _("Bad request"), _("The field '%(field)s' is longer than %(limit)s characters.",
                                               field=error.field, limit=error.limit))
 
+    @app.errorhandler(IntegrityError)
+    def conflict(error: IntegrityError) -> tuple[str, int]:
+        # The last line of defence for a uniqueness the operation did not check first (two people
+        # adding the same name at once): nothing was saved, and the person is told so.
+        db.session.rollback()
+        app.logger.warning("a write conflicted with stored data: %s", error.orig)
+        return page(409, _("Conflict"), _("That clashes with something that already exists, so nothing was "
+                                          "saved. Reload the page and try again."))
+
     @app.errorhandler(OverflowError)
     def out_of_range(_error: OverflowError) -> tuple[str, int]:
         # The last line of defence: the input limits should refuse such a number before here.
@@ -166,13 +176,23 @@ def register_realtime(app: Flask) -> None:
     from codedraft.collab import namespace
     from codedraft.collab.store import ClauseStore
 
-    store = ClauseStore(app)
+    store = ClauseStore(app, feed=_clause_feed(app))
     app.extensions["codedraft_collab"] = store
     namespace.install(app, store)
     from codedraft import collab, exports, feedback, search
 
     for feature in (collab, feedback, search, exports):
         feature.install(app)
+
+
+def _clause_feed(app: Flask) -> Any:
+    """How this process hears the edits other processes store: a Redis stream per clause when
+    processes share ``REDIS_URL``, none for one process (codedraft/collab/feed.py)."""
+    if not app.config.get("REDIS_URL") or app.config.get("COLLAB_ROUTE_URLS"):
+        return None  # one process, or each clause on its owner only (codedraft/scaleout/routing.py)
+    from codedraft.scaleout.clause_stream import RedisClauseFeed
+
+    return RedisClauseFeed(app.config["REDIS_URL"])
 
 
 def register_commands(app: Flask) -> None:

@@ -7,7 +7,7 @@
  *   node bench/realtime/loadgen.mjs '<json config>'
  *
  * Connection i goes to `urls[i % urls.length]` when `urls` is given (several server processes),
- * otherwise to `url`.
+ * otherwise to `url`. A join answered with `redirect` (owner routing) is made again there.
  *
  * Prints JSON lines on stdout: {"event":"ready"} once every connection is open and measuring
  * starts, {"event":"measured"} (latency mode) when the measured window ends, then
@@ -125,6 +125,15 @@ class Conn {
       // Before connecting, a connect_error fails open(); after it, it is a lost connection.
       this.socket.on('connect_error', (err) => noteDisconnect(`connect_error: ${err.message}`))
       const ack = await this.socket.timeout(30000).emitWithAck('join', { clause: this.room })
+      if (!ack.ok && ack.redirect && !this.redirected) {
+        // Owner routing: another process serves this clause; connect there instead.
+        this.closing = true
+        this.socket.disconnect()
+        this.closing = false
+        this.url = ack.redirect
+        this.redirected = true
+        return this.open()
+      }
       if (!ack.ok) throw new Error(`join refused: ${ack.error}`)
     } else {
       this.ws = new WebSocket(`${this.url}/${this.room}`)

@@ -68,14 +68,14 @@ def malloc_arena_mb() -> dict[str, float]:
 
 
 def server_state(flask_app: Any) -> dict[str, Any]:
-    """Sizes of what the server keeps: open clauses, their documents and catch-up ids, sockets."""
+    """Sizes of what the server keeps: open clauses, their documents, bodies owed, sockets."""
     store = store_for(flask_app)
     clauses = [store.opened(uid) for uid in list(store._open)]  # noqa: SLF001 (a probe looks inside)
     server = socketio.server
     return {
         "open_clauses": len(clauses),
         "document_state_bytes": sum(len(c.doc.encode_state()) for c in clauses if c is not None),
-        "recent_ids": sum(len(c.recent_ids) for c in clauses if c is not None),
+        "clauses_owing_body": sum(1 for c in clauses if c is not None and c.body_owed),
         "engineio_sockets": len(server.eio.sockets) if server is not None else None,
         "gc_objects": len(gc.get_objects()),
     }

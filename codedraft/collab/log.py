@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from flask import Flask
 from pycrdt import Doc, Text
 from sqlalchemy import Engine, create_engine, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from codedraft import signals
@@ -87,17 +87,20 @@ class History(NamedTuple):
 
 # The texts to store with a batch: clause id -> its current text (clauses left out keep theirs).
 TextsOf = Callable[[list[LogEntry]], dict[int, str]]
-# Called once a batch is stored and its entries are done: (entries, their log ids).
+# Called once a batch is stored, before its entries are done: (entries, their log ids); and once
+# they are done (acknowledged).
 AfterStored = Callable[[list[LogEntry], list[int]], None]
 
 
 class ClauseLog:
     """The log of one app's database, with its group-commit writer."""
 
-    def __init__(self, app: Flask, *, texts_of: TextsOf, after_stored: AfterStored) -> None:
+    def __init__(self, app: Flask, *, texts_of: TextsOf, after_stored: AfterStored,
+                 after_done: AfterStored | None = None) -> None:
         self.app = app
         self._texts_of = texts_of
         self._after_stored = after_stored
+        self._after_done = after_done
         self._writer_engine: Engine | None = None
         self._queue: queue.Queue[LogEntry | None] = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -122,18 +125,6 @@ class ClauseLog:
         return History(snapshot.state if snapshot else None, snapshot.upto_update_id if snapshot else 0,
                        [(i, u) for i, u in rows], max(since, 0))
 
-    def ids_after(self, clause_id: int, after: int) -> list[int]:
-        """Ids of the clause's updates above ``after`` (an index-only scan)."""
-        return list(db.session.scalars(select(ClauseUpdate.id).where(
-            ClauseUpdate.clause_id == clause_id, ClauseUpdate.id > after)).all())
-
-    def updates(self, ids: list[int]) -> list[tuple[int, bytes]]:
-        """The updates with these ids, in id order."""
-        if not ids:
-            return []
-        return [(i, u) for i, u in db.session.execute(
-            select(ClauseUpdate.id, ClauseUpdate.update).where(ClauseUpdate.id.in_(ids)).order_by(ClauseUpdate.id))]
-
     # -- writing --------------------------------------------------------------------------------
 
     def append(self, entry: LogEntry) -> None:
@@ -151,9 +142,13 @@ class ClauseLog:
         return entry.done.result(timeout=timeout)
 
     def append_in_session(self, session: Session, *, clause_id: int, update: bytes, user_id: int | None,
-                          origin: str) -> None:
-        """Add an update row to ``session``'s transaction (a server-side edit: the caller commits)."""
-        session.add(ClauseUpdate(clause_id=clause_id, user_id=user_id, update=update, origin=origin))
+                          origin: str) -> int:
+        """Add an update row to ``session``'s transaction (a server-side edit: the caller commits);
+        its log id (the row is flushed)."""
+        row = ClauseUpdate(clause_id=clause_id, user_id=user_id, update=update, origin=origin)
+        session.add(row)
+        session.flush()
+        return int(row.id)
 
     def store_seed(self, clause_id: int, body: str) -> None:
         """Store a clause's seed on the writer's own connection, committed at once. Not on a second
@@ -167,14 +162,23 @@ class ClauseLog:
             session.commit()
 
     def write_snapshot(self, clause_id: int, upto: int, state: bytes) -> None:
-        """Compact: the whole document as of log id ``upto``, so the next open replays only what follows."""
+        """Compact: the whole document as of log id ``upto``, so the next open replays only what
+        follows. A snapshot never replaces one that reaches further (several processes compact
+        the same clause), and two processes writing the first one at once store one of them."""
         with Session(self._writer_bind()) as session:
             existing = session.get(ClauseSnapshot, clause_id)
             if existing is None:
                 session.add(ClauseSnapshot(clause_id=clause_id, upto_update_id=upto, state=state))
-            else:
+            elif existing.upto_update_id < upto:
                 existing.upto_update_id, existing.state, existing.created_at = upto, state, utcnow()
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:  # another process stored the first snapshot meanwhile
+                session.rollback()
+                session.execute(update(ClauseSnapshot).where(ClauseSnapshot.clause_id == clause_id,
+                                                            ClauseSnapshot.upto_update_id < upto)
+                                .values(upto_update_id=upto, state=state, created_at=utcnow()))
+                session.commit()
 
     def write_body_if_stale(self, clause_id: int, text: str) -> bool:
         """Rewrite the clause's body if it differs from ``text``; whether it did."""
@@ -228,11 +232,18 @@ class ClauseLog:
             return
         self.stats["batches"] += 1
         self.stats["updates"] += len(batch)
+        # Before the acknowledgements (the live documents publish the batch to the other
+        # processes here: an edit acknowledged is an edit on the clause feed).
+        self._after_stored(batch, ids)
         for entry, update_id in zip(batch, ids, strict=True):
             entry.done.set_result(update_id)
         if texts:
             self._announce_bodies()
-        self._after_stored(batch, ids)
+        if self._after_done is not None:
+            try:
+                self._after_done(batch, ids)
+            except Exception:  # compaction only: the batch is stored; the writer must go on
+                log.exception("after storing %d clause updates", len(batch))
 
     def _store_rows_retrying(self, batch: list[LogEntry], texts: dict[int, str]) -> list[int]:
         """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a

@@ -46,8 +46,6 @@ RATE_BURST = 400.0
 JOIN_COST = 20.0
 # How often this process looks for clause documents nobody here uses any more (ClauseStore.evict_idle).
 SWEEP_EVERY_SECONDS = 30.0
-# With several processes, how often it rewrites bodies it may have left stale (ClauseStore.reconcile_bodies).
-RECONCILE_EVERY_SECONDS = 2.0
 # Edits of one clause stored within this long go to each receiver as one message. Sending every
 # edit to every receiver on its own was the largest cost of 50 typists after the rights query
 # (one websocket write per receiver per keystroke); a few milliseconds add little to delivery.
@@ -117,6 +115,8 @@ class CollabNamespace(Namespace):
         self.sweep_every = sweep_every
         self._sweeping = False
         self.fanout = Fanout()
+        self.route_urls: list[str] | None = None
+        self.route_self: str | None = None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -159,12 +159,22 @@ class CollabNamespace(Namespace):
             return None
         return user, clause, role
 
+    def _owner_elsewhere(self, uid: str) -> str | None:
+        """With owner routing (codedraft/scaleout/routing.py): the owner's URL when it is another
+        process; None when this process serves the clause."""
+        if not self.route_urls:
+            return None
+        from codedraft.scaleout.routing import owner_of
+
+        owner = owner_of(uid, self.route_urls)
+        return None if owner == self.route_self else owner
+
     def clauses_in_use(self) -> set[str]:
         """The clauses some socket of this process has joined."""
         return {uid for connection in list(self.connections.values()) for uid in list(connection.presence)}
 
     def _start_sweeping(self) -> None:
-        """Begin the sweep (stale bodies, idle documents) with the first socket (a CLI or a test app never needs it)."""
+        """Begin the sweep of idle documents with the first socket (a CLI or a test app never needs it)."""
         with self._lock:
             if self._sweeping:
                 return
@@ -172,17 +182,13 @@ class CollabNamespace(Namespace):
         socketio.start_background_task(self._sweep)
 
     def _sweep(self) -> None:
-        """Forever: reconcile bodies every few seconds, drop idle documents every sweep."""
-        evicted_at = time.monotonic()
+        """Forever: drop idle documents every sweep."""
         while True:
-            socketio.sleep(min(self.sweep_every, RECONCILE_EVERY_SECONDS))
-            self._guarded("rewriting stale clause bodies", self.store.reconcile_bodies)
-            if time.monotonic() - evicted_at >= self.sweep_every:
-                evicted_at = time.monotonic()
-                dropped = self._guarded("dropping idle clause documents",
-                                        lambda: self.store.evict_idle(self.clauses_in_use(), idle_for=self.idle_seconds))
-                if dropped:
-                    log.info("dropped %d idle clause document(s) from memory", len(dropped))
+            socketio.sleep(self.sweep_every)
+            dropped = self._guarded("dropping idle clause documents",
+                                    lambda: self.store.evict_idle(self.clauses_in_use(), idle_for=self.idle_seconds))
+            if dropped:
+                log.info("dropped %d idle clause document(s) from memory", len(dropped))
 
     @staticmethod
     def _guarded(what: str, step: Callable[[], list[str]]) -> list[str]:
@@ -232,6 +238,9 @@ class CollabNamespace(Namespace):
         uid = self._clause_uid(data)
         if uid is None:
             return {"ok": False, "error": "Send {clause: '<clause id>'}."}
+        owner = self._owner_elsewhere(uid)
+        if owner is not None:
+            return {"ok": False, "error": "This clause is served by another process.", "redirect": owner}
         found = self._authorised_clause(request.sid, uid)
         if found is None:
             # SECURITY-CASES 2: same answer for missing and forbidden; room membership unchanged.
@@ -412,7 +421,9 @@ class Fanout:
     varuint length and its bytes (lib0's writeVarUint8Array). Everyone in the clause's room gets
     every frame except their own: the sockets that sent none get one message between them, each
     sender one without its own frames. Runs after the senders' acknowledgements, so the order is
-    persist, acknowledge, broadcast."""
+    persist, acknowledge, broadcast. Only to this process's sockets: with several processes each
+    reads the others' edits from the clause feed (codedraft/collab/feed.py) and sends them to its
+    own sockets, so edits never travel through the Socket.IO message queue."""
 
     def __init__(self) -> None:
         self._pending: dict[str, list[tuple[str | None, bytes]]] = {}
@@ -444,7 +455,7 @@ class Fanout:
     def _send(uid: str, edits: list[tuple[str | None, bytes]]) -> None:
         senders = sorted({sender for sender, _ in edits if sender is not None})
         socketio.emit("y", {"clause": uid, "frames": pack_frames([frame for _, frame in edits])},
-                      to=clause_room(uid), skip_sid=senders or None, namespace=NAMESPACE)
+                      to=clause_room(uid), skip_sid=senders or None, namespace=NAMESPACE, ignore_queue=True)
         for sender in senders:
             others = [frame for who, frame in edits if who != sender]
             if others:
@@ -527,6 +538,7 @@ def install(app: Any, store: ClauseStore) -> CollabNamespace:
     namespace = CollabNamespace(store, idle_seconds=float(app.config.get("COLLAB_IDLE_SECONDS", IDLE_SECONDS)),
                                 sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)),
                                 claims=_claim_book(app))
+    namespace.route_urls, namespace.route_self = app.config.get("COLLAB_ROUTE_URLS"), app.config.get("COLLAB_ROUTE_SELF")
     socketio.on_namespace(namespace)
     guard_transport(socketio.server)
     signals.login_session_ended.connect(namespace.login_session_ended, sender=app)

@@ -3,9 +3,9 @@
 Order for every incoming edit (STYLE.md habit 6): the adapter authorises, the core validates
 and applies (here, under the clause's lock), the log persists it (``log.py``: group commit),
 and only then is the edit acknowledged and broadcast. This module owns the documents, their
-locks, loading, eviction and, with several processes, catching up with what others stored;
-``ClauseLog`` owns every write of the log. Server-side edits have one way in:
-:meth:`ClauseStore.edit_live_text`.
+locks, loading, eviction and, with several processes, applying what the others stored, read in
+order from the clause feed (``feed.py``); ``ClauseLog`` owns every write of the log.
+Server-side edits have one way in: :meth:`ClauseStore.edit_live_text`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from codedraft import signals
 from codedraft.codes.models import Clause
-from codedraft.collab.core import ClauseDocument, LiveChange, SyncOutcome, sync_update_message
+from codedraft.collab.core import ClauseDocument, LiveChange, ProtocolError, SyncOutcome, sync_update_message
+from codedraft.collab.feed import START, ClauseFeed, Published, StreamedEdit, position_key
 from codedraft.collab.log import ClauseLog, LogEntry, seed_update
 from codedraft.concurrency import run_blocking
 from codedraft.extensions import db
@@ -33,25 +34,10 @@ log = logging.getLogger(__name__)
 
 # A clause is re-snapshotted after this many new updates, so opening it replays few.
 SNAPSHOT_EVERY = 400
-# On PostgreSQL a log id is taken at insert time but seen only at commit, so a lower id can appear
-# after a higher one. The catch-up keeps re-checking ids above the highest one seen at least this
-# long ago: a writer's transaction lasts milliseconds, never this long.
-CATCH_UP_SETTLE_SECONDS = 10.0
-# While edits arrive, a clause looks for other processes' new rows (ids above the highest it has)
-# at most this often, and re-checks the whole settle window at most this often. Looking on every
-# message, over the whole window, cost 50 typists on PostgreSQL seconds of latency (a scan of
-# ~2,500 ids per message); an edit that builds on rows not seen yet looks at once anyway.
-CATCH_UP_QUICK_EVERY = 0.05
-CATCH_UP_THOROUGH_EVERY = 1.0
 # A clause nobody in this process has joined or touched for this long is dropped from memory
 # (its log has everything acknowledged): a document costs about 1 kB per stored edit, and a
 # server up for weeks would otherwise keep every clause anyone ever opened.
 IDLE_SECONDS = 120.0
-# Several processes: each writes a clause's body column from its own replica, which may lack the
-# last edits another process stored a moment before, so the last writer can leave a stale body
-# (3 processes: all 200 clients and the log agreed, the body did not). For this long after it
-# last wrote a clause, a process catches up and rewrites the body if the database's differs.
-RECONCILE_WINDOW_SECONDS = CATCH_UP_SETTLE_SECONDS + 5.0
 
 
 @dataclass
@@ -63,22 +49,19 @@ class OpenClause:
     code_id: int
     doc: ClauseDocument
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # Highest log id read back from the database (used when other processes write too).
+    # Highest log id this replica holds (a snapshot is written "up to" it).
     seen_update_id: int = 0
     updates_since_snapshot: int = 0
-    # Multi-process catch-up: every log id at or below ``settled_update_id`` is applied; the ids
-    # above it that are applied already (with when they were first seen) are in ``recent_ids``.
-    settled_update_id: int = 0
-    recent_ids: dict[int, float] = field(default_factory=dict)
-    # When the catch-up last looked above ``seen_update_id`` (quick) and over the window (thorough).
-    quick_look_at: float = 0.0
-    thorough_look_at: float = 0.0
+    # Several processes: the position on the clause's feed up to which this replica has applied
+    # what others stored (codedraft/collab/feed.py).
+    feed_position: str = START
     # When anyone last opened or wrote it, and how many open transactions hold an edit of it
     # not committed yet; neither kind of clause is dropped from memory.
     last_used: float = field(default_factory=time.monotonic)
     uncommitted: int = 0
-    # When this process last wrote the clause's body column (multi-process reconciliation).
-    body_written_at: float = float("-inf")
+    # Several processes: this replica holds edits (stored here, or read from the feed) that the
+    # body column may lack; written when the feed is quiet (``ClauseStore.write_owed_bodies``).
+    body_owed: bool = False
     # How many edits of it were ever queued for the writer (counted under ``lock``).
     submitted: int = 0
 
@@ -90,13 +73,15 @@ class PersistenceFailed(RuntimeError):
 class ClauseStore:
     """Registry of open clauses for one app, with the group-commit writer."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, feed: ClauseFeed | None = None) -> None:
+        """``feed``: how this process hears what other processes store (None: it is the only one)."""
         self.app = app
-        self.multi_process = bool(app.config.get("REDIS_URL")) or bool(app.config.get("COLLAB_CATCH_UP"))
+        self.feed = feed
         self._open: dict[str, OpenClause] = {}
+        self._by_clause_id: dict[int, OpenClause] = {}
         self._loading: dict[str, threading.Lock] = {}
         self._registry_lock = threading.Lock()
-        self.log = ClauseLog(app, texts_of=self._batch_texts, after_stored=self._stored)
+        self.log = ClauseLog(app, texts_of=self._batch_texts, after_stored=self._stored, after_done=self._compact)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -125,10 +110,15 @@ class ClauseStore:
             existing = self._open.get(clause.uid)
             if existing is not None:
                 return existing
+            if self.feed is not None:
+                self.feed.start(self._streamed, self.resync_from_log, self.write_owed_bodies)
             opened = self._load(clause)
             with self._registry_lock:
                 self._open[clause.uid] = opened
+                self._by_clause_id[opened.clause_id] = opened
                 self._loading.pop(clause.uid, None)
+            if self.feed is not None:
+                self.feed.follow(opened.clause_id, opened.feed_position)
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
                 self._compact_after_load(opened)
             return opened
@@ -142,6 +132,9 @@ class ClauseStore:
             log.exception("compacting clause %s after loading it failed", opened.uid)
 
     def _load(self, clause: Clause) -> OpenClause:
+        # The feed's position first, then the log: whatever commits after the read is published
+        # after its commit, so after this position (codedraft/collab/feed.py).
+        position = self.feed.position(clause.id) if self.feed is not None else START
         history = self.log.history(clause.id)
         if history.snapshot is None and not history.rows:
             self.log.store_seed(clause.id, clause.body)
@@ -149,14 +142,21 @@ class ClauseStore:
         rows = history.rows
         document = ClauseDocument.from_history(history.snapshot, [u for _, u in rows])
         seen = max([history.snapshot_upto, *(i for i, _ in rows)])
-        now = time.monotonic()
         return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
-                          seen_update_id=seen, updates_since_snapshot=len(rows),
-                          settled_update_id=history.since, recent_ids={i: now for i, _ in rows})
+                          seen_update_id=seen, updates_since_snapshot=len(rows), feed_position=position)
 
     def evict(self, uid: str) -> None:
         with self._registry_lock:
-            self._open.pop(uid, None)
+            opened = self._open.pop(uid, None)
+            if opened is not None:
+                self._forget(opened)
+
+    def _forget(self, opened: OpenClause) -> None:
+        """The clause left memory (registry lock held): stop following its feed."""
+        if self._by_clause_id.get(opened.clause_id) is opened:
+            del self._by_clause_id[opened.clause_id]
+            if self.feed is not None:
+                self.feed.forget(opened.clause_id)
 
     def pin(self, opened: OpenClause) -> None:
         """Keep ``opened`` in memory while a transaction holds an edit of it not committed yet."""
@@ -186,6 +186,7 @@ class ClauseStore:
                     continue
                 try:
                     del self._open[uid]
+                    self._forget(opened)
                 finally:
                     opened.lock.release()
                 dropped.append(uid)
@@ -199,30 +200,6 @@ class ClauseStore:
         own; the app's store lives as long as its process)."""
         self.log.close()
 
-    def reconcile_bodies(self, now: float | None = None) -> list[str]:
-        """Several processes only: for each clause whose body this process wrote in the last
-        RECONCILE_WINDOW_SECONDS, catch up and rewrite the body column if it differs from the
-        caught-up text. Once typing stops every replica holds every edit, so the bodies written
-        last agree with the log. A clause busy this moment waits for the next call. Returns the
-        uids whose body was rewritten."""
-        if not self.multi_process:
-            return []
-        now = time.monotonic() if now is None else now
-        rewritten = []
-        for opened in list(self._open.values()):
-            if now - opened.body_written_at > RECONCILE_WINDOW_SECONDS:
-                continue
-            if not opened.lock.acquire(blocking=False):
-                continue
-            try:
-                self._catch_up(opened)
-                text = opened.doc.text
-            finally:
-                opened.lock.release()
-            if run_blocking(self.log.write_body_if_stale, opened.clause_id, text):
-                rewritten.append(opened.uid)
-        return rewritten
-
     # -- receiving ----------------------------------------------------------------------------
 
     def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool,
@@ -234,16 +211,15 @@ class ClauseStore:
         memory never holds an edit the log does not.
         """
         with opened.lock:
-            if self.multi_process:
-                self._catch_up_if_due(opened)
             suggester = user_id if may_suggest and not may_write else None
             outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
-            if outcome.deferred and self.multi_process:
-                # What it builds on may be in the log already, stored by another process (its
-                # broadcast reached the sender first): look now, and if that releases the edit,
-                # store, acknowledge and broadcast it as if it had applied at once.
+            if outcome.deferred and self.feed is not None:
+                # What it builds on may be on the feed already, not read yet (the sender had it
+                # from another process): read now, and if that releases the edit, store,
+                # acknowledge and broadcast it as if it had applied at once.
                 released: list[bytes] = []
-                self._catch_up(opened, released=released)
+                self._apply_streamed(opened, self.feed.read_after(opened.clause_id, opened.feed_position),
+                                     released=released)
                 if released:
                     update = released[0] if len(released) == 1 else merge_updates(*released)
                     outcome = SyncOutcome(kind=outcome.kind, update=update, broadcast=sync_update_message(update))
@@ -283,8 +259,6 @@ class ClauseStore:
             # A suggestion needs the live document: opening it stores the seed, then as below.
         opened = self.open(clause)
         with opened.lock:
-            if self.multi_process:
-                self._catch_up(opened)
             update_bytes = opened.doc.apply_change(compute(opened.doc), origin=origin)
             if after is not None:
                 after(opened.doc)
@@ -310,62 +284,121 @@ class ClauseStore:
         """Add the log row of a server-side edit to the caller's transaction, and have its end
         (commit: broadcast; rollback: forget the in-memory document) handled."""
         session = db.session()
-        self.log.append_in_session(session, clause_id=opened.clause_id, update=update, user_id=user_id, origin=origin)
+        log_id = self.log.append_in_session(session, clause_id=opened.clause_id, update=update, user_id=user_id,
+                                            origin=origin)
         edits = session.info.setdefault(_IN_TRANSACTION, [])
-        edits.append((self, opened, sync_update_message(update)))
+        edits.append((self, opened, update, log_id))
         # Listeners on this session object only, not on every Session of the process.
         if not event.contains(session, "after_commit", _edits_committed):
             event.listen(session, "after_commit", _edits_committed)
             event.listen(session, "after_rollback", _edits_rolled_back)
 
-    def _committed_in_session(self, opened: OpenClause) -> None:
-        opened.updates_since_snapshot += 1
-        opened.body_written_at = time.monotonic()
-        self.unpin(opened.uid)
+    def _committed_in_session(self, edits: list[tuple[OpenClause, bytes, int]]) -> None:
+        """Server-side edits committed: bookkeeping, and onto the feed for the other processes."""
+        for opened, _update, log_id in edits:
+            opened.updates_since_snapshot += 1
+            opened.seen_update_id = max(opened.seen_update_id, log_id)
+            self.unpin(opened.uid)
+        if self.feed is not None:
+            self.feed.publish([Published(opened.clause_id, log_id, update) for opened, update, log_id in edits])
 
-    def catch_up(self, opened: OpenClause) -> None:
-        """Bring ``opened`` up to date with every update other processes stored (when several
-        processes write; the sweep and every message do this on their own schedule)."""
+    # -- other processes' edits (the feed) ----------------------------------------------------------
+
+    def _streamed(self, clause_id: int, edits: list[StreamedEdit]) -> None:
+        """The feed brought edits of a clause held here: apply those of other processes and send
+        them to this process's sockets in its room."""
+        opened = self._by_clause_id.get(clause_id)
+        if opened is None:
+            return
         with opened.lock:
-            self._catch_up(opened)
+            frames = self._apply_streamed(opened, edits)
+        if frames:
+            signals.live_text_committed.send(self.app, edits=[(opened.uid, frame) for frame in frames])
 
-    def _catch_up_if_due(self, opened: OpenClause) -> None:
-        """The catch-up, thorough or quick, if its interval has passed (lock held)."""
-        now = time.monotonic()
-        if now - opened.thorough_look_at >= CATCH_UP_THOROUGH_EVERY:
-            self._catch_up(opened)
-        elif now - opened.quick_look_at >= CATCH_UP_QUICK_EVERY:
-            self._catch_up(opened, quick=True)
-
-    def _catch_up(self, opened: OpenClause, *, quick: bool = False, released: list[bytes] | None = None) -> None:
-        """Apply updates other processes stored since we last looked (lock held).
-
-        Thorough: every id above the settled mark not applied yet (finds a lower id committed
-        after a higher one). Quick: only ids above the highest seen. A stored update can release
-        one this replica was holding back (it arrived before what it builds on); the released
-        part has not been stored by anyone yet, so it is queued here, or handed to the caller in
-        ``released`` when given.
-        """
-        now = time.monotonic()
-        with self.app.app_context():
-            # Ids first (an index-only scan), then the bytes of those not applied yet. Thorough:
-            # above the settled mark; quick: above the highest id seen.
-            ids = self.log.ids_after(opened.clause_id, opened.seen_update_id if quick else opened.settled_update_id)
-            rows = self.log.updates([i for i in ids if i not in opened.recent_ids])
-            db.session.remove()
-        for update_id, stored in rows:
-            freed = opened.doc.apply_stored(stored)
-            opened.recent_ids[update_id] = now
-            opened.seen_update_id = max(opened.seen_update_id, update_id)
+    def _apply_streamed(self, opened: OpenClause, edits: list[StreamedEdit],
+                        released: list[bytes] | None = None) -> list[bytes]:
+        """Apply the feed's ``edits`` past the replica's position (lock held); the frames to send
+        to this process's sockets. An edit can release one this replica was holding back (it came
+        before what it builds on); nobody stored that part yet, so it is queued here and sent once
+        stored, or handed to the caller in ``released``."""
+        assert self.feed is not None
+        frames = []
+        for edit in edits:
+            if position_key(edit.position) <= position_key(opened.feed_position):
+                continue
+            opened.feed_position = edit.position
+            opened.seen_update_id = max(opened.seen_update_id, edit.log_id)
+            if edit.origin == self.feed.token:
+                continue  # stored here: applied and sent already
+            try:
+                freed = opened.doc.apply_stored(edit.update)
+            except ProtocolError:
+                log.exception("clause %s: an edit on the feed does not decode (log id %s)", opened.uid, edit.log_id)
+                continue
+            opened.body_owed = True
+            frames.append(sync_update_message(edit.update))
             if freed is not None and released is not None:
                 released.append(freed)
             elif freed is not None:
                 self._store_and_broadcast(LogEntry(opened.clause_id, freed, None, "editor", owner=opened))
-        opened.seen_update_id = max([opened.seen_update_id, *ids])
-        opened.quick_look_at = now
-        if not quick:
-            opened.thorough_look_at = now
-            _settle(opened, now)
+        if edits:
+            opened.last_used = time.monotonic()
+        return frames
+
+    def resync_from_log(self) -> list[str]:
+        """The feed may have lost edits (Redis was unreachable, or restarted empty): read every
+        clause held here again from the log, the truth, and send this process's sockets what
+        that added. The feed's position is noted first, as on opening. Returns the uids that
+        gained something."""
+        if self.feed is None:
+            return []
+        gained = []
+        for opened in list(self._by_clause_id.values()):
+            position = self.feed.position(opened.clause_id)
+            with self.app.app_context():
+                history = self.log.history(opened.clause_id)
+                db.session.remove()
+            stored = ([history.snapshot] if history.snapshot is not None else []) + [u for _, u in history.rows]
+            with opened.lock:
+                before_vector, before_text = opened.doc.state_vector(), opened.doc.text
+                for update in stored:
+                    freed = opened.doc.apply_stored(update)
+                    if freed is not None:
+                        self._store_and_broadcast(LogEntry(opened.clause_id, freed, None, "editor", owner=opened))
+                changed = opened.doc.state_vector() != before_vector or opened.doc.text != before_text
+                missed = opened.doc.diff_since(before_vector) if changed else None
+                if position_key(position) > position_key(opened.feed_position):
+                    opened.feed_position = position
+                opened.seen_update_id = max([opened.seen_update_id, *(i for i, _ in history.rows)])
+                if changed:
+                    opened.body_owed = True
+            self.feed.follow(opened.clause_id, opened.feed_position)
+            if missed is not None:
+                gained.append(opened.uid)
+                signals.live_text_committed.send(self.app, edits=[(opened.uid, sync_update_message(missed))])
+        if gained:
+            log.warning("read %d clause(s) again from the log after a gap in the feed: %s", len(gained), gained)
+        return gained
+
+    def write_owed_bodies(self) -> list[str]:
+        """Write the body column of clauses whose replica holds edits the column may lack (stored
+        here or read from the feed since this process last wrote it; the feed calls this when
+        it is quiet, and at least every second). Each process's last body write then holds every
+        edit it has, so once typing stops the body equals the log. Returns the uids whose body
+        was rewritten."""
+        rewritten = []
+        for opened in list(self._by_clause_id.values()):
+            if not opened.body_owed:
+                continue
+            with opened.lock:
+                text, opened.body_owed = opened.doc.text, False
+            try:
+                if run_blocking(self.log.write_body_if_stale, opened.clause_id, text):
+                    rewritten.append(opened.uid)
+            except Exception:  # written by the next quiet moment or the next batch
+                opened.body_owed = True
+                log.exception("writing the body of clause %s failed", opened.uid)
+        return rewritten
 
     def _store_and_broadcast(self, pending: LogEntry) -> None:
         """Queue an edit nobody else will send to the room (one held back and now released: its
@@ -394,24 +427,35 @@ class ClauseStore:
         self.log.append(pending)
 
     def _stored(self, batch: list[LogEntry], ids: list[int]) -> None:
-        """The log stored ``batch``: bookkeeping, and a snapshot for clauses with many new updates."""
-        stored_at = time.monotonic()
+        """The log stored ``batch`` (not acknowledged yet): bookkeeping, and onto the clause feed,
+        so an acknowledged edit is one the other processes can read."""
         for pending, update_id in zip(batch, ids, strict=True):
             opened: OpenClause = pending.owner
             opened.updates_since_snapshot += 1
-            opened.body_written_at = stored_at
-            if self.multi_process:  # our own rows: the catch-up need not read them back
-                opened.recent_ids[update_id] = stored_at
+            opened.seen_update_id = max(opened.seen_update_id, update_id)
+        if self.feed is not None:
+            self.feed.publish([Published(p.clause_id, i, p.update) for p, i in zip(batch, ids, strict=True)])
+
+    def _compact(self, batch: list[LogEntry], ids: list[int]) -> None:
+        """After the acknowledgements: a snapshot for clauses with many new updates."""
         for opened in {p.owner.uid: p.owner for p in batch}.values():
             if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
                 self._snapshot(opened, max(i for p, i in zip(batch, ids, strict=True) if p.owner is opened))
 
-    @staticmethod
-    def _batch_texts(batch: list[LogEntry]) -> dict[int, str]:
+    def _batch_texts(self, batch: list[LogEntry]) -> dict[int, str]:
         """Each clause's text as of the batch's last edit of it, read once per batch rather than on
         every keystroke (a clause of a few pages costs more to read out than to apply an edit). A
         clause with edits queued after this batch is left out: its text already holds them, and
-        the batch that stores them writes its body."""
+        the batch that stores them writes its body.
+
+        Several processes: none. Every process's writer updating the same clause rows made the
+        writers wait for each other's commits (a row lock per clause per batch: 2 processes
+        acknowledged a third of what one did); the body is owed instead, and written when the
+        feed is quiet or at least every second (``write_owed_bodies``)."""
+        if self.feed is not None:
+            for pending in batch:
+                pending.owner.body_owed = True
+            return {}
         last = {p.owner.uid: p for p in batch}
         texts = {}
         for pending in last.values():
@@ -419,29 +463,15 @@ class ClauseStore:
             with opened.lock:
                 if opened.submitted == pending.seq:
                     texts[opened.clause_id] = opened.doc.text
+                    opened.body_owed = False
         return texts
 
     def _snapshot(self, opened: OpenClause, upto: int) -> None:
         """Compact: the log stores the whole document, so the next open replays only what follows."""
         with opened.lock:
-            if self.multi_process:
-                self._catch_up(opened)
             state = opened.doc.encode_state()
             opened.updates_since_snapshot = 0
         self.log.write_snapshot(opened.clause_id, upto, state)
-
-
-def _settle(opened: OpenClause, now: float) -> None:
-    """Raise the settled mark to the highest id seen at least CATCH_UP_SETTLE_SECONDS ago: every
-    transaction that took a lower id has committed or rolled back since. The writer thread adds
-    ids concurrently, hence the copy."""
-    cutoff = now - CATCH_UP_SETTLE_SECONDS
-    settled = [update_id for update_id, seen in list(opened.recent_ids.items()) if seen <= cutoff]
-    if not settled:
-        return
-    opened.settled_update_id = max(opened.settled_update_id, max(settled))
-    for update_id in [i for i in list(opened.recent_ids) if i <= opened.settled_update_id]:
-        opened.recent_ids.pop(update_id, None)
 
 
 def store_for(app: Flask) -> ClauseStore:
@@ -450,23 +480,24 @@ def store_for(app: Flask) -> ClauseStore:
 
 
 # session.info: the server-side edits of the session's current transaction, as
-# (store, open clause, update frame).
+# (store, open clause, update, log id).
 _IN_TRANSACTION = "codedraft_live_edits"
 
 
 def _edits_committed(session: Session) -> None:
     """The transaction holding server-side edits committed: the log has them; tell the rooms."""
     edits = session.info.pop(_IN_TRANSACTION, None) or []
-    by_store: dict[ClauseStore, list[tuple[str, bytes]]] = {}
-    for store, opened, frame in edits:
-        store._committed_in_session(opened)
-        by_store.setdefault(store, []).append((opened.uid, frame))
-    for store, frames in by_store.items():
-        signals.live_text_committed.send(store.app, edits=frames)
+    by_store: dict[ClauseStore, list[tuple[OpenClause, bytes, int]]] = {}
+    for store, opened, update, log_id in edits:
+        by_store.setdefault(store, []).append((opened, update, log_id))
+    for store, committed in by_store.items():
+        store._committed_in_session(committed)
+        signals.live_text_committed.send(
+            store.app, edits=[(opened.uid, sync_update_message(update)) for opened, update, _ in committed])
 
 
 def _edits_rolled_back(session: Session) -> None:
     """The in-memory documents hold edits the log does not: drop them, reload on next use."""
-    for store, opened, _frame in session.info.pop(_IN_TRANSACTION, None) or []:
+    for store, opened, _update, _log_id in session.info.pop(_IN_TRANSACTION, None) or []:
         store.unpin(opened.uid)
         store.evict(opened.uid)

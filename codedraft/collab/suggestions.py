@@ -78,8 +78,6 @@ def pending(store: ClauseStore, clause: Clause) -> list[Suggestion]:
         return []
     opened = store.open(clause)
     with opened.lock:
-        if store.multi_process:
-            store._catch_up(opened)
         return opened.doc.suggestions()
 
 

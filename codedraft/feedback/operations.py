@@ -567,8 +567,6 @@ def preview_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: 
     amendment = _proposed_amendment(clause, comment, by)
     opened = store.open(clause)
     with opened.lock:
-        if store.multi_process:
-            store._catch_up(opened)
         before = opened.doc.text
         splice = amended_text(opened.doc, comment, amendment)
     return AmendmentPreview(before=before, after=splice.text, diff=diff_words(before, splice.text))

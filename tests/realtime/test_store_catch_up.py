@@ -1,8 +1,7 @@
-"""Several processes (the catch-up, here on SQLite): an edit held back for what it builds on and
-released when another process's row arrives is stored, and broadcast to the room."""
+"""Several processes (here two stores on one SQLite database, sharing an in-memory clause feed):
+each applies what the other stored from the feed, in order; a held edit released by the feed is
+stored and broadcast; a gap in the feed is filled from the log; the body ends equal to the log."""
 from __future__ import annotations
-
-import time
 
 import pytest
 from pycrdt import Doc, Text
@@ -10,10 +9,11 @@ from sqlalchemy import func, insert, select, update
 
 from codedraft import create_app, signals
 from codedraft.codes import operations as codes
-from codedraft.collab.core import BODY, sync_update_message
-from codedraft.collab.models import ClauseUpdate
 from codedraft.codes.models import Clause
-from codedraft.collab.store import RECONCILE_WINDOW_SECONDS, ClauseStore
+from codedraft.collab.core import BODY, sync_update_message
+from codedraft.collab.feed import START, MemoryClauseFeed, MemoryFeedHub
+from codedraft.collab.models import ClauseUpdate
+from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 from tests.conftest import app_config
@@ -22,7 +22,7 @@ from tests.support.live import wait_for
 
 
 class RoomRecorder:
-    """Listens where the Socket.IO namespace does: records the edits the store sends to rooms."""
+    """Listens where the Socket.IO namespace does: records the edits the stores send to rooms."""
 
     def __init__(self, app) -> None:
         self.sent: list[tuple[str, bytes]] = []
@@ -32,66 +32,16 @@ class RoomRecorder:
         self.sent.extend(edits)
 
 
-def _two_edits(state: bytes) -> tuple[bytes, bytes]:
-    typist: Doc[Text] = Doc(client_id=4242)
+def _edits(state: bytes, words: tuple[str, ...], client_id: int = 4242) -> list[bytes]:
+    typist: Doc[Text] = Doc(client_id=client_id)
     typist.apply_update(state)
     body = typist.get(BODY, type=Text)
     updates = []
-    for word in (" first", " second"):
+    for word in words:
         before = typist.get_state()
         body.insert(len(str(body)), word)
         updates.append(typist.get_update(before))
-    return updates[0], updates[1]
-
-
-@pytest.fixture
-def catching_up(tmp_path):
-    """An app that catches up as if other processes wrote too, a clause reading "Base." opened
-    in a store of its own; yields (app, clause, store, opened) inside the app context."""
-    app = create_app(app_config(tmp_path, COLLAB_CATCH_UP=True))
-    with app.app_context():
-        db.create_all()
-        clause = codes.add_clause(codes.add_chapter(codes.create_code("Held"), "Chapter"), kind="section",
-                                  title="Held", body="Base.")
-        db.session.commit()
-        store = ClauseStore(app)
-        yield app, clause, store, store.open(clause)
-        store.close()
-        db.session.remove()
-
-
-def _stored_by_another_process(clause_id: int, update: bytes) -> None:
-    db.session.execute(insert(ClauseUpdate), [{"clause_id": clause_id, "user_id": None, "update": update,
-                                               "created_at": utcnow(), "origin": "editor"}])
-    db.session.commit()
-
-
-def test_a_released_edit_is_stored_and_broadcast(catching_up):
-    app, clause, store, opened = catching_up
-    recorder = RoomRecorder(app)
-    base = opened.doc.encode_state()
-    first, second = _two_edits(base)
-
-    outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
-    assert outcome.deferred and opened.doc.text == "Base."
-
-    # Another process stores what it builds on; this one finds it at its next catch-up.
-    _stored_by_another_process(clause.id, first)
-    store.catch_up(opened)
-    assert opened.doc.text == "Base. first second"
-
-    wait_for(lambda: len(recorder.sent) == 1, 5, "the released edit to be broadcast")
-    uid, message = recorder.sent[0]
-    assert uid == clause.uid
-    # A client on another process that has the other row gets " second" from this broadcast.
-    listener: Doc[Text] = Doc()
-    listener.apply_update(base)
-    listener.apply_update(first)
-    listener.apply_update(_payload(message))
-    assert str(listener.get(BODY, type=Text)) == "Base. first second"
-    stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
-                               .where(ClauseUpdate.clause_id == clause.id))
-    assert stored == 3  # the seed, the other process's row, and the released edit stored here
+    return updates
 
 
 def _payload(message: bytes) -> bytes:
@@ -108,50 +58,161 @@ def _payload(message: bytes) -> bytes:
     return message[at:at + length]
 
 
-def test_an_edit_building_on_a_row_not_yet_seen_is_acknowledged_at_once(catching_up):
-    """The sender saw another process's edit (through Redis) before this process looked at the
-    log: the edit is not held back and refused; the log is read at once and it is accepted."""
-    _app, clause, store, opened = catching_up
-    first, second = _two_edits(opened.doc.encode_state())
-    _stored_by_another_process(clause.id, first)
-    opened.quick_look_at = opened.thorough_look_at = time.monotonic()  # no look is due
-
-    outcome = store.receive(opened, sync_update_message(second), user_id=None, may_write=True)
-    assert not outcome.deferred and outcome.update is not None and outcome.broadcast is not None
-    assert opened.doc.text == "Base. first second"
-    stored = db.session.scalar(select(func.count()).select_from(ClauseUpdate)
-                               .where(ClauseUpdate.clause_id == clause.id))
-    assert stored == 3
+def _rows(clause_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(ClauseUpdate).where(ClauseUpdate.clause_id == clause_id))
 
 
-def test_a_body_left_stale_by_one_process_is_rewritten_once_it_catches_up(catching_up):
-    app, clause, one, _opened = catching_up
-    two = ClauseStore(app)  # a second process on the same database
-    try:
-        set_live_text(one, clause, "Base. From one.", user_id=None, origin="editor")
-        set_live_text(two, clause, "Base. From one. From two.", user_id=None, origin="editor")  # caught up first
-        # What process one's writer leaves when it stores last from a replica that lacks two's edit.
-        db.session.execute(update(Clause).where(Clause.id == clause.id).values(body="Base. From one."))
+@pytest.fixture
+def two_processes(tmp_path):
+    """Two stores on one database and one feed hub, as two server processes on one Redis; a
+    clause reading "Base." open in both. Yields (app, clause, one, two) inside the app context."""
+    hub = MemoryFeedHub()
+    app = create_app(app_config(tmp_path))
+    with app.app_context():
+        db.create_all()
+        clause = codes.add_clause(codes.add_chapter(codes.create_code("Held"), "Chapter"), kind="section",
+                                  title="Held", body="Base.")
         db.session.commit()
-
-        assert one.reconcile_bodies() == [clause.uid]
-        assert two.reconcile_bodies() == []  # its replica agrees with the body now
-        db.session.expire_all()
-        assert db.session.get(Clause, clause.id).body == "Base. From one. From two." == one.opened(clause.uid).doc.text
-
-        db.session.execute(update(Clause).where(Clause.id == clause.id).values(body="Stale again."))
-        db.session.commit()
-        later = one.opened(clause.uid).body_written_at + RECONCILE_WINDOW_SECONDS + 1
-        assert one.reconcile_bodies(now=later) == []  # long after its last write it leaves the body alone
-    finally:
+        one, two = ClauseStore(app, feed=MemoryClauseFeed(hub)), ClauseStore(app, feed=MemoryClauseFeed(hub))
+        one.open(clause)
+        two.open(clause)
+        yield app, clause, one, two
+        one.close()
         two.close()
+        db.session.remove()
 
 
-def test_one_process_never_reconciles(app, make_code):
+def test_an_edit_stored_by_one_process_reaches_the_other_through_the_feed(two_processes):
+    app, clause, one, two = two_processes
+    recorder = RoomRecorder(app)
+    first, = _edits(one.opened(clause.uid).doc.encode_state(), (" typed",))
+    one.receive(one.opened(clause.uid), sync_update_message(first), user_id=None, may_write=True)
+    wait_for(lambda: two.opened(clause.uid).doc.text == "Base. typed", 5, "the other process to apply it")
+    # Sent to the other process's own sockets (the Socket.IO queue carries no edits).
+    wait_for(lambda: recorder.sent, 5, "the other process to send it to its sockets")
+    assert [uid for uid, _ in recorder.sent] == [clause.uid]
+    assert _rows(clause.id) == 2  # the seed and the edit, stored once
+
+
+def test_a_released_edit_is_stored_and_broadcast(two_processes):
+    app, clause, one, two = two_processes
+    base = one.opened(clause.uid).doc.encode_state()
+    first, second = _edits(base, (" first", " second"))
+
+    # The second edit comes to process two before what it builds on: held, not acknowledged.
+    outcome = two.receive(two.opened(clause.uid), sync_update_message(second), user_id=None, may_write=True)
+    assert outcome.deferred and two.opened(clause.uid).doc.text == "Base."
+
+    recorder = RoomRecorder(app)
+    # Process one stores the first; two reads it from the feed, which releases the second.
+    one.receive(one.opened(clause.uid), sync_update_message(first), user_id=None, may_write=True)
+    wait_for(lambda: two.opened(clause.uid).doc.text == "Base. first second", 5, "the release")
+    wait_for(lambda: one.opened(clause.uid).doc.text == "Base. first second", 5, "process one to get the second")
+    wait_for(lambda: _rows(clause.id) == 3, 5, "the released edit to be stored")
+    # Two sent its sockets the first edit (from the feed) and the released one once stored.
+    wait_for(lambda: len([m for uid, m in recorder.sent if uid == clause.uid]) >= 3, 5, "the broadcasts")
+    listener: Doc[Text] = Doc()
+    listener.apply_update(base)
+    for _uid, message in recorder.sent:
+        listener.apply_update(_payload(message))
+    assert str(listener.get(BODY, type=Text)) == "Base. first second"
+
+
+def test_an_edit_building_on_an_unread_feed_entry_is_acknowledged_at_once(two_processes):
+    """The sender had another process's edit before this process read it from the feed: the feed
+    is read at once and the edit accepted, not held."""
+    _app, clause, one, two = two_processes
+    two.feed.connected = False  # two's reader is behind
+    first, second = _edits(one.opened(clause.uid).doc.encode_state(), (" first", " second"))
+    one.receive(one.opened(clause.uid), sync_update_message(first), user_id=None, may_write=True)
+    wait_for(lambda: one.feed.position(clause.id) != START, 5, "the edit to be published")  # just after the ack
+    assert two.opened(clause.uid).doc.text == "Base."
+    two.feed.connected = True  # reading on demand works again; nothing was delivered meanwhile
+
+    outcome = two.receive(two.opened(clause.uid), sync_update_message(second), user_id=None, may_write=True)
+    assert not outcome.deferred and outcome.update is not None and outcome.broadcast is not None
+    assert two.opened(clause.uid).doc.text == "Base. first second"
+    assert _rows(clause.id) == 3
+
+
+def test_edits_missed_while_the_feed_was_down_are_read_from_the_log(two_processes):
+    """Process two cannot read the feed, and one cannot publish: when the feed is back, two reads
+    the log again and sends its sockets what it missed; nothing needs a client to ask."""
+    app, clause, one, two = two_processes
+    one.feed.connected = two.feed.connected = False
+    typed = _edits(one.opened(clause.uid).doc.encode_state(), (" one", " two", " three"))
+    for edit in typed:
+        one.receive(one.opened(clause.uid), sync_update_message(edit), user_id=None, may_write=True)
+    wait_for(lambda: len(one.feed._unpublished) == 3, 5, "the writer to try publishing")
+    assert two.opened(clause.uid).doc.text == "Base."
+    recorder = RoomRecorder(app)
+    had = two.opened(clause.uid).doc.encode_state()
+
+    two.feed.reconnect()  # two's gap: it reads the log
+    assert two.opened(clause.uid).doc.text == "Base. one two three"
+    assert [uid for uid, _ in recorder.sent] == [clause.uid]
+    listener: Doc[Text] = Doc()
+    listener.apply_update(had)
+    listener.apply_update(_payload(recorder.sent[0][1]))
+    assert str(listener.get(BODY, type=Text)) == "Base. one two three"
+
+    one.feed.reconnect()  # one publishes what waited; two has it already and stores nothing
+    assert _rows(clause.id) == 4
+    assert two.write_owed_bodies() in ([], [clause.uid])
+    db.session.expire_all()
+    assert db.session.get(Clause, clause.id).body == "Base. one two three"
+
+
+def test_a_body_left_stale_by_one_process_is_rewritten_by_the_one_that_applied_the_edit(two_processes):
+    _app, clause, one, two = two_processes
+    set_live_text(one, clause, "Base. From one.", user_id=None, origin="editor")
+    db.session.commit()
+    set_live_text(two, clause, "Base. From one. From two.", user_id=None, origin="editor")
+    db.session.commit()
+    # What process two's writer leaves when it stores last from a replica that lacks an edit.
+    db.session.execute(update(Clause).where(Clause.id == clause.id).values(body="Base. From one."))
+    db.session.commit()
+    # One applied two's edit from the feed after it last wrote the body: it owes the body.
+    assert one.write_owed_bodies() == [clause.uid]
+    assert two.write_owed_bodies() == []
+    db.session.expire_all()
+    assert db.session.get(Clause, clause.id).body == "Base. From one. From two." == one.opened(clause.uid).doc.text
+
+
+def test_one_process_has_no_feed_and_owes_no_bodies(app, make_code):
     clause = codes.add_clause(codes.add_chapter(make_code("Alone"), "Chapter"), kind="section", title="Alone",
                               body="Alone.")
     db.session.commit()
     store = ClauseStore(app)  # no Redis: its replica is the only one, and its body writes are final
     set_live_text(store, clause, "Alone, edited.", user_id=None, origin="editor")
-    assert store.reconcile_bodies() == []
+    db.session.commit()
+    assert store.feed is None and store.write_owed_bodies() == []
     store.close()
+
+
+def test_a_row_stored_by_another_process_is_in_the_document_opened_after_it(two_processes):
+    """Opening reads the log after noting the feed's position: a row committed before the open
+    is in the document even if it was never published (a process killed between commit and
+    publication)."""
+    app, clause, one, two = two_processes
+    two.evict(clause.uid)
+    edit, = _edits(one.opened(clause.uid).doc.encode_state(), (" unpublished",))
+    db.session.execute(insert(ClauseUpdate), [{"clause_id": clause.id, "user_id": None, "update": edit,
+                                               "created_at": utcnow(), "origin": "editor"}])
+    db.session.commit()
+    assert two.open(db.session.get(Clause, clause.id)).doc.text == "Base. unpublished"
+
+
+def test_a_snapshot_never_replaces_one_that_reaches_further(two_processes):
+    """Several processes compact the same clause; the one reaching further stays."""
+    from codedraft.collab.models import ClauseSnapshot
+
+    _app, clause, one, two = two_processes
+    state = one.opened(clause.uid).doc.encode_state()
+    one.log.write_snapshot(clause.id, 10, state)
+    two.log.write_snapshot(clause.id, 5, state)
+    db.session.expire_all()
+    assert db.session.get(ClauseSnapshot, clause.id).upto_update_id == 10
+    two.log.write_snapshot(clause.id, 12, state)
+    db.session.expire_all()
+    assert db.session.get(ClauseSnapshot, clause.id).upto_update_id == 12

@@ -44,8 +44,15 @@ def test_editors_on_two_processes_converge_and_the_log_rebuilds_the_same_text(pg
 
 
 def test_the_queue_carries_json_never_pickles(pg_cluster, scene):
-    """SECURITY-CASES 15: every message published on the Socket.IO channel is JSON text; binary
-    Yjs updates travel as base64 attachments."""
+    """SECURITY-CASES 15: every message published on the Socket.IO channel (presence here) is
+    JSON text, binary as base64 attachments; the edits travel on the clause feed, a Redis stream
+    whose entries are plain fields (log id, publisher token, the update's bytes), decoded by
+    nothing but int() and Yjs."""
+    from pycrdt import Doc
+
+    from codedraft.collab.core import AwarenessEntry, awareness_message
+    from codedraft.scaleout.clause_stream import stream_key
+
     first, second = pg_cluster.add(), pg_cluster.add()
     subscriber = redis.Redis(cl.REDIS_HOST, cl.REDIS_PORT).pubsub()
     subscriber.subscribe("flask-socketio")
@@ -70,12 +77,14 @@ def test_the_queue_carries_json_never_pickles(pg_cluster, scene):
         writer.type_token(1)
         writer.insert(0, "🙂 ")
         wait_for(lambda: reader.value() == writer.value(), 10, "the reader on the other process")
-        time.sleep(0.3)
+        presence = awareness_message({424242: AwarenessEntry(1, {"user": {"name": "w"}})})
+        assert writer.call("y", {"clause": scene.clause.uid, "msg": presence})["ok"]
+        wait_for(lambda: reader.awareness, 10, "presence on the other process")
     finally:
         stop.set()
         listener.join(2)
         subscriber.close()
-    assert published, "nothing went through Redis"
+    assert published, "nothing went through the Socket.IO channel"
     binary_seen = False
     for raw in published:
         assert not raw.startswith(b"\x80"), "a pickle on the queue"
@@ -84,7 +93,13 @@ def test_the_queue_carries_json_never_pickles(pg_cluster, scene):
         data = decoded.get("data")
         if isinstance(data, list) and len(data) > 1:
             binary_seen = True  # [packet, base64 attachment, ...]
-    assert binary_seen, "no binary update went through the queue as base64"
+    assert binary_seen, "no binary message went through the queue as base64"
+    entries = redis.Redis.from_url(cl.redis_url()).xrange(stream_key(scene.clause.id))
+    assert entries, "no edit on the clause feed"
+    for _entry_id, fields in entries:
+        assert set(fields) == {b"i", b"o", b"u"}
+        assert fields[b"i"].isdigit() and bytes.fromhex(fields[b"o"].decode())
+        Doc().apply_update(fields[b"u"])  # a Yjs update, nothing else
     writer.close()
     reader.close()
 

@@ -17,10 +17,10 @@
  * After a successful join the server sends its sync step 1; we answer with step 2 and send our
  * own step 1; the server answers with step 2, after which we are "synced".
  *
- * Why we send step 1 again every `resyncInterval` ms while joined: with several server processes,
- * an update reaches the clients of another process only through the message queue (Redis). A
- * broadcast lost while the queue was down is stored all the same, and the server's step 2 answer
- * to our state vector carries it; without that, a client that keeps its socket would never see it.
+ * Why we may send step 1 again every `resyncInterval` ms while joined: a fallback only. With
+ * several server processes the server itself fills gaps (edits come from a clause feed that every
+ * process reads in order, and a process that lost the feed reads the log again and sends us what
+ * we lack), so the editor sends one every two minutes, in case something still slipped through.
  *
  * Why we keep local updates until acknowledged: the server acknowledges an update only once it
  * is stored durably. An update whose ack never arrives (connection dropped, server restarted) is
@@ -54,8 +54,9 @@ export const STATUS = Object.freeze({
 /** The longest wait between two attempts to resync after a refused update. */
 const MAX_RESYNC_DELAY_MS = 30000
 
-/** How often a joined provider sends its state vector (sync step 1), unless told otherwise. */
-export const DEFAULT_RESYNC_INTERVAL_MS = 10000
+/** How often a joined provider sends its state vector (sync step 1), unless told otherwise: a
+ * fallback (the server fills gaps between processes itself), so rarely. */
+export const DEFAULT_RESYNC_INTERVAL_MS = 120000
 
 /** Origin used when we remove our own awareness state because the page goes away. */
 const UNLOAD_ORIGIN = 'window unload'
