@@ -23,8 +23,11 @@ from codedraft.collab.store import ClauseStore
 from codedraft.exports.compare import DiffSegment, diff_words
 from codedraft.extensions import db
 
-#: The origin of the log rows of decided suggestions (history and DOCX authorship read it).
+#: The origins of log rows (labels.EDIT_ORIGINS names them in the history): suggestions accepted
+#: (with any rejected at once), only rejected or withdrawn, and made by the server (an amendment).
 ORIGIN = "suggestion"
+ORIGIN_REJECTED = "suggestion-rejected"
+ORIGIN_SUGGESTED = "suggested"
 #: Most ids one request may decide (an "accept all" of a long clause stays well below).
 MAX_IDS = 500
 
@@ -125,7 +128,7 @@ def decide(store: ClauseStore, clause: Clause, by: User, *, accept: Collection[s
         decided["accept"], decided["reject"] = frozenset(accept & still), frozenset(reject & still)
         return SettleSuggestions(accept=decided["accept"], reject=decided["reject"])
 
-    changed = store.edit_live_text(clause, settle, user_id=by.id, origin=ORIGIN)
+    changed = store.edit_live_text(clause, settle, user_id=by.id, origin=ORIGIN if accept else ORIGIN_REJECTED)
     signals.suggestions_decided.send(current_app._get_current_object(), clause=clause,
                                      accepted=decided.get("accept", frozenset()),
                                      rejected=decided.get("reject", frozenset()), by=by)

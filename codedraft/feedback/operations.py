@@ -23,6 +23,7 @@ from codedraft.collab.core import ClauseDocument, LiveChange, SettleSuggestions,
 from codedraft.collab.log import seed_update
 from codedraft.collab.offsets import utf16_to_codepoint
 from codedraft.collab.store import ClauseStore, store_for
+from codedraft.collab.suggestions import ORIGIN_REJECTED, ORIGIN_SUGGESTED
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
@@ -474,7 +475,7 @@ def suggest_amendment(store: ClauseStore, clause: Clause, comment: Comment) -> b
             return SettleSuggestions()  # nothing to show; the amendment is rebased or decided first
         return SuggestText(splice.text, by=comment.author_id, id=amendment_suggestion_id(comment.id))
 
-    return store.edit_live_text(clause, compute, user_id=comment.author_id, origin="amendment")
+    return store.edit_live_text(clause, compute, user_id=comment.author_id, origin=ORIGIN_SUGGESTED)
 
 
 def _pending_in(document: ClauseDocument, suggestion_id: str) -> bool:
@@ -489,7 +490,7 @@ def settle_amendment_suggestion(store: ClauseStore, clause: Clause, comment: Com
         pending = _pending_in(document, suggestion_id)
         return SettleSuggestions(reject=frozenset({suggestion_id}) if pending else frozenset())
 
-    return store.edit_live_text(clause, compute, user_id=by.id, origin="amendment")
+    return store.edit_live_text(clause, compute, user_id=by.id, origin=ORIGIN_REJECTED)
 
 
 def _drop_stale_suggestion(store: ClauseStore, clause: Clause, comment: Comment, amendment: Amendment,
@@ -508,7 +509,7 @@ def _drop_stale_suggestion(store: ClauseStore, clause: Clause, comment: Comment,
             return SettleSuggestions()
         return SettleSuggestions(reject=frozenset({suggestion_id}))
 
-    store.edit_live_text(clause, compute, user_id=by.id, origin="amendment")
+    store.edit_live_text(clause, compute, user_id=by.id, origin=ORIGIN_REJECTED)
 
 
 def amendments_decided_in_text(_app: Any, *, clause: Clause, accepted: frozenset[str], rejected: frozenset[str],
