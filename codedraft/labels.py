@@ -34,7 +34,8 @@ DISPOSITIONS: dict[str, str] = {
 # Where a stored edit of the live text came from (ClauseUpdate.origin), shown in its history.
 EDIT_ORIGINS: dict[str, str] = {
     "editor": N_("typed"), "import": N_("imported"), "restore": N_("restored"), "amendment": N_("accepted amendment"),
-    "suggestion": N_("accepted suggestion"),
+    "suggestion": N_("accepted suggestion"), "suggestion-rejected": N_("rejected suggestion"),
+    "suggested": N_("suggested"),
 }
 
 # The default categories' English names (config.DEFAULT_STAKEHOLDER_CATEGORIES), for extraction.

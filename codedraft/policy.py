@@ -88,6 +88,18 @@ def can_edit_clause(user: User | None, clause: Clause) -> bool:
     return False
 
 
+def can_suggest_on_clause(user: User | None, clause: Clause) -> bool:
+    """Reviewers and everyone above them may suggest changes in the editor (suggestion mode),
+    which change the text only once someone who may edit accepts them."""
+    role = clause_role(user, clause)
+    return role is not None and role >= Role.reviewer and not clause.withdrawn
+
+
+def can_decide_suggestions(user: User | None, clause: Clause) -> bool:
+    """Whoever may edit the clause accepts and rejects its suggestions."""
+    return can_edit_clause(user, clause)
+
+
 def can_comment_on_clause(user: User | None, clause: Clause) -> bool:
     role = clause_role(user, clause)
     return role is not None and role >= Role.reviewer
@@ -121,12 +133,15 @@ class ClauseRights:
     code_id: int
     role: Role
     may_edit: bool
+    # May add and withdraw their own suggestions (can_suggest_on_clause).
+    may_suggest: bool = False
 
 
 def clause_rights(user: User | None, uid: str) -> ClauseRights | None:
     """The person's role on the clause ``uid`` and whether they may edit it, in one query.
 
-    Gives the same answers as :func:`clause_role` and :func:`can_edit_clause` together (a test
+    Gives the same answers as :func:`clause_role`, :func:`can_edit_clause` and
+    :func:`can_suggest_on_clause` together (a test
     holds them to it). None when the clause does not exist or the person may not see it.
     """
     if user is None or not user.is_authenticated or not user.is_active:
@@ -209,7 +224,8 @@ def _rights_from_rows(rows: Sequence[Sequence[Any]]) -> ClauseRights | None:
     may_edit = not withdrawn and (
         role >= Role.chair or (role == Role.member and (group_id is None or bool(members_may_edit)))
     )
-    return ClauseRights(clause_id=clause_id, code_id=code_id, role=role, may_edit=may_edit)
+    may_suggest = not withdrawn and role >= Role.reviewer
+    return ClauseRights(clause_id=clause_id, code_id=code_id, role=role, may_edit=may_edit, may_suggest=may_suggest)
 
 
 # --- Anonymous readers -----------------------------------------------------------------------

@@ -28,6 +28,11 @@ live_bodies_stored = _signals.signal("live-bodies-stored")
 # (clause uid, y-protocols update frame) for the clauses' rooms.
 live_text_committed = _signals.signal("live-text-committed")
 
+# Suggestions of a clause were accepted or rejected through the suggestion routes, in the current
+# transaction. Keywords: ``clause`` (Clause), ``accepted``, ``rejected`` (sets of suggestion ids),
+# ``by`` (User). Feedback marks the amendments among them decided (one model, one list).
+suggestions_decided = _signals.signal("suggestions-decided")
+
 
 def announce_rights_changed() -> None:
     """Send ``rights_changed`` for the current app (operations call this where they change rights)."""

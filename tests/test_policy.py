@@ -64,6 +64,7 @@ def test_one_query_rights_agree_with_the_policy(setting, make_user, role):
         expected_role = policy.clause_role(user, clause)
         assert (rights.role if rights else None) == expected_role
         assert (rights.may_edit if rights else False) == policy.can_edit_clause(user, clause)
+        assert (rights.may_suggest if rights else False) == policy.can_suggest_on_clause(user, clause)
     assert policy.clause_rights(user, "no-such-clause") is None
 
 

@@ -21,13 +21,15 @@ A ClauseDocument is not thread-safe; the adapter serialises access per clause.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Iterable, Mapping
+import re
+from bisect import bisect_left
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from pycrdt import Assoc, Doc, StickyIndex, Text, TransactionEvent, get_state, merge_updates
 
-from codedraft.collab.minimal_edit import DEFAULT_DIFF_TIMEOUT, apply_edits, plan_edits
+from codedraft.collab.minimal_edit import DEFAULT_DIFF_TIMEOUT, Edit, apply_edits, plan_edits
 from codedraft.collab.offsets import codepoint_to_utf8, utf8_to_codepoint, utf16_length
 from codedraft.json_depth import nesting_exceeds
 
@@ -36,8 +38,24 @@ __all__ = [
     "MAX_AWARENESS_CLIENTS",
     "MAX_JSON_DEPTH",
     "MAX_MESSAGE_BYTES",
+    "SUGGEST_DELETE",
+    "SUGGEST_INSERT",
+    "SUGGESTION_ID",
     "AwarenessEntry",
     "ClauseDocument",
+    "LiveChange",
+    "Run",
+    "SettleSuggestions",
+    "Suggestion",
+    "SuggestionMark",
+    "SuggestionRefused",
+    "SuggestText",
+    "accepted_text",
+    "check_suggestion_event",
+    "pending_suggestions",
+    "raw_text",
+    "runs_of",
+    "suggestion_delta",
     "CorruptHistory",
     "MessageKind",
     "ProtocolError",
@@ -537,6 +555,243 @@ def depends_on_missing(update: bytes, state_vector: bytes) -> bool:
     return _covered_after(shape, _decode_state_vector(state_vector)) is None
 
 
+# --- suggestions -----------------------------------------------------------------------------
+#
+# A suggestion lives in the body itself, as a formatting attribute of its characters:
+#
+# * suggested insertion: text carrying ``SUGGEST_INSERT`` = ``{"id": str, "by": user id}``; it is
+#   not part of the accepted text until a chair accepts it (the attribute is dropped);
+# * suggested deletion: accepted text carrying ``SUGGEST_DELETE`` = ``{"id": str, "by": user id}``;
+#   it stays in the accepted text until accepted (the characters are deleted).
+#
+# Rejecting does the opposite (the insertion is deleted, the mark dropped). The accepted text is
+# what every consumer of "the clause text" reads (ClauseDocument.text); ``raw_text`` is what the
+# editors show, suggestions included.
+
+#: Attribute of suggested insertions.
+SUGGEST_INSERT = "suggestion"
+#: Attribute of text suggested for deletion.
+SUGGEST_DELETE = "suggestion_delete"
+_SUGGESTION_KEYS = (SUGGEST_INSERT, SUGGEST_DELETE)
+#: Longest suggestion id accepted from a suggester.
+MAX_SUGGESTION_ID = 64
+#: What a suggestion id may be: the routes that decide suggestions take these and nothing else.
+SUGGESTION_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_SUGGESTION_ID}}}")
+# Inserting with these attributes stops text typed next to a suggestion from inheriting it
+# (Yjs and Yrs give an insertion the formatting of the character before it).
+_PLAIN: dict[str, Any] = {SUGGEST_INSERT: None, SUGGEST_DELETE: None}
+
+SuggestionKind = Literal["insert", "delete"]
+
+
+class SuggestionMark(NamedTuple):
+    """Who suggested a change of some characters, and which suggestion they belong to."""
+
+    id: str
+    by: int
+
+
+class Run(NamedTuple):
+    """A stretch of the body with the same suggestion marks (``insert``/``delete`` None: none)."""
+
+    text: str
+    insert: SuggestionMark | None
+    delete: SuggestionMark | None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One pending suggestion (all runs of its id): the words it would add and those it would
+    remove, joined in order. ``start`` is the code point offset in the accepted text where it
+    begins (for an insertion: where the words would go)."""
+
+    id: str
+    by: int
+    inserted: str
+    deleted: str
+    start: int
+
+    @property
+    def kind(self) -> SuggestionKind | Literal["replace"]:
+        if self.inserted and self.deleted:
+            return "replace"
+        return "insert" if self.inserted else "delete"
+
+
+def _mark(value: Any) -> SuggestionMark | None:
+    """A suggestion attribute's value as a mark; None when it is not a well-formed one."""
+    if not isinstance(value, Mapping):
+        return None
+    mark_id, by = value.get("id"), value.get("by")
+    if not isinstance(mark_id, str) or not SUGGESTION_ID.fullmatch(mark_id):
+        return None
+    if isinstance(by, bool) or not isinstance(by, int | float) or by != int(by) or by < 0:
+        return None
+    return SuggestionMark(mark_id, int(by))
+
+
+_MALFORMED = SuggestionMark("", -1)
+
+
+def runs_of(delta: Iterable[tuple[Any, Mapping[str, Any] | None]]) -> list[Run]:
+    """The body's runs from a pycrdt ``Text.diff()`` (or Yjs ``toDelta()``-like pairs).
+
+    A malformed suggestion attribute (not ``{"id": str, "by": int}``) still counts as a
+    suggestion, by nobody (``by`` -1), so garbage never reads as accepted text.
+    """
+    runs: list[Run] = []
+    for content, attributes in delta:
+        if not isinstance(content, str):
+            continue  # a clause never holds embeds; ignore rather than fail a reader
+        insert = delete = None
+        if attributes:
+            if attributes.get(SUGGEST_INSERT) is not None:
+                insert = _mark(attributes[SUGGEST_INSERT]) or _MALFORMED
+            if attributes.get(SUGGEST_DELETE) is not None:
+                delete = _mark(attributes[SUGGEST_DELETE]) or _MALFORMED
+        if runs and runs[-1].insert == insert and runs[-1].delete == delete:
+            runs[-1] = Run(runs[-1].text + content, insert, delete)
+        else:
+            runs.append(Run(content, insert, delete))
+    return runs
+
+
+def accepted_text(runs: Iterable[Run]) -> str:
+    """The clause as accepted: suggested insertions left out, text suggested for deletion kept."""
+    return "".join(run.text for run in runs if run.insert is None)
+
+
+def raw_text(runs: Iterable[Run]) -> str:
+    """Everything the editors show: the accepted text and every suggested insertion."""
+    return "".join(run.text for run in runs)
+
+
+def suggestion_delta(runs: Iterable[Run]) -> list[dict[str, Any]]:
+    """The text with suggestions, for renderers: ``{"text", "insert": {id, by} | None,
+    "delete": {id, by} | None}`` per run, in order."""
+    return [{"text": run.text,
+             "insert": run.insert._asdict() if run.insert else None,
+             "delete": run.delete._asdict() if run.delete else None} for run in runs]
+
+
+def pending_suggestions(runs: Iterable[Run]) -> list[Suggestion]:
+    """Every pending suggestion, in the order of its first run; the runs of one id are joined.
+    Text both inserted and marked for deletion counts as an insertion of its inserter only."""
+    found: dict[str, Suggestion] = {}
+    accepted_at = 0
+    for run in runs:
+        mark = run.insert if run.insert is not None else run.delete
+        if mark is not None and mark.by >= 0:
+            seen = found.get(mark.id) or Suggestion(mark.id, mark.by, "", "", accepted_at)
+            if run.insert is not None:
+                seen = Suggestion(seen.id, seen.by, seen.inserted + run.text, seen.deleted, seen.start)
+            else:
+                seen = Suggestion(seen.id, seen.by, seen.inserted, seen.deleted + run.text, seen.start)
+            found[mark.id] = seen
+        if run.insert is None:
+            accepted_at += len(run.text)
+    return list(found.values())
+
+
+class SuggestionRefused(ProtocolError):
+    """A suggester's update would change the accepted text or someone else's suggestion."""
+
+
+def check_suggestion_event(before: Sequence[Run], delta: Iterable[Mapping[str, Any]], user_id: int) -> None:
+    """Refuse (SuggestionRefused) a change, given as the pycrdt text event ``delta`` (lengths in
+    UTF-8 bytes) against the ``before`` runs, unless it only adds, changes or removes suggestions
+    of ``user_id``:
+
+    * inserted text must carry the user's insertion mark and nothing else;
+    * deleted text must be the user's own suggested insertion (withdrawing it);
+    * formatting may set or clear the user's deletion mark on accepted text, and re-mark the user's
+      own insertions; clearing a mark is allowed only where it is absent or the user's own.
+    """
+    pieces = _byte_pieces(before)
+    index = 0  # into pieces
+    offset = 0  # bytes consumed of pieces[index]
+
+    def take(count: int) -> list[Run]:
+        nonlocal index, offset
+        taken: list[Run] = []
+        while count > 0:
+            if index >= len(pieces):
+                raise SuggestionRefused("the update reaches past the end of the clause")
+            data, run = pieces[index]
+            part = data[offset:offset + count]
+            taken.append(run)
+            count -= len(part)
+            offset += len(part)
+            if offset >= len(data):
+                index, offset = index + 1, 0
+        return taken
+
+    for change in delta:
+        if "insert" in change:
+            attributes = change.get("attributes") or {}
+            if set(attributes) - set(_SUGGESTION_KEYS) or attributes.get(SUGGEST_DELETE) is not None:
+                raise SuggestionRefused("a suggestion may only carry your insertion mark")
+            mark = _mark(attributes.get(SUGGEST_INSERT))
+            if mark is None or mark.by != user_id or not isinstance(change["insert"], str):
+                raise SuggestionRefused("you may only suggest text, marked as your suggestion")
+        elif "delete" in change:
+            for run in take(int(change["delete"])):
+                if run.insert is None or run.insert.by != user_id:
+                    raise SuggestionRefused("you may only remove your own suggested text")
+        elif "retain" in change:
+            attributes = change.get("attributes")
+            runs = take(int(change["retain"]))
+            if attributes:
+                _check_format(runs, attributes, user_id)
+        else:
+            raise SuggestionRefused("the update makes a change a suggestion cannot make")
+
+
+def _check_format(runs: Iterable[Run], attributes: Mapping[str, Any], user_id: int) -> None:
+    if set(attributes) - set(_SUGGESTION_KEYS):
+        raise SuggestionRefused("a suggestion may only change suggestion marks")
+    for key, value in attributes.items():
+        mark = None if value is None else _mark(value)
+        if value is not None and (mark is None or mark.by != user_id):
+            raise SuggestionRefused("you may only mark text as your own suggestion")
+        for run in runs:
+            current = run.insert if key == SUGGEST_INSERT else run.delete
+            if current is not None and current.by != user_id:
+                raise SuggestionRefused("you may not change another person's suggestion")
+            if key == SUGGEST_INSERT and value is None and current is not None:
+                raise SuggestionRefused("only a chair may accept a suggestion")
+            if key == SUGGEST_INSERT and value is not None and run.insert is None:
+                raise SuggestionRefused("you may not mark accepted text as inserted")
+            if key == SUGGEST_DELETE and value is not None and run.insert is not None:
+                raise SuggestionRefused("delete your own suggested text instead of marking it")
+
+
+def _byte_pieces(runs: Iterable[Run]) -> list[tuple[bytes, Run]]:
+    return [(run.text.encode("utf-8"), run) for run in runs]
+
+
+@dataclass(frozen=True, slots=True)
+class SettleSuggestions:
+    """A server-side change: accept the suggestions ``accept`` and reject ``reject`` (ids)."""
+
+    accept: frozenset[str] = frozenset()
+    reject: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestText:
+    """A server-side change: suggest, as ``by``, the edits that turn the accepted text into
+    ``text`` (deleted passages marked, new words inserted as suggestions), all under ``id``."""
+
+    text: str
+    by: int
+    id: str
+
+
+#: What ClauseDocument.apply_change takes: a new accepted text, or a change of suggestions.
+LiveChange = str | SettleSuggestions | SuggestText
+
+
 # --- the clause document ---------------------------------------------------------------------
 
 
@@ -683,8 +938,37 @@ class ClauseDocument:
 
     @property
     def text(self) -> str:
-        """The clause body as plain text."""
+        """The clause as accepted: pending suggested insertions left out, text suggested for
+        deletion kept. What drafts, exports, search, history and comment anchors read."""
+        return accepted_text(self.runs())
+
+    @property
+    def raw_text(self) -> str:
+        """Everything the editors show: the accepted text with pending suggested insertions."""
         return str(self._body)
+
+    def runs(self) -> list[Run]:
+        """The body as runs of equal suggestion marks (one run when nothing is suggested)."""
+        return runs_of(self._body.diff())
+
+    def suggestions(self) -> list[Suggestion]:
+        """The pending suggestions, in the order they appear in the text."""
+        return pending_suggestions(self.runs())
+
+    def accepted_to_raw(self, position: int, assoc: Literal["before", "after"] = "after") -> int:
+        """Where accepted-text code point ``position`` lies in ``raw_text``: at the character it
+        names ("after"), or just after the character before it ("before")."""
+        positions = _accepted_positions(self.runs())
+        if not 0 <= position < len(positions):
+            raise ValueError("position is outside the clause text")
+        if assoc == "before" and position > 0:
+            return positions[position - 1] + 1
+        return positions[position]
+
+    def raw_to_accepted(self, position: int) -> int:
+        """How many accepted characters come before ``raw_text`` code point ``position``."""
+        positions = _accepted_positions(self.runs())
+        return bisect_left(positions, position, 0, len(positions) - 1)
 
     def state_vector(self) -> bytes:
         """The encoded state vector (what this replica has seen from each client)."""
@@ -711,7 +995,7 @@ class ClauseDocument:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, message: bytes, *, may_write: bool) -> SyncOutcome:
+    def receive(self, message: bytes, *, may_write: bool, suggester: int | None = None) -> SyncOutcome:
         """Validate and handle one websocket message from a peer.
 
         Step 1 (allowed for readers) yields a step-2 ``reply``.  Step 2 and updates are applied
@@ -726,6 +1010,11 @@ class ClauseDocument:
         undecodable message, or an update touching anything but the ``body`` text; raises
         ReadOnly when a sender without write access sends an update that would change the
         clause (an update that adds nothing, like a reader's step 2 on join, is accepted).
+
+        ``suggester`` (a user id), for a sender who may not write: an update that only adds,
+        changes or withdraws that user's own suggestions is applied (checked on a scratch copy
+        first, see :func:`check_suggestion_event`); any other change raises SuggestionRefused.
+        Writers never pay for that check.
         """
         frame = _parse_frame(message, self._max_message_bytes)
         if frame.kind == "awareness":
@@ -736,10 +1025,17 @@ class ClauseDocument:
             return SyncOutcome(kind="step1", reply=step2)
         shape = _checked_shape(frame.payload)
         if not may_write:
-            if self._would_change(frame.payload, shape):
+            if not self._would_change(frame.payload, shape):
+                return SyncOutcome(kind=frame.kind)
+            if suggester is None:
                 raise ReadOnly("you may read this clause but not edit it")
-            return SyncOutcome(kind=frame.kind)
-        if _covered_after(shape, self._known_clocks()) is None:
+            if _covered_after(shape, self._known_clocks()) is None:
+                # Not held: a held update would be applied later unchecked. The sender's answer
+                # to this step 1 carries it again, with what it builds on.
+                ask = self.sync_step1() if frame.kind == "update" else None
+                return SyncOutcome(kind=frame.kind, reply=ask, deferred=True)
+            self._check_suggestion(frame.payload, suggester)
+        elif _covered_after(shape, self._known_clocks()) is None:
             self._hold(frame.payload, shape)
             # Asking again after a step 2 could ping-pong forever if the sender lacks the
             # dependency too; after a plain update it recovers a lost message.
@@ -794,6 +1090,33 @@ class ClauseDocument:
         except Exception:
             raise ProtocolError("update could not be applied") from None
         return bool(changed)
+
+    def _check_suggestion(self, update: bytes, user_id: int) -> None:
+        """Refuse ``update`` unless it only touches ``user_id``'s own suggestions: applied to a
+        scratch copy, its change of the body is checked run by run, and the accepted text must be
+        the same after it."""
+        scratch: Doc[Text] = Doc()
+        body = scratch.get(BODY, type=Text)
+        scratch.apply_update(self.encode_state())
+        before = runs_of(body.diff())
+        deltas: list[list[dict[str, Any]]] = []
+        body.observe(lambda event: deltas.append(list(event.delta)))  # type: ignore[attr-defined]
+        try:
+            scratch.apply_update(update)
+        except Exception:
+            raise ProtocolError("update could not be applied") from None
+        except BaseException as exc:
+            if not _is_rust_panic(exc):
+                raise
+            raise ProtocolError("update could not be applied") from None
+        if set(scratch.keys()) - {BODY}:
+            raise ProtocolError(f"update touches a shared type other than {BODY!r}")
+        if len(deltas) > 1:  # one update is one transaction; never seen otherwise
+            raise SuggestionRefused("the update could not be checked as one change")
+        for delta in deltas:
+            check_suggestion_event(before, delta, user_id)
+        if accepted_text(runs_of(body.diff())) != accepted_text(before):
+            raise SuggestionRefused("a suggestion may not change the accepted text")
 
     def _hold(self, update: bytes, shape: _UpdateShape, *, persisted: bool = False) -> None:
         """Keep an update until its dependencies arrive; the oldest go first when full."""
@@ -859,16 +1182,57 @@ class ClauseDocument:
     ) -> bytes | None:
         """Make the body equal ``new_text`` by a minimal edit; return the update (None if equal).
 
-        Concurrent edits outside the changed passages and comment anchors survive.  The update
+        ``new_text`` is the new accepted text: pending suggestions stay where they are (a passage
+        replaced around one takes it along).  Concurrent edits outside the changed passages and
+        comment anchors survive.  The update
         must be persisted and broadcast (``sync_update_message``) like a peer's.  Raises
         ValueError if ``new_text`` holds a lone surrogate.
         """
-        edits = plan_edits(self.text, new_text, timeout=timeout)
+        runs = self.runs()
+        accepted = accepted_text(runs)
+        edits = plan_edits(accepted, new_text, timeout=timeout)
         if not edits:
             return None
+        plain = all(run.insert is None and run.delete is None for run in runs)
+        if not plain:
+            # Edits of the accepted text, placed in the body around the suggestions.
+            edits = _sequential(_edits_in_raw(runs, _original_positions(edits)))
         self._emitted = []
         with self._doc.transaction(origin=origin):
-            apply_edits(self._body, edits)
+            apply_edits(self._body, edits, None if plain else dict(_PLAIN))
+        new_part = self._take_emitted()
+        if new_part is not None:
+            self._remember(new_part)
+        return new_part
+
+    def apply_change(self, change: LiveChange, origin: Hashable | None = None, *,
+                     timeout: float = DEFAULT_DIFF_TIMEOUT) -> bytes | None:
+        """Apply a server-side change: a new accepted text (as :meth:`apply_text`), settling
+        suggestions (:class:`SettleSuggestions`: accepted insertions lose their mark, accepted
+        deletions their text, rejected ones the opposite) or suggesting a new accepted text
+        (:class:`SuggestText`). Returns the update, None if nothing changed."""
+        if isinstance(change, str):
+            return self.apply_text(change, origin, timeout=timeout)
+        runs = self.runs()
+        if isinstance(change, SettleSuggestions):
+            operations = _settle_operations(runs, change)
+        else:
+            operations = _suggest_operations(runs, change, timeout)
+        if not operations:
+            return None
+        raw = raw_text(runs)
+        self._emitted = []
+        # From the end backwards, so the offsets of the operations still to come hold.
+        with self._doc.transaction(origin=origin):
+            for operation in sorted(operations, key=lambda op: (op.start, op.kind != "insert"), reverse=True):
+                start = codepoint_to_utf8(raw, operation.start)
+                end = codepoint_to_utf8(raw, operation.end)
+                if operation.kind == "delete":
+                    del self._body[start:end]
+                elif operation.kind == "format":
+                    self._body.format(start, end, dict(operation.attributes))
+                else:
+                    self._body.insert(start, operation.text, dict(operation.attributes))
         new_part = self._take_emitted()
         if new_part is not None:
             self._remember(new_part)
@@ -879,16 +1243,16 @@ class ClauseDocument:
     def sticky_index(self, position: int, assoc: Literal["before", "after"] = "after") -> bytes:
         """Encode a position (code points) that follows its neighbouring character through edits.
 
+        Positions are in the accepted text (:attr:`text`), as everything outside the editor.
         ``assoc="after"`` sticks to the character after the position (use for an anchor's
         start), ``"before"`` to the one before it (use for an anchor's end).  The bytes are
         Yjs' binary RelativePosition format.  Raises ValueError if position is out of range.
         """
-        body = self.text
-        byte_index = codepoint_to_utf8(body, position)
-        if assoc == "after" and position == len(body):
+        if assoc == "after" and position == len(self.text):
             # Yrs cannot make an "after" index at the end (it panics); Yjs encodes it as
             # "end of the type named body", which Yrs resolves correctly.
             return b"\x01" + _var_bytes(BODY.encode()) + b"\x00"
+        byte_index = codepoint_to_utf8(self.raw_text, self.accepted_to_raw(position, assoc))
         pycrdt_assoc = Assoc.AFTER if assoc == "after" else Assoc.BEFORE
         return StickyIndex.new(self._body, byte_index, pycrdt_assoc).encode()
 
@@ -906,7 +1270,7 @@ class ClauseDocument:
             if not _is_rust_panic(exc):
                 raise
             raise ValueError("sticky index cannot be resolved in this clause") from None
-        return utf8_to_codepoint(self.text, byte_index)
+        return self.raw_to_accepted(utf8_to_codepoint(self.raw_text, byte_index))
 
     def _check_sticky(self, encoded: bytes) -> None:
         """Validate a RelativePosition before Yrs sees it (Yrs panics on bad or foreign ones)."""
@@ -928,3 +1292,113 @@ class ClauseDocument:
         except ProtocolError as exc:
             raise ValueError(exc.reason) from None
 
+
+# --- server-side changes around suggestions ---------------------------------------------------
+
+
+class _Operation(NamedTuple):
+    """One step of a server-side change, in code points of the raw text before the change."""
+
+    kind: Literal["delete", "format", "insert"]
+    start: int
+    end: int
+    text: str = ""
+    attributes: Mapping[str, Any] = {}
+
+
+def _accepted_positions(runs: Iterable[Run]) -> list[int]:
+    """For each accepted character, its code point index in the raw text; then the raw length."""
+    positions: list[int] = []
+    at = 0
+    for run in runs:
+        if run.insert is None:
+            positions.extend(range(at, at + len(run.text)))
+        at += len(run.text)
+    positions.append(at)
+    return positions
+
+
+def _original_positions(edits: Sequence[Edit]) -> list[Edit]:
+    """Sequential edits (each placed in the text as the earlier ones left it) as edits placed in
+    the original text."""
+    shift = 0
+    placed = []
+    for edit in edits:
+        placed.append(Edit(edit.position - shift, edit.delete_count, edit.insert_text))
+        shift += len(edit.insert_text) - edit.delete_count
+    return placed
+
+
+def _sequential(edits: Sequence[Edit]) -> list[Edit]:
+    """The reverse of :func:`_original_positions`: ascending edits of the original text, each
+    placed in the text as the earlier ones leave it."""
+    shift = 0
+    sequential = []
+    for edit in edits:
+        sequential.append(Edit(edit.position + shift, edit.delete_count, edit.insert_text))
+        shift += len(edit.insert_text) - edit.delete_count
+    return sequential
+
+
+def _edits_in_raw(runs: Sequence[Run], edits: Sequence[Edit]) -> list[Edit]:
+    """Edits of the accepted text (original positions) as edits of the raw text: a deleted passage
+    takes the suggested insertions inside it along; new words go right before the accepted
+    character that follows them."""
+    positions = _accepted_positions(runs)
+    placed = []
+    for edit in edits:
+        start = positions[edit.position]
+        end = positions[edit.position + edit.delete_count - 1] + 1 if edit.delete_count else start
+        placed.append(Edit(start, end - start, edit.insert_text))
+    return placed
+
+
+def _settle_operations(runs: Sequence[Run], change: SettleSuggestions) -> list[_Operation]:
+    operations = []
+    at = 0
+    for run in runs:
+        end = at + len(run.text)
+        insert_id = run.insert.id if run.insert else None
+        delete_id = run.delete.id if run.delete else None
+        remove = (insert_id in change.reject) or (delete_id in change.accept and (
+            run.insert is None or insert_id in change.accept))
+        if remove:
+            operations.append(_Operation("delete", at, end))
+        else:
+            cleared: dict[str, Any] = {}
+            if insert_id is not None and insert_id in change.accept:
+                cleared[SUGGEST_INSERT] = None
+            if delete_id is not None and delete_id in change.reject:
+                cleared[SUGGEST_DELETE] = None
+            if cleared:
+                operations.append(_Operation("format", at, end, attributes=cleared))
+        at = end
+    return operations
+
+
+def _suggest_operations(runs: Sequence[Run], change: SuggestText, timeout: float) -> list[_Operation]:
+    """Mark what the new text drops as the suggester's deletion and insert what it adds as their
+    suggestion, placed after the passage it replaces."""
+    mark = {"id": change.id, "by": change.by}
+    edits = _original_positions(plan_edits(accepted_text(runs), change.text, timeout=timeout, words=True))
+    positions = _accepted_positions(runs)
+    operations: list[_Operation] = []
+    for edit in edits:
+        deleted = positions[edit.position:edit.position + edit.delete_count]
+        # Contiguous stretches of the raw text holding the deleted accepted characters.
+        stretch_start = None
+        previous = -2
+        for index in deleted:
+            if index != previous + 1:
+                if stretch_start is not None:
+                    operations.append(_Operation("format", stretch_start, previous + 1,
+                                                 attributes={SUGGEST_DELETE: mark}))
+                stretch_start = index
+            previous = index
+        if stretch_start is not None:
+            operations.append(_Operation("format", stretch_start, previous + 1, attributes={SUGGEST_DELETE: mark}))
+        if edit.insert_text:
+            at = deleted[-1] + 1 if deleted else positions[edit.position]
+            operations.append(_Operation("insert", at, at, edit.insert_text,
+                                         {SUGGEST_INSERT: mark, SUGGEST_DELETE: None}))
+    return operations

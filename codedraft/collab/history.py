@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
 from pycrdt import Doc, Text
 
-from codedraft.collab.core import BODY, ClauseDocument
+from codedraft.collab.core import BODY, SUGGEST_INSERT, ClauseDocument, accepted_text, runs_of
 from codedraft.collab.minimal_edit import plan_edits
 from codedraft.exports.compare import DiffOp, DiffSegment
 
@@ -244,9 +244,13 @@ def texts_after_each(updates: Iterable[LoggedUpdate]) -> Iterator[tuple[LoggedUp
     """Replay the log one update at a time; yield each update with the text right after it."""
     doc: Doc[Text] = Doc()
     body = doc.get(BODY, type=Text)
+    # The accepted text (suggested insertions left out); reading it run by run costs more than the
+    # plain string, so only once some update has carried a suggestion mark.
+    marked = False
     for logged in updates:
         doc.apply_update(logged.update)
-        yield logged, str(body)
+        marked = marked or SUGGEST_INSERT.encode() in logged.update
+        yield logged, accepted_text(runs_of(body.diff())) if marked else str(body)
 
 
 def attribute_text(updates: Iterable[LoggedUpdate]) -> list[Passage]:

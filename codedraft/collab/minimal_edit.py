@@ -10,7 +10,7 @@ converting code points to the UTF-8 byte offsets pycrdt 0.14.13 expects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
 from pycrdt import Text
@@ -42,13 +42,14 @@ def _check_encodable(text: str, label: str) -> None:
         raise ValueError(f"{label} text holds a lone surrogate at code point {exc.start}") from None
 
 
-def plan_edits(old: str, new: str, *, timeout: float = DEFAULT_DIFF_TIMEOUT) -> list[Edit]:
+def plan_edits(old: str, new: str, *, timeout: float = DEFAULT_DIFF_TIMEOUT, words: bool = False) -> list[Edit]:
     """Plan the splices that turn ``old`` into ``new``.
 
     Positions are code points and already account for the earlier splices, so the edits can be
     applied one after another, in order.  The plan is always exact; ``timeout`` only bounds how
     hard diff-match-patch tries to make it small (a larger diff is returned when time runs out).
 
+    ``words`` makes the plan read as a person would edit (whole words replaced), not minimal.
     Raises ValueError if ``timeout`` is not positive (diff-match-patch treats 0 as "no limit",
     which on distant versions blocks for minutes) or if either text holds a lone surrogate.
     """
@@ -63,6 +64,10 @@ def plan_edits(old: str, new: str, *, timeout: float = DEFAULT_DIFF_TIMEOUT) -> 
     diffs = differ.diff_main(old, new, False)
     # Slide each change to word or line boundaries without making it longer, so a replaced
     # word reads as one splice and concurrent edits next to it are less likely to interleave.
+    if words:
+        # Whole words and phrases rather than the fewest characters: what a reader reviews
+        # (a suggestion "brown" -> "red" rather than "b", "own" and "ed").
+        differ.diff_cleanupSemantic(diffs)
     differ.diff_cleanupSemanticLossless(diffs)
     return _diffs_to_edits(diffs)
 
@@ -135,8 +140,11 @@ def _to_byte_splices(current: str, edits: Sequence[Edit]) -> list[_ByteSplice]:
     return splices
 
 
-def apply_edits(text: Text, edits: Sequence[Edit]) -> None:
+def apply_edits(text: Text, edits: Sequence[Edit], attributes: dict[str, Any] | None = None) -> None:
     """Apply sequential code-point ``edits`` to a pycrdt ``Text`` in one transaction.
+
+    Inserted text gets ``attributes`` when given (e.g. ``{"suggestion": None}``, so it does not
+    take the formatting of the character before it, as Yrs would).
 
     The whole plan is checked before anything changes, so an invalid plan (out of order or out of
     range, see ``_to_byte_splices``) raises ValueError and leaves the text untouched.  If a
@@ -150,4 +158,4 @@ def apply_edits(text: Text, edits: Sequence[Edit]) -> None:
             if splice.delete_bytes:
                 del text[splice.start : splice.start + splice.delete_bytes]
             if splice.insert_text:
-                text.insert(splice.start, splice.insert_text)
+                text.insert(splice.start, splice.insert_text, attributes)

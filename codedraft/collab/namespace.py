@@ -247,6 +247,7 @@ class CollabNamespace(Namespace):
             return {"ok": False, "error": "No such clause, or you may not see it."}
         user, clause, _role = found
         readonly = not policy.can_edit_clause(user, clause)
+        suggest_only = readonly and policy.can_suggest_on_clause(user, clause)
         name, colour = user.name, user.colour
         connection.identity = Identity(name, colour)
         # Never wait on the store (which may load the clause) while holding a pooled connection.
@@ -259,7 +260,8 @@ class CollabNamespace(Namespace):
             frame = other.awareness_frames.get(uid)
             if frame is not None and other_sid != request.sid:
                 _reply("y", {"clause": uid, "msg": frame})
-        return {"ok": True, "readonly": readonly, "user": {"name": name, "color": colour}}
+        return {"ok": True, "readonly": readonly, "suggest_only": suggest_only,
+                "user": {"id": user.id, "name": name, "color": colour}}
 
     def on_leave(self, data: Any) -> dict[str, Any]:
         connection = self.connections.get(request.sid)
@@ -320,10 +322,11 @@ class CollabNamespace(Namespace):
             # handler holding one while it waited, the writer could not get a connection.
             db.session.close()
         try:
-            outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write)
+            outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write,
+                                         may_suggest=rights.may_suggest)
         except ProtocolError as error:
             if not may_write:
-                _reply("role", {"clause": uid, "readonly": True})
+                _reply("role", {"clause": uid, "readonly": True, "suggest_only": rights.may_suggest})
             return {"ok": False, "error": error.reason}
         except PersistenceFailed as error:
             return {"ok": False, "error": str(error)}

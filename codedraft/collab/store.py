@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from codedraft import signals
 from codedraft.codes.models import Clause
-from codedraft.collab.core import ClauseDocument, ProtocolError, SyncOutcome, sync_update_message
+from codedraft.collab.core import ClauseDocument, LiveChange, ProtocolError, SyncOutcome, sync_update_message
 from codedraft.collab.feed import START, ClauseFeed, Published, StreamedEdit, position_key
 from codedraft.collab.log import ClauseLog, LogEntry, seed_update
 from codedraft.concurrency import run_blocking
@@ -202,7 +202,8 @@ class ClauseStore:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool) -> SyncOutcome:
+    def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool,
+                may_suggest: bool = False) -> SyncOutcome:
         """Validate and apply ``message``; if it changed the clause, persist it before returning.
 
         Raises ProtocolError (from the core) for a bad message, PersistenceFailed if the
@@ -210,7 +211,8 @@ class ClauseStore:
         memory never holds an edit the log does not.
         """
         with opened.lock:
-            outcome = opened.doc.receive(message, may_write=may_write)
+            suggester = user_id if may_suggest and not may_write else None
+            outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
             if outcome.deferred and self.feed is not None:
                 # What it builds on may be on the feed already, not read yet (the sender had it
                 # from another process): read now, and if that releases the edit, store,
@@ -232,7 +234,7 @@ class ClauseStore:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
         return self.log.has_history(clause.id)
 
-    def edit_live_text(self, clause: Clause, compute: Callable[[ClauseDocument], str], *, user_id: int | None,
+    def edit_live_text(self, clause: Clause, compute: Callable[[ClauseDocument], LiveChange], *, user_id: int | None,
                        origin: str, after: Callable[[ClauseDocument], None] | None = None) -> bool:
         """The one way the server edits a clause's live text (restore, accepted amendment, import).
 
@@ -246,19 +248,18 @@ class ClauseStore:
 
         A clause never co-edited only gets its new body: its first live document is seeded from
         the body, deterministically, so ``compute`` and ``after`` see that seed document.
-        Returns whether the text changed.
+        ``compute`` may also give a change of suggestions (``SettleSuggestions``, ``SuggestText``
+        from the core), applied the same way; a clause never co-edited has no suggestions, so
+        suggesting opens its live document first. Returns whether the document changed.
         """
         if not self.has_history(clause):
-            new_text = compute(ClauseDocument.from_history(None, [seed_update(clause.body)]))
-            if after is not None:
-                after(ClauseDocument.from_history(None, [seed_update(new_text)]))
-            if new_text == clause.body:
-                return False
-            clause.body, clause.updated_at = new_text, utcnow()
-            return True
+            change = compute(ClauseDocument.from_history(None, [seed_update(clause.body)]))
+            if isinstance(change, str):
+                return self._edit_body_only(clause, change, after)
+            # A suggestion needs the live document: opening it stores the seed, then as below.
         opened = self.open(clause)
         with opened.lock:
-            update_bytes = opened.doc.apply_text(compute(opened.doc), origin=origin)
+            update_bytes = opened.doc.apply_change(compute(opened.doc), origin=origin)
             if after is not None:
                 after(opened.doc)
             if update_bytes is None:
@@ -267,6 +268,16 @@ class ClauseStore:
             self.pin(opened)  # until the transaction ends
         self._log_in_session(opened, update_bytes, user_id=user_id, origin=origin)
         clause.body, clause.updated_at = text, utcnow()
+        return True
+
+    @staticmethod
+    def _edit_body_only(clause: Clause, new_text: str, after: Callable[[ClauseDocument], None] | None) -> bool:
+        """A clause never co-edited: only its body changes (its first document is seeded from it)."""
+        if after is not None:
+            after(ClauseDocument.from_history(None, [seed_update(new_text)]))
+        if new_text == clause.body:
+            return False
+        clause.body, clause.updated_at = new_text, utcnow()
         return True
 
     def _log_in_session(self, opened: OpenClause, update: bytes, *, user_id: int | None, origin: str) -> None:

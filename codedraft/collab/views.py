@@ -22,7 +22,7 @@ from codedraft.api.auth import api_user, token_required
 from codedraft.codes.models import Clause, Code
 from codedraft.codes.panels import ClausePanel
 from codedraft.codes.views import load_clause
-from codedraft.collab import history
+from codedraft.collab import history, suggestions
 from codedraft.collab.core import ClauseDocument
 from codedraft.collab.history_access import (
     AUDIENCES,
@@ -60,6 +60,9 @@ def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None
         context={
             "clause_uid": clause.uid,
             "readonly": not policy.can_edit_clause(viewer, clause),
+            "may_suggest": policy.can_suggest_on_clause(viewer, clause),
+            "may_decide": policy.can_decide_suggestions(viewer, clause),
+            "suggestions_url": url_for("collab.suggestions_json", slug=code.slug, uid=clause.uid),
             "user_name": viewer.name,
             "user_color": viewer.colour,
             "preview_url": url_for("codes.preview"),
@@ -365,3 +368,84 @@ def api_history(slug: str, uid: str) -> ResponseReturnValue:
         payload["at"] = at
         payload["text"] = history.text_as_of(log, at)
     return jsonify(payload)
+
+
+# --- suggestions --------------------------------------------------------------------------------
+
+
+def _suggestion_ids(field: str) -> list[str]:
+    """The ids a request names in ``field`` (form fields, repeated); 400 if malformed."""
+    try:
+        return suggestions.checked_ids(request.form.getlist(field) or request.args.getlist(field))
+    except suggestions.SuggestionError as error:
+        abort(400, description=str(error))
+
+
+def _suggestions_json(clause: Clause) -> dict[str, Any]:
+    store = store_for(current_app)
+    listed = suggestions.with_authors(suggestions.pending(store, clause))
+    return {"suggestions": [item.as_json(current_user.id) for item in listed],
+            "may_decide": policy.can_decide_suggestions(current_user, clause),
+            "may_suggest": policy.can_suggest_on_clause(current_user, clause)}
+
+
+@bp.route("/codes/<slug>/clauses/<uid>/suggestions")
+@login_required
+def suggestions_json(slug: str, uid: str) -> ResponseReturnValue:
+    """The clause's pending suggestions, with their authors, for the editor's list and marks."""
+    _code, clause = load_clause(slug, uid)
+    response = jsonify(_suggestions_json(clause))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/codes/<slug>/clauses/<uid>/suggestions/preview")
+@login_required
+def suggestions_preview(slug: str, uid: str) -> ResponseReturnValue:
+    """What accepting (``accept``) and rejecting (``reject``) these suggestions would make of the
+    clause: the text after and the word diff, nothing written."""
+    _code, clause = load_clause(slug, uid)
+    accept, reject = _suggestion_ids("accept"), _suggestion_ids("reject")
+    try:
+        shown = suggestions.preview(store_for(current_app), clause, current_user, accept=accept, reject=reject)
+    except suggestions.NotAllowed:
+        abort(403)
+    except suggestions.SuggestionError as error:
+        return jsonify(ok=False, error=str(error)), 404
+    return jsonify(ok=True, before=shown.before, after=shown.after,
+                   diff_html=str(render_markdown_diff(shown.diff)))
+
+
+@bp.route("/codes/<slug>/clauses/<uid>/suggestions/decide", methods=["POST"])
+@login_required
+def decide_suggestions(slug: str, uid: str) -> ResponseReturnValue:
+    """Accept and reject suggestions: ``accept`` and ``reject`` ids, or ``all=accept|reject`` for
+    every pending one. People who may edit decide any; a suggester may reject (withdraw) their
+    own. One minimal edit of the live text, committed here, then sent to the clause's room."""
+    _code, clause = load_clause(slug, uid)
+    accept, reject = _suggestion_ids("accept"), _suggestion_ids("reject")
+    every = request.form.get("all")
+    if every is not None:
+        if every not in ("accept", "reject") or accept or reject:
+            abort(400, description="all is accept or reject, without ids")
+        if not policy.can_decide_suggestions(current_user, clause):
+            abort(403)
+        ids = [s.id for s in suggestions.pending(store_for(current_app), clause)]
+        accept, reject = (ids, []) if every == "accept" else ([], ids)
+        if not ids:
+            return jsonify(ok=True, changed=False, **_suggestions_json(clause))
+    try:
+        changed = suggestions.decide(store_for(current_app), clause, current_user, accept=accept, reject=reject)
+        db.session.commit()  # co-editors get the edit once this commits
+    except suggestions.NotAllowed:
+        db.session.rollback()
+        abort(403)
+    except suggestions.SuggestionError as error:
+        db.session.rollback()
+        return jsonify(ok=False, error=str(error)), 404 if "no such" in str(error) else 400
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("deciding suggestions of clause %s failed", clause.uid)
+        message = _("The decision could not be saved. Nothing was changed; please try again.")
+        return jsonify(ok=False, error=message), 503
+    return jsonify(ok=True, changed=changed, **_suggestions_json(clause))

@@ -93,6 +93,9 @@ def _versions(updates: Sequence[ClauseUpdate], start: datetime, end: datetime, n
 
     Earlier updates are replayed too (they make the text the window starts from) but credit
     nobody; the text is read only where the author changes, not after every keystroke.
+    The text read is the body as typed, pending suggestions included (only the credits come from
+    it, never the redline's words): an accepted suggestion's words are then credited to whoever
+    suggested them, not to the chair whose acceptance merely dropped their mark.
     """
     doc: Doc[Text] = Doc()
     body = doc.get(BODY, type=Text)

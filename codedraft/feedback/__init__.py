@@ -28,8 +28,12 @@ def install(app: Flask) -> None:
         return ClausePanel("feedback/panel.html", panel_context(code, clause), region="aside", order=50)
 
     register_clause_panel(app, feedback_panel)
+    from codedraft import signals
     from codedraft.drafts.operations import after_publish
-    from codedraft.feedback.operations import carry_after_publish
+    from codedraft.feedback.operations import amendments_decided_in_text, carry_after_publish
+
+    # Amendments are suggestions in the live text too: deciding one there decides the amendment.
+    signals.suggestions_decided.connect(amendments_decided_in_text, sender=app)
 
     if carry_after_publish not in after_publish:
         after_publish.append(carry_after_publish)

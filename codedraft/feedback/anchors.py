@@ -167,6 +167,7 @@ def to_utf16(text: str, start: int, end: int) -> tuple[int, int]:
 
 _CONTENT_DELETED = 1
 _CONTENT_STRING = 4
+_CONTENT_FORMAT = 6
 _STRUCT_GC = 0
 _STRUCT_SKIP = 10
 _HAS_ORIGIN = 0x80
@@ -253,6 +254,8 @@ def _ascii_twin(update: bytes) -> bytes:
                     cursor.var_bytes()
             if kind == _CONTENT_DELETED:
                 cursor.var_uint()
+            elif kind == _CONTENT_FORMAT:  # a suggestion mark: key and JSON value, kept as they are
+                cursor.var_bytes(), cursor.var_bytes()
             elif kind == _CONTENT_STRING:
                 units = utf16_length(cursor.var_bytes(copy=False).decode("utf-8"))
                 cursor.out += _var_uint_bytes(units) + b"x" * units
@@ -310,7 +313,8 @@ def anchor_index(document: ClauseDocument, position: int, assoc: Literal["before
     if assoc == "after" and position == len(text):
         return document.sticky_index(position, "after")  # "end of the body": no character to name
     shadow = _shadow(document)
-    units = codepoint_to_utf16(text, position)
+    # Positions are in the accepted text; the shadow holds the raw one, suggestions included.
+    units = codepoint_to_utf16(document.raw_text, document.accepted_to_raw(position, assoc))
     return StickyIndex.new(shadow.body, units, Assoc.AFTER if assoc == "after" else Assoc.BEFORE).encode()
 
 
@@ -333,7 +337,7 @@ def resolve_index(document: ClauseDocument, encoded: bytes) -> int:
         units = int(StickyIndex.decode(encoded, shadow.body).get_index())
     except Exception:
         raise ValueError("sticky index cannot be resolved in this clause") from None
-    return utf16_to_codepoint(document.text, units)
+    return document.raw_to_accepted(utf16_to_codepoint(document.raw_text, units))
 
 
 def sticky_pair(document: ClauseDocument, passage: Passage) -> tuple[bytes, bytes]:

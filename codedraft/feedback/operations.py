@@ -19,15 +19,18 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, upd
 from codedraft import policy
 from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
-from codedraft.collab.core import ClauseDocument
+from codedraft.collab.core import ClauseDocument, LiveChange, SettleSuggestions, SuggestText
 from codedraft.collab.log import seed_update
+from codedraft.collab.offsets import utf16_to_codepoint
 from codedraft.collab.store import ClauseStore, store_for
+from codedraft.collab.suggestions import ORIGIN_REJECTED, ORIGIN_SUGGESTED
 from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
 from codedraft.exports.compare import DiffSegment, diff_words
 from codedraft.extensions import db
 from codedraft.feedback import anchors
+from codedraft.feedback.anchors import AnchorError
 from codedraft.feedback.joins import Splice, splice_amendment
 from codedraft.feedback.models import (
     ANCHOR_CHANGED,
@@ -220,9 +223,32 @@ def anchor_selection(store: ClauseStore, clause: Clause, quote: str, start: int 
     """
     opened = store.open(clause)
     with opened.lock:
-        passage = anchors.passage_from_selection(opened.doc.text, quote, start, end, unit)
+        text = opened.doc.text
+        if unit in ("utf16", "codepoint") and start is not None and end is not None:
+            raw = opened.doc.raw_text
+            if raw != text:
+                # A selection in the editor counts the pending suggested insertions it shows;
+                # anchors are kept in the accepted text.
+                quote, start, end = _accepted_selection(opened.doc, raw, quote, start, end, unit)
+                unit = "codepoint"
+        passage = anchors.passage_from_selection(text, quote, start, end, unit)
         sticky_start, sticky_end = anchors.sticky_pair(opened.doc, passage)
     return LiveAnchor(passage, sticky_start, sticky_end)
+
+
+def _accepted_selection(document: ClauseDocument, raw: str, quote: str, start: int, end: int,
+                        unit: anchors.Unit) -> tuple[str, int | None, int | None]:
+    """An editor selection of the raw text (suggestions shown) as code points of the accepted text."""
+    try:
+        if unit == "utf16":
+            start, end = utf16_to_codepoint(raw, start), utf16_to_codepoint(raw, end)
+        if not 0 <= start <= end <= len(raw) or raw[start:end] != quote:
+            return quote, None, None
+    except (ValueError, TypeError):
+        return quote, None, None
+    first, last = document.raw_to_accepted(start), document.raw_to_accepted(end)
+    accepted = document.text[first:last]
+    return (accepted if accepted.strip() else quote), first, last
 
 
 @dataclass(frozen=True)
@@ -311,7 +337,7 @@ def post_comment(code: Code, clause: Clause, author: User, body: str, *, anchor:
     db.session.add(comment)
     db.session.flush()
     if replacement is not None:
-        db.session.add(Amendment(comment_id=comment.id, replacement=replacement))
+        comment.amendment = Amendment(comment_id=comment.id, replacement=replacement)
         db.session.flush()
     return comment
 
@@ -423,6 +449,91 @@ def unhide_comment(code: Code, comment: Comment, by: User, *, link: str = "") ->
 
 
 # --- amendments ------------------------------------------------------------------------------
+#
+# An amendment is also a suggestion in the live text (one model, one list): proposing it marks
+# the passage's words for deletion and inserts the replacement as its author's suggestion, under
+# the id ``amendment-<comment id>``. Accepting or rejecting it here settles that suggestion;
+# deciding the suggestion in the editor's list decides the amendment (suggestions_decided).
+
+
+def amendment_suggestion_id(comment_id: int) -> str:
+    """The id of the suggestion that shows amendment ``comment_id`` in the live text."""
+    return f"amendment-{comment_id}"
+
+
+def suggest_amendment(store: ClauseStore, clause: Clause, comment: Comment) -> bool:
+    """Show a proposed amendment in the live text as its author's suggestion (a minimal edit of
+    marks, in the caller's transaction). Returns False when its passage is no longer there."""
+    amendment = comment.amendment
+    if amendment is None or comment.sticky_start is None or comment.sticky_end is None:
+        return False
+
+    def compute(document: ClauseDocument) -> LiveChange:
+        try:
+            splice = amended_text(document, comment, amendment)
+        except StalePassage:
+            return SettleSuggestions()  # nothing to show; the amendment is rebased or decided first
+        return SuggestText(splice.text, by=comment.author_id, id=amendment_suggestion_id(comment.id))
+
+    return store.edit_live_text(clause, compute, user_id=comment.author_id, origin=ORIGIN_SUGGESTED)
+
+
+def _pending_in(document: ClauseDocument, suggestion_id: str) -> bool:
+    return any(s.id == suggestion_id for s in document.suggestions())
+
+
+def settle_amendment_suggestion(store: ClauseStore, clause: Clause, comment: Comment, by: User) -> bool:
+    """Reject the suggestion showing amendment ``comment`` in the live text, if still pending."""
+    suggestion_id = amendment_suggestion_id(comment.id)
+
+    def compute(document: ClauseDocument) -> LiveChange:
+        pending = _pending_in(document, suggestion_id)
+        return SettleSuggestions(reject=frozenset({suggestion_id}) if pending else frozenset())
+
+    return store.edit_live_text(clause, compute, user_id=by.id, origin=ORIGIN_REJECTED)
+
+
+def _drop_stale_suggestion(store: ClauseStore, clause: Clause, comment: Comment, amendment: Amendment,
+                           by: User) -> None:
+    """Reject the amendment's suggestion if accepting it would no longer give the amended text
+    (the passage was edited, and the amendment rebased, since it was proposed)."""
+    suggestion_id = amendment_suggestion_id(comment.id)
+
+    def compute(document: ClauseDocument) -> LiveChange:
+        if not _pending_in(document, suggestion_id):
+            return SettleSuggestions()
+        wanted = amended_text(document, comment, amendment).text
+        trial = ClauseDocument.from_history(document.encode_state(), [])
+        trial.apply_change(SettleSuggestions(accept=frozenset({suggestion_id})))
+        if trial.text == wanted:
+            return SettleSuggestions()
+        return SettleSuggestions(reject=frozenset({suggestion_id}))
+
+    store.edit_live_text(clause, compute, user_id=by.id, origin=ORIGIN_REJECTED)
+
+
+def amendments_decided_in_text(_app: Any, *, clause: Clause, accepted: frozenset[str], rejected: frozenset[str],
+                               by: User) -> None:
+    """Suggestions decided from the editor's list: the amendments among them are decided too."""
+    for suggestion_id, accept in [*((i, True) for i in accepted), *((i, False) for i in rejected)]:
+        if not suggestion_id.startswith("amendment-") or not suggestion_id[len("amendment-"):].isdigit():
+            continue
+        comment = db.session.get(Comment, int(suggestion_id[len("amendment-"):]))
+        if comment is None or comment.clause_id != clause.id or comment.amendment is None:
+            continue
+        amendment = comment.amendment
+        if amendment.state != "proposed":
+            continue
+        withdrawn = not accept and by.id == comment.author_id
+        amendment.state = "accepted" if accept else "rejected"
+        amendment.decided_by_id, amendment.decided_at = by.id, utcnow()
+        amendment.decision_reason = ("Accepted in the text." if accept else
+                                     "Withdrawn by its author." if withdrawn else "Rejected in the text.")
+        comment.status = comment.disposition = amendment.state
+        comment.disposition_reason = amendment.decision_reason
+        comment.disposed_by_id, comment.disposed_at = by.id, utcnow()
+        if not withdrawn:
+            notify(comment.author_id, f"Your amendment to {clause.heading} was {amendment.state} in the text.", "")
 
 
 def amended_text(document: ClauseDocument, comment: Comment, amendment: Amendment) -> Splice:
@@ -476,16 +587,26 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
         raise StalePassage("This amendment is not anchored in the live text; rebase it first.")
     located: dict[str, Any] = {}
 
-    def compute(document: ClauseDocument) -> str:
+    suggestion_id = amendment_suggestion_id(comment.id)
+    if store.has_history(clause):
+        _drop_stale_suggestion(store, clause, comment, amendment, by)
+
+    def compute(document: ClauseDocument) -> LiveChange:
         splice = amended_text(document, comment, amendment)
         located["start"], located["replacement"] = splice.start, splice.replacement
+        if _pending_in(document, suggestion_id):
+            # Shown in the text as a suggestion: accepting it gives the same words, as one edit.
+            return SettleSuggestions(accept=frozenset({suggestion_id}))
         return splice.text
 
     def re_anchor(document: ClauseDocument) -> None:
         start = located["start"]
         end = start + len(located["replacement"])
         if end > start:
-            located["sticky"] = anchors.sticky_pair(document, anchors.Passage(start, end, located["replacement"]))
+            try:
+                located["sticky"] = anchors.sticky_pair(document, anchors.Passage(start, end, located["replacement"]))
+            except AnchorError:
+                pass  # the accepted words differ from the splice (edited meanwhile): keep the old anchor
 
     changed = store.edit_live_text(clause, compute, user_id=by.id, origin="amendment", after=re_anchor)
     if "sticky" in located:
@@ -503,11 +624,15 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     return changed
 
 
-def reject_amendment(clause: Clause, comment: Comment, by: User, reason: str, *, link: str = "") -> None:
+def reject_amendment(clause: Clause, comment: Comment, by: User, reason: str, *, link: str = "",
+                     store: ClauseStore | None = None) -> None:
+    """Reject the amendment (and, given the ``store``, its suggestion in the live text)."""
     amendment = _proposed_amendment(clause, comment, by)
     reason = (reason or "").strip()
     if not reason:
         raise FeedbackError(_("Give the reason for rejecting the amendment."))
+    if store is not None and store.has_history(clause):
+        settle_amendment_suggestion(store, clause, comment, by)
     amendment.state = "rejected"
     amendment.decided_by_id, amendment.decided_at = by.id, utcnow()
     amendment.decision_reason = reason[:MAX_REASON_CHARS]
@@ -528,6 +653,15 @@ def rebase_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     comment.quote = shown.current
     comment.anchor_start, comment.anchor_end = shown.start, shown.end
     comment.anchor_state = ANCHOR_LIVE
+    amendment = comment.amendment
+    if amendment is not None and store.has_history(clause):
+        # Its suggestion in the text follows: the stale one goes, one for the current words comes.
+        _drop_stale_suggestion(store, clause, comment, amendment, by)
+        opened = store.open(clause)
+        with opened.lock:
+            shown_already = _pending_in(opened.doc, amendment_suggestion_id(comment.id))
+        if not shown_already:
+            suggest_amendment(store, clause, comment)
 
 
 def _proposed_amendment(clause: Clause, comment: Comment, by: User) -> Amendment:

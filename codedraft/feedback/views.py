@@ -228,6 +228,9 @@ def post_comment(slug: str, uid: str) -> ResponseReturnValue:
         return _failed(code, clause, str(error), 403)
     except ops.FeedbackError as error:
         return _failed(code, clause, str(error))
+    if comment.kind == "amendment":
+        # One model, one list: the amendment shows in the live text as its author's suggestion.
+        ops.suggest_amendment(store_for(current_app), clause, comment)
     opened = [note.id for note in notify_ops.record_activity(clause, comment)]
     db.session.commit()
     realtime.announce(clause.uid, "amendment" if comment.kind == "amendment" else "comment", comment.id)
@@ -357,7 +360,7 @@ def decide_amendment(slug: str, uid: str, comment_id: int, action: str) -> Respo
             ops.accept_amendment(store, clause, comment, current_user, reason, link=link)
             message = _("The amendment was applied to the text.")
         elif action == "reject":
-            ops.reject_amendment(clause, comment, current_user, reason, link=link)
+            ops.reject_amendment(clause, comment, current_user, reason, link=link, store=store)
             message = _("The amendment was rejected; its author was told.")
         elif action == "rebase":
             ops.rebase_amendment(store, clause, comment, current_user)

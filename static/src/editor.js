@@ -38,6 +38,8 @@ import { gettext } from './i18n.js'
 import {
   authorshipField, authorshipMarks, insertLink, livePreview, setAuthorship, toggleInline, wireToolbar
 } from './collab/toolbar.js'
+import { acceptedRangesToEditor, acceptedText, refreshSuggestions, spansOf, suggestions } from './collab/suggest.js'
+import { SuggestionPanel } from './collab/suggestion_panel.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
 const STATUS_SETTLE_MS = 400
@@ -51,6 +53,9 @@ const STATUS_SETTLE_MS = 400
  * @property {string} label
  * @property {string} previewUrl
  * @property {boolean} livePreview markup hidden except on the lines being edited
+ * @property {boolean} suggestOnly may only suggest (locked to Suggesting)
+ * @property {boolean} mayDecide may accept and reject suggestions
+ * @property {string} suggestionsUrl the list of pending suggestions (JSON), or ''
  */
 
 /**
@@ -71,7 +76,10 @@ function readConfig (host, preview) {
     userColor: safeColor(host.dataset.userColor),
     label: host.dataset.label || gettext('Clause text'),
     previewUrl: (preview && preview.dataset.previewUrl) || host.dataset.previewUrl || '',
-    livePreview: false
+    livePreview: false,
+    suggestOnly: host.dataset.suggestOnly === 'true',
+    mayDecide: host.dataset.mayDecide === 'true',
+    suggestionsUrl: host.dataset.suggestionsUrl || ''
   }
 }
 
@@ -215,12 +223,38 @@ function bindPreview (ytext, previewEl, url) {
     }
   })
   ytext.observe(() => {
-    const text = ytext.toString()
+    // The clause as accepted: pending suggested insertions are not (yet) part of it.
+    const text = acceptedText(ytext.toString(), spansOf(ytext))
     if (text === lastText) return
     lastText = text
     previewer.schedule(text)
   })
   return () => previewer.cancel()
+}
+
+/** @type {SuggestionPanel | null} */
+let pagePanel = null
+
+/**
+ * The page's suggestion panel (one for the page; each session of the clause attaches to it).
+ *
+ * @param {EditorConfig} config
+ * @param {Y.Text} ytext
+ * @returns {SuggestionPanel}
+ */
+function sessionPanel (config, ytext) {
+  if (!pagePanel) {
+    pagePanel = new SuggestionPanel({
+      root: document.getElementById('suggestion-panel'),
+      modeSwitch: document.getElementById('suggest-mode'),
+      url: config.suggestionsUrl,
+      csrfToken: metaContent('csrf-token'),
+      mayDecide: config.mayDecide,
+      suggestOnly: config.suggestOnly
+    })
+  }
+  pagePanel.watch(ytext)
+  return pagePanel
 }
 
 /**
@@ -265,6 +299,9 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     awareness, unloadTarget: window, resyncInterval: DEFAULT_RESYNC_INTERVAL_MS
   })
 
+  // The list of pending suggestions beside the editor, and the mode switch (Editing / Suggesting).
+  const panel = sessionPanel(config, ytext)
+
   // Track nothing by default: yCollab adds its own sync origin, so undo reverts only the edits
   // typed here, never a co-author's nor what arrived from the server.
   const undoManager = new Y.UndoManager(ytext, { trackedOrigins: new Set() })
@@ -273,9 +310,13 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
   // sync would put the words at a meaningless position. After that, offline editing is allowed.
   let everSynced = false
   let readonly = config.readonly
+  let suggestOnly = config.suggestOnly
   const editable = new Compartment()
   const previewMode = new Compartment()
-  const isLocked = () => readonly || !everSynced
+  const isLocked = () => (readonly && !suggestOnly) || !everSynced
+  // Suggestion mode: who we are (the server's account id, from the join ack) and the mode.
+  let userId = -1
+  const modeOf = () => (suggestOnly || panel.suggesting ? 'suggesting' : 'editing')
 
   const nonce = metaContent('csp-nonce')
   const linkQuestion = (document.getElementById('editor-toolbar') || host).dataset.linkQuestion || 'Address of the link'
@@ -303,6 +344,15 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
         previewMode.of(config.livePreview ? livePreview : []),
         authorshipField,
         yCollab(ytext, awareness, { undoManager }),
+        suggestions({
+          mode: modeOf,
+          userId: () => userId,
+          author: (by) => panel.author(by, by === userId ? { name: config.userName, color: config.userColor } : null)
+        }, {
+          mayAccept: () => panel.mayDecide,
+          mayReject: (_id, by) => panel.mayDecide || by === userId,
+          decide: (action, id) => { panel.decide(action, [id]) }
+        }),
         EditorView.contentAttributes.of({ 'aria-label': config.label, 'aria-multiline': 'true', spellcheck: 'true' }),
         ...(nonce ? [EditorView.cspNonce.of(nonce)] : [])
       ]
@@ -315,8 +365,11 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
   }
   host.dataset.editable = String(!isLocked())
 
-  provider.on('joined', ({ readonly: ro, user }) => {
+  provider.on('joined', ({ readonly: ro, suggestOnly: so, user }) => {
     readonly = ro
+    suggestOnly = so
+    panel.setSuggestOnly(so)
+    if (user && Number.isInteger(user.id)) userId = user.id
     if (user && user.name) {
       // The server's idea of who we are wins over the page's.
       const color = safeColor(user.color || config.userColor)
@@ -324,7 +377,12 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     }
     applyEditability()
   })
-  provider.on('role', ({ readonly: ro }) => { readonly = ro; applyEditability() })
+  provider.on('role', ({ readonly: ro, suggestOnly: so }) => {
+    readonly = ro
+    suggestOnly = so
+    panel.setSuggestOnly(so)
+    applyEditability()
+  })
   provider.on('synced', ({ synced }) => {
     if (synced && !everSynced) { everSynced = true; applyEditability() }
   })
@@ -336,6 +394,7 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     queueMicrotask(() => onStale(error))
   })
 
+  panel.attach(() => view.dispatch({ effects: refreshSuggestions.of(null) }))
   const stopStatus = bindStatus(provider, host, statusEl, notice)
   const onPresence = () => { if (presenceList) renderPresence(presenceList, awareness) }
   awareness.on('change', onPresence)
@@ -354,6 +413,7 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
       view.dispatch({ effects: previewMode.reconfigure(on ? livePreview : []) })
     },
     destroy () {
+      panel.detach()
       stopStatus()
       if (persistence) persistence.destroy()
       stopPreview()
@@ -430,9 +490,11 @@ export function startClauseEditor (doc = document) {
         try {
           const response = await fetch(button.getAttribute('data-authors-url') || '', { credentials: 'same-origin' })
           if (!response.ok) throw new Error(`HTTP ${response.status}`)
-          const marks = authorshipMarks((await response.json()).passages, view.state.doc.toString())
+          // Authors are known for the accepted text; the editor also shows pending suggestions.
+          const spans = spansOf(/** @type {ClauseSession} */ (session).ydoc.getText('body'))
+          const marks = authorshipMarks((await response.json()).passages, acceptedText(view.state.doc.toString(), spans))
           if (!marks) return button.getAttribute('data-stale') || ''
-          view.dispatch({ effects: setAuthorship.of(marks.marks) })
+          view.dispatch({ effects: setAuthorship.of(acceptedRangesToEditor(marks.marks, spans)) })
           return `${button.getAttribute('data-shown') || ''} ${marks.authors.map((name, i) => `${i + 1}: ${name}`).join(', ')}`
         } catch (err) {
           return button.getAttribute('data-failed') || ''

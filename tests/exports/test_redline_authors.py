@@ -147,3 +147,37 @@ def test_export_names_are_whole_words() -> None:
     assert code_title.replace(" ", "-").startswith(stem), stem  # cut between words
     long_name = safe_download_name("word " * 40, "pdf")
     assert long_name.endswith("word.pdf") and "--" not in long_name
+
+
+def test_an_accepted_suggestion_is_credited_to_its_suggester_and_a_pending_one_is_not_exported(
+        app, make_code, make_user) -> None:
+    from codedraft.codes import operations as codes
+    from codedraft.collab import suggestions
+    from codedraft.collab.core import SuggestText
+
+    code = make_code("Suggested Code")
+    seed = "Providers shall document the training data."
+    clause = codes.add_clause(codes.add_chapter(code, "Chapter"), kind="commitment", number="1", title="Data",
+                              body=seed)
+    office = make_user(office=True, name="Olga Office")
+    chair = make_user("chair", code, name="Chloe Chair")
+    rita = make_user("reviewer", code, name="Rita Reviewer")
+    sam = make_user("reviewer", code, name="Sam Second")
+    publish_draft(code, "First", by=office)
+    db.session.commit()
+    store = store_for(app)
+    for who, new_text, suggestion_id in ((rita, seed.replace("the training", "all the training"), "r1"),
+                                         (sam, seed.replace("document", "publish"), "s1")):
+        store.edit_live_text(clause, lambda _doc, t=new_text, w=who, i=suggestion_id: SuggestText(t, by=w.id, id=i),
+                             user_id=who.id, origin="suggestion")
+        db.session.commit()
+    suggestions.decide(store, clause, chair, accept=["r1"])  # Sam's stays pending
+    db.session.commit()
+    publish_draft(code, "Second", by=office)
+    db.session.commit()
+
+    request = jobs.ExportRequest.build("redline", "docx", {"from": "1", "to": "2"})
+    authors = _marks_by_author(jobs.produce_export(code, request).data)
+    assert set(authors) == {"Rita Reviewer"}, authors
+    assert any("all" in text for text in authors["Rita Reviewer"])
+    assert all("publish" not in text for texts in authors.values() for text in texts)

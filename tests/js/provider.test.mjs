@@ -87,7 +87,7 @@ test('handshake: join, server step 1, our step 2 then step 1, server step 2 -> s
   assert.equal(a.text.toString(), 'Signatories shall publish a summary.')
   assert.equal(a.provider.unackedCount, 0)
   assert.deepEqual(a.events.filter((e) => e.name === 'status').map((e) => e.status), ['synced'])
-  assert.deepEqual(a.provider.user, { name: 'ana', color: '#336699' })
+  assert.deepEqual(a.provider.user, { id: -1, name: 'ana', color: '#336699' })
 })
 
 test('a provider on a socket that is not yet connected joins on "connect"', () => {
@@ -276,7 +276,7 @@ test('read-only: status, a refused edit makes the replica stale, role changes bo
   assert.equal(r.provider.readonly, true)
   assert.equal(r.provider.status, STATUS.READONLY)
   assert.equal(r.text.toString(), 'Published text.')
-  assert.deepEqual(r.events.find((e) => e.name === 'joined'), { name: 'joined', readonly: true, user: { name: 'observer', color: '#336699' } })
+  assert.deepEqual(r.events.find((e) => e.name === 'joined'), { name: 'joined', readonly: true, suggestOnly: false, user: { id: -1, name: 'observer', color: '#336699' } })
 
   // An edit that slipped through (e.g. typed just before the role arrived) is refused, not kept pending.
   r.type(0, 'X')

@@ -31,9 +31,11 @@ def test_two_editors_converge_and_the_log_holds_it(app, stage):
 
 def test_a_reader_sees_edits_live_but_cannot_write(app, stage):
     chair = stage.editor("chair")
-    reader = stage.client("reviewer")
+    # An observer: reviewers may suggest (tests/realtime/test_suggestion_sockets.py), observers only read.
+    reader = stage.client("observer")
     ack = reader.join(stage.clause.uid)
-    assert ack == {"ok": True, "readonly": True, "user": {"name": "Reviewer", "color": ack["user"]["color"]}}
+    assert ack == {"ok": True, "readonly": True, "suggest_only": False,
+                   "user": {"id": stage.people["observer"].id, "name": "Observer", "color": ack["user"]["color"]}}
     assert reader.synced.wait(5)
     chair.insert(0, "Live ")
     wait_for(lambda: reader.value() == "Live Seed text.", message="reader sees the edit")

@@ -49,14 +49,16 @@ def test_case_3_messages_naming_another_codes_clause_are_checked(app, stage):
 
 
 def test_case_4_reviewer_and_observer_updates_are_rejected_but_reviewers_still_read(app, stage):
-    for who in ("reviewer", "observer"):
+    # A reviewer may suggest (an update marked as their suggestion), never change the text itself.
+    refusals = {"reviewer": "you may only suggest text, marked as your suggestion",
+                "observer": "you may read this clause but not edit it"}
+    for who, refusal in refusals.items():
         client = stage.client(who)
         assert client.join(stage.clause.uid)["readonly"] is True
         assert client.synced.wait(5)
         client.insert(0, f"{who} was here ")
         wait_for(lambda c=client: any(not a["ok"] for a in c.acks), message="rejection")
-        assert [a for a in client.acks if not a["ok"]] == [
-            {"ok": False, "error": "you may read this clause but not edit it"}]
+        assert [a for a in client.acks if not a["ok"]] == [{"ok": False, "error": refusal}]
     assert stored_text(app, stage.clause.id) == "Seed text."
 
 

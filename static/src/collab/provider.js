@@ -8,10 +8,10 @@
  * several clauses.
  *
  * Protocol (frozen; the Python server implements the same):
- *   client -> "join"  {clause}               ack {ok, readonly, user} | {ok: false, error}
+ *   client -> "join"  {clause}               ack {ok, readonly, suggest_only, user} | {ok: false, error}
  *   both   -> "y"     {clause, msg: frame}   client->server carries an ack {ok} | {ok: false, error}
  *   server -> "y"     {clause, frames}       others' edits: several frames, each a varuint length and its bytes
- *   server -> "role"  {clause, readonly}
+ *   server -> "role"  {clause, readonly, suggest_only}
  *   server -> "error" {clause, error}
  *   client -> "leave" {clause}
  * After a successful join the server sends its sync step 1; we answer with step 2 and send our
@@ -71,6 +71,7 @@ const UNLOAD_ORIGIN = 'window unload'
 
 /**
  * @typedef {object} ServerUser
+ * @property {number} id the account's id (suggestion marks carry it)
  * @property {string} name
  * @property {string} color
  */
@@ -79,8 +80,8 @@ const UNLOAD_ORIGIN = 'window unload'
  * @typedef {object} ProviderEvents
  * @property {(e: {status: string}) => void} status    status changed (see STATUS)
  * @property {(e: {count: number}) => void} pending    the number of unacknowledged local updates changed
- * @property {(e: {readonly: boolean, user: ServerUser | null}) => void} joined  the server accepted our join
- * @property {(e: {readonly: boolean}) => void} role   the server changed our permission
+ * @property {(e: {readonly: boolean, suggestOnly: boolean, user: ServerUser | null}) => void} joined  the server accepted our join
+ * @property {(e: {readonly: boolean, suggestOnly: boolean}) => void} role   the server changed our permission
  * @property {(e: {synced: boolean}) => void} synced   became synced / lost sync
  * @property {(e: {error: string, count: number}) => void} rejected  the server refused `count` local updates
  * @property {(e: {error: string, source: string}) => void} error     join refused, server error, malformed frame
@@ -132,6 +133,8 @@ export class ClauseProvider extends ObservableV2 {
     this._ownsAwareness = !awareness
     /** Whether the server lets us edit; from the join ack and later "role" events. */
     this.readonly = false
+    /** Read-only, but may add and withdraw their own suggestions (suggestion mode). */
+    this.suggestOnly = false
     /** The user as the server knows it (name, color), from the join ack. */
     /** @type {ServerUser | null} */
     this.user = null
@@ -284,8 +287,11 @@ export class ClauseProvider extends ObservableV2 {
     this._joined = true
     this.lastError = ''
     this.readonly = ack.readonly === true
-    this.user = ack.user && typeof ack.user === 'object' ? { name: String(ack.user.name ?? ''), color: String(ack.user.color ?? '') } : null
-    this.emit('joined', [{ readonly: this.readonly, user: this.user }])
+    this.suggestOnly = this.readonly && ack.suggest_only === true
+    this.user = ack.user && typeof ack.user === 'object'
+      ? { id: Number(ack.user.id ?? -1), name: String(ack.user.name ?? ''), color: String(ack.user.color ?? '') }
+      : null
+    this.emit('joined', [{ readonly: this.readonly, suggestOnly: this.suggestOnly, user: this.user }])
     if (!this._step1Sent) this._sendStep1()
     // Updates typed after our step 2 went out but before the join was confirmed were held back
     // (the server may handle events concurrently, so nothing but step 2 goes out before the ack).
@@ -359,9 +365,11 @@ export class ClauseProvider extends ObservableV2 {
   _handleRole (payload) {
     if (this._destroyed || !payload || payload.clause !== this.clause) return
     const readonly = payload.readonly === true
-    if (readonly === this.readonly) return
+    const suggestOnly = readonly && payload.suggest_only === true
+    if (readonly === this.readonly && suggestOnly === this.suggestOnly) return
     this.readonly = readonly
-    this.emit('role', [{ readonly }])
+    this.suggestOnly = suggestOnly
+    this.emit('role', [{ readonly, suggestOnly }])
     this._updateStatus()
   }
 
@@ -559,7 +567,7 @@ export class ClauseProvider extends ObservableV2 {
   _computeStatus () {
     if (!this._connected || this._joinRefused || this.diverged) return STATUS.OFFLINE
     if (!this._synced) return STATUS.CONNECTING
-    return this.readonly ? STATUS.READONLY : STATUS.SYNCED
+    return this.readonly && !this.suggestOnly ? STATUS.READONLY : STATUS.SYNCED
   }
 
   _updateStatus () {
