@@ -116,6 +116,8 @@ MAX_POSITION = 16383
 MAX_POSITIONS_PER_TERM = 256
 MAX_TERM_CHARS = 500
 LANGUAGES_TTL_S = 60.0
+# Parentheses nested deeper than this are not parsed: the query's words are searched literally.
+MAX_NESTING = 20
 # Up to this many matches are counted exactly (total and facets from one pass that stops after
 # EXACT_LIMIT + 1). Past it both come from a sample of the table's pages, and ts_rank runs over
 # the matching clauses and about RANK_WINDOW of the newest matching comments only: EXPLAIN
@@ -360,17 +362,21 @@ Leaf = Text | Pattern | Fuzzy | Key | Match | Nothing | Every
 Node = Leaf | And | Or | Not
 
 
+# "a OR b OR c" is one Or of three, and "NOT NOT a" is a: a chain of operators stays one level
+# deep (120 NOTs became SQL nested past SQLite's parser stack).
 def _all_of(children: Iterable[Node | None]) -> Node | None:
-    kept = tuple(c for c in children if c is not None)
+    kept = tuple(n for c in children if c is not None for n in (c.children if isinstance(c, And) else (c,)))
     return kept[0] if len(kept) == 1 else (And(kept) if kept else None)
 
 
 def _any_of(children: Iterable[Node | None]) -> Node | None:
-    kept = tuple(c for c in children if c is not None)
+    kept = tuple(n for c in children if c is not None for n in (c.children if isinstance(c, Or) else (c,)))
     return kept[0] if len(kept) == 1 else (Or(kept) if kept else None)
 
 
 def _negated(child: Node | None) -> Node | None:
+    if isinstance(child, Not):
+        return child.child
     return Not(child) if child is not None else None
 
 
@@ -391,6 +397,7 @@ class QueryParser:
         self.messages: list[str] = []
         self._tokens = list(self._tokenize(text))
         self._at = 0
+        self._depth = 0
 
     # -- tokens: ("(",), (")",), ("op", word), ("phrase" | "word", text, field)
 
@@ -477,10 +484,15 @@ class QueryParser:
             raise _Unparsable()
         self._at += 1
         if token[0] == "(":
+            # Each level is five frames of this parser: 200 levels ran out of Python's stack.
+            self._depth += 1
+            if self._depth > MAX_NESTING:
+                raise _Unparsable()
             node = self._sequence()
             if self._peek() != (")",):
                 raise _Unparsable()
             self._at += 1
+            self._depth -= 1
             return node
         if token[0] == ")":
             raise _Unparsable()
