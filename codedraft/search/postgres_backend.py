@@ -957,15 +957,17 @@ class PostgresSearchEngine(SearchEngine):
         first: Sequence[Any] = ()
         if sample.matches <= 2 * EXACT_LIMIT:
             first = connection.execute(sa.text(
-                f"SELECT {FACET_COLUMNS} FROM search_document WHERE {compiled.condition} LIMIT {EXACT_LIMIT + 1}"
-            ), compiled.params).all()
+                f"SELECT {FACET_COLUMNS}, doc_id FROM search_document WHERE {compiled.condition}"
+                f" LIMIT {EXACT_LIMIT + 1}"), compiled.params).all()
         estimated = not first or len(first) > EXACT_LIMIT
         if estimated:
             total, facets, since = self._estimate(sample, first, limit)
             rows = self._top(connection, compiled, limit, since=since) if total else []
         else:
             total, facets = len(first), facet_counts(_tally(first), analysis.fold_key)
-            rows = self._top(connection, compiled, limit)
+            # Every match is known: rank just those rows, found by key. Running the condition
+            # again rechecked each candidate ("the activities": 6,179 rows read for 580).
+            rows = self._top(connection, compiled, limit, among=[row.doc_id for row in first]) if total else []
         if not grouped:
             rows = rows[(page - 1) * per_page : page * per_page]
         marker = self._marker(connection, compiled, [row.body for row in rows])
@@ -1030,13 +1032,19 @@ class PostgresSearchEngine(SearchEngine):
             estimate = connection.execute(sa.text("SELECT count(*) FROM search_document")).scalar()
         return int(estimate or 0)
 
-    def _top(self, connection: Connection, compiled: Compiled, limit: int, since: Any = None) -> list[Any]:
-        """The best ``limit`` matches by rank. With ``since`` only the matching clauses and the
+    def _top(
+        self, connection: Connection, compiled: Compiled, limit: int, since: Any = None,
+        among: Sequence[str] | None = None,
+    ) -> list[Any]:
+        """The best ``limit`` matches by rank; ``among`` (doc ids) when every match is known
+        already. With ``since`` only the matching clauses and the
         matching comments created since then are ranked: the two are found through the btree
         on (kind_key, created), so the rows read stay about RANK_WINDOW however common the
         words (PostgreSQL may still AND in the words' GIN index when that is cheaper)."""
         rank = _rank_sql(compiled)
         condition = compiled.condition
+        if among is not None:
+            condition = f"doc_id = ANY(CAST({compiled.bind(list(among))} AS text[]))"
         if since is not None:
             condition += (f" AND (kind_key = 'clause' OR (kind_key = 'comment' AND created >= {compiled.bind(since)}))")
         sql = (f"SELECT doc_id, kind, body, {', '.join(HIT_COLUMNS)}, {rank} AS score FROM search_document"
