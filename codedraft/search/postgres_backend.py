@@ -1,10 +1,12 @@
 """PostgreSQL full-text search behind the ``SearchEngine`` interface: the backend for CodeDraft
 scaled out over several machines, where no Whoosh folder can be shared.
 
-The index is two tables made by a migration (``migrations/versions/5f1c2a9d7e30_*``):
-``search_document`` (stored fields, folded keys for filters, ``visibility text[]``, and two
-``tsvector`` columns) and ``search_word`` (every unstemmed word, for expanding patterns).
-What this module guarantees, and how:
+The index is two tables made by migrations (``5f1c2a9d7e30``, indexes ``f17b2c3d4e5a``; this
+module creates nothing): ``search_document`` (stored fields, folded keys for filters,
+``visibility text[]``, and two ``tsvector`` columns, each in one GIN index together with
+``visibility``; btree indexes on the filter keys and on ``(kind_key, created)``) and
+``search_word`` (every unstemmed word, for expanding patterns). What this module guarantees,
+and how:
 
 * The same query language and messages as ``WhooshSearchEngine``: words (AND), "phrases",
   AND/OR/NOT/ANDNOT, ``prefix*`` and ``wild?ard`` with at least three literal letters and at
@@ -23,8 +25,12 @@ What this module guarantees, and how:
   ``unstemmed`` holds number + title (A), body (B), chapter (C) and author (D) for prefixes,
   wildcards, fuzzy words and the chapter/clause/author fields. A phrase is matched within one
   weight, so it never runs from a title into the body.
-* Visibility is part of every WHERE clause (``visibility && tokens``, GIN), so totals, facets,
-  snippets and highlights only come from documents the searcher may see.
+* Visibility is part of every WHERE clause (``visibility && tokens``, in the words' GIN index),
+  so totals, facets, snippets and highlights only come from documents the searcher may see.
+* Bounded work per search (docs/search.md): a page sample first; up to ``EXACT_LIMIT`` matches
+  the total and facets are exact (one pass that stops after ``EXACT_LIMIT + 1``) and only those
+  rows are ranked; past it both are estimated from the sample (``estimated``, "about N") and
+  ``ts_rank`` runs over the matching clauses and about ``RANK_WINDOW`` newest matching comments.
 * A search runs in one read-only REPEATABLE READ transaction under ``statement_timeout``;
   past it the results say ``MESSAGE_TIME_LIMIT``. Writers wait for locks at most
   ``write_timeout`` (``lock_timeout``), then raise ``SearchIndexBusy``. A rebuild replaces
