@@ -40,12 +40,14 @@ and how:
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import html
 import logging
 import re
 import threading
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
 
@@ -151,6 +153,8 @@ FILTER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("author", "author_key"),
 )
 FACET_COLUMNS = ", ".join(FACET_FIELDS)
+# Positions in a sampled row: the facet columns, then kind_key, created and whether it matches.
+_SAMPLE_KIND, _SAMPLE_CREATED, _SAMPLE_HIT = len(FACET_FIELDS), len(FACET_FIELDS) + 1, len(FACET_FIELDS) + 2
 HIT_COLUMNS: tuple[str, ...] = (
     "code_id",
     "code_title",
@@ -176,6 +180,8 @@ _WILDCARD_CHARS = re.compile(r"[*?]")
 _FIELD_PREFIX = re.compile(r"(?<![\w:])(?P<field>{}):".format("|".join(USER_QUERY_FIELDS)))
 _FUZZY = re.compile(r"^(?P<word>.*\w)~(?P<distance>\d*)(?:/\d*)?$")
 _WORD_END = re.compile(r"[\s()\"]")
+# One character of a word as ``analysis.WORD_PATTERN`` cuts words.
+_WORD_CHAR = analysis.WORD_PATTERN.pattern.removesuffix("+")
 
 _UPSERT = sa.text(
     "INSERT INTO search_document ({columns}, stemmed, unstemmed) VALUES ({values},"
@@ -1003,7 +1009,7 @@ class PostgresSearchEngine(SearchEngine):
             f"SELECT {FACET_COLUMNS}, kind_key, created, {compiled.condition} AS hit FROM search_document"
             f" TABLESAMPLE SYSTEM ({percent:.4f}) REPEATABLE (17)"), compiled.params).all()
         factor = 1.0 if percent >= 100.0 else documents / len(rows) if rows else 0.0
-        hits = [row for row in rows if row.hit]
+        hits = [row for row in rows if row[_SAMPLE_HIT]]
         return _Sample(hits, factor, round(len(hits) * factor))
 
     def _estimate(
@@ -1023,10 +1029,11 @@ class PostgresSearchEngine(SearchEngine):
         total = max(len(first), sample.matches)
         # The newest sampled matching comments stand for the newest matching comments at large:
         # the window is the sampled share of it, counted back from the newest.
-        newest = sorted((row.created for row in sample.hits if row.kind_key == "comment" and row.created is not None),
-                        reverse=True)
         reach = max(1, round(max(RANK_WINDOW, limit * 4) / sample.factor)) if sample.factor else 0
-        since = newest[reach - 1] if reach and len(newest) >= reach else None
+        kind, created = _SAMPLE_KIND, _SAMPLE_CREATED
+        newest = heapq.nlargest(reach, (row[created] for row in sample.hits
+                                        if row[kind] == "comment" and row[created] is not None))
+        since = newest[-1] if reach and len(newest) >= reach else None
         return total, facet_counts(raw, analysis.fold_key), since
 
     def _document_count(self, connection: Connection) -> int:
@@ -1203,8 +1210,17 @@ class _Marker:
         self._languages = compiled.languages
         self._words = compiled.words
         self._prefixes = tuple(compiled.prefixes)
+        # A page's bodies repeat their words: each is decided once (a page of long clauses
+        # asked about 19,000 words, 90 ms, for "inte*").
+        self._decided: dict[str, bool] = {}
 
     def __call__(self, word: str) -> bool:
+        decided = self._decided.get(word)
+        if decided is None:
+            decided = self._decided[word] = self._decide(word)
+        return decided
+
+    def _decide(self, word: str) -> bool:
         found = self._lexemes.get(unicodedata.normalize("NFC", word))
         if found is None:
             return False
@@ -1218,13 +1234,24 @@ class _Marker:
 def snippet(body: str, marked: Any) -> str:
     """Escaped fragments of ``body`` around the words ``marked(word)`` accepts, matched words in
     ``<mark>``; or the escaped opening when nothing is marked."""
-    spans = [m.span() for m in analysis.WORD_PATTERN.finditer(body) if marked(m.group())]
+    # Each distinct word asked once, then only those found again (by one regex, in C): a page
+    # of long clauses holds about 19,000 words, and a Python step per word was most of a
+    # search's time outside the database.
+    wanted = {word for word in set(analysis.WORD_PATTERN.findall(body)) if marked(word)}
+    spans = [m.span() for m in _whole_words(wanted).finditer(body)] if wanted else []
     if not spans:
         opening = body[:SNIPPET_CHARS]
         return html.escape(opening, quote=True) + ("…" if len(body) > SNIPPET_CHARS else "")
     fragments = _fragments(body, spans)
     best = sorted(sorted(fragments, key=lambda f: -len(f[2]))[:SNIPPET_FRAGMENTS], key=lambda f: f[0])
     return " … ".join(_marked_text(body, start, end, marks) for start, end, marks in best)
+
+
+def _whole_words(words: set[str]) -> re.Pattern[str]:
+    """Matches exactly the ``WORD_PATTERN`` words in ``words`` (longest first, never a part of
+    a longer word)."""
+    either = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<!{_WORD_CHAR})(?:{either})(?!{_WORD_CHAR})")
 
 
 def _fragments(body: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, list[tuple[int, int]]]]:
@@ -1260,13 +1287,17 @@ def _marked_text(body: str, start: int, end: int, marks: list[tuple[int, int]]) 
     return "".join(pieces)
 
 
-def _tally(rows: Iterable[Any]) -> dict[str, dict[str, int]]:
-    """Facet name -> {value: rows}, from rows whose first columns are ``FACET_COLUMNS``."""
+def _tally(rows: Sequence[Any]) -> dict[str, dict[str, int]]:
+    """Facet name -> {value: rows}, from rows whose first columns are ``FACET_COLUMNS``.
+
+    Column by column through Counter: reading the rows one by one and field by field took
+    34 ms for the 2,400 sampled matches of "the"."""
     raw: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
-    for row in rows:
-        for name, value in zip(FACET_FIELDS, row[: len(FACET_FIELDS)], strict=True):
+    for name, values in zip(FACET_FIELDS, zip(*rows, strict=False), strict=False):
+        counts = raw[name]
+        for value, count in Counter(values).items():
             key = str(value or "").strip()
-            raw[name][key] = raw[name].get(key, 0) + 1
+            counts[key] = counts.get(key, 0) + count
     return raw
 
 

@@ -892,8 +892,15 @@ class _Marker:
         self._words = compiled.words
         self._prefixes = tuple(compiled.prefixes)
         self._language = language
+        self._decided: dict[str, bool] = {}  # a body repeats its words: each is decided once
 
     def __call__(self, word: str) -> bool:
+        decided = self._decided.get(word)
+        if decided is None:
+            decided = self._decided[word] = self._decide(word)
+        return decided
+
+    def _decide(self, word: str) -> bool:
         if self._terms and analysis.index_term(word, self._language) in self._terms:
             return True
         if not (self._words or self._prefixes):
