@@ -309,7 +309,11 @@ def measure_engine(engine: SearchEngine, documents: list[SearchDocument],
     report["check_in_sync"] = engine.fingerprints() == {doc.doc_id: document_fingerprint(doc) for doc in documents}
     report["check_s"] = round(time.perf_counter() - started, 2)
     timed_out: list[str] = []
+    # Load average (1, 5, 15 min) as this backend's queries start and end: other work on the
+    # machine inflates them, and the backends are measured one after another.
+    report["load_average_before_queries"] = [round(x, 1) for x in os.getloadavg()]
     report["query_ms"] = time_queries(lambda t, f, v: engine_search(engine, t, f, v, timed_out), queries, viewers)
+    report["load_average_after_queries"] = [round(x, 1) for x in os.getloadavg()]
     report["timed_out_queries"] = timed_out
     # Found at all? The language queries use forms the Polish and German texts do not contain.
     report["language_totals"] = {t: engine_search(engine, t, f, viewers[1], [])[0] for _k, t, f in LANGUAGE_QUERIES}

@@ -389,14 +389,15 @@ def filter_values(value: FilterValue) -> tuple[str, ...]:
 def day_bounds(
     date_from: dt.date | dt.datetime | None, date_to: dt.date | dt.datetime | None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Inclusive naive-UTC bounds for a date filter: a ``date`` covers its whole day."""
+    """Inclusive naive-UTC bounds for a date filter: a ``date`` covers its whole day; anything
+    that is not a date or datetime sets no bound."""
     start = _as_utc_naive(date_from, end_of_day=False)
     end = _as_utc_naive(date_to, end_of_day=True)
     return start, end
 
 
 def _as_utc_naive(value: dt.date | dt.datetime | None, *, end_of_day: bool) -> dt.datetime | None:
-    if value is None:
+    if not isinstance(value, dt.date):  # None, or not a date at all (a string from a caller): no bound
         return None
     if isinstance(value, dt.datetime):
         return to_utc_naive(value)

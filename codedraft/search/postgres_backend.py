@@ -1,10 +1,12 @@
 """PostgreSQL full-text search behind the ``SearchEngine`` interface: the backend for CodeDraft
 scaled out over several machines, where no Whoosh folder can be shared.
 
-The index is two tables made by a migration (``migrations/versions/5f1c2a9d7e30_*``):
-``search_document`` (stored fields, folded keys for filters, ``visibility text[]``, and two
-``tsvector`` columns) and ``search_word`` (every unstemmed word, for expanding patterns).
-What this module guarantees, and how:
+The index is two tables made by migrations (``5f1c2a9d7e30``, indexes ``f17b2c3d4e5a``; this
+module creates nothing): ``search_document`` (stored fields, folded keys for filters,
+``visibility text[]``, and two ``tsvector`` columns, each in one GIN index together with
+``visibility``; btree indexes on the filter keys and on ``(kind_key, created)``) and
+``search_word`` (every unstemmed word, for expanding patterns). What this module guarantees,
+and how:
 
 * The same query language and messages as ``WhooshSearchEngine``: words (AND), "phrases",
   AND/OR/NOT/ANDNOT, ``prefix*`` and ``wild?ard`` with at least three literal letters and at
@@ -23,8 +25,12 @@ What this module guarantees, and how:
   ``unstemmed`` holds number + title (A), body (B), chapter (C) and author (D) for prefixes,
   wildcards, fuzzy words and the chapter/clause/author fields. A phrase is matched within one
   weight, so it never runs from a title into the body.
-* Visibility is part of every WHERE clause (``visibility && tokens``, GIN), so totals, facets,
-  snippets and highlights only come from documents the searcher may see.
+* Visibility is part of every WHERE clause (``visibility && tokens``, in the words' GIN index),
+  so totals, facets, snippets and highlights only come from documents the searcher may see.
+* Bounded work per search (docs/search.md): a page sample first; up to ``EXACT_LIMIT`` matches
+  the total and facets are exact (one pass that stops after ``EXACT_LIMIT + 1``) and only those
+  rows are ranked; past it both are estimated from the sample (``estimated``, "about N") and
+  ``ts_rank`` runs over the matching clauses and about ``RANK_WINDOW`` newest matching comments.
 * A search runs in one read-only REPEATABLE READ transaction under ``statement_timeout``;
   past it the results say ``MESSAGE_TIME_LIMIT``. Writers wait for locks at most
   ``write_timeout`` (``lock_timeout``), then raise ``SearchIndexBusy``. A rebuild replaces
@@ -34,12 +40,14 @@ What this module guarantees, and how:
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import html
 import logging
 import re
 import threading
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
 
@@ -116,14 +124,18 @@ MAX_POSITION = 16383
 MAX_POSITIONS_PER_TERM = 256
 MAX_TERM_CHARS = 500
 LANGUAGES_TTL_S = 60.0
-# Up to this many matches are counted exactly (total and facets in one grouped pass). Past it
-# both come from a sample of the table's pages, and ts_rank runs over the matching clauses and
-# about RANK_WINDOW of the newest matching comments only: counting and ranking every match of
-# a common word at 100,000 comments was most of a 268 ms p95.
+# Parentheses nested deeper than this are not parsed: the query's words are searched literally.
+MAX_NESTING = 20
+# Up to this many matches are counted exactly (total and facets from one pass that stops after
+# EXACT_LIMIT + 1). Past it both come from a sample of the table's pages, and ts_rank runs over
+# the matching clauses and about RANK_WINDOW of the newest matching comments only: EXPLAIN
+# (ANALYZE, BUFFERS) at 100,000 comments showed counting, faceting and ranking every match
+# reading each match's heap row (14,671 rows and 10,752 pages for "inte*": 450 ms).
 EXACT_LIMIT = 1000
 RANK_WINDOW = 1000
 FIRST_SAMPLE_PERCENT = 3.0
-MIN_SAMPLE = 400
+# ... or a larger share, so that the sample holds at least this many rows.
+MIN_SAMPLE_ROWS = 3000
 POOL_SIZE = 5
 # ts_rank weights for D, C, B, A: a title word counts twice a body word, as in Whoosh.
 RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
@@ -140,6 +152,9 @@ FILTER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "status_key"),
     ("author", "author_key"),
 )
+FACET_COLUMNS = ", ".join(FACET_FIELDS)
+# Positions in a sampled row: the facet columns, then kind_key, created and whether it matches.
+_SAMPLE_KIND, _SAMPLE_CREATED, _SAMPLE_HIT = len(FACET_FIELDS), len(FACET_FIELDS) + 1, len(FACET_FIELDS) + 2
 HIT_COLUMNS: tuple[str, ...] = (
     "code_id",
     "code_title",
@@ -165,6 +180,8 @@ _WILDCARD_CHARS = re.compile(r"[*?]")
 _FIELD_PREFIX = re.compile(r"(?<![\w:])(?P<field>{}):".format("|".join(USER_QUERY_FIELDS)))
 _FUZZY = re.compile(r"^(?P<word>.*\w)~(?P<distance>\d*)(?:/\d*)?$")
 _WORD_END = re.compile(r"[\s()\"]")
+# One character of a word as ``analysis.WORD_PATTERN`` cuts words.
+_WORD_CHAR = analysis.WORD_PATTERN.pattern.removesuffix("+")
 
 _UPSERT = sa.text(
     "INSERT INTO search_document ({columns}, stemmed, unstemmed) VALUES ({values},"
@@ -194,6 +211,14 @@ _LEXEMES = sa.text(
     "SELECT w,"
     f" ARRAY(SELECT t.lexeme FROM unnest(to_tsvector('{UNSTEMMED_CONFIG}', w)) AS t ORDER BY t.positions[1])"
     " FROM unnest(CAST(:words AS text[])) AS w"
+)
+# The distinct languages, one index probe each (DISTINCT read all 100,000 rows: 120 ms).
+_HELD_LANGUAGES = sa.text(
+    "WITH RECURSIVE held(language) AS ("
+    " (SELECT language FROM search_document ORDER BY language LIMIT 1) UNION ALL"
+    " SELECT (SELECT d.language FROM search_document AS d WHERE d.language > held.language"
+    " ORDER BY d.language LIMIT 1) FROM held WHERE held.language IS NOT NULL)"
+    " SELECT language FROM held WHERE language IS NOT NULL"
 )
 _EXPAND = sa.text(
     "SELECT word FROM search_word WHERE word LIKE :pattern ESCAPE '\\' ORDER BY word LIMIT :limit"
@@ -349,17 +374,21 @@ Leaf = Text | Pattern | Fuzzy | Key | Match | Nothing | Every
 Node = Leaf | And | Or | Not
 
 
+# "a OR b OR c" is one Or of three, and "NOT NOT a" is a: a chain of operators stays one level
+# deep (120 NOTs became SQL nested past SQLite's parser stack).
 def _all_of(children: Iterable[Node | None]) -> Node | None:
-    kept = tuple(c for c in children if c is not None)
+    kept = tuple(n for c in children if c is not None for n in (c.children if isinstance(c, And) else (c,)))
     return kept[0] if len(kept) == 1 else (And(kept) if kept else None)
 
 
 def _any_of(children: Iterable[Node | None]) -> Node | None:
-    kept = tuple(c for c in children if c is not None)
+    kept = tuple(n for c in children if c is not None for n in (c.children if isinstance(c, Or) else (c,)))
     return kept[0] if len(kept) == 1 else (Or(kept) if kept else None)
 
 
 def _negated(child: Node | None) -> Node | None:
+    if isinstance(child, Not):
+        return child.child
     return Not(child) if child is not None else None
 
 
@@ -380,6 +409,7 @@ class QueryParser:
         self.messages: list[str] = []
         self._tokens = list(self._tokenize(text))
         self._at = 0
+        self._depth = 0
 
     # -- tokens: ("(",), (")",), ("op", word), ("phrase" | "word", text, field)
 
@@ -466,10 +496,15 @@ class QueryParser:
             raise _Unparsable()
         self._at += 1
         if token[0] == "(":
+            # Each level is five frames of this parser: 200 levels ran out of Python's stack.
+            self._depth += 1
+            if self._depth > MAX_NESTING:
+                raise _Unparsable()
             node = self._sequence()
             if self._peek() != (")",):
                 raise _Unparsable()
             self._at += 1
+            self._depth -= 1
             return node
         if token[0] == ")":
             raise _Unparsable()
@@ -578,6 +613,16 @@ class Lexemes:
     """What PostgreSQL makes of one word: its folded (unstemmed) forms."""
 
     unstemmed: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sample:
+    """The matching rows of a page sample, the factor that scales its counts to the whole
+    table, and so the estimated number of matches."""
+
+    hits: list[Any]
+    factor: float
+    matches: int
 
 
 @dataclasses.dataclass
@@ -722,6 +767,8 @@ class PostgresSearchEngine(SearchEngine):
             if batch:
                 connection.execute(_UPSERT, list(batch.values()))
             connection.execute(_ALL_WORDS)
+            # Fresh statistics for the planner (it saw the old rows) and for scaling samples.
+            connection.execute(sa.text("ANALYZE search_document"))
         self._needs_rebuild = False
         self._languages = None
         if progress:
@@ -805,9 +852,7 @@ class PostgresSearchEngine(SearchEngine):
         cached = self._languages
         now = time.monotonic()
         if cached is None or now - cached[0] > LANGUAGES_TTL_S:
-            held = connection.execute(
-                sa.text("SELECT DISTINCT language FROM search_document WHERE language NOT LIKE 'codedraft%'")
-            ).scalars()
+            held = [code for code in connection.execute(_HELD_LANGUAGES).scalars() if not code.startswith("codedraft")]
             codes = {str(code).lstrip("*") for code in held}
             cached = (now, tuple(sorted(codes)) or (self.language,))
             self._languages = cached
@@ -917,17 +962,24 @@ class PostgresSearchEngine(SearchEngine):
         messages: list[str],
     ) -> SearchResults:
         limit = MAX_GROUPED_HITS if grouped else page * per_page
-        some = connection.execute(
-            sa.text(f"SELECT count(*) FROM (SELECT 1 FROM search_document WHERE {compiled.condition}"
-                    f" LIMIT {EXACT_LIMIT + 1}) AS s"), compiled.params).scalar()
-        sampled = self._estimate(connection, compiled) if int(some or 0) > EXACT_LIMIT else None
-        estimated = sampled is not None
-        if sampled is not None:
-            total, facets, share = sampled
-            rows = self._top(connection, compiled, limit, window=share) if total else []
+        # A sample first: a query it shows to be far past EXACT_LIMIT is estimated from it alone.
+        # Otherwise one pass that stops after EXACT_LIMIT + 1 matches gives the exact total and
+        # facets, or (past the limit) a floor under the estimate.
+        sample = self._sample(connection, compiled)
+        first: Sequence[Any] = ()
+        if sample.matches <= 2 * EXACT_LIMIT:
+            first = connection.execute(sa.text(
+                f"SELECT {FACET_COLUMNS}, doc_id FROM search_document WHERE {compiled.condition}"
+                f" LIMIT {EXACT_LIMIT + 1}"), compiled.params).all()
+        estimated = not first or len(first) > EXACT_LIMIT
+        if estimated:
+            total, facets, since = self._estimate(sample, first, limit)
+            rows = self._top(connection, compiled, limit, since=since) if total else []
         else:
-            total, facets = self._count(connection, compiled)
-            rows = self._top(connection, compiled, limit) if total else []
+            total, facets = len(first), facet_counts(_tally(first), analysis.fold_key)
+            # Every match is known: rank just those rows, found by key. Running the condition
+            # again rechecked each candidate ("the activities": 6,179 rows read for 580).
+            rows = self._top(connection, compiled, limit, among=[row.doc_id for row in first]) if total else []
         if not grouped:
             rows = rows[(page - 1) * per_page : page * per_page]
         marker = self._marker(connection, compiled, [row.body for row in rows])
@@ -946,33 +998,43 @@ class PostgresSearchEngine(SearchEngine):
             estimated=estimated,
         )
 
-    def _estimate(
-        self, connection: Connection, compiled: Compiled
-    ) -> tuple[int, dict[str, dict[str, int]], float] | None:
-        """Total and facets from a sample of the table's pages (TABLESAMPLE SYSTEM, repeatable),
-        and the share of all documents that match; None when the sample holds fewer than
-        MIN_SAMPLE matches: the matches are then a small share, cheaper to count exactly than
-        to sample further (the condition runs on every sampled row without an index: widening
-        the sample to 12% made mid-frequency words slower than counting them, and to the whole
-        table took 1.5-2.5 s)."""
-        percent = FIRST_SAMPLE_PERCENT
-        sample = connection.execute(sa.text(
-            f"SELECT kind, draft, category, status, chapter, {compiled.condition} AS hit FROM search_document"
-            f" TABLESAMPLE SYSTEM ({percent}) REPEATABLE (17)"), compiled.params).all()
-        hits = [row for row in sample if row.hit]
-        if len(hits) < MIN_SAMPLE:
-            return None
-        raw: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
-        scale = len(sample) and 1.0 / len(sample)
+    def _sample(self, connection: Connection, compiled: Compiled) -> _Sample:
+        """The matches among a repeatable sample of FIRST_SAMPLE_PERCENT of the table's pages
+        (or more, to hold MIN_SAMPLE_ROWS rows): the condition runs on each sampled row, and no
+        row outside the sample is read."""
         documents = self._document_count(connection)
-        for row in hits:
-            for name, value in zip(FACET_FIELDS, row[:5], strict=True):
-                key = str(value or "").strip()
-                raw[name][key] = raw[name].get(key, 0) + 1
-        factor = documents * scale
-        scaled = {name: {k: max(1, round(v * factor)) for k, v in counts.items()} for name, counts in raw.items()}
-        share = len(hits) * scale
-        return round(len(hits) * factor), facet_counts(scaled, analysis.fold_key), share
+        # A small table is sampled whole: a few of its pages would say little.
+        percent = min(100.0, max(FIRST_SAMPLE_PERCENT, 100.0 * MIN_SAMPLE_ROWS / max(documents, 1)))
+        rows = connection.execute(sa.text(
+            f"SELECT {FACET_COLUMNS}, kind_key, created, {compiled.condition} AS hit FROM search_document"
+            f" TABLESAMPLE SYSTEM ({percent:.4f}) REPEATABLE (17)"), compiled.params).all()
+        factor = 1.0 if percent >= 100.0 else documents / len(rows) if rows else 0.0
+        hits = [row for row in rows if row[_SAMPLE_HIT]]
+        return _Sample(hits, factor, round(len(hits) * factor))
+
+    def _estimate(
+        self, sample: _Sample, first: Sequence[Any], limit: int
+    ) -> tuple[int, dict[str, dict[str, int]], Any]:
+        """Total and facets of a query past EXACT_LIMIT, scaled from ``sample``, and the
+        ``created`` from which about RANK_WINDOW of the newest matching comments are ranked
+        (None: rank every one).
+
+        The total is at least the matches already read (``first``); a facet value counts at
+        least as often as among those, so no value seen there is left out of the facets."""
+        scaled = {name: {key: round(count * sample.factor) for key, count in counts.items()}
+                  for name, counts in _tally(sample.hits).items()}
+        seen = _tally(first)
+        raw = {name: {key: max(scaled[name].get(key, 0), seen[name].get(key, 0))
+                      for key in scaled[name].keys() | seen[name].keys()} for name in FACET_FIELDS}
+        total = max(len(first), sample.matches)
+        # The newest sampled matching comments stand for the newest matching comments at large:
+        # the window is the sampled share of it, counted back from the newest.
+        reach = max(1, round(max(RANK_WINDOW, limit * 4) / sample.factor)) if sample.factor else 0
+        kind, created = _SAMPLE_KIND, _SAMPLE_CREATED
+        newest = heapq.nlargest(reach, (row[created] for row in sample.hits
+                                        if row[kind] == "comment" and row[created] is not None))
+        since = newest[-1] if reach and len(newest) >= reach else None
+        return total, facet_counts(raw, analysis.fold_key), since
 
     def _document_count(self, connection: Connection) -> int:
         """Documents in the table, from PostgreSQL's statistics when it has them (exact enough
@@ -983,43 +1045,23 @@ class PostgresSearchEngine(SearchEngine):
             estimate = connection.execute(sa.text("SELECT count(*) FROM search_document")).scalar()
         return int(estimate or 0)
 
-    def _count(self, connection: Connection, compiled: Compiled) -> tuple[int, dict[str, dict[str, int]]]:
-        """Every visible match counted: the total and each facet, in one grouped pass."""
-        sql = (
-            "SELECT GROUPING(kind), GROUPING(draft), GROUPING(category), GROUPING(status), GROUPING(chapter),"
-            " kind, draft, category, status, chapter, count(*) FROM search_document"
-            f" WHERE {compiled.condition}"
-            " GROUP BY GROUPING SETS ((kind), (draft), (category), (status), (chapter), ())"
-        )
-        total = 0
-        raw: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
-        for row in connection.execute(sa.text(sql), compiled.params):
-            flags, values, count = row[:5], row[5:10], int(row[10])
-            if all(flags):
-                total = count
-                continue
-            name = FACET_FIELDS[list(flags).index(0)]
-            value = str(values[list(flags).index(0)] or "").strip()
-            raw[name][value] = raw[name].get(value, 0) + count
-        return total, facet_counts(raw, analysis.fold_key)
-
-    def _top(self, connection: Connection, compiled: Compiled, limit: int, window: float | None = None) -> list[Any]:
-        """The best ``limit`` matches by rank. With ``window`` (the share of documents that
-        match) only the matching clauses and the newest matching comments are ranked: about
-        RANK_WINDOW of them, found through the index on ``created``."""
+    def _top(
+        self, connection: Connection, compiled: Compiled, limit: int, since: Any = None,
+        among: Sequence[str] | None = None,
+    ) -> list[Any]:
+        """The best ``limit`` matches by rank; ``among`` (doc ids) when every match is known
+        already. With ``since`` only the matching clauses and the
+        matching comments created since then are ranked: the two are found through the btree
+        on (kind_key, created), so the rows read stay about RANK_WINDOW however common the
+        words (PostgreSQL may still AND in the words' GIN index when that is cheaper)."""
         rank = _rank_sql(compiled)
         condition = compiled.condition
-        if window:
-            offset = int(max(RANK_WINDOW, limit * 4) / max(window, 0.001))
-            since = connection.execute(sa.text(
-                "SELECT created FROM search_document WHERE created IS NOT NULL ORDER BY created DESC"
-                f" OFFSET {offset} LIMIT 1")).scalar()
-            if since is not None:
-                condition += f" AND (kind_key = 'clause' OR created >= {compiled.bind(since)})"
-        sql = (
-            f"SELECT doc_id, kind, body, {', '.join(HIT_COLUMNS)}, {rank} AS score FROM search_document"
-            f" WHERE {condition} ORDER BY score DESC, seq LIMIT {compiled.bind(limit)}"
-        )
+        if among is not None:
+            condition = f"doc_id = ANY(CAST({compiled.bind(list(among))} AS text[]))"
+        if since is not None:
+            condition += (f" AND (kind_key = 'clause' OR (kind_key = 'comment' AND created >= {compiled.bind(since)}))")
+        sql = (f"SELECT doc_id, kind, body, {', '.join(HIT_COLUMNS)}, {rank} AS score FROM search_document"
+               f" WHERE {condition} ORDER BY score DESC, seq LIMIT {compiled.bind(limit)}")
         return list(connection.execute(sa.text(sql), compiled.params))
 
     def _marker(self, connection: Connection, compiled: Compiled, bodies: Sequence[str]) -> _Marker:
@@ -1168,8 +1210,17 @@ class _Marker:
         self._languages = compiled.languages
         self._words = compiled.words
         self._prefixes = tuple(compiled.prefixes)
+        # A page's bodies repeat their words: each is decided once (a page of long clauses
+        # asked about 19,000 words, 90 ms, for "inte*").
+        self._decided: dict[str, bool] = {}
 
     def __call__(self, word: str) -> bool:
+        decided = self._decided.get(word)
+        if decided is None:
+            decided = self._decided[word] = self._decide(word)
+        return decided
+
+    def _decide(self, word: str) -> bool:
         found = self._lexemes.get(unicodedata.normalize("NFC", word))
         if found is None:
             return False
@@ -1183,13 +1234,24 @@ class _Marker:
 def snippet(body: str, marked: Any) -> str:
     """Escaped fragments of ``body`` around the words ``marked(word)`` accepts, matched words in
     ``<mark>``; or the escaped opening when nothing is marked."""
-    spans = [m.span() for m in analysis.WORD_PATTERN.finditer(body) if marked(m.group())]
+    # Each distinct word asked once, then only those found again (by one regex, in C): a page
+    # of long clauses holds about 19,000 words, and a Python step per word was most of a
+    # search's time outside the database.
+    wanted = {word for word in set(analysis.WORD_PATTERN.findall(body)) if marked(word)}
+    spans = [m.span() for m in _whole_words(wanted).finditer(body)] if wanted else []
     if not spans:
         opening = body[:SNIPPET_CHARS]
         return html.escape(opening, quote=True) + ("…" if len(body) > SNIPPET_CHARS else "")
     fragments = _fragments(body, spans)
     best = sorted(sorted(fragments, key=lambda f: -len(f[2]))[:SNIPPET_FRAGMENTS], key=lambda f: f[0])
     return " … ".join(_marked_text(body, start, end, marks) for start, end, marks in best)
+
+
+def _whole_words(words: set[str]) -> re.Pattern[str]:
+    """Matches exactly the ``WORD_PATTERN`` words in ``words`` (longest first, never a part of
+    a longer word)."""
+    either = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<!{_WORD_CHAR})(?:{either})(?!{_WORD_CHAR})")
 
 
 def _fragments(body: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, list[tuple[int, int]]]]:
@@ -1223,6 +1285,20 @@ def _marked_text(body: str, start: int, end: int, marks: list[tuple[int, int]]) 
         at = mark_end
     pieces.append(html.escape(body[at:end], quote=True))
     return "".join(pieces)
+
+
+def _tally(rows: Sequence[Any]) -> dict[str, dict[str, int]]:
+    """Facet name -> {value: rows}, from rows whose first columns are ``FACET_COLUMNS``.
+
+    Column by column through Counter: reading the rows one by one and field by field took
+    34 ms for the 2,400 sampled matches of "the"."""
+    raw: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
+    for name, values in zip(FACET_FIELDS, zip(*rows, strict=False), strict=False):
+        counts = raw[name]
+        for value, count in Counter(values).items():
+            key = str(value or "").strip()
+            counts[key] = counts.get(key, 0) + count
+    return raw
 
 
 def _hit(row: Any, marker: _Marker) -> SearchHit:

@@ -104,6 +104,10 @@ WRITE_BATCH = 1000
 # comments (weight 0: it never changes a score).
 FTS_COLUMNS = ("s_heading", "s_body", "p_heading", "p_chapter", "p_author", "p_body", "k_kind")
 BM25_WEIGHTS = "2.0, 1.0, 2.0, 0.5, 0.5, 1.0, 0.0"
+# The score, negated BM25 (higher is better), called as a function rather than through the
+# ``rank`` column: ``ORDER BY rank`` sorts every match in FTS5's own sorter first, and "systemic
+# risk" ranked in 40 ms that way against 15 ms through bm25() in a plain ORDER BY.
+SCORE_SQL = f"-bm25(fts, {BM25_WEIGHTS})"
 DEFAULT_COLUMNS = "{s_heading s_body}"
 PLAIN_DEFAULT_COLUMNS = ("p_heading", "p_body")
 FIELD_COLUMN = {"clause": "p_heading", "chapter": "p_chapter", "author": "p_author"}
@@ -588,7 +592,7 @@ class SqliteSearchEngine(SearchEngine):
             first = f"SELECT 1 FROM docs AS d WHERE {conditions}"
         else:
             params["match"] = compiled.match
-            rowid, source, score = "fts.rowid", "fts JOIN docs AS d ON d.id = fts.rowid WHERE fts MATCH :match", "-fts.rank"
+            rowid, source, score = "fts.rowid", "fts JOIN docs AS d ON d.id = fts.rowid WHERE fts MATCH :match", SCORE_SQL
             first = "SELECT 1 FROM fts WHERE fts MATCH :match"
         # Counting stops after EXACT_LIMIT + 1: more than that is estimated, not counted.
         some = int(connection.execute(f"SELECT count(*) FROM ({first} LIMIT {EXACT_LIMIT + 1})", params).fetchone()[0])
@@ -653,7 +657,8 @@ class SqliteSearchEngine(SearchEngine):
             (f"{source} AND fts.rowid >= {start} AND {conditions}", params),
         ):
             rows = connection.execute(
-                f"SELECT d.id, -fts.rank, d.visibility FROM {sql} ORDER BY fts.rank LIMIT {limit * 2 + 20}", values)
+                f"SELECT d.id, {SCORE_SQL} AS score, d.visibility FROM {sql} ORDER BY score DESC LIMIT {limit * 2 + 20}",
+                values)
             found += [(score, doc) for doc, score, visibility in rows if _visible(visibility, allowed)]
         best: dict[int, float] = {}
         for score, doc in found:
@@ -887,8 +892,15 @@ class _Marker:
         self._words = compiled.words
         self._prefixes = tuple(compiled.prefixes)
         self._language = language
+        self._decided: dict[str, bool] = {}  # a body repeats its words: each is decided once
 
     def __call__(self, word: str) -> bool:
+        decided = self._decided.get(word)
+        if decided is None:
+            decided = self._decided[word] = self._decide(word)
+        return decided
+
+    def _decide(self, word: str) -> bool:
         if self._terms and analysis.index_term(word, self._language) in self._terms:
             return True
         if not (self._words or self._prefixes):

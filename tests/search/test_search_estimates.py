@@ -20,8 +20,8 @@ def crowded(index_site, monkeypatch: pytest.MonkeyPatch) -> SearchEngine:
         pytest.skip("Whoosh counts every match")
     for module in (sqlite_backend, postgres_backend):
         monkeypatch.setattr(module, "EXACT_LIMIT", 50)
-        monkeypatch.setattr(module, "MIN_SAMPLE", 100)
         monkeypatch.setattr(module, "RANK_WINDOW", 40)
+    monkeypatch.setattr(sqlite_backend, "MIN_SAMPLE", 100)
     monkeypatch.setattr(postgres_backend, "FIRST_SAMPLE_PERCENT", 100.0)  # a table of a few pages
     engine = index_site.open()
     docs = [SearchDocument(doc_id="clause:a:live", kind="clause", code_id=1, body="Systemic risk risk risk assessment.",

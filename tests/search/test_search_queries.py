@@ -12,6 +12,7 @@ from codedraft.search.engine import (
     MESSAGE_NO_ACCESS,
     MESSAGE_TIME_LIMIT,
     MESSAGE_TOO_MANY_EXPANSIONS,
+    MESSAGE_UNAVAILABLE,
     MESSAGE_UNPARSABLE,
     SearchEngine,
     SearchFilters,
@@ -161,6 +162,65 @@ def test_hostile_queries_never_raise(engine: SearchEngine, make_document, ask: A
     results = engine.search(ask(typed))
     assert isinstance(results, SearchResults)
     assert results.total == len(results.hits)
+
+
+# Classes of input that reached the "unavailable" guard before (a parser's RecursionError, a
+# string where a date belongs) and their neighbours: each must be answered, never be a fault.
+HOSTILE_CLASSES = [
+    "(" * 200 + "risk" + ")" * 200,  # deeper than Python's stack, in the shared parser
+    "(" * 21 + "risk" + ")" * 21,
+    "(" * 500,
+    ")" * 500,
+    "NOT " * 120 + "risk",
+    "NOT " * 119 + "risk",
+    "(risk OR (policy OR (" * 7 + "x" + ")))" * 7,
+    "risk\x00policy",
+    "\x00",
+    '"""',
+    'risk "',
+    "chapter: risk",
+    "kind:",
+    ":risk",
+    "'; DROP TABLE search_document; --",
+    "risk' OR '1'='1",
+    "1; SELECT pg_sleep(10)",
+    "%%risk%% ri_k \\ $$ E'\\x00'",
+    "risk & policy | !risk <-> policy:A",
+    "risk:*",
+    "🙂 𝔯𝔦𝔰𝔨 ﬁnance İstanbul ß \u202e risk",
+    "zobowiązań* é* ???* *risk ?isk",
+    "a~ b~ c~ d~ e~ f~ g~ h~ i~",
+    " ".join(f"w{n}*" for n in range(50)),
+    " OR ".join(["risk"] * 120),
+    "x" * 10_000,
+    "a " * 3000,
+]
+
+
+@pytest.mark.parametrize("typed", HOSTILE_CLASSES)
+def test_hostile_queries_are_answered_not_reported_unavailable(
+    engine: SearchEngine, make_document, ask: Ask, typed: str
+) -> None:
+    engine.index([make_document("clause:a:live", body="risk policy zobowiązanie \\ % _ ' \"")])
+    results = engine.search(ask(typed))
+    assert MESSAGE_UNAVAILABLE not in (results.message or "")
+    assert results.total >= len(results.hits)
+
+
+def test_nesting_past_the_limit_searches_the_words_literally(engine: SearchEngine, make_document, ask: Ask) -> None:
+    engine.index([make_document("clause:a:live", body="risk policy")])
+    deep = engine.search(ask("(" * 200 + "risk" + ")" * 200))
+    assert ids(deep) == {"clause:a:live"}
+    # Whoosh's own parser reads 200 levels; the parser of FTS5 and PostgreSQL gives up past 20.
+    assert deep.message == (None if isinstance(engine, WhooshSearchEngine) else MESSAGE_UNPARSABLE)
+    shallow = engine.search(ask("((risk) policy)"))
+    assert shallow.message is None and ids(shallow) == {"clause:a:live"}
+
+
+def test_a_filter_that_is_not_a_date_sets_no_bound(engine: SearchEngine, make_document, ask: Ask) -> None:
+    engine.index([make_document("comment:1", kind="comment", body="risk", created=dt.datetime(2024, 5, 1))])
+    results = engine.search(ask("risk", filters=SearchFilters(date_from="2025-01-01", date_to=17)))  # type: ignore[arg-type]
+    assert results.message is None and ids(results) == {"comment:1"}
 
 
 def test_hostile_queries_get_clear_messages(engine: SearchEngine, make_document, ask: Ask) -> None:
