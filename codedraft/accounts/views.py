@@ -8,6 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from codedraft.accounts import operations as ops
 from codedraft.extensions import db, limiter
+from codedraft.notifications.operations import set_language
 from codedraft.realtime_hooks import login_session_ended
 from codedraft.security import safe_local_path
 from codedraft.web import LOGIN_SESSION_KEY
@@ -204,4 +205,7 @@ def language() -> ResponseReturnValue:
     chosen = request.form.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         session["lang"] = chosen
+        if current_user.is_authenticated:  # mail follows the language chosen last
+            set_language(current_user, str(chosen))
+            db.session.commit()
     return redirect(_safe_next(request.form.get("next")))
