@@ -304,13 +304,13 @@ def export_redline_docx(
     word = new_document(f"{new.code_title}: {old.draft_label} → {new.draft_label}", new.language)
     styled_paragraph(word, "Title", xml_text(new.code_title))
     word.add_paragraph(
-        xml_text(f"Changes from {old.draft_label} to {new.draft_label}, "
-                 + ("insertions underlined, deletions struck through" if marks == "print"
-                    else "shown as tracked changes")),
+        xml_text(new.word("changes_print" if marks == "print" else "changes_tracked", old=old.draft_label,
+                          new=new.draft_label)),
         style="Subtitle",
     )
     if include_toc:
-        add_table_of_contents(word, redline_toc_entries(comparison))
+        add_table_of_contents(word, redline_toc_entries(comparison), heading=new.word("contents"),
+                              placeholder=new.word("toc_update"))
 
     depths = {**old.clause_depths(), **new.clause_depths()}
     old_chapters = {chapter.key for chapter in old.chapters}

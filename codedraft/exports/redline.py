@@ -295,10 +295,9 @@ def export_redline_html(
     )
     body = (
         f'<header class="doc-header"><h1>{escape(new.code_title)}</h1>'
-        f'<p class="draft-label">Changes from {escape(old.draft_label)} to {escape(new.draft_label)}</p>'
-        f'<p class="generated">Generated {escape(new.generated_at.strftime("%d %B %Y, %H:%M"))}. '
-        "Inserted text is underlined, deleted text struck through.</p></header>\n"
-        f'<section aria-label="Summary of changes">{render_summary(comparison)}</section>\n'
+        f'<p class="draft-label">{escape(new.word("changes_from", old=old.draft_label, new=new.draft_label))}</p>'
+        f'<p class="generated">{escape(new.generated())}. {escape(new.word("legend"))}</p></header>\n'
+        f'<section aria-label="{escape(new.word("summary"))}">{render_summary(comparison)}</section>\n'
         f"{render_clause_index(comparison)}\n"
         f'<main class="redline-{layout.value}">\n{content}\n</main>'
     )
