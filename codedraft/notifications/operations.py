@@ -61,6 +61,19 @@ def set_language(user: User, language: str) -> None:
     db.session.flush()
 
 
+def adopt_language(user: User, language: str) -> None:
+    """Make ``language`` the mail language of someone who never chose one (called at sign-in
+    with the language they read in); a language chosen before stays. Flushes."""
+    chosen = db.session.get(NotificationPreference, user.id)
+    if language not in current_app.config["LANGUAGES"] or (chosen is not None and chosen.language):
+        return
+    if chosen is None:
+        db.session.add(NotificationPreference(user_id=user.id, mail=DEFAULT_MAIL_MODE, language=language))
+    else:
+        chosen.language = language
+    db.session.flush()
+
+
 def mail_mode(user_id: int) -> str:
     chosen = db.session.get(NotificationPreference, user_id)
     return chosen.mail if chosen else DEFAULT_MAIL_MODE

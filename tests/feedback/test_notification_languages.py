@@ -131,3 +131,16 @@ def test_a_language_that_is_not_offered_is_refused_and_nothing_is_saved(scene, l
     assert notify_ops.mail_mode(scene.people["chair"].id) == "daily"
     assert notify_ops.mail_language(scene.people["chair"].id) == "en"
     assert chair.get("/notifications/settings").status_code == 200
+
+
+def test_mail_follows_the_language_one_signs_in_with_until_one_chooses(scene):
+    from tests.conftest import login
+
+    reviewer = scene.people["reviewer"]
+    browser = polish(scene.app.test_client())
+    login(browser, reviewer.email)
+    assert notify_ops.mail_language(reviewer.id) == "pl"
+    save_preferences(browser, mail="daily", language="en")
+    again = polish(scene.app.test_client())
+    login(again, reviewer.email)
+    assert notify_ops.mail_language(reviewer.id) == "en", "a choice made stays"
