@@ -31,6 +31,12 @@ DISPOSITIONS: dict[str, str] = {
     "addressed_elsewhere": N_("Addressed elsewhere"), "out_of_scope": N_("Out of scope"),
 }
 
+# Where a stored edit of the live text came from (ClauseUpdate.origin), shown in its history.
+EDIT_ORIGINS: dict[str, str] = {
+    "editor": N_("typed"), "import": N_("imported"), "restore": N_("restored"), "amendment": N_("accepted amendment"),
+    "suggestion": N_("accepted suggestion"),
+}
+
 # The default categories' English names (config.DEFAULT_STAKEHOLDER_CATEGORIES), for extraction.
 _DEFAULT_CATEGORY_NAMES = (
     N_("GPAI provider / developer"), N_("Academia"), N_("Open-source"), N_("Civil society"),
@@ -57,6 +63,10 @@ def disposition_label(disposition: str | None) -> str:
     return _translated(DISPOSITIONS, disposition)
 
 
+def edit_origin_label(origin: str | None) -> str:
+    return _translated(EDIT_ORIGINS, origin)
+
+
 def stakeholder_category_label(category: str | None) -> str:
     configured = dict(current_app.config["STAKEHOLDER_CATEGORIES"])
     return _translated(configured, category)
@@ -67,6 +77,7 @@ def install(app: Flask) -> None:
     app.jinja_env.globals.update(
         stakeholder_categories=stakeholder_categories, clause_kind_label=clause_kind_label, comment_status_label=comment_status_label,
         disposition_label=disposition_label, stakeholder_category_label=stakeholder_category_label,
+        edit_origin_label=edit_origin_label,
     )
 
 

@@ -8,6 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
@@ -116,6 +117,15 @@ def _install_error_pages(app: Flask) -> None:
         db.session.rollback()
         return page(400, _("Bad request"), _("The field '%(field)s' is longer than %(limit)s characters.",
                                               field=error.field, limit=error.limit))
+
+    @app.errorhandler(IntegrityError)
+    def conflict(error: IntegrityError) -> tuple[str, int]:
+        # The last line of defence for a uniqueness the operation did not check first (two people
+        # adding the same name at once): nothing was saved, and the person is told so.
+        db.session.rollback()
+        app.logger.warning("a write conflicted with stored data: %s", error.orig)
+        return page(409, _("Conflict"), _("That clashes with something that already exists, so nothing was "
+                                          "saved. Reload the page and try again."))
 
     @app.errorhandler(OverflowError)
     def out_of_range(_error: OverflowError) -> tuple[str, int]:

@@ -193,3 +193,36 @@ def test_structure_views_the_office_and_group_chairs_only(app, client, make_code
     assert (clause.title, clause.number, clause.number_manual) == ("Renamed", "2a", True)
     page = client.get(f"/codes/{code.slug}/clauses/{clause.uid}").get_data(as_text=True)
     assert "Changes to its structure" in page and "Renamed" in page and "Undo" in page
+
+
+def test_a_second_working_group_of_the_same_name_is_refused_by_name(app, client, make_code, make_user, sign_in):
+    from tests.conftest import csrf_token
+
+    code = make_code()
+    codes.add_working_group(code, "Transparency")
+    sign_in(make_user(office=True))
+    response = client.post(f"/codes/{code.slug}/working-groups", follow_redirects=True,
+                           data={"name": " Transparency ", "csrf_token": csrf_token(client, "/")})
+    assert response.status_code == 200
+    assert "already has a working group called “Transparency”" in response.get_data(as_text=True)
+
+
+def test_a_write_that_clashes_with_stored_data_is_a_409_and_saves_nothing(app, client, make_code):
+    # The safety net under every operation's own checks: a uniqueness the operation did not check
+    # (two people at once) rolls back and tells the person, never a 500.
+    from codedraft.codes.models import WorkingGroup
+
+    code = make_code()
+    codes.add_working_group(code, "Safety")
+    db.session.commit()
+
+    @app.route("/test-clash")
+    def clash() -> str:
+        db.session.add(WorkingGroup(code_id=code.id, name="Safety"))
+        db.session.commit()
+        return "saved"
+
+    response = client.get("/test-clash")
+    assert response.status_code == 409
+    assert "nothing was saved" in response.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count()).select_from(WorkingGroup)) == 1

@@ -48,6 +48,9 @@ def add_working_group(code: Code, name: str, *, members_may_edit: bool = True) -
     name = name.strip()
     if not name:
         raise CodeError(_("A working group needs a name."))
+    if db.session.scalar(select(WorkingGroup.id).where(WorkingGroup.code_id == code.id,
+                                                       WorkingGroup.name == name)) is not None:
+        raise CodeError(_("This code already has a working group called “%(name)s”.", name=name))
     group = WorkingGroup(code_id=code.id, name=name, members_may_edit=members_may_edit)
     db.session.add(group)
     db.session.flush()

@@ -1,6 +1,8 @@
 """Reading and administering codes, chapters and clauses."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -43,6 +45,26 @@ def load_clause(slug: str, uid: str) -> tuple[Code, Clause]:
     if clause is None or not policy.can_view_clause(current_user, clause):
         abort(404)
     return code, clause
+
+def chapter_of(code: Code, chapter_id: int) -> Chapter:
+    """The chapter of ``code`` with that id; 404 for a missing one or another code's."""
+    chapter = db.session.get(Chapter, chapter_id)
+    if chapter is None or chapter.code_id != code.id:
+        abort(404)
+    return chapter
+
+
+def save_or_explain(change: Callable[[], object]) -> bool:
+    """Make ``change`` and commit it; a refused change (CodeError) is rolled back and shown as a
+    message instead. Returns whether it was saved."""
+    try:
+        change()
+    except ops.CodeError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return False
+    db.session.commit()
+    return True
 
 
 def require_admin(code: Code) -> None:
@@ -183,12 +205,8 @@ def _person_from_form() -> User:
 def add_working_group(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
-    try:
-        ops.add_working_group(code, request.form.get("name", ""),
-                              members_may_edit=request.form.get("members_may_edit") == "on")
-        db.session.commit()
-    except ops.CodeError as error:
-        flash(str(error), "error")
+    save_or_explain(lambda: ops.add_working_group(code, request.form.get("name", ""),
+                                                  members_may_edit=request.form.get("members_may_edit") == "on"))
     return redirect(url_for("codes.settings", slug=code.slug))
 
 
@@ -208,9 +226,7 @@ def add_chapter(slug: str) -> ResponseReturnValue:
 def update_chapter(slug: str, chapter_id: int) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
-    chapter = db.session.get(Chapter, chapter_id)
-    if chapter is None or chapter.code_id != code.id:
-        abort(404)
+    chapter = chapter_of(code, chapter_id)
     ops.assign_working_group(chapter, _group_from_form(code))
     db.session.commit()
     return redirect(url_for("codes.settings", slug=code.slug))
@@ -220,19 +236,14 @@ def update_chapter(slug: str, chapter_id: int) -> ResponseReturnValue:
 @login_required
 def add_clause(slug: str, chapter_id: int) -> ResponseReturnValue:
     code = load_code(slug)
-    chapter = db.session.get(Chapter, chapter_id)
-    if chapter is None or chapter.code_id != code.id:
-        abort(404)
+    chapter = chapter_of(code, chapter_id)
     require_admin(code)
-    try:
-        clause = ops.add_clause(chapter, kind=request.form.get("kind", "section"),
-                                number=request.form.get("number", ""), title=request.form.get("title", ""),
-                                body=request.form.get("body", ""))
-    except ops.CodeError as error:
-        flash(str(error), "error")
+    added: list[Clause] = []
+    if not save_or_explain(lambda: added.append(ops.add_clause(
+            chapter, kind=request.form.get("kind", "section"), number=request.form.get("number", ""),
+            title=request.form.get("title", ""), body=request.form.get("body", "")))):
         return redirect(url_for("codes.overview", slug=code.slug))
-    db.session.commit()
-    return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+    return redirect(url_for("codes.clause", slug=code.slug, uid=added[0].uid))
 
 
 @bp.route("/codes/<slug>/clauses/<uid>/label", methods=["POST"])
@@ -241,16 +252,7 @@ def relabel_clause(slug: str, uid: str) -> ResponseReturnValue:
     code, clause = load_clause(slug, uid)
     if not may_restructure(clause):
         abort(403)
-    try:
-        _audit_structure(code, structure.renumber(clause, request.form.get("number", clause.number), current_user),
-                         clause.heading)
-        _audit_structure(code, structure.retitle(clause, request.form.get("title", clause.title), current_user),
-                         clause.heading)
-    except ops.CodeError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
-    db.session.commit()
+    save_or_explain(lambda: _relabel(code, clause, request.form.get("number", clause.number)))
     return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
 
 
@@ -264,6 +266,12 @@ def _audit_structure(code: Code, change: StructureChange | None, subject: str) -
     action = "structure.undo" if change.action.startswith("undo_") else f"structure.{change.action}"
     record_event(action, actor=current_user, code=code, subject=subject[:300],
                  details={"change": change.id, "before": change.before[:500], "after": change.after[:500]})
+
+
+def _relabel(code: Code, clause: Clause, number: str) -> None:
+    _audit_structure(code, structure.renumber(clause, number, current_user), clause.heading)
+    _audit_structure(code, structure.retitle(clause, request.form.get("title", clause.title), current_user),
+                     clause.heading)
 
 
 def may_restructure(clause: Clause) -> bool:
@@ -294,33 +302,27 @@ def restructure_clause(slug: str, uid: str) -> ResponseReturnValue:
     if not may_restructure(clause):
         abort(403)
     action = request.form.get("action", "")
-    try:
-        if action == "label":
-            _audit_structure(code, structure.retitle(clause, request.form.get("title", clause.title), current_user),
-                             clause.heading)
-            _audit_structure(code, structure.renumber(clause, request.form.get("number", ""), current_user),
-                             clause.heading)
-        elif action in ("up", "down"):
-            _audit_structure(code, structure.move(clause, current_user, step=-1 if action == "up" else 1),
-                             clause.heading)
-        elif action == "chapter":
-            target = db.session.get(Chapter, request.form.get("chapter_id", type=int) or 0)
-            if target is None or target.code_id != code.id or not may_edit_chapter(code, target):
-                abort(404)
-            _audit_structure(code, structure.move(clause, current_user, chapter=target), clause.heading)
-        elif action == "withdraw":
-            _audit_structure(code, structure.withdraw(clause, current_user), clause.heading)
-        elif action == "restore":
-            _audit_structure(code, structure.restore(clause, current_user), clause.heading)
-        else:
-            flash(_("Unknown change."), "error")
-            return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid)), 400
-    except ops.CodeError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
-    db.session.commit()
+    if action not in ("label", "up", "down", "chapter", "withdraw", "restore"):
+        flash(_("Unknown change."), "error")
+        return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid)), 400
+    save_or_explain(lambda: _restructure(code, clause, action))
     return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
+
+
+def _restructure(code: Code, clause: Clause, action: str) -> None:
+    if action == "label":
+        _relabel(code, clause, request.form.get("number", ""))
+    elif action in ("up", "down"):
+        _audit_structure(code, structure.move(clause, current_user, step=-1 if action == "up" else 1), clause.heading)
+    elif action == "chapter":
+        target = chapter_of(code, request.form.get("chapter_id", type=int) or 0)
+        if not may_edit_chapter(code, target):
+            abort(404)
+        _audit_structure(code, structure.move(clause, current_user, chapter=target), clause.heading)
+    elif action == "withdraw":
+        _audit_structure(code, structure.withdraw(clause, current_user), clause.heading)
+    else:
+        _audit_structure(code, structure.restore(clause, current_user), clause.heading)
 
 
 @bp.route("/codes/<slug>/structure-changes/<int:change_id>/undo", methods=["POST"])
@@ -337,14 +339,8 @@ def undo_structure_change(slug: str, change_id: int) -> ResponseReturnValue:
                else policy.can_administer_code(current_user, code))
     if not allowed:
         abort(403)
-    try:
-        _audit_structure(code, structure.undo(change, current_user),
-                         clause.heading if clause is not None else chapter.title if chapter is not None else code.title)
-    except ops.CodeError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    subject = clause.heading if clause is not None else chapter.title if chapter is not None else code.title
+    if save_or_explain(lambda: _audit_structure(code, structure.undo(change, current_user), subject)):
         flash(_("The change was undone."), "success")
     if clause is not None:
         return redirect(url_for("codes.clause", slug=code.slug, uid=clause.uid))
@@ -356,13 +352,8 @@ def undo_structure_change(slug: str, change_id: int) -> ResponseReturnValue:
 def rename_code(slug: str) -> ResponseReturnValue:
     code = load_code(slug)
     require_admin(code)
-    try:
-        _audit_structure(code, structure.rename_code(code, request.form.get("title", ""), current_user), code.title)
-    except ops.CodeError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    save_or_explain(lambda: _audit_structure(
+        code, structure.rename_code(code, request.form.get("title", ""), current_user), code.title))
     return redirect(url_for("codes.settings", slug=code.slug))
 
 
@@ -370,19 +361,11 @@ def rename_code(slug: str) -> ResponseReturnValue:
 @login_required
 def rename_chapter(slug: str, chapter_id: int) -> ResponseReturnValue:
     code = load_code(slug)
-    chapter = db.session.get(Chapter, chapter_id)
-    if chapter is None or chapter.code_id != code.id:
-        abort(404)
+    chapter = chapter_of(code, chapter_id)
     if not may_edit_chapter(code, chapter):
         abort(403)
-    try:
-        _audit_structure(code, structure.rename_chapter(chapter, request.form.get("title", ""), current_user,
-                                                        number=request.form.get("number")), chapter.title)
-    except ops.CodeError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    save_or_explain(lambda: _audit_structure(code, structure.rename_chapter(
+        chapter, request.form.get("title", ""), current_user, number=request.form.get("number")), chapter.title))
     if request.form.get("back") == "overview":
         return redirect(url_for("codes.overview", slug=code.slug))
     return redirect(url_for("codes.settings", slug=code.slug))

@@ -99,7 +99,7 @@ def draft(slug: str, number: int) -> ResponseReturnValue:
     def render_text() -> str:
         chapters = [(chapter_number, title, [(clause, render_markdown(clause.body)) for clause in clauses])
                     for chapter_number, title, clauses in draft_chapters(found)]
-        return render_template("public/_draft_text.html", chapters=chapters)
+        return render_template("drafts/_text.html", chapters=chapters)
 
     def render_page(shared: bool) -> str:
         text = fragments.get_or_render(("draft", found.id, str(get_locale())), render_text)

@@ -439,3 +439,18 @@ def test_api_history_follows_the_same_setting(app, client, edited, make_user):
     assert [s["author"] for s in sessions] == ["Chair Person", "Member Person", "Imported text"]
     open_history_to_participants(code, make_user)
     assert client.get(url, headers={"Authorization": f"Bearer {reviewer_token}"}).status_code == 200
+
+
+def test_the_office_sees_the_access_form_once_and_a_plain_title(app, client, sign_in, edited, make_user):
+    code, clause, _people = edited
+    office = make_user(office=True, name="Office Admin")
+    db.session.commit()
+    sign_in(office)
+    page = client.get(_url(code, clause), headers={"Accept-Language": "pl"}).get_data(as_text=True)
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    assert "<" not in title and "form" not in title
+    assert page.count('id="access-heading"') == 1
+    assert page.index('id="access-heading"') > page.index("<main")
+    # Where an edit came from is named in the reader's language, not as the stored code.
+    badges = re.findall(r'<span class="origin-badge">(.*?)</span>', page)
+    assert badges and "import" not in badges and all(badge == "zaimportowany" for badge in badges)
