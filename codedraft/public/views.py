@@ -57,8 +57,8 @@ def landing_for_visitors() -> ResponseReturnValue | None:
     application = application_of(current_user)
     if not current_user.is_authenticated or (application is not None and application.status != APPROVED):
         return landing()
-    if application is None and may_apply(current_user):
-        return landing()  # signed in (with an identity provider) but no part in any code yet
+    if application is None and may_apply(current_user) and ops.public_codes():
+        return landing()  # signed in (with an identity provider) but no part in any code yet: apply
     return None
 
 
