@@ -90,10 +90,29 @@ def export_language(code: Code) -> str:
     return language if language in current_app.config["LANGUAGES"] else SOURCE_LANGUAGE
 
 
+def redline_words() -> dict[str, str]:
+    """REDLINE_WORDS in the current locale (the reader's on a page, the document's in an export)."""
+    return {
+        "inserted": _("inserted"), "deleted": _("deleted"), "index": _("Changed clauses"),
+        "previous": _("Previous changed clause"), "next": _("Next changed clause"),
+        "added": _("added"), "removed": _("removed"), "changed": _("changed"),
+        "not_in_draft": _("Not in this draft"),
+        "badge_added": _("Added"), "badge_removed": _("Removed"),
+        "badge_moved_from": _("Moved from “%(chapter)s”"), "badge_moved_within": _("Moved within the chapter"),
+        "badge_renumbered": _("Renumbered %(old)s → %(new)s"), "badge_no_number": _("(none)"),
+        "badge_retitled": _("Retitled"), "badge_text_changed": _("Text changed"),
+        "summary_added": _("Clauses added"), "summary_removed": _("Clauses removed"),
+        "summary_moved": _("Clauses moved"), "summary_renumbered": _("Clauses renumbered"),
+        "summary_retitled": _("Clauses retitled"), "summary_text_changed": _("Clauses with changed text"),
+    }
+
+
 def export_words(language: str, generated_at: datetime) -> dict[str, str]:
-    """EXPORT_WORDS said in ``language``, and the date as that language writes it."""
+    """EXPORT_WORDS and the redline's words said in ``language``, and the date as that language
+    writes it."""
     with force_locale(language):
         return {
+            **redline_words(),
             "contents": _("Contents"),
             "toc_update": _("Right-click and choose Update Field to build the table of contents."),
             "generated": _("Generated %(date)s"),

@@ -126,11 +126,12 @@ def compare(slug: str) -> ResponseReturnValue:
 
     def render_redline() -> str:
         comparison = compare_documents(builders.document_from_draft(code, old), builders.document_from_draft(code, new))
-        body = (render_side_by_side if layout == "side" else render_inline)(comparison)
-        return render_summary(comparison) + "\n<!-- redline -->\n" + body
+        words = builders.redline_words()
+        body = (render_side_by_side if layout == "side" else render_inline)(comparison, words=words)
+        return render_summary(comparison, words=words) + "\n<!-- redline -->\n" + body
 
     def render_page(shared: bool) -> str:
-        cached = fragments.get_or_render(("redline", old.id, new.id, layout), render_redline)
+        cached = fragments.get_or_render(("redline", old.id, new.id, layout, str(get_locale())), render_redline)
         summary, fragment = cached.split("\n<!-- redline -->\n", 1)
         return render_template("public/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,
                                summary=Markup(summary), fragment=Markup(fragment),

@@ -71,6 +71,8 @@ def test_a_polish_codes_exports_say_their_own_words_in_polish(app, tmp_path):
         redline = export_redline_html(comparison)
         assert "Zmiany od Pierwszy projekt (projekt 1) do Drugi projekt (projekt 2)" in redline
         assert "Wstawiony tekst jest podkreślony" in redline and 'aria-label="Podsumowanie zmian"' in redline
+        assert "Zmieniono tekst" in redline and "Klauzule ze zmienionym tekstem" in redline
+        assert "Text changed" not in redline and "Clauses added" not in redline
         tracked = _docx_text(export_redline_docx(comparison))
         assert "pokazane jako śledzone zmiany" in tracked
         live = builders.load_document(code, builders.LIVE)

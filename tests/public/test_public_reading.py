@@ -254,3 +254,11 @@ def test_odd_public_addresses_are_never_a_500(public_scene: PublicScene, app, pa
     for headers in ({}, {"Accept-Language": "x" * 3000 + ";q=abc", "Accept-Encoding": ";;;", "If-None-Match": '"'}):
         response = app.test_client().get(path.replace("/x/", f"/{slug}/"), headers=headers)
         assert response.status_code < 500, (path, response.status_code)
+
+
+def test_the_public_redline_speaks_the_readers_language(public_scene: PublicScene, app):
+    slug = public_scene.code.slug
+    polish = app.test_client().get(f"/public/{slug}/compare?lang=pl").get_data(as_text=True)
+    english = app.test_client().get(f"/public/{slug}/compare").get_data(as_text=True)
+    assert "Klauzule ze zmienionym tekstem" in polish and "Clauses with changed text" not in polish
+    assert "Clauses with changed text" in english and "Klauzule" not in english
