@@ -107,6 +107,21 @@ def redline_words() -> dict[str, str]:
     }
 
 
+def feedback_words(language: str) -> dict[str, str]:
+    """FEEDBACK_WORDS (codedraft.exports.feedback_export) said in ``language``."""
+    with force_locale(language):
+        return {
+            "feedback_on": _("Feedback on %(draft)s"), "title": _("%(code)s: feedback on %(draft)s"),
+            "comments": _("Comments: %(num)s."), "per_clause": _("Comments per clause"), "legend": _("Legend"),
+            "counts_caption": _("Comments per clause by stakeholder category"), "clause": _("Clause"),
+            "total": _("Total"), "annex": _("Annex: disposition of comments"),
+            "annex_caption": _("Disposition of comments"), "comment": _("Comment"),
+            "organisation": _("Organisation"), "text": _("Text"), "status": _("Status"),
+            "disposition": _("Disposition"), "reason": _("Reason"),
+            "no_dispositions": _("No dispositions recorded yet."),
+        }
+
+
 def export_words(language: str, generated_at: datetime) -> dict[str, str]:
     """EXPORT_WORDS and the redline's words said in ``language``, and the date as that language
     writes it."""

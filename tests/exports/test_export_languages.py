@@ -99,3 +99,28 @@ def test_a_polish_export_job_downloads_a_polish_docx(app, make_user, sign_in):
     state, _seen = _wait_done(client, response.headers["Location"])
     assert state["status"] == "done", state
     assert "Spis treści" in _docx_text(client.get(state["download_url"]).data)
+
+
+def test_a_polish_codes_feedback_report_is_in_polish_and_escapes_its_text(app, tmp_path):
+    from datetime import datetime
+
+    from codedraft.exports.feedback_export import export_feedback_report_html
+    from codedraft.exports.model import FeedbackRow
+    from codedraft.exports.pdf_export import export_feedback_report_pdf
+
+    row = FeedbackRow(comment_id=1, clause_number="1", clause_title="Dokumentacja", chapter="I", category="academia",
+                      organisation="<b>Uni</b>", author="A", status="accepted", disposition="accepted",
+                      disposition_reason="Tak.", created=datetime(2026, 1, 1), text="<script>x</script>")
+    with app.app_context():
+        words = builders.feedback_words("pl")
+    html = export_feedback_report_html([row], code_title="Kodeks", draft_label="Drugi projekt", language="pl",
+                                       words=words)
+    assert "Załącznik: rozstrzygnięcia komentarzy" in html and "Uwagi do: Drugi projekt" in html
+    assert "Annex" not in html and "<script>x" not in html and "&lt;b&gt;Uni&lt;/b&gt;" in html
+    pdf = _pdf_text(export_feedback_report_pdf([row], code_title="Kodeks", draft_label="Drugi projekt",
+                                               language="pl", words=words), tmp_path)
+    assert "Załącznik: rozstrzygnięcia komentarzy" in pdf
+    english = export_feedback_report_html([row], code_title="Code", draft_label="Second Draft")
+    assert "Annex: disposition of comments" in english and "Feedback on Second Draft" in english
+    broken = export_feedback_report_html([row], code_title="C", draft_label="D", words={"feedback_on": "%(nope)s"})
+    assert "Feedback on D" in broken  # a translation whose placeholders do not fit falls back to English
