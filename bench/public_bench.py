@@ -11,6 +11,13 @@ again, ``--rounds`` times, pausing a random 0.5-1.5 x ``--think`` seconds betwee
 people reading do. The first round is the burst of everyone arriving at once; it is reported
 on its own too. Before the readers, one request per page renders it (reported as "first
 view"); the readers then get the shared cached copy. Target: p95 <= 100 ms for a cached page.
+
+The readers are coroutines of one asyncio event loop speaking HTTP/1.1 on a bare protocol
+(``--client threads``: a thread per reader with http.client, as results before 2026-12-06 23:30
+were measured); each is timed from the moment it asks, connection included for its first page,
+to the last byte. The generator shares the machine's 2 cores with the server, and the machine
+with whatever else runs: the result records ``uptime`` at start and end, and the server's CPU
+seconds, which say what the server itself spent.
 """
 from __future__ import annotations
 
