@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import http.client
 import json
 import os
 import platform
 import random
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -102,6 +104,33 @@ def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
     log = (folder / "server.log").open("ab")
     return subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def nginx_config(folder: Path, listen_port: int, app_port: int) -> Path:
+    """deploy/nginx.conf as this machine can run it: plain HTTP on loopback ports, the cache in
+    ``folder``, one upstream (the bench's server). Everything else is the deployed file."""
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    site = site.replace("/var/cache/nginx/codedraft-public", str(folder / "nginx-cache"))
+    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{listen_port};").replace("http2 on;", "")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
+    site = "\n".join(line for line in site.splitlines() if not line.strip().startswith(("ssl_certificate",
+                                                                                        "server 127.0.0.1:5002")))
+    site = site.replace("server 127.0.0.1:5001", f"server 127.0.0.1:{app_port}")
+    main = folder / "nginx.conf"
+    main.write_text(f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'nginx.log'};\n"
+                    f"events {{ worker_connections 4096; }}\nhttp {{\naccess_log off;\n{site}\n}}\n")
+    return main
+
+
+def start_nginx(folder: Path, listen_port: int, app_port: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    # nginx's workers run as an unprivileged user: they must reach the cache in the bench's folder.
+    folder.chmod(0o755)
+    (folder / "nginx-cache").mkdir(mode=0o777, exist_ok=True)
+    (folder / "nginx-cache").chmod(0o777)
+    config = nginx_config(folder, listen_port, app_port)
+    return subprocess.Popen([binary, "-c", str(config), "-p", str(folder)], stdout=subprocess.DEVNULL,
+                            stderr=(folder / "nginx.out").open("ab"))
 
 
 def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -232,6 +261,8 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=1.0)
     parser.add_argument("--corpus", type=Path, default=ROOT / ".." / "shared" / "corpus")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "public.json")
+    parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
+                        help="readers reach the server directly (default) or through deploy/nginx.conf's cache")
     parser.add_argument("--client", choices=("async", "threads"), default="async",
                         help="readers as coroutines of one event loop (default) or as threads of http.client "
                              "(what earlier results used)")
@@ -241,16 +272,22 @@ def main() -> int:
         return 2
     folder = Path(tempfile.mkdtemp(prefix="codedraft-public-bench-"))
     slug = prepare(folder, args.corpus)
-    port = free_port()
+    app_port = free_port()
+    port = free_port() if args.proxy == "nginx" else app_port
     base = f"http://127.0.0.1:{port}"
     pages = {"draft": f"/public/{slug}/drafts/2", "redline": f"/public/{slug}/compare?from=1&to=2"}
-    server = start_server(folder, port)
+    server = start_server(folder, app_port)
+    proxy = start_nginx(folder, port, app_port) if args.proxy == "nginx" else None
     try:
-        wait_until_up(base, server)
+        wait_until_up(f"http://127.0.0.1:{app_port}", server)
+        if proxy is not None:
+            wait_until_up(base, proxy)
         first_view = {}
         for name, path in pages.items():
             began = time.perf_counter()
-            response = requests.get(base + path, timeout=120)
+            # The representation the readers ask for (gzip, English), so a proxy's copy is theirs too.
+            response = requests.get(base + path, timeout=120, headers={"Accept-Encoding": "gzip",
+                                                                       "Accept-Language": "en"})
             first_view[name] = {"status": response.status_code, "ms": round((time.perf_counter() - began) * 1000, 1),
                                 "bytes": len(response.content)}
         samples: list[dict[str, Any]] = []
@@ -263,6 +300,10 @@ def main() -> int:
         own_before = resource.getrusage(resource.RUSAGE_SELF)
         began = time.perf_counter()
         if args.client == "async":
+            # The generator still holds the app it prepared the data with: frozen, the collector's
+            # full passes do not walk it in the middle of the burst.
+            gc.collect()
+            gc.freeze()
             asyncio.run(run_readers(port, pages, args.readers, args.rounds, args.think, samples))
         for thread in threads:
             thread.start()
@@ -272,6 +313,9 @@ def main() -> int:
         own_after = resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = _process_cpu(server.pid) - server_cpu_before
     finally:
+        if proxy is not None:
+            proxy.send_signal(signal.SIGQUIT)  # nginx's graceful stop
+            proxy.wait(30)
         server.send_signal(signal.SIGTERM)
         server.wait(30)
     results = {}
@@ -286,7 +330,8 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
                     "uptime_at_start": uptime_at_start, "uptime_at_end": _uptime()},
-        "server": "one gunicorn gevent worker (gunicorn.conf.py), SQLite",
+        "server": "one gunicorn gevent worker (gunicorn.conf.py), SQLite"
+                  + (", behind nginx with deploy/nginx.conf's cache of public pages" if args.proxy == "nginx" else ""),
         "client": {"async": "one asyncio event loop, a coroutine per reader, HTTP/1.1 keep-alive on a bare protocol",
                    "threads": "a thread per reader, http.client"}[args.client],
         "load": {"readers": args.readers, "rounds": args.rounds, "think_s": args.think,
