@@ -136,7 +136,7 @@ def _badges_html(clause: ClauseComparison, words: Mapping[str, str] | None = Non
     badges = change_badges(clause, words)
     if not badges:
         return ""
-    spans = "".join(f'<span class="badge">{escape(badge)}</span>' for badge in badges)
+    spans = " ".join(f'<span class="badge">{escape(badge)}</span>' for badge in badges)
     return f'<p class="redline-badges">{spans}</p>'
 
 
