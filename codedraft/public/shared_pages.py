@@ -210,7 +210,10 @@ class SharedPagesMiddleware:
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
         # Plain reads of the environ where they give what Werkzeug gives: this runs for every
         # visitor, and parsing the same Accept headers again was most of its cost (profiled).
-        path = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
+        try:
+            path = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # not what a WSGI server passes; Flask may make sense of it
+            return None
         parts = path.split("/")
         slug = parts[2] if len(parts) > 3 else ""
         args = WerkzeugRequest(environ).args if environ.get("QUERY_STRING") else None
