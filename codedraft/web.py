@@ -70,6 +70,10 @@ def init_extensions(app: Flask) -> None:
     )
     install_security_headers(app)
     app.wsgi_app = TransportHeadersMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    from codedraft.public.shared_pages import SharedPagesMiddleware
+
+    # Outermost: a cookieless visitor's cached public page is answered before anything else runs.
+    app.wsgi_app = SharedPagesMiddleware(app.wsgi_app, app)  # type: ignore[method-assign]
     app.session_interface = RememberingCookieSessionInterface()
     _install_user_loader()
     _install_error_pages(app)

@@ -137,3 +137,66 @@ def test_an_identity_bound_to_one_account_is_not_taken_by_another(site: tuple[Fl
 def test_without_configuration_there_is_no_provider_sign_in(client: Any):
     assert client.get("/login/oidc").status_code == 404
     assert "Sign in with" not in client.get("/login").get_data(as_text=True).replace("Sign in</", "")
+
+
+def test_someone_signed_in_with_the_provider_applies_and_the_office_approves(site: tuple[Flask, str],
+                                                                             provider: Provider):
+    """End to end against the real provider: an identity-provider account has no role and no
+    password; from its home page it applies (no address or password asked), the Office approves
+    from its queue, and the person then takes part in the code. Bad and repeated applications are
+    refused with a message, never a 500."""
+    import re
+
+    from codedraft.codes import operations as codes
+    from codedraft.codes.models import Membership
+    from codedraft.public.operations import make_public
+    from codedraft.registration.models import Application
+
+    app, base = site
+    app.config["REGISTRATIONS_PER_HOUR"] = 100  # the limit has its own test; here every refusal is seen
+    office = accounts.create_user("office@example.test", "Office", PASSWORD, is_office=True)
+    code = codes.create_code("Open Code")
+    private = codes.create_code("Private Code")
+    make_public(code, office)
+    db.session.commit()
+    signed_in = sign_in_with_provider(base)
+    browser = signed_in.browser  # type: ignore[attr-defined]
+    home = browser.get(f"{base}/", timeout=10).text
+    assert 'href="/register"' in home, "the home page of someone with no part yet offers to apply"
+    form = browser.get(f"{base}/register?code={code.slug}", timeout=10).text
+    assert "You apply as Eva Provider (eva@provider.test)" in form and 'name="password"' not in form
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+
+    def post(**fields: str) -> requests.Response:
+        return browser.post(f"{base}/register", data={"csrf_token": token, **fields}, allow_redirects=False,
+                            timeout=10)
+
+    for bad in ({"code": code.slug, "category": "no-such"}, {"code": private.slug, "category": "academia"},
+                {"code": "x" * 5000, "category": "academia"}, {"code": code.slug, "category": "academia",
+                                                                "organisation": "o" * 201},
+                {"code": code.slug, "category": "academia", "message": "m" * 2001}, {}):
+        response = post(**bad)
+        assert response.status_code == 400, (bad, response.status_code)
+    assert db.session.query(Application).count() == 0
+    filed = post(code=code.slug, category="academia", organisation="<b>Uni</b>", message="We study models.")
+    assert filed.status_code == 303
+    assert post(code=code.slug, category="academia").status_code == 400  # once only
+    pending = browser.get(f"{base}/", timeout=10).text
+    assert "The Office has not decided on your application yet" in pending
+    db.session.expire_all()
+    application = db.session.query(Application).one()
+    eva = db.session.query(User).filter_by(email="eva@provider.test").one()
+    assert (application.user_id, application.code_id, application.status) == (eva.id, code.id, "pending")
+    chief = http_sign_in(base, office.email, PASSWORD)
+    queue = chief.get(f"{base}/office/applications", timeout=10).text
+    assert "Eva Provider" in queue and "&lt;b&gt;Uni&lt;/b&gt;" in queue
+    office_token = re.search(r'name="csrf_token" value="([^"]+)"', queue).group(1)
+    approved = chief.post(f"{base}/office/applications/{application.id}/approve",
+                          data={"csrf_token": office_token, "organisation": "Uni", "category": "academia"},
+                          allow_redirects=False, timeout=10)
+    assert approved.status_code == 302
+    db.session.expire_all()
+    membership = db.session.query(Membership).filter_by(user_id=eva.id).one()
+    assert (membership.code_id, membership.role) == (code.id, "reviewer")
+    assert "Open Code" in browser.get(f"{base}/", timeout=10).text
+    assert post(code=code.slug, category="academia").status_code == 400  # a reviewer applies no more

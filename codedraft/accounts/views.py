@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from codedraft.accounts import operations as ops
 from codedraft.extensions import db, limiter
+from codedraft.notifications.operations import adopt_language, set_language
 from codedraft.realtime_hooks import login_session_ended
 from codedraft.security import safe_local_path
 from codedraft.web import LOGIN_SESSION_KEY
@@ -43,6 +45,9 @@ def login() -> ResponseReturnValue:
 
 def sign_in(user: ops.User) -> None:
     """Start a fresh session: whatever the browser held before sign-in is discarded."""
+    # The account itself, never the current_user proxy (OIDC links the signed-in account): once
+    # logged in, a proxy would resolve to itself.
+    user = getattr(user, "_get_current_object", lambda: user)()
     ops.end_login_session(session.get(LOGIN_SESSION_KEY))
     lang = session.get("lang")
     session.clear()
@@ -52,6 +57,7 @@ def sign_in(user: ops.User) -> None:
         session["lang"] = lang
     session.permanent = True
     login_user(user)
+    adopt_language(user, str(get_locale() or ""))  # mail in the language they sign in with, until they choose
 
 
 @bp.route("/logout", methods=["POST"])
@@ -204,4 +210,7 @@ def language() -> ResponseReturnValue:
     chosen = request.form.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         session["lang"] = chosen
+        if current_user.is_authenticated:  # mail follows the language chosen last
+            set_language(current_user, str(chosen))
+            db.session.commit()
     return redirect(_safe_next(request.form.get("next")))

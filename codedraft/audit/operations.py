@@ -34,6 +34,7 @@ ACTIONS = (
     "structure.withdraw",
     "structure.restore",
     "structure.undo",
+    "registration.applied",
     "registration.approved",
     "registration.refused",
     "public.opened",

@@ -39,6 +39,7 @@ ACTION_LABELS = {
     "structure.withdraw": _l("Clause withdrawn"),
     "structure.restore": _l("Clause restored"),
     "structure.undo": _l("Structure change undone"),
+    "registration.applied": _l("Application filed by a signed-in person"),
     "registration.approved": _l("Application approved"),
     "registration.refused": _l("Application refused"),
     "public.opened": _l("Code opened to the public"),

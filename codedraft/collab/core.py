@@ -102,12 +102,29 @@ _SYNC_KINDS: dict[int, MessageKind] = {
 }
 
 
-class ProtocolError(Exception):
-    """A message was refused; ``reason`` is safe to send back to the sender (no internals)."""
+class Reason(str):
+    """A refusal's English text that also keeps its message (an English msgid with ``%(name)s``
+    placeholders) and parameters, so an adapter can say it in the reader's language
+    (codedraft.collab.messages); the core itself knows no languages."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    msgid: str
+    params: Mapping[str, Any]
+
+    def __new__(cls, msgid: str, params: Mapping[str, Any] | None = None) -> Reason:
+        params = dict(params or {})
+        made = super().__new__(cls, msgid % params if params else msgid)
+        made.msgid, made.params = msgid, params
+        return made
+
+
+class ProtocolError(Exception):
+    """A message was refused; ``reason`` is safe to send back to the sender (no internals).
+
+    ``reason`` is a message with ``%(name)s`` placeholders filled from ``params``."""
+
+    def __init__(self, reason: str, **params: Any) -> None:
+        self.reason = Reason(reason, params)
+        super().__init__(str(self.reason))
 
 
 class ReadOnly(ProtocolError):
@@ -159,20 +176,20 @@ class _Reader:
         shift = 0
         while True:
             if self._pos >= len(self._data):
-                raise ProtocolError(f"{self._what} is truncated")
+                raise ProtocolError("%(what)s is truncated", what=self._what)
             byte = self._data[self._pos]
             self._pos += 1
             value |= (byte & 0x7F) << shift
             shift += 7
             if value > _MAX_VAR_UINT:
-                raise ProtocolError(f"{self._what} holds an integer out of range")
+                raise ProtocolError("%(what)s holds an integer out of range", what=self._what)
             if byte < 0x80:
                 return value
 
     def raw(self, count: int) -> bytes:
         end = self._pos + count
         if end > len(self._data):
-            raise ProtocolError(f"{self._what} is truncated")
+            raise ProtocolError("%(what)s is truncated", what=self._what)
         chunk = self._data[self._pos : end]
         self._pos = end
         return chunk
@@ -184,14 +201,14 @@ class _Reader:
         try:
             return self.var_bytes().decode("utf-8")
         except UnicodeDecodeError:
-            raise ProtocolError(f"{self._what} holds a string that is not UTF-8") from None
+            raise ProtocolError("%(what)s holds a string that is not UTF-8", what=self._what) from None
 
     def at_end(self) -> bool:
         return self._pos == len(self._data)
 
     def expect_end(self) -> None:
         if not self.at_end():
-            raise ProtocolError(f"{self._what} has trailing bytes")
+            raise ProtocolError("%(what)s has trailing bytes", what=self._what)
 
 
 def _read_var_int(reader: _Reader) -> int:
@@ -258,18 +275,19 @@ class _Frame(NamedTuple):
 def _parse_frame(message: bytes, max_bytes: int) -> _Frame:
     """Split a websocket message into its kind and payload, refusing anything malformed."""
     if len(message) > max_bytes:
-        raise ProtocolError(f"message of {len(message)} bytes exceeds the {max_bytes}-byte limit")
+        raise ProtocolError("message of %(size)d bytes exceeds the %(limit)d-byte limit", size=len(message),
+                            limit=max_bytes)
     reader = _Reader(message, "message")
     message_type = reader.var_uint()
     if message_type == _MESSAGE_SYNC:
         sync_type = reader.var_uint()
         kind = _SYNC_KINDS.get(sync_type)
         if kind is None:
-            raise ProtocolError(f"unknown sync message type {sync_type}")
+            raise ProtocolError("unknown sync message type %(type)d", type=sync_type)
     elif message_type == _MESSAGE_AWARENESS:
         kind = "awareness"
     else:
-        raise ProtocolError(f"unknown message type {message_type}")
+        raise ProtocolError("unknown message type %(type)d", type=message_type)
     payload = reader.var_bytes()
     reader.expect_end()
     return _Frame(kind, payload)
@@ -313,8 +331,8 @@ def parse_awareness(payload: bytes) -> dict[int, AwarenessEntry]:
     reader = _Reader(payload, "awareness update")
     count = reader.var_uint()
     if count > MAX_AWARENESS_CLIENTS:
-        raise ProtocolError(f"awareness update names {count} clients; the limit is "
-                            f"{MAX_AWARENESS_CLIENTS}")
+        raise ProtocolError("awareness update names %(count)d clients; the limit is %(limit)d", count=count,
+                            limit=MAX_AWARENESS_CLIENTS)
     entries: dict[int, AwarenessEntry] = {}
     for _ in range(count):
         client_id = reader.var_uint()
@@ -446,7 +464,7 @@ def _read_item_content(reader: _Reader, content_ref: int) -> int:
         reader.var_bytes()
         return 1
     # Nested shared types, subdocuments and Yrs-only moves never come from a clause editor.
-    raise ProtocolError(f"update holds content of type {content_ref}, not allowed in a clause")
+    raise ProtocolError("update holds content of type %(type)d, not allowed in a clause", type=content_ref)
 
 
 def _read_update_shape(update: bytes) -> _UpdateShape:
@@ -1165,7 +1183,7 @@ class ClauseDocument:
         if set(self._doc.keys()) - {BODY}:
             # The browser only ever edits the body; anything else is a forged update.
             self._restore()
-            raise ProtocolError(f"update touches a shared type other than {BODY!r}")
+            raise ProtocolError("update touches a shared type other than %(body)s", body=repr(BODY))
         new_part = self._take_emitted()
         if new_part is not None:
             self._remember(new_part)

@@ -9,6 +9,7 @@ clause stored within a few milliseconds reach each other socket in one message.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, g, request, session
+from flask_babel import get_locale
 from flask_socketio import Namespace, emit, join_room, leave_room
 
 from codedraft import policy, signals
@@ -26,6 +28,7 @@ from codedraft.accounts.operations import live_login_session
 from codedraft.codes.models import Clause, Role
 from codedraft.codes.operations import clause_by_uid
 from codedraft.collab.core import AwarenessEntry, ProtocolError, awareness_removal, pack_frames
+from codedraft.collab.messages import said_in
 from codedraft.collab.presence import ClaimBook, Identity, MemoryClaimBook, accept_presence
 from codedraft.collab.store import IDLE_SECONDS, ClauseStore, PersistenceFailed
 from codedraft.extensions import db, socketio
@@ -92,6 +95,8 @@ class Connection:
     bucket: TokenBucket = field(default_factory=TokenBucket)
     # Whether TCP_NODELAY is in force on this socket, read back from the kernel.
     nodelay: bool = False
+    # The interface language at connect (session, else Accept-Language): refusals are said in it.
+    language: str | None = None
     # clause uid -> awareness client id -> last clock: the ids this socket introduced there (only
     # these may it update or remove), and what to announce when it leaves.
     presence: dict[str, dict[int, int]] = field(default_factory=dict)
@@ -101,6 +106,20 @@ class Connection:
     # clause uid -> what this socket's user may do there (None: nothing), valid while the socket
     # is in RIGHTS_ROOM.
     rights: dict[str, policy.ClauseRights | None] = field(default_factory=dict)
+
+
+def _in_the_sockets_language(handler: Callable[[CollabNamespace, Any], dict[str, Any]]
+                              ) -> Callable[[CollabNamespace, Any], dict[str, Any]]:
+    """An event handler whose refusal ({"ok": False, "error": ...}) is said in the socket's language."""
+
+    @functools.wraps(handler)
+    def answer(self: CollabNamespace, data: Any = None) -> dict[str, Any]:
+        result = handler(self, data)
+        if isinstance(result, dict) and isinstance(result.get("error"), str):
+            result["error"] = self._said(request.sid, result["error"])
+        return result
+
+    return answer
 
 
 class CollabNamespace(Namespace):
@@ -132,8 +151,12 @@ class CollabNamespace(Namespace):
     def _drop(self, sid: str, reason: str) -> None:
         """Tell the socket why, then close its transport, not just the namespace: a client that
         ignores the namespace's disconnect could otherwise keep the connection and go on sending."""
-        _reply("error", {"clause": None, "error": reason}, to=sid)
+        _reply("error", {"clause": None, "error": self._said(sid, reason)}, to=sid)
         close_transport(sid)
+
+    def _said(self, sid: str, reason: str) -> str:
+        connection = self.connections.get(sid)
+        return said_in(reason, connection.language if connection else None)
 
     def _spend(self, sid: str, connection: Connection, cost: float = 1.0) -> bool:
         """Every event spends the socket's budget (SECURITY-CASES 12, 35); an exhausted one is cut off."""
@@ -205,11 +228,12 @@ class CollabNamespace(Namespace):
         login = live_login_session(session.get(LOGIN_SESSION_KEY))
         if login is None:
             # SECURITY-CASES 1: refused at connect; no room joined, nothing sent.
-            raise ConnectionRefusedError("Sign in to edit clauses.")
+            raise ConnectionRefusedError(said_in("Sign in to edit clauses.", None))
         user = login.user
         self.connections[request.sid] = Connection(user_id=login.user_id, login_session_id=login.id,
                                                    identity=Identity(user.name, user.colour),
-                                                   nodelay=_set_nodelay_from_environ(request.environ))
+                                                   nodelay=_set_nodelay_from_environ(request.environ),
+                                                   language=str(get_locale() or "en"))
         join_room(login_room(login.id))
         self._start_sweeping()
 
@@ -229,6 +253,7 @@ class CollabNamespace(Namespace):
             except Exception:  # a claim left behind expires; leaving must not fail for it
                 log.exception("could not release presence %s in clause %s", client_id, uid)
 
+    @_in_the_sockets_language
     def on_join(self, data: Any) -> dict[str, Any]:
         connection = self.connections.get(request.sid)
         if connection is None:
@@ -263,6 +288,7 @@ class CollabNamespace(Namespace):
         return {"ok": True, "readonly": readonly, "suggest_only": suggest_only,
                 "user": {"id": user.id, "name": name, "color": colour}}
 
+    @_in_the_sockets_language
     def on_leave(self, data: Any) -> dict[str, Any]:
         connection = self.connections.get(request.sid)
         if connection is None:
@@ -281,6 +307,7 @@ class CollabNamespace(Namespace):
             emit("y", {"clause": uid, "msg": awareness_removal(clocks)}, to=clause_room(uid))
         return {"ok": True}
 
+    @_in_the_sockets_language
     def on_y(self, data: Any) -> dict[str, Any]:
         sid = request.sid
         connection = self.connections.get(sid)
@@ -400,7 +427,7 @@ class CollabNamespace(Namespace):
 
     def end_login_session(self, login_session_id: str) -> None:
         """Logout in another tab: every socket of that login loses its authority at once."""
-        socketio.emit("error", {"clause": None, "error": "You signed out."}, to=login_room(login_session_id),
+        socketio.emit("error", {"clause": None, "error": said_in("You signed out.", None)}, to=login_room(login_session_id),
                       namespace=NAMESPACE)
         socketio.close_room(login_room(login_session_id), namespace=NAMESPACE)
         for sid, connection in list(self.connections.items()):

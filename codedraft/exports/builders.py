@@ -14,8 +14,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from babel.dates import format_datetime
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -26,6 +31,7 @@ from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.exports.model import ExportChapter, ExportClause, ExportDocument, FeedbackRow
 from codedraft.extensions import db
+from codedraft.i18n import SOURCE_LANGUAGE
 from codedraft.timeutil import utcnow
 
 #: The selector of the live text wherever a draft number is expected ("?to=live").
@@ -71,8 +77,67 @@ def find_draft(code: Code, number: int) -> Draft:
 
 
 def draft_label(draft: Draft) -> str:
-    """ "Third Draft (draft 2)" — the name, and the number people select it by."""
-    return f"{draft.name} (draft {draft.number})"
+    """ "Third Draft (draft 2)" — the name, and the number people select it by (in the current
+    locale: the reader's on a page, the document's in an export)."""
+    return _("%(name)s (draft %(number)d)", name=draft.name, number=draft.number)
+
+
+def export_language(code: Code) -> str:
+    """The language an export of the code writes its own words in: the code's, when the
+    interface speaks it, else English. An export is an artefact of the code, the same file for
+    every reader, and its headings then match its text (docs/i18n.md)."""
+    language = code.language or SOURCE_LANGUAGE
+    return language if language in current_app.config["LANGUAGES"] else SOURCE_LANGUAGE
+
+
+def redline_words() -> dict[str, str]:
+    """REDLINE_WORDS in the current locale (the reader's on a page, the document's in an export)."""
+    return {
+        "inserted": _("inserted"), "deleted": _("deleted"), "index": _("Changed clauses"),
+        "previous": _("Previous changed clause"), "next": _("Next changed clause"),
+        "added": _("added"), "removed": _("removed"), "changed": _("changed"),
+        "not_in_draft": _("Not in this draft"),
+        "badge_added": _("Added"), "badge_removed": _("Removed"),
+        "badge_moved_from": _("Moved from “%(chapter)s”"), "badge_moved_within": _("Moved within the chapter"),
+        "badge_renumbered": _("Renumbered %(old)s → %(new)s"), "badge_no_number": _("(none)"),
+        "badge_retitled": _("Retitled"), "badge_text_changed": _("Text changed"),
+        "summary_added": _("Clauses added"), "summary_removed": _("Clauses removed"),
+        "summary_moved": _("Clauses moved"), "summary_renumbered": _("Clauses renumbered"),
+        "summary_retitled": _("Clauses retitled"), "summary_text_changed": _("Clauses with changed text"),
+    }
+
+
+def feedback_words(language: str) -> dict[str, str]:
+    """FEEDBACK_WORDS (codedraft.exports.feedback_export) said in ``language``."""
+    with force_locale(language):
+        return {
+            "feedback_on": _("Feedback on %(draft)s"), "title": _("%(code)s: feedback on %(draft)s"),
+            "comments": _("Comments: %(num)s."), "per_clause": _("Comments per clause"), "legend": _("Legend"),
+            "counts_caption": _("Comments per clause by stakeholder category"), "clause": _("Clause"),
+            "total": _("Total"), "annex": _("Annex: disposition of comments"),
+            "annex_caption": _("Disposition of comments"), "comment": _("Comment"),
+            "organisation": _("Organisation"), "text": _("Text"), "status": _("Status"),
+            "disposition": _("Disposition"), "reason": _("Reason"),
+            "no_dispositions": _("No dispositions recorded yet."),
+        }
+
+
+def export_words(language: str, generated_at: datetime) -> dict[str, str]:
+    """EXPORT_WORDS and the redline's words said in ``language``, and the date as that language
+    writes it."""
+    with force_locale(language):
+        return {
+            **redline_words(),
+            "contents": _("Contents"),
+            "toc_update": _("Right-click and choose Update Field to build the table of contents."),
+            "generated": _("Generated %(date)s"),
+            "changes_from": _("Changes from %(old)s to %(new)s"),
+            "changes_print": _("Changes from %(old)s to %(new)s, insertions underlined, deletions struck through"),
+            "changes_tracked": _("Changes from %(old)s to %(new)s, shown as tracked changes"),
+            "legend": _("Inserted text is underlined, deleted text struck through."),
+            "summary": _("Summary of changes"),
+            "date": format_datetime(generated_at, "d MMMM y, HH:mm", locale=language),
+        }
 
 
 def document_from_draft(code: Code, draft: Draft) -> ExportDocument:
@@ -94,10 +159,14 @@ def document_from_draft(code: Code, draft: Draft) -> ExportDocument:
             for index, row in enumerate(members)
         )
         chapters.append(ExportChapter(key=key, number=number, title=title, clauses=clauses))
+    language = export_language(code)
+    with force_locale(language):
+        label = draft_label(draft)
     return ExportDocument(
         # A draft carries the title it was published under, even after the code is renamed.
-        code_title=draft.code_title or code.title, draft_label=draft_label(draft), language=code.language or "en",
+        code_title=draft.code_title or code.title, draft_label=label, language=code.language or "en",
         chapters=tuple(chapters), generated_at=draft.published_at,
+        words=export_words(language, draft.published_at),
     )
 
 
@@ -132,9 +201,12 @@ def document_from_live(code: Code) -> ExportDocument:
             for index, clause in enumerate(members)
         )
         chapters.append(ExportChapter(key=key, number=chapter.number, title=chapter.title, clauses=clauses))
+    language, now = export_language(code), utcnow()
+    with force_locale(language):
+        label = _("Live text")
     return ExportDocument(
-        code_title=code.title, draft_label="Live text", language=code.language or "en",
-        chapters=tuple(chapters), generated_at=utcnow(),
+        code_title=code.title, draft_label=label, language=code.language or "en",
+        chapters=tuple(chapters), generated_at=now, words=export_words(language, now),
     )
 
 
@@ -150,7 +222,7 @@ def load_document(code: Code, selector: DraftSelector) -> ExportDocument:
 def selector_label(code: Code, selector: DraftSelector) -> str:
     """A short human label for a selector ("Third Draft (draft 2)" or "Live text")."""
     if selector == LIVE:
-        return "Live text"
+        return _("Live text")
     assert isinstance(selector, int)
     return draft_label(find_draft(code, selector))
 

@@ -25,7 +25,7 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-from .model import ExportDocument, MarkdownRenderer
+from .model import EXPORT_WORDS, ExportDocument, MarkdownRenderer
 
 # XML 1.0 cannot hold these; lxml refuses them, so a stray control character in a clause would
 # otherwise abort the whole export.
@@ -138,7 +138,8 @@ def _toc_style(word: WordDocument, level: int) -> str:
     return name
 
 
-def add_table_of_contents(word: WordDocument, entries: Sequence[TocEntry] = (), *, levels: str = "1-3") -> None:
+def add_table_of_contents(word: WordDocument, entries: Sequence[TocEntry] = (), *, levels: str = "1-3",
+                          heading: str = EXPORT_WORDS["contents"], placeholder: str = EXPORT_WORDS["toc_update"]) -> None:
     """A "Contents" heading and a Word TOC field over heading levels ``levels``.
 
     The field's result is filled with ``entries`` (one "TOC n" paragraph per heading), so the
@@ -146,13 +147,12 @@ def add_table_of_contents(word: WordDocument, entries: Sequence[TocEntry] = (), 
     refresh fields on opening (it asks the user), which adds page numbers: the written entries
     have none, since only a layout engine knows them.
     """
-    styled_paragraph(word, "TOC Heading", "Contents")
+    styled_paragraph(word, "TOC Heading", xml_text(heading))
     deepest = int(levels.rsplit("-", 1)[-1])
     shown = [(level, text) for level, text in entries if level <= deepest and text.strip()]
     instruction = f'TOC \\o "{levels}" \\h \\z \\u'
     if not shown:
-        add_field(word.add_paragraph(), instruction,
-                  "Right-click and choose Update Field to build the table of contents.")
+        add_field(word.add_paragraph(), instruction, xml_text(placeholder))
     else:
         # Looked up once per level: a style lookup walks every style of the document.
         styles = {level: _toc_style(word, level) for level in {level for level, _ in shown}}
@@ -431,7 +431,8 @@ def export_docx(
     styled_paragraph(word, "Title", xml_text(document.code_title))
     styled_paragraph(word, "Subtitle", xml_text(document.draft_label))
     if include_toc:
-        add_table_of_contents(word, document_toc_entries(document))
+        add_table_of_contents(word, document_toc_entries(document), heading=document.word("contents"),
+                              placeholder=document.word("toc_update"))
     depths = document.clause_depths()
     total = sum(len(chapter.clauses) for chapter in document.chapters)
     done = 0

@@ -230,7 +230,7 @@ def _clause_op(clause: ClauseComparison) -> DiffOp:
 
 
 def _write_clause(word: WordDocument, clause: ClauseComparison, level: int, revisions: _Revisions,
-                  credits: ClauseCredits | None) -> None:
+                  credits: ClauseCredits | None, words: Mapping[str, str] | None = None) -> None:
     op = _clause_op(clause)
     fallback = revisions.fallback
     body = credit_segments(clause.body_diff, credits, fallback)
@@ -247,7 +247,7 @@ def _write_clause(word: WordDocument, clause: ClauseComparison, level: int, revi
     if op is DiffOp.EQUAL and (clause.moved or clause.renumbered):
         # What a text diff cannot show (a move, a renumbering) is said in a plain note.
         note = styled_paragraph(word, "Normal")
-        note_run = note.add_run(xml_text("; ".join(change_badges(clause))))
+        note_run = note.add_run(xml_text("; ".join(change_badges(clause, words))))
         note_run.italic = True
         note_run.font.size = Pt(9)
     if body:
@@ -304,13 +304,13 @@ def export_redline_docx(
     word = new_document(f"{new.code_title}: {old.draft_label} → {new.draft_label}", new.language)
     styled_paragraph(word, "Title", xml_text(new.code_title))
     word.add_paragraph(
-        xml_text(f"Changes from {old.draft_label} to {new.draft_label}, "
-                 + ("insertions underlined, deletions struck through" if marks == "print"
-                    else "shown as tracked changes")),
+        xml_text(new.word("changes_print" if marks == "print" else "changes_tracked", old=old.draft_label,
+                          new=new.draft_label)),
         style="Subtitle",
     )
     if include_toc:
-        add_table_of_contents(word, redline_toc_entries(comparison))
+        add_table_of_contents(word, redline_toc_entries(comparison), heading=new.word("contents"),
+                              placeholder=new.word("toc_update"))
 
     depths = {**old.clause_depths(), **new.clause_depths()}
     old_chapters = {chapter.key for chapter in old.chapters}
@@ -334,7 +334,7 @@ def export_redline_docx(
             revisions.append_text(heading, chapter_op, title)
             revisions.track_paragraph_mark(heading, chapter_op)
         level = min(MAX_HEADING_LEVEL, CLAUSE_LEVEL + depths.get(clause.uid, 0))
-        _write_clause(word, clause, level, revisions, (credits or {}).get(clause.uid))
+        _write_clause(word, clause, level, revisions, (credits or {}).get(clause.uid), new.words)
         if progress is not None:
             progress(done, total)
     return save_docx(word)

@@ -13,10 +13,10 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .htmlkit import standalone_page
 from .model import FeedbackRow
@@ -246,15 +246,52 @@ def render_category_chart(order: Sequence[str], per_clause: Sequence[tuple[str, 
     return "".join(parts)
 
 
-def _legend(order: Sequence[str]) -> str:
+#: The report's own words in English; the app passes them said in the code's language.
+FEEDBACK_WORDS: Mapping[str, str] = {
+    "feedback_on": "Feedback on %(draft)s",
+    "title": "%(code)s: feedback on %(draft)s",
+    "comments": "Comments: %(num)s.",
+    "per_clause": "Comments per clause",
+    "legend": "Legend",
+    "counts_caption": "Comments per clause by stakeholder category",
+    "clause": "Clause",
+    "total": "Total",
+    "annex": "Annex: disposition of comments",
+    "annex_caption": "Disposition of comments",
+    "comment": "Comment",
+    "organisation": "Organisation",
+    "text": "Text",
+    "status": "Status",
+    "disposition": "Disposition",
+    "reason": "Reason",
+    "no_dispositions": "No dispositions recorded yet.",
+}
+
+
+def _said(words: Mapping[str, str] | None, key: str, **params: Any) -> str:
+    """A word of the report with its parameters (English when not given), not yet escaped."""
+    text = (words or {}).get(key) or FEEDBACK_WORDS[key]
+    try:
+        return text % params if params else text
+    except (KeyError, ValueError, TypeError):
+        return FEEDBACK_WORDS[key] % params if params else FEEDBACK_WORDS[key]
+
+
+def _w(words: Mapping[str, str] | None, key: str, **params: Any) -> str:
+    """A word of the report, escaped for HTML."""
+    return escape(_said(words, key, **params))
+
+
+def _legend(order: Sequence[str], words: Mapping[str, str] | None = None) -> str:
     items = "".join(
         f'<li><span class="swatch" style="background:{_PALETTE[index % len(_PALETTE)]}"></span>{escape(category)}</li>'
         for index, category in enumerate(order)
     )
-    return f'<ul class="chart-legend" aria-label="Legend">{items}</ul>'
+    return f'<ul class="chart-legend" aria-label="{_w(words, "legend")}">{items}</ul>'
 
 
-def _counts_table(order: Sequence[str], per_clause: Sequence[tuple[str, Counter[str]]]) -> str:
+def _counts_table(order: Sequence[str], per_clause: Sequence[tuple[str, Counter[str]]],
+                  words: Mapping[str, str] | None = None) -> str:
     head = "".join(f'<th scope="col" class="numeric">{escape(category)}</th>' for category in order)
     rows = []
     for label, counts in per_clause:
@@ -263,13 +300,14 @@ def _counts_table(order: Sequence[str], per_clause: Sequence[tuple[str, Counter[
             f'<tr><th scope="row">{escape(label)}</th>{cells}<td class="numeric">{sum(counts.values())}</td></tr>'
         )
     return (
-        '<table class="counts"><caption>Comments per clause by stakeholder category</caption>'
-        f'<thead><tr><th scope="col">Clause</th>{head}<th scope="col" class="numeric">Total</th></tr></thead>'
+        f'<table class="counts"><caption>{_w(words, "counts_caption")}</caption>'
+        f'<thead><tr><th scope="col">{_w(words, "clause")}</th>{head}'
+        f'<th scope="col" class="numeric">{_w(words, "total")}</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
-def _annex_table(rows: Sequence[FeedbackRow]) -> str:
+def _annex_table(rows: Sequence[FeedbackRow], words: Mapping[str, str] | None = None) -> str:
     decided = [row for row in rows if row.disposition.strip() or row.disposition_reason.strip()]
     lines = "".join(
         "<tr>"
@@ -283,12 +321,12 @@ def _annex_table(rows: Sequence[FeedbackRow]) -> str:
         for row in decided
     )
     return (
-        '<table class="annex"><caption>Disposition of comments</caption><thead><tr>'
-        '<th scope="col">Comment</th><th scope="col">Clause</th><th scope="col">Organisation</th>'
-        '<th scope="col">Text</th><th scope="col">Status</th><th scope="col">Disposition</th><th scope="col">Reason</th>'
-        f"</tr></thead><tbody>{lines}</tbody></table>"
+        f'<table class="annex"><caption>{_w(words, "annex_caption")}</caption><thead><tr>'
+        + "".join(f'<th scope="col">{_w(words, key)}</th>'
+                  for key in ("comment", "clause", "organisation", "text", "status", "disposition", "reason"))
+        + f"</tr></thead><tbody>{lines}</tbody></table>"
         if decided
-        else "<p>No dispositions recorded yet.</p>"
+        else f"<p>{_w(words, 'no_dispositions')}</p>"
     )
 
 
@@ -299,21 +337,24 @@ def export_feedback_report_html(
     draft_label: str,
     language: str = "en",
     categories: Sequence[str] | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> str:
     """A standalone HTML report: per-clause counts by stakeholder category (SVG chart, legend and
-    the same numbers as a table) and the disposition annex."""
+    the same numbers as a table) and the disposition annex. ``words``: FEEDBACK_WORDS in the
+    report's language (English when not given)."""
     order, per_clause = category_counts(rows, categories)
     totals = Counter(row.category for row in rows)
     overview = ", ".join(f"{escape(category)}: {totals.get(category, 0)}" for category in order)
     body = (
         f'<header class="doc-header"><h1>{escape(code_title)}</h1>'
-        f'<p class="draft-label">Feedback on {escape(draft_label)}</p>'
-        f"<p>{len(rows)} comments. {overview}</p></header>\n<main>"
-        "<h2>Comments per clause</h2>"
-        f"<figure>{render_category_chart(order, per_clause)}{_legend(order)}</figure>"
-        f"{_counts_table(order, per_clause)}"
-        "<h2>Annex: disposition of comments</h2>"
-        f"{_annex_table(rows)}</main>"
+        f'<p class="draft-label">{_w(words, "feedback_on", draft=draft_label)}</p>'
+        f"<p>{_w(words, 'comments', num=len(rows))} {overview}</p></header>\n<main>"
+        f"<h2>{_w(words, 'per_clause')}</h2>"
+        f"<figure>{render_category_chart(order, per_clause)}{_legend(order, words)}</figure>"
+        f"{_counts_table(order, per_clause, words)}"
+        f"<h2>{_w(words, 'annex')}</h2>"
+        f"{_annex_table(rows, words)}</main>"
     )
-    return standalone_page(title=f"{code_title}: feedback on {draft_label}", language=language, body=body,
+    return standalone_page(title=_said(words, "title", code=code_title, draft=draft_label), language=language,
+                           body=body,
                            body_class="feedback-report")

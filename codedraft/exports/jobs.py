@@ -24,6 +24,8 @@ from threading import Lock
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import JSON, ForeignKey, String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -257,12 +259,14 @@ def _produce_feedback(code: Code, request: ExportRequest, progress: Progress) ->
         return ExportResult(feedback_export.export_feedback_xlsx(rows, categories=categories), "xlsx", title)
     if request.fmt == "html":
         html = feedback_export.export_feedback_report_html(
-            rows, code_title=code.title, draft_label=latest, language=code.language, categories=categories)
+            rows, code_title=code.title, draft_label=latest, language=code.language, categories=categories,
+            words=builders.feedback_words(builders.export_language(code)))
         return ExportResult(html.encode(), "html", title)
     from codedraft.exports.pdf_export import app_asset_fetcher, export_feedback_report_pdf
 
     pdf = export_feedback_report_pdf(rows, code_title=code.title, draft_label=latest, language=code.language,
-                                     categories=categories, fetcher=app_asset_fetcher())
+                                     categories=categories, fetcher=app_asset_fetcher(),
+                                     words=builders.feedback_words(builders.export_language(code)))
     return ExportResult(pdf, "pdf", title)
 
 
@@ -270,7 +274,8 @@ def _latest_label(code: Code) -> str:
     from codedraft.drafts.operations import latest_draft
 
     draft = latest_draft(code)
-    return builders.draft_label(draft) if draft is not None else "the live text"
+    with force_locale(builders.export_language(code)):
+        return builders.draft_label(draft) if draft is not None else _("the live text")
 
 
 _PRODUCERS = {

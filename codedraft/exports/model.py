@@ -6,8 +6,8 @@ only read them. They are frozen so an export can never change the document it is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 #: A Markdown renderer returning *safe* HTML (raw HTML off, output sanitised); the app passes
@@ -53,6 +53,20 @@ class ExportChapter:
         return join_number_and_title(self.number, self.title)
 
 
+#: The words an export writes itself, in English; the app translates them (same keys, same
+#: ``%(name)s`` parameters) into the document's language.
+EXPORT_WORDS: Mapping[str, str] = {
+    "contents": "Contents",
+    "toc_update": "Right-click and choose Update Field to build the table of contents.",
+    "generated": "Generated %(date)s",
+    "changes_from": "Changes from %(old)s to %(new)s",
+    "changes_print": "Changes from %(old)s to %(new)s, insertions underlined, deletions struck through",
+    "changes_tracked": "Changes from %(old)s to %(new)s, shown as tracked changes",
+    "legend": "Inserted text is underlined, deleted text struck through.",
+    "summary": "Summary of changes",
+}
+
+
 @dataclass(frozen=True)
 class ExportDocument:
     """A whole code at one draft (``draft_label`` e.g. "Third Draft") or at the live text."""
@@ -62,6 +76,21 @@ class ExportDocument:
     language: str
     chapters: Sequence[ExportChapter]
     generated_at: datetime
+    #: The words the export writes around the text, in the document's language (EXPORT_WORDS's
+    #: keys; the app fills them from its catalogues, codedraft.exports.builders.export_words).
+    words: Mapping[str, str] = field(default_factory=dict)
+
+    def word(self, key: str, **params: str) -> str:
+        """One of the export's words, in the document's language (English when not given)."""
+        text = self.words.get(key) or EXPORT_WORDS[key]
+        try:
+            return text % params if params else text
+        except (KeyError, ValueError, TypeError):
+            return EXPORT_WORDS[key] % params if params else EXPORT_WORDS[key]
+
+    def generated(self) -> str:
+        """ "Generated 6 December 2026, 23:05", the date as the app formatted it for the language."""
+        return self.word("generated", date=self.words.get("date") or self.generated_at.strftime("%d %B %Y, %H:%M"))
 
     def iter_clauses(self) -> Iterator[tuple[ExportChapter, ExportClause]]:
         """Yield every clause with its chapter, in reading order."""

@@ -118,10 +118,11 @@ def export_feedback_report_pdf(
     language: str = "en",
     categories: Sequence[str] | None = None,
     fetcher: AppAssetFetcher | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> bytes:
     """The feedback report (chart, counts, disposition annex) as PDF."""
     html = export_feedback_report_html(
-        rows, code_title=code_title, draft_label=draft_label, language=language, categories=categories
+        rows, code_title=code_title, draft_label=draft_label, language=language, categories=categories, words=words
     )
     return html_to_pdf(html, fetcher=fetcher)
 

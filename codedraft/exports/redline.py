@@ -37,6 +37,20 @@ REDLINE_WORDS: Mapping[str, str] = {
     "removed": "removed",
     "changed": "changed",
     "not_in_draft": "Not in this draft",
+    "badge_added": "Added",
+    "badge_removed": "Removed",
+    "badge_moved_from": "Moved from “%(chapter)s”",
+    "badge_moved_within": "Moved within the chapter",
+    "badge_renumbered": "Renumbered %(old)s → %(new)s",
+    "badge_no_number": "(none)",
+    "badge_retitled": "Retitled",
+    "badge_text_changed": "Text changed",
+    "summary_added": "Clauses added",
+    "summary_removed": "Clauses removed",
+    "summary_moved": "Clauses moved",
+    "summary_renumbered": "Clauses renumbered",
+    "summary_retitled": "Clauses retitled",
+    "summary_text_changed": "Clauses with changed text",
 }
 
 
@@ -86,32 +100,43 @@ def render_segment_lines(segments: Iterable[DiffSegment], side: Side = Side.BOTH
     )
 
 
-def change_badges(clause: ClauseComparison) -> list[str]:
+def _said(words: Mapping[str, str], key: str, **params: str) -> str:
+    """A word of ``words`` (REDLINE_WORDS's when missing) with its parameters."""
+    text = words.get(key) or REDLINE_WORDS[key]
+    try:
+        return text % params if params else text
+    except (KeyError, ValueError, TypeError):
+        return REDLINE_WORDS[key] % params if params else REDLINE_WORDS[key]
+
+
+def change_badges(clause: ClauseComparison, words: Mapping[str, str] | None = None) -> list[str]:
     """Plain-language labels of what happened to a clause, e.g. "Renumbered 1.2 → 1.3"."""
+    labels = _words(words)
     if clause.old is None:
-        return ["Added"]
+        return [_said(labels, "badge_added")]
     if clause.new is None:
-        return ["Removed"]
+        return [_said(labels, "badge_removed")]
     badges = []
     if clause.moved:
         if clause.old.chapter_key != clause.new.chapter_key:
-            badges.append(f"Moved from “{clause.old_chapter_title}”")
+            badges.append(_said(labels, "badge_moved_from", chapter=clause.old_chapter_title))
         else:
-            badges.append("Moved within the chapter")
+            badges.append(_said(labels, "badge_moved_within"))
     if clause.renumbered:
-        badges.append(f"Renumbered {clause.old.number or '(none)'} → {clause.new.number or '(none)'}")
+        none = _said(labels, "badge_no_number")
+        badges.append(_said(labels, "badge_renumbered", old=clause.old.number or none, new=clause.new.number or none))
     if clause.retitled:
-        badges.append("Retitled")
+        badges.append(_said(labels, "badge_retitled"))
     if clause.text_changed:
-        badges.append("Text changed")
+        badges.append(_said(labels, "badge_text_changed"))
     return badges
 
 
-def _badges_html(clause: ClauseComparison) -> str:
-    badges = change_badges(clause)
+def _badges_html(clause: ClauseComparison, words: Mapping[str, str] | None = None) -> str:
+    badges = change_badges(clause, words)
     if not badges:
         return ""
-    spans = "".join(f'<span class="badge">{escape(badge)}</span>' for badge in badges)
+    spans = " ".join(f'<span class="badge">{escape(badge)}</span>' for badge in badges)
     return f'<p class="redline-badges">{spans}</p>'
 
 
@@ -130,17 +155,18 @@ def _shown(comparison: Comparison, changed_only: bool) -> Iterator[tuple[bool, C
         chapter = title
 
 
-def render_summary(comparison: Comparison) -> str:
+def render_summary(comparison: Comparison, *, words: Mapping[str, str] | None = None) -> str:
     """A short list of counts: added, removed, moved, renumbered, retitled, re-worded clauses."""
+    labels = _words(words)
     rows = [
-        ("Clauses added", len(comparison.added)),
-        ("Clauses removed", len(comparison.removed)),
-        ("Clauses moved", len(comparison.moved)),
-        ("Clauses renumbered", len(comparison.renumbered)),
-        ("Clauses retitled", len(comparison.retitled)),
-        ("Clauses with changed text", len(comparison.text_changed)),
+        ("summary_added", len(comparison.added)),
+        ("summary_removed", len(comparison.removed)),
+        ("summary_moved", len(comparison.moved)),
+        ("summary_renumbered", len(comparison.renumbered)),
+        ("summary_retitled", len(comparison.retitled)),
+        ("summary_text_changed", len(comparison.text_changed)),
     ]
-    items = "".join(f"<dt>{label}</dt><dd>{count}</dd>" for label, count in rows)
+    items = "".join(f"<dt>{escape(_said(labels, key))}</dt><dd>{count}</dd>" for key, count in rows)
     return f'<dl class="redline-summary">{items}</dl>'
 
 
@@ -223,7 +249,7 @@ def render_inline(
         parts.append(
             f'<section class="redline-clause redline-clause--{status}" '
             f'id="{anchor_id("clause", clause.uid)}">\n'
-            f"<h3>{render_segments(clause.title_diff)}</h3>\n{_badges_html(clause)}\n"
+            f"<h3>{render_segments(clause.title_diff)}</h3>\n{_badges_html(clause, labels)}\n"
             f'<div class="redline-text">{_body_html(clause, Side.BOTH, labels)}</div>\n'
             f"{_neighbour_links(clause.uid, neighbours, labels)}</section>"
         )
@@ -265,7 +291,7 @@ def render_side_by_side(
             f'<tr class="redline-clause--{clause.status.value}" id="{anchor_id("clause", clause.uid)}">'
             f"{''.join(cells)}</tr>"
         )
-        badges = _badges_html(clause) + _neighbour_links(clause.uid, neighbours, labels)
+        badges = _badges_html(clause, labels) + _neighbour_links(clause.uid, neighbours, labels)
         if badges:
             parts.append(f'<tr class="redline-badges-row"><td colspan="2">{badges}</td></tr>')
     parts.append("</tbody></table>")
@@ -288,18 +314,18 @@ def export_redline_html(
     """A standalone HTML page of the redline between the two drafts of ``comparison``."""
     old, new = comparison.old, comparison.new
     title = f"{new.code_title}: {old.draft_label} → {new.draft_label}"
+    words = new.words  # the document's words include the redline's (codedraft.exports.builders)
     content = (
-        render_side_by_side(comparison, changed_only=changed_only)
+        render_side_by_side(comparison, changed_only=changed_only, words=words)
         if layout is RedlineLayout.SIDE_BY_SIDE
-        else render_inline(comparison, changed_only=changed_only)
+        else render_inline(comparison, changed_only=changed_only, words=words)
     )
     body = (
         f'<header class="doc-header"><h1>{escape(new.code_title)}</h1>'
-        f'<p class="draft-label">Changes from {escape(old.draft_label)} to {escape(new.draft_label)}</p>'
-        f'<p class="generated">Generated {escape(new.generated_at.strftime("%d %B %Y, %H:%M"))}. '
-        "Inserted text is underlined, deleted text struck through.</p></header>\n"
-        f'<section aria-label="Summary of changes">{render_summary(comparison)}</section>\n'
-        f"{render_clause_index(comparison)}\n"
+        f'<p class="draft-label">{escape(new.word("changes_from", old=old.draft_label, new=new.draft_label))}</p>'
+        f'<p class="generated">{escape(new.generated())}. {escape(new.word("legend"))}</p></header>\n'
+        f'<section aria-label="{escape(new.word("summary"))}">{render_summary(comparison, words=words)}</section>\n'
+        f"{render_clause_index(comparison, words=words)}\n"
         f'<main class="redline-{layout.value}">\n{content}\n</main>'
     )
     body_class = "redline-sbs-page" if layout is RedlineLayout.SIDE_BY_SIDE else ""

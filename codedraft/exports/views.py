@@ -92,14 +92,7 @@ def compare_selectors(code: Code, old: DraftSelector, new: DraftSelector) -> Com
     return comparison
 
 
-def redline_words() -> dict[str, str]:
-    """The redline's words in the reader's language, for the on-screen comparison."""
-    return {
-        "inserted": _("inserted"), "deleted": _("deleted"), "index": _("Changed clauses"),
-        "previous": _("Previous changed clause"), "next": _("Next changed clause"),
-        "added": _("added"), "removed": _("removed"), "changed": _("changed"),
-        "not_in_draft": _("Not in this draft"),
-    }
+redline_words = builders.redline_words  # the on-screen comparison's words, in the reader's language
 
 
 def _selector_arg(name: str, default: DraftSelector | None) -> DraftSelector | None:
@@ -143,7 +136,7 @@ def compare(slug: str) -> ResponseReturnValue:
         words = redline_words()
         render = render_side_by_side if layout == "side" else render_inline
         fragment = render(comparison, changed_only=changed_only, words=words)
-        summary = render_summary(comparison)
+        summary = render_summary(comparison, words=words)
         index = render_clause_index(comparison, words=words)
     return render_template(
         "exports/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,

@@ -204,7 +204,12 @@ class Notification(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The English text as written then: what a row without a message key shows.
     message: Mapped[str] = mapped_column(Text)
+    # What it says, in the reader's language when shown or mailed: an English msgid and its
+    # parameters as JSON (codedraft.notifications.messages).
+    message_key: Mapped[str | None] = mapped_column(String(200))
+    message_params: Mapped[str | None] = mapped_column(Text)
     link: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]

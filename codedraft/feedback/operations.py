@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, update
 
@@ -47,6 +48,7 @@ from codedraft.feedback.models import (
     Support,
 )
 from codedraft.markdown import render_markdown
+from codedraft.notifications import messages as said
 from codedraft.timeutil import utcnow
 
 MAX_BODY_CHARS = 20_000
@@ -178,8 +180,13 @@ def may_support(user: User, comment: Comment, code: Code) -> bool:
 # --- notifications ---------------------------------------------------------------------------
 
 
-def notify(user_id: int, message: str, link: str = "") -> Notification:
-    note = Notification(user_id=user_id, message=message[:2000], link=link[:500])
+def notify(user_id: int, key: str, link: str = "", **params: Any) -> Notification:
+    """Tell one person something: ``key`` is a message of codedraft.notifications.messages, said
+    in each reader's language with ``params``; the English text is kept as its fallback."""
+    with force_locale("en"):
+        english = said.render(key, params, key)
+    note = Notification(user_id=user_id, message=english[:2000], link=link[:500], message_key=key,
+                        message_params=said.encode(params))
     db.session.add(note)
     return note
 
@@ -356,7 +363,7 @@ def post_reply(code: Code, clause: Clause, comment: Comment, author: User, body:
     comment.reply_count = (comment.reply_count or 0) + 1
     db.session.flush()
     if comment.author_id != author.id:
-        notify(comment.author_id, f"{author.name} replied to your comment.", link)
+        notify(comment.author_id, said.REPLIED, link, author=author.name)
     return reply
 
 
@@ -414,8 +421,7 @@ def record_disposition(code: Code, clause: Clause, comment: Comment, by: User, d
     comment.disposed_by_id = by.id
     comment.disposed_at = utcnow()
     comment.status = DISPOSITIONS[disposition]
-    label = disposition.replace("_", " ")
-    notify(comment.author_id, f"Your comment on {clause.heading} was {label}: {reason[:300]}", link)
+    notify(comment.author_id, said.DISPOSED, link, clause=clause.heading, disposition=disposition, reason=reason)
 
 
 def set_status(clause: Clause, comment: Comment, by: User, status: str) -> None:
@@ -438,14 +444,14 @@ def hide_comment(code: Code, comment: Comment, by: User, reason: str, *, link: s
     comment.hidden_reason = reason[:MAX_REASON_CHARS]
     comment.hidden_by_id = by.id
     comment.hidden_at = utcnow()
-    notify(comment.author_id, f"Your comment was hidden by the Office: {reason[:300]}", link)
+    notify(comment.author_id, said.HIDDEN, link, reason=reason)
 
 
 def unhide_comment(code: Code, comment: Comment, by: User, *, link: str = "") -> None:
     if not policy.can_moderate(by, code):
         raise NotAllowed(_("Only the Office moderates."))
     comment.hidden = False
-    notify(comment.author_id, "Your comment is visible again.", link)
+    notify(comment.author_id, said.VISIBLE_AGAIN, link)
 
 
 # --- amendments ------------------------------------------------------------------------------
@@ -620,7 +626,7 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     comment.status, comment.disposition = "accepted", "accepted"
     comment.disposition_reason = amendment.decision_reason or "Amendment applied to the text."
     comment.disposed_by_id, comment.disposed_at = by.id, utcnow()
-    notify(comment.author_id, f"Your amendment to {clause.heading} was accepted and applied.", link)
+    notify(comment.author_id, said.AMENDMENT_APPLIED, link, clause=clause.heading)
     return changed
 
 
@@ -638,7 +644,7 @@ def reject_amendment(clause: Clause, comment: Comment, by: User, reason: str, *,
     amendment.decision_reason = reason[:MAX_REASON_CHARS]
     comment.status, comment.disposition, comment.disposition_reason = "rejected", "rejected", reason[:MAX_REASON_CHARS]
     comment.disposed_by_id, comment.disposed_at = by.id, utcnow()
-    notify(comment.author_id, f"Your amendment to {clause.heading} was rejected: {reason[:300]}", link)
+    notify(comment.author_id, said.AMENDMENT_REJECTED, link, clause=clause.heading, reason=reason)
 
 
 def rebase_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: User) -> None:

@@ -29,6 +29,7 @@ from codedraft.feedback.models import (
     Theme,
 )
 from codedraft.feedback.operations import FeedbackError, NotAllowed, notify
+from codedraft.notifications import messages as said
 from codedraft.timeutil import utcnow
 
 MAX_RESPONSE_CHARS = 10_000
@@ -457,8 +458,8 @@ def publish_responses(feedback_round: FeedbackRound, by: User, now: datetime | N
         authors.add(comment.author_id)
     feedback_round.responses_published_at = moment
     for author_id in sorted(authors):
-        notify(author_id, f"The responses to {feedback_round.name} are published.",
-               f"/codes/{code.slug}/rounds/{feedback_round.id}/annex")
+        notify(author_id, said.RESPONSES_PUBLISHED, f"/codes/{code.slug}/rounds/{feedback_round.id}/annex",
+               round=feedback_round.name)
     db.session.flush()
     return len(answers)
 

@@ -49,6 +49,7 @@ from codedraft.feedback.blueprint import int_or_none as _int_or_none
 from codedraft.feedback.charts import legend_swatch, stacked_bar
 from codedraft.feedback.models import DISPOSITIONS, STATUSES, Comment, FeedbackRound
 from codedraft.markdown import render_markdown
+from codedraft.notifications import messages as said
 from codedraft.notifications import operations as notify_ops
 from codedraft.security import safe_local_path
 from codedraft.timeutil import utcnow
@@ -477,7 +478,7 @@ def _parse_time(raw: str) -> datetime | None:
 @login_required
 def notifications() -> ResponseReturnValue:
     return render_template("feedback/notifications.html", notes=ops.notifications_of(current_user),
-                           unread=ops.unread_count(current_user))
+                           unread=ops.unread_count(current_user), say=said.say)
 
 
 @bp.route("/notifications/read", methods=["POST"])

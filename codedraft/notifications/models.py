@@ -20,3 +20,5 @@ class NotificationPreference(db.Model):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     mail: Mapped[str] = mapped_column(String(20), default=DEFAULT_MAIL_MODE)
+    # The language mail reaches them in (an interface language); None: the site's default.
+    language: Mapped[str | None] = mapped_column(String(20))

@@ -17,6 +17,7 @@ from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role
 from codedraft.extensions import db
 from codedraft.feedback.models import Comment, Notification
+from codedraft.i18n import SOURCE_LANGUAGE
 from codedraft.mail import MailError, mail_enabled, send_mail
 from codedraft.notifications.models import (
     DEFAULT_MAIL_MODE,
@@ -25,6 +26,7 @@ from codedraft.notifications.models import (
     MAIL_MODES,
     NotificationPreference,
 )
+from codedraft.notifications import messages as said
 from codedraft.timeutil import utcnow
 
 KIND_ACTIVITY = "activity"
@@ -35,6 +37,41 @@ class PreferenceError(ValueError):
 
 
 # --- preferences -----------------------------------------------------------------------------
+
+
+def mail_language(user_id: int) -> str:
+    """The language mail reaches the person in: the one they saved, else the site's default."""
+    chosen = db.session.get(NotificationPreference, user_id)
+    languages = current_app.config["LANGUAGES"]
+    if chosen is not None and chosen.language in languages:
+        return str(chosen.language)
+    default = current_app.config.get("BABEL_DEFAULT_LOCALE", SOURCE_LANGUAGE)
+    return str(default) if default in languages else str(languages[0])
+
+
+def set_language(user: User, language: str) -> None:
+    """Raises PreferenceError for a language the interface does not speak."""
+    if language not in current_app.config["LANGUAGES"]:
+        raise PreferenceError(_("Choose a language."))
+    chosen = db.session.get(NotificationPreference, user.id)
+    if chosen is None:
+        db.session.add(NotificationPreference(user_id=user.id, mail=DEFAULT_MAIL_MODE, language=language))
+    else:
+        chosen.language = language
+    db.session.flush()
+
+
+def adopt_language(user: User, language: str) -> None:
+    """Make ``language`` the mail language of someone who never chose one (called at sign-in
+    with the language they read in); a language chosen before stays. Flushes."""
+    chosen = db.session.get(NotificationPreference, user.id)
+    if language not in current_app.config["LANGUAGES"] or (chosen is not None and chosen.language):
+        return
+    if chosen is None:
+        db.session.add(NotificationPreference(user_id=user.id, mail=DEFAULT_MAIL_MODE, language=language))
+    else:
+        chosen.language = language
+    db.session.flush()
 
 
 def mail_mode(user_id: int) -> str:
@@ -75,14 +112,15 @@ def people_to_tell(clause: Clause) -> list[int]:
     ))
 
 
+def clause_heading(clause: Clause) -> str:
+    return " ".join(part for part in (clause.number, clause.title) if part) or clause.uid
+
+
 def activity_message(clause: Clause, comments: int, amendments: int) -> str:
-    heading = " ".join(part for part in (clause.number, clause.title) if part) or clause.uid
-    parts = []
-    if comments:
-        parts.append(ngettext("%(num)d new comment", "%(num)d new comments", comments))
-    if amendments:
-        parts.append(ngettext("%(num)d new amendment", "%(num)d new amendments", amendments))
-    return _("%(what)s on %(clause)s", what=_(" and ").join(parts), clause=heading)
+    """The batch's English text (its fallback); readers see it said in their language."""
+    with force_locale(SOURCE_LANGUAGE):
+        return said.render(said.ACTIVITY, {"clause": clause_heading(clause)}, comments=comments,
+                           amendments=amendments)
 
 
 def record_activity(clause: Clause, comment: Comment) -> list[Notification]:
@@ -113,7 +151,8 @@ def record_activity_counts(clause: Clause, author_id: int | None, *, comments: i
         )
         if batch is None:
             batch = Notification(user_id=user_id, kind=KIND_ACTIVITY, clause_id=clause.id, link=link,
-                                 comment_count=0, amendment_count=0, message="")
+                                 comment_count=0, amendment_count=0, message="", message_key=said.ACTIVITY,
+                                 message_params=said.encode({"clause": clause_heading(clause)}))
             db.session.add(batch)
             opened.append(batch)
         batch.amendment_count = (batch.amendment_count or 0) + amendments
@@ -164,9 +203,11 @@ def mail_now(notification_ids: Iterable[int]) -> int:
         user = db.session.get(User, note.user_id)
         if user is None:
             continue
-        text = _("%(message)s\n\nOpen: %(link)s\n", message=note.message, link=absolute(note.link))
+        with force_locale(mail_language(user.id)):
+            message = said.say(note)
+            text = _("%(message)s\n\nOpen: %(link)s\n", message=message, link=absolute(note.link))
         try:
-            send_mail(user.email, note.message, text)
+            send_mail(user.email, message, text)
         except MailError:
             current_app.logger.exception("notification mail to user %s failed", user.id)
             continue
@@ -191,13 +232,12 @@ class DigestReport:
 def send_daily_digests() -> DigestReport:
     """Mail each person who chose the daily digest their unread notifications not mailed yet,
     in one message, and mark them mailed. Run once a day (``codedraft mail-digest``).
-    Commits per person, so a failure for one does not resend the others' tomorrow."""
+    Commits per person, so a failure for one does not resend the others' tomorrow. Each mail is
+    in its recipient's saved language."""
     report = DigestReport()
     if not mail_enabled():
         return report
-    # Run from a command, with no request to choose a language: the site's default language.
-    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
-        _send_digests(report)
+    _send_digests(report)
     return report
 
 
@@ -217,9 +257,10 @@ def _send_digests(report: DigestReport) -> None:
                                        Notification.emailed_at.is_(None))
             .order_by(Notification.updated_at, Notification.id)
         ))
-        lines = [f"- {n.message}" + (f"\n  {absolute(n.link)}" if n.link else "") for n in notes]
-        text = _("Your CodeDraft notifications of the day:\n\n%(lines)s\n", lines="\n".join(lines))
-        subject = ngettext("CodeDraft: %(num)d notification", "CodeDraft: %(num)d notifications", len(notes))
+        with force_locale(mail_language(user_id)):
+            lines = [f"- {said.say(n)}" + (f"\n  {absolute(n.link)}" if n.link else "") for n in notes]
+            text = _("Your CodeDraft notifications of the day:\n\n%(lines)s\n", lines="\n".join(lines))
+            subject = ngettext("CodeDraft: %(num)d notification", "CodeDraft: %(num)d notifications", len(notes))
         try:
             send_mail(user.email, subject, text)
         except MailError:

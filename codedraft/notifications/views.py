@@ -1,12 +1,13 @@
 """The mail preference page and opening a notification (which marks it read)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from codedraft.extensions import db
+from codedraft.i18n import language_name
 from codedraft.feedback.models import Notification
 from codedraft.mail import mail_enabled
 from codedraft.notifications import operations as ops
@@ -21,7 +22,10 @@ def settings() -> ResponseReturnValue:
     if request.method == "POST":
         try:
             ops.set_mail_mode(current_user, request.form.get("mail", ""))
+            if "language" in request.form:
+                ops.set_language(current_user, request.form.get("language", ""))
         except ops.PreferenceError as error:
+            db.session.rollback()
             flash(str(error), "error")
             return redirect(url_for("notifications.settings"), code=303)
         db.session.commit()
@@ -30,7 +34,9 @@ def settings() -> ResponseReturnValue:
     labels = {"immediately": _("Immediately, one mail per batch"), "daily": _("A daily digest"),
               "never": _("Never")}
     return render_template("notifications/settings.html", mode=ops.mail_mode(current_user.id),
-                           modes=[(mode, labels[mode]) for mode in MAIL_MODES], mail_on=mail_enabled())
+                           modes=[(mode, labels[mode]) for mode in MAIL_MODES], mail_on=mail_enabled(),
+                           language=ops.mail_language(current_user.id),
+                           languages=[(code, language_name(code)) for code in current_app.config["LANGUAGES"]])
 
 
 @bp.route("/notifications/<int:notification_id>/open", methods=["POST"])

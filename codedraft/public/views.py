@@ -33,7 +33,7 @@ from codedraft.public import shared_pages
 from codedraft.public.cache import fragments
 from codedraft.public.models import PublicCode
 from codedraft.registration.models import APPROVED
-from codedraft.registration.operations import application_of
+from codedraft.registration.operations import application_of, may_apply
 
 bp = Blueprint("public", __name__)
 
@@ -57,13 +57,16 @@ def landing_for_visitors() -> ResponseReturnValue | None:
     application = application_of(current_user)
     if not current_user.is_authenticated or (application is not None and application.status != APPROVED):
         return landing()
+    if application is None and may_apply(current_user) and ops.public_codes():
+        return landing()  # signed in (with an identity provider) but no part in any code yet: apply
     return None
 
 
 @bp.route("/public")
 def landing() -> ResponseReturnValue:
     codes = [(code, ops.round_stage(code), drafts_of(code)) for code in ops.public_codes()]
-    return render_template("public/landing.html", codes=codes, application=application_of(current_user))
+    return render_template("public/landing.html", codes=codes, application=application_of(current_user),
+                           may_apply=may_apply(current_user))
 
 
 @bp.route("/public/<slug>")
@@ -71,7 +74,7 @@ def code_home(slug: str) -> ResponseReturnValue:
     code, setting = load_public_code(slug)
     return render_template("public/code.html", code=code, setting=setting, stage=ops.round_stage(code),
                            drafts=drafts_of(code), has_feedback=bool(ops.published_round_ids(code)),
-                           licence_url=ops.DATA_LICENCES.get(setting.data_licence))
+                           licence_url=ops.DATA_LICENCES.get(setting.data_licence), may_apply=may_apply(current_user))
 
 
 @bp.route("/public/<slug>/process")
@@ -123,11 +126,12 @@ def compare(slug: str) -> ResponseReturnValue:
 
     def render_redline() -> str:
         comparison = compare_documents(builders.document_from_draft(code, old), builders.document_from_draft(code, new))
-        body = (render_side_by_side if layout == "side" else render_inline)(comparison)
-        return render_summary(comparison) + "\n<!-- redline -->\n" + body
+        words = builders.redline_words()
+        body = (render_side_by_side if layout == "side" else render_inline)(comparison, words=words)
+        return render_summary(comparison, words=words) + "\n<!-- redline -->\n" + body
 
     def render_page(shared: bool) -> str:
-        cached = fragments.get_or_render(("redline", old.id, new.id, layout), render_redline)
+        cached = fragments.get_or_render(("redline", old.id, new.id, layout, str(get_locale())), render_redline)
         summary, fragment = cached.split("\n<!-- redline -->\n", 1)
         return render_template("public/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,
                                summary=Markup(summary), fragment=Markup(fragment),

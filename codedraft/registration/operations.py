@@ -9,15 +9,17 @@ with the Office's reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
+from codedraft import policy
 from codedraft.accounts import operations as accounts
 from codedraft.accounts.models import Organisation, User
 from codedraft.audit.operations import record_event
-from codedraft.codes.models import Code, Role
+from codedraft.codes.models import Code, Membership, Role
 from codedraft.extensions import db
 from codedraft.registration.models import APPROVED, PENDING, REFUSED, Application
 from codedraft.security import hash_password
@@ -78,6 +80,49 @@ def apply(code: Code, form: ApplicationForm) -> Application | None:
     db.session.add(application)
     db.session.flush()
     return application
+
+
+def _checked_claim(organisation: str, category: str, message: str) -> None:
+    if category not in dict(current_app.config["STAKEHOLDER_CATEGORIES"]):
+        raise RegistrationError(_("Choose a stakeholder category."))
+    if len(organisation) > 200 or len(message) > MAX_MESSAGE_CHARS:
+        raise RegistrationError(_("The organisation or the message is too long."))
+
+
+def apply_as(user: User, code: Code, *, organisation: str, category: str, message: str) -> Application:
+    """File the application of someone who has an account already (one made at sign-in with an
+    identity provider, or one without any role): the same queue, the same decisions. A refused
+    applicant may apply again (the one application is reopened); someone with a pending or an
+    approved application, a role on the code, or the Office's rights may not."""
+    _checked_claim(organisation, category, message)
+    if user.is_office or policy.code_role(user, code.id) is not None:
+        raise RegistrationError(_("You take part in this code already."))
+    application = application_of(user)
+    if application is not None and application.status != REFUSED:
+        raise RegistrationError(_("You have applied already; the Office decides on it."))
+    if application is None:
+        application = Application(user_id=user.id)
+        db.session.add(application)
+    application.code_id, application.status = code.id, PENDING
+    application.organisation_name, application.category = organisation.strip(), category
+    application.message, application.reason = message.strip(), ""
+    application.decided_at = application.decided_by_id = None
+    application.created_at = utcnow()
+    db.session.flush()
+    record_event("registration.applied", actor=user, code=code, subject=user.email,
+                 details={"organisation": organisation.strip()[:200], "category": category})
+    return application
+
+
+def may_apply(user: User | Any) -> bool:
+    """Whether the person can file an application: a visitor (with a new account), or someone
+    signed in with no role anywhere, not the Office, and no application but a refused one."""
+    if not user.is_authenticated:
+        return True
+    if user.is_office or db.session.scalar(select(Membership.id).where(Membership.user_id == user.id).limit(1)):
+        return False
+    application = application_of(user)
+    return application is None or application.status == REFUSED
 
 
 def application_of(user: User | None) -> Application | None:

@@ -28,23 +28,30 @@ def apply() -> ResponseReturnValue:
     form = ops.ApplicationForm(*(request.form.get(field, "") for field in (
         "email", "name", "password", "password_again", "organisation", "category", "message")))
     chosen = request.form.get("code") or request.args.get("code", "")
+    signed_in = current_user.is_authenticated
     if request.method == "POST":
         code = next((c for c in codes if c.slug == chosen), None)
         try:
             if code is None:
                 raise ops.RegistrationError(_("Choose the code you want to take part in."))
+            if signed_in:  # an account already (an identity provider's): no address or password asked
+                ops.apply_as(current_user, code, organisation=form.organisation, category=form.category,
+                             message=form.message)
+                db.session.commit()
+                flash(_("Your application is filed; the Office decides on it."), "info")
+                return redirect(url_for("codes.index"), code=303)
             ops.apply(code, form)
             db.session.commit()
         except ops.RegistrationError as error:
             db.session.rollback()
             flash(str(error), "error")
             return render_template("registration/apply.html", codes=codes, form=form, chosen=chosen,
-                                   categories=labels.stakeholder_categories()), 400
+                                   categories=labels.stakeholder_categories(), signed_in=signed_in), 400
         except IntegrityError:
             db.session.rollback()  # the same address, filed at the same moment: the same answer
         return render_template("registration/applied.html", email=form.email)
     return render_template("registration/apply.html", codes=codes, form=form, chosen=chosen,
-                           categories=labels.stakeholder_categories())
+                           categories=labels.stakeholder_categories(), signed_in=signed_in)
 
 
 def _require_office() -> None:

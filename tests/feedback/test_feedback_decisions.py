@@ -32,7 +32,7 @@ def test_a_disposition_sets_the_status_and_notifies_the_author(scene):
         "partly_accepted", "partly_accepted", "Clarified in 1.2.")
     assert comment.disposed_by_id == scene.people["chair"].id
     notes = rita.get("/notifications").get_data(as_text=True)
-    assert "partly accepted: Clarified in 1.2." in notes and "1 unread" in notes
+    assert "“Partly accepted”: Clarified in 1.2." in notes and "1 unread" in notes
     scene.post(rita, "/notifications/read")
     assert ops.unread_count(scene.people["reviewer"]) == 0
     scene.post(chris, f"{scene.thread_url(comment.id)}/disposition", disposition="addressed_elsewhere", reason="See 2.")

@@ -198,3 +198,67 @@ def test_visitors_share_one_cached_copy_that_carries_no_session(public_scene: Pu
     login(client, public_scene.people["chair"].email)
     own = client.get(f"/public/{slug}/drafts/2")
     assert 'name="csrf-token"' in own.get_data(as_text=True) and "Cache-Control" not in own.headers
+
+
+def test_a_cookieless_visitor_is_answered_before_flask_with_the_same_copy(public_scene: PublicScene, app):
+    """The shared copy goes out from SharedPagesMiddleware, without a Flask request, exactly as
+    Flask sends it; a cookie, a code made private or a stale state go through Flask."""
+    from flask import request_started
+
+    slug = public_scene.code.slug
+    path = f"/public/{slug}/drafts/2"
+    started: list[str] = []
+
+    def count(sender, **_extra):
+        from flask import request
+
+        started.append(request.path)
+
+    headers = {"Accept-Encoding": "gzip", "Accept-Language": "pl;q=0.9, en;q=0.1"}
+    with request_started.connected_to(count, app):
+        through_flask = app.test_client().get(path, headers=headers)
+        assert started == [path]
+        before_flask = app.test_client().get(path, headers=headers)
+        assert started == [path], "the second visitor never reached Flask"
+        assert before_flask.get_data() == through_flask.get_data()
+        assert 'lang="pl"' in gzip.decompress(before_flask.get_data()).decode()
+        for name in ("ETag", "Cache-Control", "Vary", "Content-Encoding", "Content-Type", "X-Frame-Options",
+                     "X-Content-Type-Options", "Referrer-Policy"):
+            assert before_flask.headers[name] == through_flask.headers[name], name
+        assert "style-src-attr 'none'" in before_flask.headers["Content-Security-Policy"]
+        assert "Set-Cookie" not in before_flask.headers
+        head = app.test_client().head(path, headers=headers)
+        assert head.status_code == 200 and head.get_data() == b""
+        etag = before_flask.headers["ETag"]
+        assert app.test_client().get(path, headers={"If-None-Match": etag, **headers}).status_code == 304
+        # Another language is another copy: rendered once by Flask, then served before it.
+        english = app.test_client().get(path + "?lang=en&junk=1", headers=headers)
+        assert english.status_code == 200 and started[-1] == path
+        count_before = len(started)
+        assert app.test_client().get(path + "?lang=en", headers=headers).get_data() == english.get_data()
+        assert len(started) == count_before
+        # A visitor with any cookie goes through Flask (their session may hold a language or a login).
+        with_cookie = app.test_client()
+        with_cookie.set_cookie("other", "1")
+        assert with_cookie.get(path, headers=headers).status_code == 200 and len(started) == count_before + 1
+    public.make_private(public_scene.code, public_scene.people["office"])
+    db.session.commit()
+    assert app.test_client().get(path, headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/public/", "/public//drafts/2", "/public/%ff%fe/drafts/2", "/public/x/drafts/99999999999999999999",
+                                  "/public/x/compare?from=%00&to=" + "9" * 5000, "/public/" + "a" * 5000 + "/drafts/1"])
+def test_odd_public_addresses_are_never_a_500(public_scene: PublicScene, app, path: str):
+    slug = public_scene.code.slug
+    app.test_client().get(f"/public/{slug}/drafts/2")
+    for headers in ({}, {"Accept-Language": "x" * 3000 + ";q=abc", "Accept-Encoding": ";;;", "If-None-Match": '"'}):
+        response = app.test_client().get(path.replace("/x/", f"/{slug}/"), headers=headers)
+        assert response.status_code < 500, (path, response.status_code)
+
+
+def test_the_public_redline_speaks_the_readers_language(public_scene: PublicScene, app):
+    slug = public_scene.code.slug
+    polish = app.test_client().get(f"/public/{slug}/compare?lang=pl").get_data(as_text=True)
+    english = app.test_client().get(f"/public/{slug}/compare").get_data(as_text=True)
+    assert "Klauzule ze zmienionym tekstem" in polish and "Clauses with changed text" not in polish
+    assert "Clauses with changed text" in english and "Klauzule" not in english

@@ -216,3 +216,38 @@ def _body(app, clause_id: int) -> str:
         body = db.session.get(Clause, clause_id).body
         db.session.remove()
     return body
+
+
+def test_refusals_reach_the_browser_in_its_language(stage):
+    """A socket opened with Accept-Language: pl (or a session that chose Polish) is refused in Polish."""
+    from tests.conftest import PASSWORD
+    from tests.support.live import http_sign_in
+
+    browser = http_sign_in(stage.base, stage.people["chair"].email, PASSWORD)
+    polish = YClient(stage.base, browser, headers={"Accept-Language": "pl"})
+    stage.clients.append(polish)
+    polish.connect()
+    assert polish.join("ffffffffffffffff") == {"ok": False, "error": "Nie ma takiej klauzuli albo nie możesz jej zobaczyć."}
+    assert polish.join(stage.clause.uid)["ok"] is True
+    uid = stage.clause.uid
+    assert polish.call("y", {"clause": uid, "msg": b"\x00\x07"}) == {
+        "ok": False, "error": "nieznany typ wiadomości synchronizacji: 7"}
+    assert polish.call("y", {"clause": uid, "msg": b"\x00"}) == {"ok": False, "error": "wiadomość: dane są ucięte"}
+    assert polish.call("y", {"clause": uid, "msg": b"\x05"}) == {"ok": False, "error": "nieznany typ wiadomości: 5"}
+    assert polish.call("y", {"clause": uid}) == {
+        "ok": False, "error": "Wyślij {clause: '<identyfikator klauzuli>', msg: <binarna wiadomość y-protocols>}."}
+    assert polish.call("leave", {"clause": 12345})["error"] == "Wyślij {clause: '<identyfikator klauzuli>'}."
+    # The same refusal in English for an English socket; the language chosen in the session wins.
+    english = stage.editor("member")
+    assert english.call("y", {"clause": uid, "msg": b"\x00\x07"})["error"] == "unknown sync message type 7"
+    chooser = http_sign_in(stage.base, stage.people["reviewer"].email, PASSWORD)
+    token = CSRF_META.search(chooser.get(f"{stage.base}/", timeout=10).text).group(1)
+    chooser.post(f"{stage.base}/language", data={"csrf_token": token, "lang": "pl", "next": "/"}, timeout=10)
+    reviewer = YClient(stage.base, chooser, headers={"Accept-Language": "en"})
+    stage.clients.append(reviewer)
+    reviewer.connect()
+    assert reviewer.join(stage.clause.uid)["ok"] is True
+    assert reviewer.synced.wait(5)
+    reviewer.insert(0, "x")
+    wait_for(lambda: any(not a["ok"] for a in reviewer.acks), message="rejection")
+    assert {"ok": False, "error": "możesz czytać tę klauzulę, ale nie możesz jej edytować"} in reviewer.acks
