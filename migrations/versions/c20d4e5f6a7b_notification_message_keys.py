@@ -1,7 +1,7 @@
 """notifications said in each reader's language: message keys, parameters, mail language
 
 Revision ID: c20d4e5f6a7b
-Revises: 9b3e6c41d2a7
+Revises: f17b2c3d4e5a
 Create Date: 2026-12-06 23:10:00
 
 A notification keeps its English text (the fallback) and gains a message key (an English msgid
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c20d4e5f6a7b'
-down_revision = '9b3e6c41d2a7'
+down_revision = 'f17b2c3d4e5a'
 branch_labels = None
 depends_on = None
 
