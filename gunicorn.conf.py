@@ -5,7 +5,7 @@ deploy/nginx.conf. Every setting can be overridden on the command line or by the
 """
 import os
 
-from codedraft.scaleout.gunicorn_hooks import post_worker_init  # noqa: F401  (a gunicorn hook)
+from codedraft.scaleout.gunicorn_hooks import post_worker_init, worker_exit  # noqa: F401  (gunicorn hooks)
 
 # Another app module only for measurements (bench/soak.py --probe-memory).
 wsgi_app = os.environ.get("CODEDRAFT_WSGI_APP", "wsgi:app")

@@ -142,6 +142,10 @@ class ClauseStore:
         rows = history.rows
         document = ClauseDocument.from_history(history.snapshot, [u for _, u in rows])
         seen = max([history.snapshot_upto, *(i for i, _ in rows)])
+        if self.feed is not None and document.text != clause.body:
+            # A process that died owing this body (several processes write bodies when quiet)
+            # left it behind the log; drafts, exports and search read the body.
+            self.log.write_body_if_stale(clause.id, document.text)
         return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
                           seen_update_id=seen, updates_since_snapshot=len(rows), feed_position=position)
 

@@ -7,6 +7,7 @@ with no stickiness, so each process is a separate gunicorn on its own port and t
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -68,3 +69,16 @@ def post_worker_init(worker: Any) -> None:
     """Wrap the loaded app once per worker (gunicorn calls this after loading ``wsgi:app``)."""
     flask_app = worker.wsgi
     flask_app.wsgi_app = wrap(flask_app.wsgi_app)
+
+
+def worker_exit(_server: Any, worker: Any) -> None:
+    """A worker stopping (a restart, a deploy, SIGTERM) writes the clause bodies it owes first,
+    so the body column equals the log without waiting for the next process to open the clause.
+    A SIGKILLed worker cannot; the next open repairs that (ClauseStore._load)."""
+    store = getattr(worker.wsgi, "extensions", {}).get("codedraft_collab")
+    if store is None:
+        return
+    try:
+        store.write_owed_bodies()
+    except Exception:  # never keep a worker from stopping; the next open repairs the body
+        logging.getLogger(__name__).exception("writing owed clause bodies at exit failed")

@@ -98,3 +98,26 @@ def test_a_process_that_starts_makes_the_others_read_the_log_again():
         restarted.close()
     finally:
         running.close()
+
+
+def test_opening_a_clause_repairs_a_body_left_behind_the_log(pg_app):
+    """With several processes a body is written when the feed is quiet; one that died owing it
+    left the body column behind the log. The next process to open the clause writes it."""
+    scene = make_scene(pg_app, body="Base.")
+    store = ClauseStore(pg_app, feed=RedisClauseFeed(cl.redis_url(), deployment_prefix("repair-test")))
+    try:
+        with pg_app.app_context():
+            base = store.open(db.session.get(Clause, scene.clause.id)).doc.encode_state()
+            db.session.remove()
+        store.evict(scene.clause.uid)
+        with pg_app.app_context():
+            db.session.execute(insert(ClauseUpdate), [{"clause_id": scene.clause.id, "user_id": None,
+                                                       "created_at": utcnow(), "origin": "editor",
+                                                       "update": _update_appending(base, " Owed.", 103)}])
+            db.session.commit()
+            assert db.session.get(Clause, scene.clause.id).body == "Base."
+            store.open(db.session.get(Clause, scene.clause.id))
+            db.session.remove()
+            assert db.session.get(Clause, scene.clause.id).body == "Base. Owed."
+    finally:
+        store.close()
