@@ -1128,7 +1128,7 @@ class ClauseDocument:
                 raise
             raise ProtocolError("update could not be applied") from None
         if set(scratch.keys()) - {BODY}:
-            raise ProtocolError(f"update touches a shared type other than {BODY!r}")
+            raise ProtocolError("update touches a shared type other than %(body)s", body=repr(BODY))
         if len(deltas) > 1:  # one update is one transaction; never seen otherwise
             raise SuggestionRefused("the update could not be checked as one change")
         for delta in deltas:
