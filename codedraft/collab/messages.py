@@ -40,6 +40,20 @@ CORE = (
     N_("not an awareness message"), N_("a connection may only remove the presence it announced itself"),
     N_("a connection may announce at most %(limit)d presences in a clause"),
     N_("that presence belongs to another person"),
+    # The suggestion check (a reviewer's update may only add or withdraw their own marks).
+    N_("a suggestion may not change the accepted text"),
+    N_("a suggestion may only carry your insertion mark"),
+    N_("a suggestion may only change suggestion marks"),
+    N_("delete your own suggested text instead of marking it"),
+    N_("only a chair may accept a suggestion"),
+    N_("the update could not be checked as one change"),
+    N_("the update makes a change a suggestion cannot make"),
+    N_("the update reaches past the end of the clause"),
+    N_("you may not change another person's suggestion"),
+    N_("you may not mark accepted text as inserted"),
+    N_("you may only mark text as your own suggestion"),
+    N_("you may only remove your own suggested text"),
+    N_("you may only suggest text, marked as your suggestion"),
 )
 
 #: What the core's decoder was reading (the ``what`` of its refusals).

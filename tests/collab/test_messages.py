@@ -14,13 +14,21 @@ from codedraft.collab.core import ProtocolError, Reason, _parse_frame
 COLLAB = Path(messages.__file__).resolve().parent
 
 
+def _kinds(kind: type) -> set[str]:
+    return {kind.__name__}.union(*(_kinds(sub) for sub in kind.__subclasses__()))
+
+
+# Every kind of refusal: ProtocolError and all its subclasses (ReadOnly, SuggestionRefused ...).
+REFUSALS = _kinds(ProtocolError)
+
+
 def _refusals(path: Path) -> tuple[set[str], set[str]]:
     """(first arguments of ProtocolError/ReadOnly, second arguments of _Reader) in a module."""
     raised, parts = set(), set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
             first = node.args[0]
-            if node.func.id in ("ProtocolError", "ReadOnly"):
+            if node.func.id in REFUSALS:
                 assert isinstance(first, ast.Constant), f"{path.name}:{node.lineno}: a refusal must be a constant message"
                 raised.add(first.value)
             if node.func.id == "_Reader" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):

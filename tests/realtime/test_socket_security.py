@@ -250,4 +250,5 @@ def test_refusals_reach_the_browser_in_its_language(stage):
     assert reviewer.synced.wait(5)
     reviewer.insert(0, "x")
     wait_for(lambda: any(not a["ok"] for a in reviewer.acks), message="rejection")
-    assert {"ok": False, "error": "możesz czytać tę klauzulę, ale nie możesz jej edytować"} in reviewer.acks
+    # A reviewer may suggest but not edit: a plain insertion is refused, in the chosen language.
+    assert {"ok": False, "error": "możesz tylko proponować tekst, oznaczony jako twoja sugestia"} in reviewer.acks
