@@ -178,7 +178,7 @@ def main() -> int:
                 if fresh:
                     from codedraft.exports import views as export_views
 
-                    export_views._COMPARISONS.clear()
+                    app.extensions.pop(export_views._COMPARISONS_KEY, None)  # the app's remembered comparisons
                 page = browser.get(f"/codes/{code.slug}/compare?from=1&to=2")
                 assert page.status_code == 200, page.status_code
                 return page.data
