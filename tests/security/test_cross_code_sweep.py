@@ -37,7 +37,8 @@ from tests.conftest import PASSWORD, csrf_token, login
 # Rows written by any signed-in request, whoever makes it: not code A's data.
 BOOKKEEPING = {"audit_events", "login_sessions", "alembic_version"}
 
-HOSTILE_TEXT = ("x" * 5000, "\x00", "<script>alert(1)</script>", "-1", "99999999999999999999", "", "ą" * 300)
+# One of each kind: too long, a NUL, a negative id, a number past every integer column, Polish letters.
+HOSTILE_TEXT = ("x" * 5000, "\x00", "-1", "99999999999999999999", "ą" * 300)
 
 
 def _rows(table: str) -> list[tuple[Any, ...]]:
@@ -311,8 +312,8 @@ def test_the_api_gives_a_code_admin_nothing_of_another_code(app, scene, naming):
 QUERY_KEYS = ("action", "actor", "at", "category", "changed_only", "chapter", "clause", "code", "fragment", "from",
               "group", "lang", "layout", "next", "page", "q", "status", "step", "to", "unanswered", "old", "new",
               "format", "sort", "kind", "disposition", "organisation", "round", "author", "draft", "theme", "per_page")
-HOSTILE_QUERY_VALUES = ("-1", "0", "99999999999999999999", "1e309", "abc", "", "\x00", "%", "'\"<>", "ą" * 2000,
-                        "title:", "(((((((((((", "1,2", "../../etc/passwd", "NaN")
+HOSTILE_QUERY_VALUES = ("-1", "99999999999999999999", "NaN", "\x00", "'\"<>", "ą" * 2000, "title:", "(((((((((((",
+                        "../../etc/passwd")
 
 
 def test_no_page_fails_on_hostile_query_strings(app, scene):
