@@ -819,6 +819,22 @@ def _is_rust_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+def _apply_to(doc: Doc[Text], update: bytes) -> None:
+    """Apply ``update`` to ``doc``, or raise ProtocolError: Yrs refused it (a Rust panic
+    included), or it touched a shared type other than the body (the browser only ever edits the
+    body; anything else is a forged update). The caller restores ``doc`` if it must."""
+    try:
+        doc.apply_update(update)
+    except Exception:
+        raise ProtocolError("update could not be applied") from None
+    except BaseException as exc:
+        if not _is_rust_panic(exc):
+            raise
+        raise ProtocolError("update could not be applied") from None
+    if set(doc.keys()) - {BODY}:
+        raise ProtocolError("update touches a shared type other than %(body)s", body=repr(BODY))
+
+
 def _checked_shape(update: bytes) -> _UpdateShape:
     """Validate an update both with our reader and with Yrs' decoder; return its shape."""
     shape = _read_update_shape(update)
@@ -1119,16 +1135,7 @@ class ClauseDocument:
         before = runs_of(body.diff())
         deltas: list[list[dict[str, Any]]] = []
         body.observe(lambda event: deltas.append(list(event.delta)))  # type: ignore[attr-defined]
-        try:
-            scratch.apply_update(update)
-        except Exception:
-            raise ProtocolError("update could not be applied") from None
-        except BaseException as exc:
-            if not _is_rust_panic(exc):
-                raise
-            raise ProtocolError("update could not be applied") from None
-        if set(scratch.keys()) - {BODY}:
-            raise ProtocolError("update touches a shared type other than %(body)s", body=repr(BODY))
+        _apply_to(scratch, update)
         if len(deltas) > 1:  # one update is one transaction; never seen otherwise
             raise SuggestionRefused("the update could not be checked as one change")
         for delta in deltas:
@@ -1171,19 +1178,10 @@ class ClauseDocument:
         """
         self._emitted = []
         try:
-            self._doc.apply_update(update)
-        except Exception:
+            _apply_to(self._doc, update)
+        except ProtocolError:
             self._restore()
-            raise ProtocolError("update could not be applied") from None
-        except BaseException as exc:
-            if not _is_rust_panic(exc):
-                raise
-            self._restore()
-            raise ProtocolError("update could not be applied") from None
-        if set(self._doc.keys()) - {BODY}:
-            # The browser only ever edits the body; anything else is a forged update.
-            self._restore()
-            raise ProtocolError("update touches a shared type other than %(body)s", body=repr(BODY))
+            raise
         new_part = self._take_emitted()
         if new_part is not None:
             self._remember(new_part)
