@@ -293,6 +293,13 @@ def against_targets(results: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _ratio(top: Any, bottom: Any) -> float | None:
+    """top / bottom to two places; None unless both are non-zero numbers (a load that failed)."""
+    if isinstance(top, int | float) and isinstance(bottom, int | float) and top and bottom:
+        return round(top / bottom, 2)
+    return None
+
+
 def cpu_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Server CPU per edit (summed over the processes) at N processes / at one (target <= 1.2)."""
     one = runs.get("1")
@@ -302,10 +309,8 @@ def cpu_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for count, results in runs.items():
         row: dict[str, float | None] = {}
         for name, result in results.items():
-            base = (one.get(name) or {}).get("server_cpu_ms_per_edit")
-            value = (result or {}).get("server_cpu_ms_per_edit")
-            row[name] = round(value / base, 2) if isinstance(base, int | float) and isinstance(value, int | float) \
-                and base else None
+            row[name] = _ratio((result or {}).get("server_cpu_ms_per_edit"),
+                               (one.get(name) or {}).get("server_cpu_ms_per_edit"))
         table[count] = row
     return table
 
@@ -323,10 +328,7 @@ def gains(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         row: dict[str, float | None] = {}
         for name, (metric, op, _target) in TARGETS.items():
             base, value = (one.get(name) or {}).get(metric), (results.get(name) or {}).get(metric)
-            if not (isinstance(base, int | float) and isinstance(value, int | float) and base and value):
-                row[name] = None
-                continue
-            row[name] = round(value / base if op == ">=" else base / value, 2)
+            row[name] = _ratio(value, base) if op == ">=" else _ratio(base, value)
         table[count] = row
     return table
 
