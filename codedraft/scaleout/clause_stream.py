@@ -4,8 +4,9 @@
 publishing store's token and the update bytes; one reader per process ``XREAD``s the streams of
 the clauses it holds, blocking, from the position it noted before reading the log (see
 codedraft/collab/feed.py for why nothing falls between the two). A stream keeps its last
-``STREAM_LENGTH`` entries (trimmed approximately) and expires a day after its last edit: a
-process that is behind by more than that has lost its connection, and reads the log instead.
+``STREAM_LENGTH`` entries (trimmed approximately) and expires a day after its last edit. A
+reader that fell further behind than that (its last entry trimmed away while it read full
+batches) would otherwise skip the trimmed entries silently; it notices and reads the log instead.
 
 A process-private wake stream is part of every ``XREAD``, so a clause opened while the reader
 blocks is followed at once rather than after the block times out.
@@ -242,6 +243,10 @@ class RedisClauseFeed:
                         self._on_gap()
                 continue
             clause_id = int(key.rsplit(":", 1)[1])
+            if len(entries) >= READ_COUNT and self._trimmed_past(key, streams[key]):
+                self.stats["gaps"] += 1
+                if self._on_gap is not None:
+                    self._on_gap()  # moves this clause's position past what the log gave
             edits = [_edit(entry_id, fields) for entry_id, fields in entries]
             with self._lock:
                 after = self._following.get(clause_id)
@@ -254,6 +259,17 @@ class RedisClauseFeed:
             self.stats["read"] += len(edits)
             if self._on_edits is not None:
                 self._on_edits(clause_id, edits)
+
+    def _trimmed_past(self, key: str, after: str) -> bool:
+        """Whether entries after ``after`` were trimmed before this reader read them: the stream's
+        first entry now lies beyond it. Asked only of full batches, since a reader that keeps up
+        reads short ones and cannot have fallen ``STREAM_LENGTH`` entries behind."""
+        info = self._reader_redis.xinfo_stream(key)
+        if after == START:  # following from the stream's beginning: lost only what was trimmed
+            return int(info.get("entries-added", 0)) > int(info.get("length", 0))
+        first = info.get("recorded-first-entry-id") or (info.get("first-entry") or (None,))[0]
+        # The entry at ``after`` is gone, so the trimming reached past this reader's position.
+        return first is not None and position_key(_text(first)) > position_key(after)
 
 
 def _text(value: bytes | str) -> str:

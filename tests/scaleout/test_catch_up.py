@@ -7,11 +7,11 @@ from pycrdt import Doc, Text
 from sqlalchemy import create_engine, insert
 
 from codedraft.codes.models import Clause
-from codedraft.collab.feed import Published
+from codedraft.collab.feed import START, Published
 from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
-from codedraft.scaleout.clause_stream import RedisClauseFeed
+from codedraft.scaleout.clause_stream import READ_COUNT, RedisClauseFeed, stream_key
 from codedraft.scaleout.keys import prefix_for_database as deployment_prefix
 from codedraft.timeutil import utcnow
 from tests.scaleout import cluster as cl
@@ -98,6 +98,56 @@ def test_a_process_that_starts_makes_the_others_read_the_log_again():
         restarted.close()
     finally:
         running.close()
+
+
+def test_a_reader_whose_entries_were_trimmed_away_reads_the_log_instead():
+    """A reader more than a stream's length behind would skip the trimmed entries without a
+    word; it must notice and read the log."""
+    prefix = deployment_prefix("postgresql://db-four/codedraft")
+    writer, reader = RedisClauseFeed(cl.redis_url(), prefix), RedisClauseFeed(cl.redis_url(), prefix)
+    gaps: list[int] = []
+    heard: list[int] = []
+    try:
+        writer.publish([Published(7, 1, b"first")])
+        behind = reader.position(7)  # the reader has read "first" and no more
+        writer.publish([Published(7, 2 + n, b"lost") for n in range(5)])
+        writer.publish([Published(7, 100 + n, b"kept") for n in range(READ_COUNT)])
+        writer._redis.xtrim(stream_key(7, prefix), maxlen=READ_COUNT, approximate=False)
+        reader.follow(7, behind)
+        reader.start(lambda clause_id, edits: heard.extend(e.log_id for e in edits), lambda: gaps.append(1),
+                     lambda: None)
+        wait_for(lambda: len(heard) >= READ_COUNT, 10, "the kept entries")
+        assert gaps, "the trimmed entries were skipped without reading the log"
+        from_start, start_gaps = RedisClauseFeed(cl.redis_url(), prefix), []
+        try:  # a reader that noted an empty stream lost what was trimmed since, too
+            from_start.follow(7, START)
+            from_start.start(lambda clause_id, edits: None, lambda: start_gaps.append(1), lambda: None)
+            wait_for(lambda: start_gaps, 10, "the reader from the start to read the log")
+        finally:
+            from_start.close()
+    finally:
+        writer._redis.delete(stream_key(7, prefix))
+        writer.close()
+        reader.close()
+
+
+def test_a_reader_that_keeps_up_never_reads_the_log():
+    prefix = deployment_prefix("postgresql://db-five/codedraft")
+    writer, reader = RedisClauseFeed(cl.redis_url(), prefix), RedisClauseFeed(cl.redis_url(), prefix)
+    gaps: list[int] = []
+    heard: list[int] = []
+    try:
+        reader.start(lambda clause_id, edits: heard.extend(e.log_id for e in edits), lambda: gaps.append(1),
+                     lambda: None)
+        reader.follow(8, reader.position(8))
+        writer.publish([Published(8, n, b"edit") for n in range(READ_COUNT + 10)])
+        wait_for(lambda: len(heard) == READ_COUNT + 10, 10, "every entry")
+        assert heard == list(range(READ_COUNT + 10)), heard[-20:]
+        assert not gaps
+    finally:
+        writer._redis.delete(stream_key(8, prefix))
+        writer.close()
+        reader.close()
 
 
 def test_opening_a_clause_repairs_a_body_left_behind_the_log(pg_app):
