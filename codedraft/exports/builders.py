@@ -112,7 +112,7 @@ def feedback_words(language: str) -> dict[str, str]:
     with force_locale(language):
         return {
             "feedback_on": _("Feedback on %(draft)s"), "title": _("%(code)s: feedback on %(draft)s"),
-            "comments": _("Comments: %(num)s."), "per_clause": _("Comments per clause"), "legend": _("Legend"),
+            "comments": _("Comments: %(num)s."), "comments_sheet": _("Comments"), "per_clause": _("Comments per clause"), "legend": _("Legend"),
             "counts_caption": _("Comments per clause by stakeholder category"), "clause": _("Clause"),
             "total": _("Total"), "annex": _("Annex: disposition of comments"),
             "annex_caption": _("Disposition of comments"), "comment": _("Comment"),

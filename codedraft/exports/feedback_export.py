@@ -156,9 +156,12 @@ def category_counts(
     return order, list(per_clause.items())
 
 
-def export_feedback_xlsx(rows: Sequence[FeedbackRow], *, categories: Sequence[str] | None = None) -> bytes:
-    """The comments as an .xlsx workbook: sheet "Comments" (one row per comment) and sheet
-    "Per clause" (counts by stakeholder category, with a stacked bar chart)."""
+def export_feedback_xlsx(rows: Sequence[FeedbackRow], *, categories: Sequence[str] | None = None,
+                         words: Mapping[str, str] | None = None) -> bytes:
+    """The comments as an .xlsx workbook: a sheet of comments (one row per comment) and a sheet
+    of counts per clause by stakeholder category, with a stacked bar chart. Sheet names and the
+    chart's title are in the language of ``words``; the column names stay the dataset's keys (the
+    same in CSV and JSON), so scripts read every language's workbook alike."""
     # openpyxl brings numpy with it: loaded for a workbook, not by every server process.
     from openpyxl import Workbook
     from openpyxl.chart import BarChart, Reference
@@ -166,7 +169,7 @@ def export_feedback_xlsx(rows: Sequence[FeedbackRow], *, categories: Sequence[st
     workbook = Workbook()
     comments = workbook.active
     assert comments is not None
-    comments.title = "Comments"
+    comments.title = _sheet_name(_said(words, "comments_sheet"))
     for column, name in enumerate(COLUMNS, start=1):
         comments.cell(row=1, column=column, value=name)
     for row_index, row in enumerate(rows, start=2):
@@ -175,7 +178,7 @@ def export_feedback_xlsx(rows: Sequence[FeedbackRow], *, categories: Sequence[st
     comments.freeze_panes = "A2"
 
     order, per_clause = category_counts(rows, categories)
-    summary = workbook.create_sheet("Per clause")
+    summary = workbook.create_sheet(_sheet_name(_said(words, "per_clause")))
     _write_cell(summary, 1, 1, "clause")
     for column, category in enumerate(order, start=2):
         _write_cell(summary, 1, column, category)
@@ -188,7 +191,7 @@ def export_feedback_xlsx(rows: Sequence[FeedbackRow], *, categories: Sequence[st
         chart.type = "bar"
         chart.grouping = "stacked"
         chart.overlap = 100
-        chart.title = "Comments per clause by stakeholder category"
+        chart.title = _said(words, "counts_caption")
         data = Reference(summary, min_col=2, max_col=1 + len(order), min_row=1, max_row=1 + len(per_clause))
         labels = Reference(summary, min_col=1, min_row=2, max_row=1 + len(per_clause))
         chart.add_data(data, titles_from_data=True)
@@ -198,6 +201,11 @@ def export_feedback_xlsx(rows: Sequence[FeedbackRow], *, categories: Sequence[st
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _sheet_name(name: str) -> str:
+    """``name`` as a spreadsheet allows a sheet name: at most 31 characters, none of ``[]:*?/\\``."""
+    return re.sub(r"[\[\]:*?/\\]", " ", name)[:31].strip() or "Sheet"
 
 
 # Colour-blind-safe palette (Okabe-Ito); the legend and the data table carry the same data.
@@ -251,6 +259,7 @@ FEEDBACK_WORDS: Mapping[str, str] = {
     "feedback_on": "Feedback on %(draft)s",
     "title": "%(code)s: feedback on %(draft)s",
     "comments": "Comments: %(num)s.",
+    "comments_sheet": "Comments",
     "per_clause": "Comments per clause",
     "legend": "Legend",
     "counts_caption": "Comments per clause by stakeholder category",

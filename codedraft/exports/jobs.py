@@ -256,7 +256,9 @@ def _produce_feedback(code: Code, request: ExportRequest, progress: Progress) ->
     if request.fmt == "json":
         return ExportResult(feedback_export.export_feedback_json(rows).encode(), "json", title)
     if request.fmt == "xlsx":
-        return ExportResult(feedback_export.export_feedback_xlsx(rows, categories=categories), "xlsx", title)
+        words = builders.feedback_words(builders.export_language(code))
+        return ExportResult(feedback_export.export_feedback_xlsx(rows, categories=categories, words=words), "xlsx",
+                            title)
     if request.fmt == "html":
         html = feedback_export.export_feedback_report_html(
             rows, code_title=code.title, draft_label=latest, language=code.language, categories=categories,

@@ -124,3 +124,24 @@ def test_a_polish_codes_feedback_report_is_in_polish_and_escapes_its_text(app, t
     assert "Annex: disposition of comments" in english and "Feedback on Second Draft" in english
     broken = export_feedback_report_html([row], code_title="C", draft_label="D", words={"feedback_on": "%(nope)s"})
     assert "Feedback on D" in broken  # a translation whose placeholders do not fit falls back to English
+
+
+def test_a_polish_codes_feedback_workbook_names_its_sheets_and_chart_in_polish(app, make_user, sign_in):
+    from openpyxl import load_workbook
+
+    code = _code("Kodeks arkuszy", "pl")
+    client = sign_in(make_user("chair", code))
+    response = _start(client, code, kind="feedback", format="xlsx")
+    assert response.status_code == 303
+    state, _seen = _wait_done(client, response.headers["Location"])
+    assert state["status"] == "done", state
+    workbook = load_workbook(io.BytesIO(client.get(state["download_url"]).data))
+    assert workbook.sheetnames == ["Uwagi", "Komentarze według klauzul"]
+    assert workbook["Uwagi"].cell(row=1, column=1).value == "comment_id"  # the dataset's keys stay
+
+
+def test_a_sheet_name_is_cut_and_cleaned_as_spreadsheets_require():
+    from codedraft.exports.feedback_export import _sheet_name
+
+    assert _sheet_name("Uwagi: [szkic] 1/2 *?") == "Uwagi   szkic  1 2"
+    assert len(_sheet_name("x" * 80)) == 31 and _sheet_name("[]") == "Sheet"

@@ -104,7 +104,7 @@ def test_report_has_chart_counts_and_annex() -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "Clearer wording" in html and "Disposition of comments" in html
     data = export_feedback_xlsx(rows)
-    per_clause = load_workbook(io.BytesIO(data))["Per clause"]
+    per_clause = load_workbook(io.BytesIO(data))["Comments per clause"]
     assert [c.value for c in per_clause[1]] == ["clause", "academia", "<script>x</script>"]
     assert per_clause._charts
 
