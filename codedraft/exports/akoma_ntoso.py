@@ -37,12 +37,14 @@ _markdown = MarkdownIt("commonmark", {"html": False}).enable("table").enable("st
 
 @dataclass(frozen=True)
 class Identity:
-    """Where the document sits in the FRBR model: the code's slug, draft number and date."""
+    """Where the document sits in the FRBR model: the code's slug, draft number and date, and the
+    author's name as the document's language says it."""
 
     code_slug: str
     draft_number: int
     published_at: datetime
     draft_name: str
+    office_name: str = "The Office"
 
 
 def _el(parent: Any, tag: str, text: str | None = None, **attributes: str) -> Any:
@@ -103,7 +105,7 @@ def _meta(doc: Any, document: ExportDocument, identity: Identity) -> None:
             _el(frbr, "FRBRdate", date=day, name=date_name)
             _el(frbr, "FRBRauthor", href="#codedraft")
     references = _el(meta, "references", source="#codedraft")
-    _el(references, "TLCOrganization", eId="office", href="/ontology/organization/office", showAs="The Office")
+    _el(references, "TLCOrganization", eId="office", href="/ontology/organization/office", showAs=identity.office_name)
     _el(references, "TLCOrganization", eId="codedraft", href="/ontology/organization/codedraft", showAs="CodeDraft")
 
 

@@ -10,6 +10,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from threading import Lock
 
+from flask import Flask
+
 
 class FragmentCache:
     """A small least-recently-used map of rendered HTML, safe to share between threads."""
@@ -39,4 +41,10 @@ class FragmentCache:
             self._entries.clear()
 
 
-fragments = FragmentCache()
+def fragments_of(app: Flask) -> FragmentCache:
+    """The app's cache. Kept on the app, not in the module: two apps in one process (tests, or a
+    script beside a server) have their own databases, and draft ids repeat between them."""
+    cache = app.extensions.get("codedraft_public_fragments")
+    if cache is None:
+        cache = app.extensions.setdefault("codedraft_public_fragments", FragmentCache())
+    return cache  # type: ignore[no-any-return]

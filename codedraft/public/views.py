@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -30,7 +30,7 @@ from codedraft.feedback.models import FeedbackRound
 from codedraft.markdown import render_markdown
 from codedraft.public import operations as ops
 from codedraft.public import shared_pages
-from codedraft.public.cache import fragments
+from codedraft.public.cache import fragments_of
 from codedraft.public.models import PublicCode
 from codedraft.registration.models import APPROVED
 from codedraft.registration.operations import application_of, may_apply
@@ -102,7 +102,7 @@ def draft(slug: str, number: int) -> ResponseReturnValue:
         return render_template("drafts/_text.html", chapters=chapters)
 
     def render_page(shared: bool) -> str:
-        text = fragments.get_or_render(("draft", found.id, str(get_locale())), render_text)
+        text = fragments_of(current_app).get_or_render(("draft", found.id, str(get_locale())), render_text)
         return render_template("public/draft.html", code=code, draft=found, text=Markup(text),
                                shared_page=shared)
 
@@ -131,7 +131,8 @@ def compare(slug: str) -> ResponseReturnValue:
         return render_summary(comparison, words=words) + "\n<!-- redline -->\n" + body
 
     def render_page(shared: bool) -> str:
-        cached = fragments.get_or_render(("redline", old.id, new.id, layout, str(get_locale())), render_redline)
+        key = ("redline", old.id, new.id, layout, str(get_locale()))
+        cached = fragments_of(current_app).get_or_render(key, render_redline)
         summary, fragment = cached.split("\n<!-- redline -->\n", 1)
         return render_template("public/compare.html", code=code, drafts=drafts, old=old, new=new, layout=layout,
                                summary=Markup(summary), fragment=Markup(fragment),
@@ -158,11 +159,13 @@ def akoma_ntoso(slug: str, number: int) -> ResponseReturnValue:
         abort(404)
 
     def render_xml() -> str:
+        with force_locale(builders.export_language(code)):  # the document's language, not the reader's
+            office_name = _("The Office")
         identity = Identity(code_slug=code.slug, draft_number=found.number, published_at=found.published_at,
-                            draft_name=found.name)
+                            draft_name=found.name, office_name=office_name)
         return export_akoma_ntoso(builders.document_from_draft(code, found), identity).decode("utf-8")
 
-    xml = fragments.get_or_render(("akn", found.id), render_xml)
+    xml = fragments_of(current_app).get_or_render(("akn", found.id, code.language), render_xml)
     response = current_app.response_class(xml, mimetype="application/akn+xml")
     response.headers["Content-Disposition"] = content_disposition(f"{code.slug}-draft-{found.number}.akn", "xml", inline=True)
     return response

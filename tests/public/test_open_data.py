@@ -49,6 +49,16 @@ def test_each_published_draft_is_valid_akoma_ntoso_with_stable_eids(public_scene
         assert root.find(".//akn:mainBody/akn:section/akn:heading", NS).text == "Transparency"
     assert texts == {1: FIRST_TEXT, 2: SECOND_TEXT}  # as published, never the live text
     assert root.find(".//akn:FRBRWork/akn:FRBRthis", NS).get("value") == f"/akn/eu/doc/codeOfPractice/{slug}/!main"
+    office = ".//akn:TLCOrganization[@eId='office']"
+    assert root.find(office, NS).get("showAs") == "The Office"
+
+
+def test_a_polish_codes_xml_names_its_author_in_polish_for_every_reader(public_scene: PublicScene,
+                                                                       client: FlaskClient, schema: etree.XMLSchema):
+    public_scene.code.language = "pl"
+    db.session.commit()
+    xml = client.get(f"/public/{public_scene.code.slug}/drafts/1.akn.xml", headers={"Accept-Language": "en"}).data
+    assert valid(schema, xml).find(".//akn:TLCOrganization[@eId='office']", NS).get("showAs") == "Biuro"
 
 
 def test_nested_clauses_lists_and_hostile_text_stay_valid(schema: etree.XMLSchema):
