@@ -460,8 +460,11 @@ export function startClauseEditor (doc = document) {
   /** @param {string} notice */
   const open = async (notice) => {
     const ydoc = new Y.Doc()
-    // Only people who may edit keep an offline copy (a reader has nothing of their own to keep).
-    const persistence = parts.config.readonly ? null : await restoreOffline(ydoc, parts.config.clauseUid)
+    // People who may edit or suggest keep an offline copy (a reader has nothing of their own to
+    // keep); a suggester's copy holds only their suggestions, which the server checks as it would
+    // live ones.
+    const keepsCopy = !parts.config.readonly || parts.config.suggestOnly
+    const persistence = keepsCopy ? await restoreOffline(ydoc, parts.config.clauseUid) : null
     session = openSession(parts, notice, async (reason) => {
       const stale = /** @type {ClauseSession} */ (session)
       const hadFocus = stale.view.hasFocus

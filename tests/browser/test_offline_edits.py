@@ -39,10 +39,10 @@ STORED_UPDATES = """async (name) => {
 }"""
 
 
-def _open_clause(context: Any, base: str, seeded: dict[str, Any]) -> Any:
+def _open_clause(context: Any, base: str, seeded: dict[str, Any], email: str = "alice@example.test") -> Any:
     page = context.pages[0] if context.pages else context.new_page()
     page.goto(f"{base}/login")
-    page.get_by_label("E-mail").fill("alice@example.test")
+    page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/")
@@ -100,3 +100,57 @@ def test_offline_edits_survive_closing_the_browser(live_process, tmp_path: Path)
             assert editor_text(page) == SEED + " kept offline ✍" == stored_body(seeded)
         finally:
             second.close()
+
+
+def test_a_reviewers_offline_suggestion_survives_closing_the_browser(live_process, tmp_path: Path):
+    """A reviewer may only suggest, and keeps an offline copy too: a suggestion typed while the
+    server is down reaches the chairs once the clause is opened again, and the text is unchanged."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.test_suggestions_browser import SEED as SUGGESTION_SEED
+    from tests.browser.test_suggestions_browser import TEXT, place
+    from tests.browser.test_suggestions_browser import seed_database as seed_with_reviewer
+
+    seeded = seed_with_reviewer(live_process)
+    live_process.start()
+    profile = tmp_path / "profile"
+    database = f"codedraft-clause-{seeded['uid']}"
+    with sync_playwright() as playwright:
+        def launch() -> Any:
+            return playwright.chromium.launch_persistent_context(
+                str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+        first = launch()
+        page = _open_clause(first, live_process.base, seeded, "reviewer@example.test")
+        page.wait_for_selector('#clause-editor[data-offline-copy="true"]', timeout=15_000)
+        wait_until(page, "document.querySelector('#clause-editor').dataset.mode === 'suggesting'")
+        wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'")
+
+        live_process.kill()
+        wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'offline'")
+        before = page.evaluate(STORED_UPDATES, database)
+        place(page, len(SUGGESTION_SEED))
+        page.keyboard.type(" Offline idea.", delay=20)
+        wait_until(page, "Number(document.querySelector('#clause-editor').dataset.unacked) > 0")
+        wait_for(lambda: page.evaluate(STORED_UPDATES, database) > before, message="the suggestion stored in IndexedDB")
+        first.close()
+
+        live_process.start()
+        second = launch()
+        try:
+            page = _open_clause(second, live_process.base, seeded, "reviewer@example.test")
+            wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'", 30_000)
+            wait_until(page, "document.querySelector('#clause-editor').dataset.unacked === '0'")
+        finally:
+            second.close()
+
+        # The chair, in a browser of their own, sees the suggestion; the text itself is unchanged.
+        chair_browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            chair = _open_clause(chair_browser.new_context(), live_process.base, seeded, "chair@example.test")
+            wait_until(chair, f"{TEXT}.includes('Offline idea.')", 30_000)
+            wait_until(chair, "document.querySelectorAll('#clause-editor .cm-suggestion').length > 0")
+            assert stored_body(seeded) == SUGGESTION_SEED
+        finally:
+            chair_browser.close()

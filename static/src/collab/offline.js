@@ -5,8 +5,8 @@
  * The stored document is loaded before the clause joins the server, so edits typed while offline
  * (even in a tab or browser closed since) are part of the document the provider syncs: the
  * server's sync step 1 makes the provider answer with everything the server lacks, and that
- * answer is acknowledged once it is stored. Only people who may edit keep a copy; a copy holding
- * an update the server refused is deleted, since it could never be merged.
+ * answer is acknowledged once it is stored. Only people who may edit or suggest keep a copy; a
+ * copy holding an update the server refused is deleted, since it could never be merged.
  */
 import { IndexeddbPersistence } from 'y-indexeddb'
 
