@@ -112,9 +112,14 @@ def test_a_reviewer_suggests_and_a_chair_decides_live(chromium, live_process):
     chair.screenshot(path=str(SHOTS / "chair-previews-accepting-all.png"), full_page=True)
     assert stored_body(seeded) == SEED + " Chairs review it."  # a preview writes nothing
 
-    # The chair accepts the insertion inline (the popover at the suggestion) ...
+    # The chair accepts the insertion inline (the popover at the suggestion), from the keyboard:
+    # Tab from the caret reaches the popover's buttons ...
     place(chair, position(chair, "detailed") + 2)
-    chair.locator('.cm-suggestion-actions button[data-suggestion-action="accept"]').click()
+    chair.locator(".cm-suggestion-actions").wait_for()
+    chair.keyboard.press("Tab")
+    assert chair.evaluate("document.activeElement.dataset.suggestionAction") == "accept"
+    chair.keyboard.press("Enter")
+    assert chair.evaluate("document.activeElement.classList.contains('cm-content')")  # back in the text
     # ... and rejects the deletion from the list.
     wait_until(chair, "document.querySelectorAll('#suggestion-panel li[data-suggestion-id]').length === 1")
     chair.locator('#suggestion-panel li[data-suggestion-id] button[data-action="reject"]').click()

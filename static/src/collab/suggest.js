@@ -360,10 +360,13 @@ function tooltipFor (state) {
     pos: found.to,
     above: false,
     arrow: false,
-    create () {
+    /** @param {EditorView} view */
+    create (view) {
       const dom = document.createElement('div')
       dom.className = 'cm-suggestion-actions'
       dom.setAttribute('role', 'group')
+      // Reached with Tab from the caret; Escape goes back to the text.
+      dom.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); view.focus() } })
       const who = config.author(found.by).name
       dom.setAttribute('aria-label', gettext('Suggestion by %(name)s', { name: who }))
       const label = document.createElement('span')
@@ -379,7 +382,12 @@ function tooltipFor (state) {
         b.textContent = text
         b.dataset.suggestionAction = action
         b.addEventListener('mousedown', (e) => e.preventDefault()) // keep the editor's selection
-        b.addEventListener('click', () => decisions.decide(action, found.id))
+        b.addEventListener('click', () => {
+          // A keyboard user would be left on a button that the decision removes: back to the text.
+          const focused = dom.contains(document.activeElement)
+          decisions.decide(action, found.id)
+          if (focused) view.focus()
+        })
         dom.append(b)
       }
       if (accept) button(gettext('Accept'), 'accept')
