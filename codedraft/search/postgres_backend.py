@@ -637,6 +637,9 @@ class Compiled:
     words: set[str]
     prefixes: set[str]
     languages: tuple[str, ...] = ()
+    # ``condition`` is ``visible AND matching``: the visibility test and the rest (words, filters).
+    visible: str = ""
+    matching: str = ""
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -951,10 +954,11 @@ class PostgresSearchEngine(SearchEngine):
 
     def _compile(self, node: Node, allowed: frozenset[str], filters: SearchFilters) -> Compiled:
         compiled = Compiled("", {}, [], [], set(), set(), set())
-        conditions = [f"visibility && CAST({compiled.bind(sorted(_pg_text(t) for t in allowed))} AS text[])"]
-        conditions += _filter_conditions(filters, compiled)
+        compiled.visible = f"visibility && CAST({compiled.bind(sorted(_pg_text(t) for t in allowed))} AS text[])"
+        conditions = _filter_conditions(filters, compiled)
         conditions.append(_condition(node, compiled, positive=True))
-        compiled.condition = " AND ".join(conditions)
+        compiled.matching = " AND ".join(conditions)
+        compiled.condition = f"{compiled.visible} AND {compiled.matching}"
         return compiled
 
     def _answer(
@@ -1059,7 +1063,13 @@ class PostgresSearchEngine(SearchEngine):
         if among is not None:
             condition = f"doc_id = ANY(CAST({compiled.bind(list(among))} AS text[]))"
         if since is not None:
-            condition += (f" AND (kind_key = 'clause' OR (kind_key = 'comment' AND created >= {compiled.bind(since)}))")
+            # The window comes from the btree on (kind_key, created) and visibility is checked
+            # on its rows: as an index condition PostgreSQL read the whole visibility posting list
+            # from the words' GIN index (101,284 rows, 16-55 ms for "inte*", "measur*") only to
+            # AND it with a window of a few thousand rows. "IS TRUE" is the same test for a
+            # non-null array, but no index can answer it.
+            condition = (f"({compiled.visible}) IS TRUE AND {compiled.matching} AND (kind_key = 'clause'"
+                         f" OR (kind_key = 'comment' AND created >= {compiled.bind(since)}))")
         sql = (f"SELECT doc_id, kind, body, {', '.join(HIT_COLUMNS)}, {rank} AS score FROM search_document"
                f" WHERE {condition} ORDER BY score DESC, seq LIMIT {compiled.bind(limit)}")
         return list(connection.execute(sa.text(sql), compiled.params))
