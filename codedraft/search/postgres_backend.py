@@ -1210,25 +1210,41 @@ def _rank_sql(compiled: Compiled) -> str:
 # --- hits and snippets -----------------------------------------------------------------------
 
 
-class _Marker:
+class WordMarker:
+    """Which words of a body a snippet marks, each distinct word decided once by ``_decide``.
+
+    A page's bodies repeat their words (a page of long clauses holds about 19,000, 90 ms for
+    "inte*" asked one by one): ``among`` takes a body's words as a set and decides only those
+    not seen before, the rest is set arithmetic in C."""
+
+    def __init__(self) -> None:
+        self._marked: set[str] = set()
+        self._unmarked: set[str] = set()
+
+    def __call__(self, word: str) -> bool:
+        return bool(self.among({word}))
+
+    def among(self, words: set[str]) -> set[str]:
+        """The words of ``words`` to mark."""
+        for word in words - self._marked - self._unmarked:
+            (self._marked if self._decide(word) else self._unmarked).add(word)
+        return words & self._marked
+
+    def _decide(self, word: str) -> bool:
+        raise NotImplementedError
+
+
+class _Marker(WordMarker):
     """Decides which words of a body to mark: same stem as a query word, or one of the
     words a pattern expanded to, or starting with a prefix typed."""
 
     def __init__(self, lexemes: Mapping[str, Lexemes], compiled: Compiled) -> None:
+        super().__init__()
         self._lexemes = lexemes
         self._stems = compiled.stems
         self._languages = compiled.languages
         self._words = compiled.words
         self._prefixes = tuple(compiled.prefixes)
-        # A page's bodies repeat their words: each is decided once (a page of long clauses
-        # asked about 19,000 words, 90 ms, for "inte*").
-        self._decided: dict[str, bool] = {}
-
-    def __call__(self, word: str) -> bool:
-        decided = self._decided.get(word)
-        if decided is None:
-            decided = self._decided[word] = self._decide(word)
-        return decided
 
     def _decide(self, word: str) -> bool:
         found = self._lexemes.get(unicodedata.normalize("NFC", word))
@@ -1241,13 +1257,13 @@ class _Marker:
         return any(plain.startswith(self._prefixes) for plain in found.unstemmed) if self._prefixes else False
 
 
-def snippet(body: str, marked: Any) -> str:
-    """Escaped fragments of ``body`` around the words ``marked(word)`` accepts, matched words in
+def snippet(body: str, marked: WordMarker) -> str:
+    """Escaped fragments of ``body`` around the words ``marked`` accepts, matched words in
     ``<mark>``; or the escaped opening when nothing is marked."""
     # Each distinct word asked once, then only those found again (by one regex, in C): a page
     # of long clauses holds about 19,000 words, and a Python step per word was most of a
     # search's time outside the database.
-    wanted = {word for word in set(analysis.WORD_PATTERN.findall(body)) if marked(word)}
+    wanted = marked.among(set(analysis.WORD_PATTERN.findall(body)))
     spans = [m.span() for m in _whole_words(wanted).finditer(body)] if wanted else []
     if not spans:
         opening = body[:SNIPPET_CHARS]
@@ -1330,4 +1346,4 @@ def _group(hits: list[SearchHit]) -> ClauseGroup:
     )
 
 
-__all__ = ["PostgresSearchEngine", "QueryParser", "parse_user_query", "stemming_config", "snippet"]
+__all__ = ["PostgresSearchEngine", "QueryParser", "WordMarker", "parse_user_query", "stemming_config", "snippet"]
