@@ -41,3 +41,17 @@ def run_blocking(function: Callable[..., Result], *args: Any) -> Result:
 
         return gevent.get_hub().threadpool.apply(function, args)  # type: ignore[no-any-return]
     return function(*args)
+
+
+def start_in_background(function: Callable[..., Any], *args: Any, name: str) -> None:
+    """Start ``function(*args)`` on a real OS thread and return at once (its result is dropped).
+    Under gevent that is a thread of the hub's pool: a greenlet running seconds of Python (a
+    dictionary read) would hold every socket of the process until it finished."""
+    if gevent_active():
+        import gevent
+
+        gevent.get_hub().threadpool.spawn(function, *args)
+        return
+    import threading
+
+    threading.Thread(target=function, args=args, name=name, daemon=True).start()

@@ -49,6 +49,8 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "CODEDRAFT_BASE_URL": os.environ.get("CODEDRAFT_BASE_URL", "http://127.0.0.1:5000"),
         "SEARCH_INDEX_DIR": os.environ.get("CODEDRAFT_SEARCH_DIR", str(instance_path / "search")),
         "SEARCH_BACKEND": os.environ.get("CODEDRAFT_SEARCH_BACKEND", "auto"),
+        # A serving process reads its codes' language dictionaries once started (search/prepare.py).
+        "SEARCH_PREPARE_ON_START": _flag("CODEDRAFT_SEARCH_PREPARE", True),
         "EXPORT_DIR": os.environ.get("CODEDRAFT_EXPORT_DIR", str(instance_path / "exports")),
         # Mail is on only when an SMTP server is named (smtp://user:password@host:port, or
         # smtps:// for TLS from the start); without it invitations stay printed links.

@@ -32,5 +32,8 @@ class NoDelayRequestHandler(WSGIRequestHandler):
 
 def serve(app: Flask, *, host: str = "127.0.0.1", port: int = 5000, quiet: bool = False) -> None:
     """Serve until interrupted. Socket.IO is mounted as WSGI middleware by ``init_app``."""
+    from codedraft.search.prepare import prepare_search_in_background
+
     NoDelayRequestHandler.quiet = quiet  # type: ignore[attr-defined]
+    prepare_search_in_background(app)
     run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=NoDelayRequestHandler)

@@ -66,9 +66,13 @@ def wrap(app: WSGIApp) -> WSGIApp:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Wrap the loaded app once per worker (gunicorn calls this after loading ``wsgi:app``)."""
+    """Wrap the loaded app once per worker (gunicorn calls this after loading ``wsgi:app``),
+    and start reading its codes' search dictionaries (after the fork: each worker its own)."""
+    from codedraft.search.prepare import prepare_search_in_background
+
     flask_app = worker.wsgi
     flask_app.wsgi_app = wrap(flask_app.wsgi_app)
+    prepare_search_in_background(flask_app)
 
 
 def worker_exit(_server: Any, worker: Any) -> None:

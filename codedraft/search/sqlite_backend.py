@@ -78,6 +78,7 @@ from codedraft.search.postgres_backend import (
     Or,
     Pattern,
     Text,
+    WordMarker,
     _all_of,
     _any_of,
     _negated,
@@ -136,6 +137,8 @@ PROGRESS_STEPS = 2000  # SQLite VM instructions between two time-limit checks
 # checked for visibility: counting 100,000 matches of "the" one by one took 740 ms; walking
 # them all in SQLite alone (count(*)) 10-20 ms.
 EXACT_LIMIT = 1000
+# The FTS table's prefix index (``prefix = '3'``): a longer ``prefix*`` merges postings.
+FTS_PREFIX_INDEX = 3
 # The sample: matches in this many ranges of ids, together first this share of all ids,
 # widened fourfold until they hold MIN_SAMPLE matches.
 SAMPLE_WINDOWS = 8
@@ -156,7 +159,7 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE UNIQUE INDEX IF NOT EXISTS docs_doc_id ON docs (doc_id);
 CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    {", ".join(FTS_COLUMNS)}, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'", prefix = '3'
+    {", ".join(FTS_COLUMNS)}, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'", prefix = '{FTS_PREFIX_INDEX}'
 );
 CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY) WITHOUT ROWID;
 """
@@ -224,6 +227,9 @@ class _Fts:
     terms: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
     prefixes: frozenset[str] = frozenset()
+    # FTS5's own ``prefix *`` past its 3-letter prefix index: each statement merges the
+    # postings of every word with that prefix before it can seek to a rowid.
+    merges_prefix: bool = False
 
 
 @dataclasses.dataclass
@@ -236,6 +242,7 @@ class _Compiled:
     terms: set[str]
     words: set[str]
     prefixes: set[str]
+    merges_prefix: bool = False
 
 
 class SqliteSearchEngine(SearchEngine):
@@ -534,7 +541,8 @@ class SqliteSearchEngine(SearchEngine):
         scope = "{" + " ".join(columns) + "}"
         if is_prefix and len(expansions) <= MAX_WILDCARD_EXPANSIONS and literal:
             return _Fts(f"{scope} : ({_fts_term(literal)} *)",
-                        prefixes=frozenset({literal}) if part.field is None else frozenset())
+                        prefixes=frozenset({literal}) if part.field is None else frozenset(),
+                        merges_prefix=len(literal) > FTS_PREFIX_INDEX)
         if len(expansions) > MAX_WILDCARD_EXPANSIONS:
             messages.append(MESSAGE_TOO_MANY_EXPANSIONS.format(pattern=part.pattern, limit=MAX_WILDCARD_EXPANSIONS))
         return _any_word(expansions[:MAX_WILDCARD_EXPANSIONS], scope, part.field)
@@ -598,28 +606,35 @@ class SqliteSearchEngine(SearchEngine):
         some = int(connection.execute(f"SELECT count(*) FROM ({first} LIMIT {EXACT_LIMIT + 1})", params).fetchone()[0])
         if some > EXACT_LIMIT:
             return self._estimate(connection, rowid, source, conditions, params, allowed, limit,
-                                  ranked=compiled.match is not None)
+                                  ranked=compiled.match is not None, one_pass=compiled.merges_prefix)
         total, counts, top = self._every_match(connection, f"{source} AND {conditions}", score, params, allowed, limit)
         return total, facet_counts(counts, analysis.fold_key), top, False
 
     def _estimate(
         self, connection: sqlite3.Connection, rowid: str, source: str, conditions: str, params: dict[str, Any],
-        allowed: frozenset[str], limit: int, *, ranked: bool,
+        allowed: frozenset[str], limit: int, *, ranked: bool, one_pass: bool = False,
     ) -> tuple[int, dict[str, dict[str, int]], list[tuple[float, int]], bool]:
         """Total and facets from the matches in SAMPLE_WINDOWS ranges of ids spread over the
         index (filters and visibility applied), widened until they hold MIN_SAMPLE matches;
-        FTS5 seeks to each range, so no statement walks every match."""
+        FTS5 seeks to each range, so no statement walks every match. With ``one_pass`` (a
+        prefix FTS5 merges anew in every statement) the ranges are read in one statement."""
         lowest, highest = connection.execute("SELECT (SELECT min(id) FROM docs), (SELECT max(id) FROM docs)").fetchone()
         span = highest - lowest + 1
         share = FIRST_SAMPLE_SHARE
         while True:
             width = max(1, int(span * share / SAMPLE_WINDOWS))
+            starts = [lowest + span * window // SAMPLE_WINDOWS for window in range(SAMPLE_WINDOWS)]
+            ranges = [f"{rowid} BETWEEN {start} AND {start + width - 1}" for start in starts]
+            sql = (f"SELECT d.visibility, ({conditions}), d.kind, d.draft, d.category, d.status, d.chapter"
+                   f" FROM {source} AND ")
             sample: list[Any] = []
-            for window in range(SAMPLE_WINDOWS):
-                start = lowest + span * window // SAMPLE_WINDOWS
-                sample += connection.execute(
-                    f"SELECT d.visibility, ({conditions}), d.kind, d.draft, d.category, d.status, d.chapter"
-                    f" FROM {source} AND {rowid} BETWEEN {start} AND {start + width - 1}", params).fetchall()
+            if one_pass:
+                # One walk over the matches' ids ("measur*": 49 -> 11 ms); for a plain word
+                # or phrase eight seeks are cheaper than one walk ("the": 3 against 24 ms).
+                sample += connection.execute(sql + "(" + " OR ".join(ranges) + ")", params).fetchall()
+            else:
+                for window in ranges:
+                    sample += connection.execute(sql + window, params).fetchall()
             covered = min(1.0, width * SAMPLE_WINDOWS / span)
             if len(sample) >= MIN_SAMPLE or covered >= 1.0:
                 break
@@ -713,6 +728,7 @@ class SqliteSearchEngine(SearchEngine):
         ).fetchall()
         by_id = {row[0]: row for row in rows}
         hits = []
+        markers: dict[str, _Marker] = {}  # one per language: the page's bodies share their words
         for doc in ranked:
             row = by_id.get(doc)
             if row is None:
@@ -721,7 +737,8 @@ class SqliteSearchEngine(SearchEngine):
             fields["code_id"] = int(fields["code_id"] or 0)
             created = fields.get("created")
             fields["created"] = dt.datetime.fromisoformat(str(created)) if created else None
-            marker = _Marker(compiled, row[4] or self.language)
+            language = row[4] or self.language
+            marker = markers.get(language) or markers.setdefault(language, _Marker(compiled, language))
             hits.append(SearchHit(doc_id=row[1], kind=row[2], fields=fields, score=float(scores.get(doc, 0.0)),
                                   snippet=snippet(row[3] or "", marker)))
         return hits
@@ -783,6 +800,7 @@ def _split(node: Any, compiled: _Compiled, positive: bool = True) -> tuple[str |
     """``node`` as (an FTS5 expression, an SQL condition on ``d``), either possibly None:
     text leaves go to FTS5 where its syntax can say it, the rest become SQL."""
     if isinstance(node, _Fts):
+        compiled.merges_prefix |= node.merges_prefix
         if positive:
             compiled.terms |= node.terms
             compiled.words |= node.words
@@ -883,22 +901,16 @@ def _filter_conditions(filters: SearchFilters, compiled: _Compiled) -> None:
         compiled.conditions.append(_bind(compiled, "d.created <= ?", [end.isoformat(sep=" ")]))
 
 
-class _Marker:
+class _Marker(WordMarker):
     """Which words of a body to mark: same term as a query word in the hit's language, one of
     the words a pattern expanded to, or starting with a typed prefix."""
 
     def __init__(self, compiled: _Compiled, language: str) -> None:
+        super().__init__()
         self._terms = compiled.terms
         self._words = compiled.words
         self._prefixes = tuple(compiled.prefixes)
         self._language = language
-        self._decided: dict[str, bool] = {}  # a body repeats its words: each is decided once
-
-    def __call__(self, word: str) -> bool:
-        decided = self._decided.get(word)
-        if decided is None:
-            decided = self._decided[word] = self._decide(word)
-        return decided
 
     def _decide(self, word: str) -> bool:
         if self._terms and analysis.index_term(word, self._language) in self._terms:

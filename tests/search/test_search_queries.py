@@ -469,3 +469,22 @@ def test_field_like_text_inside_quotes_and_urls_is_left_alone(engine: SearchEngi
     engine.index([make_document("clause:a:live", body="see note: https://example.eu/a for details")])
     assert ids(engine.search(ask('"note: https"'))) == {"clause:a:live"}
     assert "not a field" not in (engine.search(ask("https://example.eu/a")).message or "")
+
+
+def test_postgres_rebuild_leaves_no_rows_pending_in_the_word_indexes(empty_pg_index, make_document,
+                                                                     ask: Ask) -> None:
+    """Every scan of a GIN index reads its pending list whole: a rebuild moves what it queued
+    there into the indexes proper (a second flush finds no page left to move)."""
+    import psycopg
+
+    from codedraft.search.postgres_backend import GIN_INDEXES
+
+    engine = PostgresSearchEngine(empty_pg_index)
+    try:
+        engine.rebuild([make_document(f"comment:{i}", kind="comment", body=f"risk policy {i}") for i in range(300)])
+        with psycopg.connect(empty_pg_index.replace("+psycopg", ""), autocommit=True) as connection:
+            for index in GIN_INDEXES:
+                assert connection.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,)).fetchone() == (0,)
+        assert engine.search(ask("polic*")).total == 300
+    finally:
+        engine.close()
