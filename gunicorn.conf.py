@@ -4,11 +4,28 @@ Start one gunicorn per port; several of them, on PostgreSQL and Redis, behind th
 deploy/nginx.conf. Every setting can be overridden on the command line or by the variables below.
 """
 import os
+from typing import Any
 
-from codedraft.scaleout.gunicorn_hooks import post_worker_init, worker_exit  # noqa: F401  (gunicorn hooks)
+
+# The hooks import the app's code when called, in the worker: importing it here loaded Flask and
+# much of CodeDraft into gunicorn's master too, about 9 MB of a process that only supervises.
+def post_worker_init(worker: Any) -> None:
+    from codedraft.scaleout import gunicorn_hooks
+
+    gunicorn_hooks.post_worker_init(worker)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    from codedraft.scaleout import gunicorn_hooks
+
+    gunicorn_hooks.worker_exit(server, worker)
+
 
 # Another app module only for measurements (bench/soak.py --probe-memory).
 wsgi_app = os.environ.get("CODEDRAFT_WSGI_APP", "wsgi:app")
+# gevent notes, for every greenlet, the stack that spawned it (a debugging aid): some 30 objects
+# for each of the four greenlets of every connected socket.
+os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
 bind = [os.environ.get("CODEDRAFT_BIND", "127.0.0.1:5001")]
 # One worker: a Socket.IO session lives in one process (see the hooks module for why).
 workers = 1

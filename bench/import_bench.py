@@ -66,6 +66,7 @@ def one_run(folder: Path) -> dict[str, float]:
 
     from codedraft import create_app
     from codedraft.accounts import operations as accounts
+    from codedraft.cli import install_migrations
     from codedraft.codes.models import Code
     from codedraft.extensions import db
 
@@ -75,6 +76,7 @@ def one_run(folder: Path) -> dict[str, float]:
         "RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://",
     })
     app.test_client_class = FreshContextClient
+    install_migrations(app)
     draft2 = (CORPUS / "gpai-cop-draft2-2024-12.md").read_bytes()
     draft3 = (CORPUS / "gpai-cop-draft3-2025-03.md").read_bytes()
     with app.app_context():

@@ -76,6 +76,9 @@ def prepare(folder: Path, corpus: Path) -> str:
     with app.app_context():
         from flask_migrate import upgrade
 
+        from codedraft.cli import install_migrations
+
+        install_migrations(app)
         upgrade()
         office = create_user("office@bench.test", "Office", None, is_office=True)
         second = import_document((corpus / "gpai-cop-draft2-2024-12.md").read_text(encoding="utf-8"),

@@ -132,9 +132,11 @@ def migrate(url: str) -> None:
     processes search and index live text in PostgreSQL, not in a Whoosh folder of their own."""
     from flask_migrate import upgrade
 
+    from codedraft.cli import install_migrations
     from codedraft.extensions import db
 
     app = cl.local_app(url)
+    install_migrations(app)
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         db.engine.dispose()

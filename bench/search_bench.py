@@ -337,6 +337,7 @@ def bench_postgres(documents: list[SearchDocument], queries: list[tuple[str, str
     import psycopg
     from flask_migrate import upgrade
 
+    from codedraft.cli import install_migrations
     from tests.scaleout import cluster
 
     try:
@@ -346,6 +347,7 @@ def bench_postgres(documents: list[SearchDocument], queries: list[tuple[str, str
     with cluster.fresh_database("codedraft_bench") as name:
         url = cluster.sqlalchemy_url(name)
         migrating = cluster.local_app(url)
+        install_migrations(migrating)
         with migrating.app_context():
             upgrade(directory=str(ROOT / "migrations"))
             db.engine.dispose()

@@ -146,9 +146,11 @@ def migrate(uri: str) -> None:
     tables, so the servers search as in production."""
     from flask_migrate import upgrade  # type: ignore[import-untyped]
 
+    from codedraft.cli import install_migrations
     from codedraft.extensions import db
 
     app = cl.local_app(uri)
+    install_migrations(app)
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         db.engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -31,7 +30,6 @@ db = SQLAlchemy(model_class=Base)
 # Every model refuses over-long strings on both databases alike (codedraft.database).
 event.listen(db.Model, "before_insert", check_string_lengths, propagate=True)
 event.listen(db.Model, "before_update", check_string_lengths, propagate=True)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()

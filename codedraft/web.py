@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
 from codedraft.database import TextTooLong
-from codedraft.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+from codedraft.extensions import babel, csrf, db, limiter, login_manager, socketio
 from codedraft.scaleout.keys import key_prefix
 from codedraft.security import (
     RememberingCookieSessionInterface,
@@ -39,9 +39,7 @@ def select_locale() -> str | None:
 def init_extensions(app: Flask) -> None:
     install_input_limits(app)
     db.init_app(app)
-    from codedraft import PROJECT_ROOT
-
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    # Flask-Migrate is installed by what migrates (codedraft.cli.install_migrations), not here.
     csrf.init_app(app)
     from codedraft import i18n
 

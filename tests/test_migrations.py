@@ -8,12 +8,14 @@ from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 
 from codedraft import create_app
+from codedraft.cli import install_migrations
 from codedraft.extensions import db
 from tests.conftest import app_config
 
 
 def test_upgrade_from_empty_matches_models(tmp_path: Path):
     app = create_app(app_config(tmp_path))
+    install_migrations(app)
     with app.app_context():
         upgrade()
         with db.engine.connect() as connection:
@@ -34,6 +36,7 @@ def test_existing_notifications_get_message_keys_or_keep_their_text(tmp_path: Pa
     from codedraft.notifications import messages as said
 
     app = create_app(app_config(tmp_path))
+    install_migrations(app)
     with app.app_context():
         upgrade(revision="9b3e6c41d2a7")
         run = db.session.execute

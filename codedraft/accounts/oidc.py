@@ -18,13 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from joserfc.errors import JoseError
 from sqlalchemy import select
 from werkzeug.utils import redirect as werkzeug_redirect
 
@@ -39,8 +36,17 @@ PROVIDER = "provider"
 _EXTENSION = "codedraft_oidc"
 _NEXT_KEY = "oidc_next"
 
-# What the provider or the network can do wrong between the redirect and the callback.
-_REFUSED = (AuthlibBaseError, JoseError, requests.RequestException, KeyError, ValueError)
+
+
+def _refused() -> tuple[type[Exception], ...]:
+    """What the provider or the network can do wrong between the redirect and the callback.
+
+    Authlib and joserfc are imported here and in :func:`install`, not with the module: they are
+    some 10 MB of every server process, and most sites configure no provider."""
+    from authlib.common.errors import AuthlibBaseError
+    from joserfc.errors import JoseError
+
+    return AuthlibBaseError, JoseError, requests.RequestException, KeyError, ValueError
 
 
 class IdentityError(ValueError):
@@ -53,6 +59,8 @@ def install(app: Flask) -> None:
         app.config["OIDC_PROVIDER_NAME"] if app.config.get("OIDC_CLIENT_ID") else None)
     if not (app.config.get("OIDC_CLIENT_ID") and app.config.get("OIDC_METADATA_URL")):
         return
+    from authlib.integrations.flask_client import OAuth
+
     # One client registry per app: each app (and each test) may name another provider.
     oauth = OAuth(app)
     app.extensions[_EXTENSION] = oauth
@@ -91,7 +99,7 @@ def start() -> ResponseReturnValue:
         # The one redirect off this site: to the configured provider's own endpoint, so it is
         # made here rather than through the app's redirect guard, which keeps others on-site.
         return werkzeug_redirect(authorization["url"])
-    except _REFUSED:
+    except _refused():
         current_app.logger.warning("OpenID Connect provider unreachable", exc_info=True)
         return _failed()
 
@@ -111,7 +119,7 @@ def callback() -> ResponseReturnValue:
         })
         claims = token.get("userinfo") or {}
         issuer, subject = str(claims["iss"]), str(claims["sub"])
-    except _REFUSED:
+    except _refused():
         current_app.logger.warning("OpenID Connect sign-in refused", exc_info=True)
         return _failed()
     from codedraft.accounts.views import sign_in  # the one way a browser session starts

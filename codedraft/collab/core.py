@@ -27,7 +27,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from pycrdt import Assoc, Doc, StickyIndex, Text, TransactionEvent, get_state, merge_updates
+from pycrdt import Assoc, Doc, StickyIndex, Text, TransactionEvent, get_state, get_update, merge_updates
 
 from codedraft.collab.minimal_edit import DEFAULT_DIFF_TIMEOUT, Edit, apply_edits, plan_edits
 from codedraft.collab.offsets import codepoint_to_utf8, utf8_to_codepoint, utf16_length
@@ -904,6 +904,55 @@ class ClauseDocument:
         order.  A stored update whose dependency was never stored is held, not applied.
         Raises CorruptHistory naming the first stored item that does not decode.
         """
+        stored_updates = list(updates)
+        replayed = cls._replayed_in_log_order(snapshot, stored_updates, max_message_bytes=max_message_bytes,
+                                              client_id=client_id)
+        if replayed is not None:
+            return replayed
+        return cls._replayed_in_dependency_order(snapshot, stored_updates, max_message_bytes=max_message_bytes,
+                                                 client_id=client_id)
+
+    @classmethod
+    def _replayed_in_log_order(
+        cls, snapshot: bytes | None, stored_updates: list[bytes], *, max_message_bytes: int, client_id: int | None
+    ) -> ClauseDocument | None:
+        """The usual case, cheaply: the log's order is an order in which everything applies.
+
+        Stored updates were validated on the way in, so they are applied as they are, in one
+        transaction, and then checked by Yrs alone: each must lie within the state reached. An
+        update whose dependency is not in the log stays out of that state, and so would one that a
+        later transaction completes (see the module docstring); within this one transaction Yrs
+        integrates an update stored ahead of the one it follows once that one comes. Reading every update's structure in Python cost 50 microseconds an update,
+        80% of opening a clause with 10,000 of them. None when the check fails or Yrs refuses an
+        update: the caller then takes the careful path, which also names a corrupt update.
+        """
+        clause = cls(max_message_bytes=max_message_bytes, client_id=client_id)
+        ordered = stored_updates if snapshot is None else [snapshot, *stored_updates]
+        try:
+            with clause._doc.transaction():
+                for stored in ordered:
+                    clause._doc.apply_update(stored)
+            reached = clause.state_vector()
+            # The part of an update beyond ``reached`` starts with its number of clients with
+            # structs left: 0 when all of it was integrated.
+            if any(get_update(stored, reached)[0] != 0 for stored in ordered):
+                return None
+        except Exception:
+            return None
+        except BaseException as exc:
+            if not _is_rust_panic(exc):
+                raise
+            return None
+        clause._emitted.clear()
+        clause._recovery_base = clause.encode_state()
+        return clause
+
+    @classmethod
+    def _replayed_in_dependency_order(
+        cls, snapshot: bytes | None, stored_updates: list[bytes], *, max_message_bytes: int, client_id: int | None
+    ) -> ClauseDocument:
+        """Every stored update read and validated, applied in dependency order; those whose
+        dependencies were never stored held back as if just received."""
         clause = cls(max_message_bytes=max_message_bytes, client_id=client_id)
         reach: dict[int, int] = {}
         if snapshot is not None:
@@ -912,7 +961,6 @@ class ClauseDocument:
             if not _decodes(snapshot):
                 raise CorruptHistory("stored snapshot does not decode")
             reach = _decode_state_vector(get_state(snapshot))
-        stored_updates = list(updates)
         shapes: list[_UpdateShape] = []
         for number, stored in enumerate(stored_updates):
             try:

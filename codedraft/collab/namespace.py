@@ -277,7 +277,7 @@ class CollabNamespace(Namespace):
         connection.identity = Identity(name, colour)
         # Never wait on the store (which may load the clause) while holding a pooled connection.
         db.session.close()
-        opened = self.store.open(clause)
+        opened = self.store.open(clause, compact=False)
         join_room(clause_room(uid))
         connection.presence.setdefault(uid, {})
         _reply("y", {"clause": uid, "msg": opened.doc.sync_step1()})
@@ -285,6 +285,10 @@ class CollabNamespace(Namespace):
             frame = other.awareness_frames.get(uid)
             if frame is not None and other_sid != request.sid:
                 _reply("y", {"clause": uid, "msg": frame})
+        # The snapshot of a long replayed log is written after this socket is answered: the
+        # write (an fsync) made the first open of a 10,000-update clause 10-15 ms slower.
+        if self.store.owes_snapshot(opened):
+            socketio.start_background_task(self.store.compact_if_long, opened)
         return {"ok": True, "readonly": readonly, "suggest_only": suggest_only,
                 "user": {"id": user.id, "name": name, "color": colour}}
 

@@ -96,8 +96,11 @@ class ClauseStore:
         """Whether the clause's document is in memory (without counting as a use of it)."""
         return uid in self._open
 
-    def open(self, clause: Clause) -> OpenClause:
-        """The in-memory document of ``clause``, loaded from its snapshot and log on first use."""
+    def open(self, clause: Clause, *, compact: bool = True) -> OpenClause:
+        """The in-memory document of ``clause``, loaded from its snapshot and log on first use.
+
+        A long tail replayed is compacted before this returns, unless ``compact`` is False: the
+        caller then calls :meth:`compact_if_long` itself once it has answered whoever waits."""
         existing = self.opened(clause.uid)
         if existing is not None:
             return existing
@@ -119,13 +122,20 @@ class ClauseStore:
                 self._loading.pop(clause.uid, None)
             if self.feed is not None:
                 self.feed.follow(opened.clause_id, opened.feed_position)
-            if opened.updates_since_snapshot >= SNAPSHOT_EVERY:
-                self._compact_after_load(opened)
+            if compact:
+                self.compact_if_long(opened)
             return opened
 
-    def _compact_after_load(self, opened: OpenClause) -> None:
+    @staticmethod
+    def owes_snapshot(opened: OpenClause) -> bool:
+        """Whether ``opened`` replayed so long a tail that it should be compacted now."""
+        return opened.updates_since_snapshot >= SNAPSHOT_EVERY
+
+    def compact_if_long(self, opened: OpenClause) -> None:
         """A long tail replayed on open (an import, or a crash before the last compaction) is
         compacted at once, so the next process to open the clause reads a snapshot instead."""
+        if not self.owes_snapshot(opened):
+            return
         try:
             run_blocking(self._snapshot, opened, opened.seen_update_id)
         except Exception:  # the clause is open and correct; only the next open stays slow

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select
 
 from codedraft import policy
@@ -184,6 +183,9 @@ class ClauseMatcher:
             if number.lower() in self.by_number:
                 return self.by_number[number.lower()]
         if self.titles:
+            # Imported here, by the only code that matches titles loosely: a survey import.
+            from rapidfuzz import fuzz, process
+
             best = process.extractOne(ref, self.titles, scorer=fuzz.ratio, score_cutoff=90)
             if best is not None:
                 return self.by_title[best[0]]

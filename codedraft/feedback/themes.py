@@ -11,8 +11,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from threadpoolctl import threadpool_limits
-
 #: At most this many themes per clause: a digest of 30 themes is no digest.
 MAX_THEMES = 8
 #: Representative quotes kept per theme.
@@ -46,6 +44,7 @@ def find_themes(texts: Sequence[Text], language: str = "en") -> list[FoundTheme]
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from threadpoolctl import threadpool_limits
 
     if not texts:
         return []

@@ -21,7 +21,6 @@ from codedraft.database import storable_text, stored_integer
 from codedraft.drafts.models import Draft
 from codedraft.drafts.operations import draft_chapters, drafts_of
 from codedraft.exports import builders
-from codedraft.exports.akoma_ntoso import Identity, export_akoma_ntoso
 from codedraft.exports.compare import compare_documents
 from codedraft.exports.filenames import content_disposition
 from codedraft.exports.redline import render_inline, render_side_by_side, render_summary
@@ -159,6 +158,9 @@ def akoma_ntoso(slug: str, number: int) -> ResponseReturnValue:
         abort(404)
 
     def render_xml() -> str:
+        # Imported here: lxml is about 4 MB of every server process, and few requests export.
+        from codedraft.exports.akoma_ntoso import Identity, export_akoma_ntoso
+
         with force_locale(builders.export_language(code)):  # the document's language, not the reader's
             office_name = _("The Office")
         identity = Identity(code_slug=code.slug, draft_number=found.number, published_at=found.published_at,

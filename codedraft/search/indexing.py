@@ -32,9 +32,6 @@ from codedraft.codes.models import Chapter, Clause, Code, Membership, Role
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db
 from codedraft.search.engine import LIVE_DRAFT, SearchDocument, SearchEngine, document_fingerprint
-from codedraft.search.postgres_backend import PostgresSearchEngine
-from codedraft.search.sqlite_backend import SqliteSearchEngine
-from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +81,13 @@ def open_search_engine(config: Mapping[str, Any]) -> SearchEngine:
     docs/dependencies.md for the numbers behind the choice).
     Raises ValueError for another ``SEARCH_BACKEND``.
     """
+    # The backends are imported here, on first search, not with the app: with their stemmers,
+    # lemmatiser dictionaries and database drivers they held about 15 MB of every server process,
+    # co-editing workers included, that never search.
+    from codedraft.search.postgres_backend import PostgresSearchEngine
+    from codedraft.search.sqlite_backend import SqliteSearchEngine
+    from codedraft.search.whoosh_backend import WhooshSearchEngine
+
     choice = config.get("SEARCH_BACKEND", "auto")
     if choice not in SEARCH_BACKENDS:
         raise ValueError(f"SEARCH_BACKEND must be one of {', '.join(SEARCH_BACKENDS)}, not {choice!r}")
@@ -109,6 +113,10 @@ def open_search_engine(config: Mapping[str, Any]) -> SearchEngine:
 
 def index_location(engine: SearchEngine) -> str:
     """Where ``engine`` keeps its index, for messages."""
+    from codedraft.search.postgres_backend import PostgresSearchEngine
+    from codedraft.search.sqlite_backend import SqliteSearchEngine
+    from codedraft.search.whoosh_backend import WhooshSearchEngine
+
     if isinstance(engine, WhooshSearchEngine):
         return str(engine.path)
     if isinstance(engine, SqliteSearchEngine):
@@ -355,6 +363,8 @@ def rebuild_index(progress: Callable[[int, int | None], None] | None = None, app
     if progress is not None:
         wrapped = lambda done, _total: progress(done, total)  # noqa: E731  (the DB count is known)
     procs = int((app or current_app).config.get("SEARCH_REBUILD_PROCS", 1))
+    from codedraft.search.whoosh_backend import WhooshSearchEngine
+
     if procs > 1 and isinstance(engine, WhooshSearchEngine):
         return engine.rebuild(iter_documents(), progress=wrapped, procs=procs)
     return engine.rebuild(iter_documents(), progress=wrapped)

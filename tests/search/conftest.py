@@ -177,6 +177,7 @@ def migrated_database(prefix: str) -> Iterator[str]:
     search migration itself is exercised); dropped afterwards."""
     from flask_migrate import upgrade
 
+    from codedraft.cli import install_migrations
     from codedraft.extensions import db
     from codedraft.search.sync import INSTALLED_KEY
     from tests.scaleout import cluster
@@ -189,6 +190,7 @@ def migrated_database(prefix: str) -> Iterator[str]:
         # database URL, so commits of a later app on this database would start this one's
         # live indexer, whose connections nobody closes.
         app.extensions.pop(INSTALLED_KEY, None)
+        install_migrations(app)
         with app.app_context():
             upgrade(directory=str(Path(__file__).resolve().parents[2] / "migrations"))
             db.engine.dispose()
