@@ -34,6 +34,8 @@ export class SuggestionPanel {
     this.suggesting = suggestOnly
     /** @type {Listed[]} */
     this.items = []
+    /** Whether the list has arrived once: until then "none pending" would be a guess. */
+    this.loaded = false
     /** @type {Map<number, {name: string, color: string}>} */
     this.authors = new Map()
     /** @type {ReturnType<typeof setTimeout> | null} */
@@ -98,6 +100,7 @@ export class SuggestionPanel {
   /** @param {{suggestions: Listed[], may_decide: boolean}} data */
   show (data) {
     this.items = Array.isArray(data.suggestions) ? data.suggestions : []
+    this.loaded = true
     this.mayDecide = data.may_decide === true
     for (const item of this.items) this.authors.set(item.by, { name: item.author, color: item.color || FALLBACK_COLOR })
     this.render()
@@ -233,7 +236,7 @@ export class SuggestionPanel {
     if (!rows.length) {
       const empty = document.createElement('li')
       empty.className = 'meta'
-      empty.textContent = gettext('No pending suggestions.')
+      empty.textContent = this.loaded || !this.url ? gettext('No pending suggestions.') : gettext('Loading suggestions…')
       rows.push(empty)
     }
     this.list.replaceChildren(...rows)
