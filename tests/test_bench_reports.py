@@ -1,0 +1,36 @@
+"""The benchmarks' report functions (pure): the realtime bench and the scaled bench judge the same
+results against issue #15's targets. A change to the targets' shape once broke the scaled bench
+only at the end of a 10-minute run; these catch that in a second."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import realtime_bench  # noqa: E402
+import realtime_scaled  # noqa: E402
+
+OURS = {"typists_50": {"p99_ms": 20.0}, "connected_200": {"p99_ms": 20.0}, "viewers_1000": {"server_rss_mb": 140.0},
+        "open_10k": {"median_ms": 10.0}, "open_10k_uncompacted": {"median_ms": 90.0},
+        "acked_throughput": {"updates_per_s": 6000.0}}
+
+
+def test_a_result_within_every_target_and_ratio_meets_them_all():
+    reference = {"typists_50": {"p99_ms": 5.0}, "connected_200": {"p99_ms": 12.0}}
+    summary = realtime_bench.compare(OURS, reference)
+    assert {name: row["target_met"] for name, row in summary.items()} == {name: True for name in OURS}
+
+
+def test_a_latency_under_its_target_but_too_many_times_the_reference_misses():
+    summary = realtime_bench.compare(OURS, {"connected_200": {"p99_ms": 5.0}})
+    assert summary["connected_200"]["target_met"] is False
+    assert summary["connected_200"]["ratio_codedraft_to_reference"] == 4.0
+    assert summary["typists_50"]["target_met"] is None  # no reference number: the ratio is unknown
+
+
+def test_the_scaled_bench_judges_the_same_targets_without_a_reference():
+    summary = realtime_scaled.against_targets({**OURS, "viewers_1000": {"server_rss_mb": 206.0, "error": "x"}})
+    assert summary["typists_50"]["target_met"] is True
+    assert summary["viewers_1000"] == {"metric": "server_rss_mb", "target": "<= 150", "value": 206.0,
+                                       "target_met": False, "load_failed": True}
