@@ -329,7 +329,7 @@ def gains(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for count, results in runs.items():
         row: dict[str, float | None] = {}
-        for name, (metric, op, _target) in TARGETS.items():
+        for name, (metric, op, _target, _max_ratio) in TARGETS.items():
             base, value = (one.get(name) or {}).get(metric), (results.get(name) or {}).get(metric)
             row[name] = _ratio(value, base) if op == ">=" else _ratio(base, value)
         table[count] = row

@@ -34,3 +34,13 @@ def test_the_scaled_bench_judges_the_same_targets_without_a_reference():
     assert summary["typists_50"]["target_met"] is True
     assert summary["viewers_1000"] == {"metric": "server_rss_mb", "target": "<= 150", "value": 206.0,
                                        "target_met": False, "load_failed": True}
+
+
+def test_the_scaled_bench_compares_processes_load_by_load():
+    slower = {**OURS, "typists_50": {"p99_ms": 40.0, "server_cpu_ms_per_edit": 1.5},
+              "acked_throughput": {"updates_per_s": 3000.0}}
+    runs = {"1": {**OURS, "typists_50": {"p99_ms": 20.0, "server_cpu_ms_per_edit": 1.0}}, "2": slower}
+    gains = realtime_scaled.gains(runs)
+    assert gains["2"]["typists_50"] == 0.5 and gains["2"]["acked_throughput"] == 0.5  # both worse
+    assert gains["2"]["open_10k"] == 1.0
+    assert realtime_scaled.cpu_ratios(runs)["2"]["typists_50"] == 1.5
