@@ -48,7 +48,8 @@ from codedraft.security import STATIC_SECURITY_HEADERS, content_security_policy
 
 #: How long a browser or a proxy may keep a copy.
 MAX_AGE_SECONDS = 300
-#: How long a process trusts what it read about a code being public and its latest draft.
+#: How long a process trusts what it read about a code being public and its latest draft
+#: (``PUBLIC_STATE_SECONDS`` in the app's config overrides it).
 STATE_SECONDS = 1.0
 #: The query arguments a shared page depends on; any other argument is ignored, so adding
 #: junk to the address cannot fill the cache with copies of one page.
@@ -125,10 +126,11 @@ def public_state(slug: str) -> int | None:
         return known[1]
     latest, public = db.session.connection().execute(_state_query(), {"slug": slug}).one()
     state = int(latest or 0) if public else None
+    trusted_for = float(current_app.config.get("PUBLIC_STATE_SECONDS", STATE_SECONDS))
     with shared.lock:
         if len(shared.states) > 10_000:
             shared.states.clear()  # slugs come from addresses: never let them grow the map without bound
-        shared.states[slug] = (now + STATE_SECONDS, state)
+        shared.states[slug] = (now + trusted_for, state)
     return state
 
 
