@@ -126,8 +126,12 @@ def test_two_editors_survive_a_server_kill(chromium, live_process):
         wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'", 30_000)
     assert editor_text(alice) == editor_text(bob) == before_kill
 
-    # Editing goes on after the restart, by both, and everything reaches the database.
+    # Editing goes on after the restart, by both, and everything reaches the database. Bob
+    # types once Alice's words have reached him: typed at the same end at once, the two would
+    # interleave letter by letter (" after-al after-bobice", converged and correct), which is
+    # what the first part tries, not what the needles below can look for.
     type_at_end(alice, " after-alice")
+    wait_until(bob, f"({EDITOR_TEXT} || '').includes('after-alice')")
     type_at_end(bob, " after-bob")
     final = wait_converged(alice, bob, "after-alice", "after-bob")
     assert final.startswith(before_kill)
