@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -819,17 +820,32 @@ def _is_rust_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+class _YrsRefused(Exception):
+    """Yrs raised, or panicked, on what it was given."""
+
+
+@contextmanager
+def _yrs_call() -> Iterator[None]:
+    """Run a call into Yrs; its exceptions and its panics come out as ``_YrsRefused``, the one
+    thing callers catch, so that no bad input escapes as a crash of the socket handler."""
+    try:
+        yield
+    except Exception as exc:
+        raise _YrsRefused(str(exc)) from None
+    except BaseException as exc:
+        if not _is_rust_panic(exc):
+            raise
+        raise _YrsRefused("Rust panic") from None
+
+
 def _apply_to(doc: Doc[Text], update: bytes) -> None:
     """Apply ``update`` to ``doc``, or raise ProtocolError: Yrs refused it (a Rust panic
     included), or it touched a shared type other than the body (the browser only ever edits the
     body; anything else is a forged update). The caller restores ``doc`` if it must."""
     try:
-        doc.apply_update(update)
-    except Exception:
-        raise ProtocolError("update could not be applied") from None
-    except BaseException as exc:
-        if not _is_rust_panic(exc):
-            raise
+        with _yrs_call():
+            doc.apply_update(update)
+    except _YrsRefused:
         raise ProtocolError("update could not be applied") from None
     if set(doc.keys()) - {BODY}:
         raise ProtocolError("update touches a shared type other than %(body)s", body=repr(BODY))
@@ -854,13 +870,10 @@ def _merge(updates: list[bytes]) -> bytes | None:
 def _decodes(update: bytes) -> bool:
     """True if ``update`` is a well-formed Yjs v1 update (decoding it fully, changing nothing)."""
     try:
-        get_state(update)
-    except Exception:
+        with _yrs_call():
+            get_state(update)
+    except _YrsRefused:
         return False
-    except BaseException as exc:
-        if _is_rust_panic(exc):
-            return False
-        raise
     return True
 
 
@@ -929,19 +942,16 @@ class ClauseDocument:
         clause = cls(max_message_bytes=max_message_bytes, client_id=client_id)
         ordered = stored_updates if snapshot is None else [snapshot, *stored_updates]
         try:
-            with clause._doc.transaction():
-                for stored in ordered:
-                    clause._doc.apply_update(stored)
-            reached = clause.state_vector()
-            # The part of an update beyond ``reached`` starts with its number of clients with
-            # structs left: 0 when all of it was integrated.
-            if any(get_update(stored, reached)[0] != 0 for stored in ordered):
-                return None
-        except Exception:
-            return None
-        except BaseException as exc:
-            if not _is_rust_panic(exc):
-                raise
+            with _yrs_call():
+                with clause._doc.transaction():
+                    for stored in ordered:
+                        clause._doc.apply_update(stored)
+                reached = clause.state_vector()
+                # The part of an update beyond ``reached`` starts with its number of clients
+                # with structs left: 0 when all of it was integrated.
+                if any(get_update(stored, reached)[0] != 0 for stored in ordered):
+                    return None
+        except _YrsRefused:
             return None
         clause._emitted.clear()
         clause._recovery_base = clause.encode_state()
@@ -1327,12 +1337,9 @@ class ClauseDocument:
         """
         self._check_sticky(encoded)
         try:
-            byte_index = StickyIndex.decode(encoded, self._body).get_index()
-        except Exception:
-            raise ValueError("sticky index cannot be resolved in this clause") from None
-        except BaseException as exc:
-            if not _is_rust_panic(exc):
-                raise
+            with _yrs_call():
+                byte_index = StickyIndex.decode(encoded, self._body).get_index()
+        except _YrsRefused:
             raise ValueError("sticky index cannot be resolved in this clause") from None
         return self.raw_to_accepted(utf8_to_codepoint(self.raw_text, byte_index))
 
