@@ -3,6 +3,7 @@ sent when the clause is opened again in a new browser on the same profile; closi
 unsaved edits asks first (beforeunload)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,23 @@ def _open_clause(context: Any, base: str, seeded: dict[str, Any], email: str = "
     return page
 
 
+def _profile_launcher(playwright: Any, profile: Path) -> Callable[[], Any]:
+    """Starts Chromium on one profile each time it is called: a browser closed and opened again."""
+    return lambda: playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def _type_with_the_server_down(page: Any, live_process: Any, database: str, type_text: Callable[[], None]) -> None:
+    """Kill the server, type (``type_text``) while the page is offline, and wait until the
+    unacknowledged edit is kept in the clause's IndexedDB database."""
+    live_process.kill()
+    wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'offline'")
+    before = page.evaluate(STORED_UPDATES, database)
+    type_text()
+    wait_until(page, "Number(document.querySelector('#clause-editor').dataset.unacked) > 0")
+    wait_for(lambda: page.evaluate(STORED_UPDATES, database) > before, message="the edit stored in IndexedDB")
+
+
 def test_offline_edits_survive_closing_the_browser(live_process, tmp_path: Path):
     require_chromium()
     from playwright.sync_api import sync_playwright
@@ -59,22 +77,14 @@ def test_offline_edits_survive_closing_the_browser(live_process, tmp_path: Path)
     profile = tmp_path / "profile"
     database = f"codedraft-clause-{seeded['uid']}"
     with sync_playwright() as playwright:
-        def launch() -> Any:
-            return playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
+        launch = _profile_launcher(playwright, profile)
         first = launch()
         page = _open_clause(first, live_process.base, seeded)
         page.wait_for_selector('#clause-editor[data-editable="true"][data-offline-copy="true"]', timeout=15_000)
         assert editor_text(page) == SEED
 
-        live_process.kill()
-        wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'offline'")
-        before = page.evaluate(STORED_UPDATES, database)
-        type_at_end(page, " kept offline ✍")
-        wait_until(page, "Number(document.querySelector('#clause-editor').dataset.unacked) > 0")
+        _type_with_the_server_down(page, live_process, database, lambda: type_at_end(page, " kept offline ✍"))
         assert "kept offline ✍" in editor_text(page)
-        wait_for(lambda: page.evaluate(STORED_UPDATES, database) > before, message="edits stored in IndexedDB")
 
         # Closing the page with unsaved edits asks first; staying keeps the page.
         with page.expect_event("dialog") as asked:
@@ -117,23 +127,18 @@ def test_a_reviewers_offline_suggestion_survives_closing_the_browser(live_proces
     profile = tmp_path / "profile"
     database = f"codedraft-clause-{seeded['uid']}"
     with sync_playwright() as playwright:
-        def launch() -> Any:
-            return playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
+        launch = _profile_launcher(playwright, profile)
         first = launch()
         page = _open_clause(first, live_process.base, seeded, "reviewer@example.test")
         page.wait_for_selector('#clause-editor[data-offline-copy="true"]', timeout=15_000)
         wait_until(page, "document.querySelector('#clause-editor').dataset.mode === 'suggesting'")
         wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'")
 
-        live_process.kill()
-        wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'offline'")
-        before = page.evaluate(STORED_UPDATES, database)
-        place(page, len(SUGGESTION_SEED))
-        page.keyboard.type(" Offline idea.", delay=20)
-        wait_until(page, "Number(document.querySelector('#clause-editor').dataset.unacked) > 0")
-        wait_for(lambda: page.evaluate(STORED_UPDATES, database) > before, message="the suggestion stored in IndexedDB")
+        def suggest() -> None:
+            place(page, len(SUGGESTION_SEED))
+            page.keyboard.type(" Offline idea.", delay=20)
+
+        _type_with_the_server_down(page, live_process, database, suggest)
         first.close()
 
         live_process.start()
