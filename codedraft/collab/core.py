@@ -935,8 +935,9 @@ class ClauseDocument:
         transaction, and then checked by Yrs alone: each must lie within the state reached. An
         update whose dependency is not in the log stays out of that state, and so would one that a
         later transaction completes (see the module docstring); within this one transaction Yrs
-        integrates an update stored ahead of the one it follows once that one comes. Reading every update's structure in Python cost 50 microseconds an update,
-        80% of opening a clause with 10,000 of them. None when the check fails or Yrs refuses an
+        integrates an update stored ahead of the one it follows once that one comes. Reading
+        every update's structure in Python cost 50 microseconds an update, 80% of opening a
+        clause with 10,000 of them. None when the check fails or Yrs refuses an
         update: the caller then takes the careful path, which also names a corrupt update.
         """
         clause = cls(max_message_bytes=max_message_bytes, client_id=client_id)

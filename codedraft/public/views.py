@@ -169,7 +169,8 @@ def akoma_ntoso(slug: str, number: int) -> ResponseReturnValue:
 
     xml = fragments_of(current_app).get_or_render(("akn", found.id, code.language), render_xml)
     response = current_app.response_class(xml, mimetype="application/akn+xml")
-    response.headers["Content-Disposition"] = content_disposition(f"{code.slug}-draft-{found.number}.akn", "xml", inline=True)
+    name = f"{code.slug}-draft-{found.number}.akn"
+    response.headers["Content-Disposition"] = content_disposition(name, "xml", inline=True)
     return response
 
 
