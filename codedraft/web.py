@@ -66,6 +66,10 @@ def init_extensions(app: Flask) -> None:
         # never overtaken by the next one from the same editor, and acks keep that order.
         async_handlers=False,
     )
+    if socketio.server.eio.async_mode == "gevent":
+        from codedraft.websocket import install as install_websocket
+
+        install_websocket(socketio.server)
     install_security_headers(app)
     app.wsgi_app = TransportHeadersMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     from codedraft.public.shared_pages import SharedPagesMiddleware

@@ -18,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engineio import packet as engine_packet
+from engineio.packet import Packet as EnginePacket
 from flask import Flask, g, request, session
 from flask_babel import get_locale
 from flask_socketio import Namespace, emit, join_room, leave_room
+from socketio import packet as socketio_packet
 
 from codedraft import policy, signals
 from codedraft.accounts.models import User
@@ -34,6 +37,7 @@ from codedraft.collab.store import IDLE_SECONDS, ClauseStore, PersistenceFailed
 from codedraft.extensions import db, socketio
 from codedraft.server import enable_nodelay
 from codedraft.web import LOGIN_SESSION_KEY
+from codedraft.websocket import write_to_each
 
 log = logging.getLogger(__name__)
 
@@ -485,13 +489,29 @@ class Fanout:
     @staticmethod
     def _send(uid: str, edits: list[tuple[str | None, bytes]]) -> None:
         senders = sorted({sender for sender, _ in edits if sender is not None})
-        socketio.emit("y", {"clause": uid, "frames": pack_frames([frame for _, frame in edits])},
-                      to=clause_room(uid), skip_sid=senders or None, namespace=NAMESPACE, ignore_queue=True)
+        _send_to_room(clause_room(uid), {"clause": uid, "frames": pack_frames([frame for _, frame in edits])},
+                      skip=set(senders))
         for sender in senders:
             others = [frame for who, frame in edits if who != sender]
             if others:
                 socketio.emit("y", {"clause": uid, "frames": pack_frames(others)}, to=sender,
                               namespace=NAMESPACE, ignore_queue=True)
+
+
+def _send_to_room(room: str, payload: dict[str, Any], *, skip: set[str]) -> None:
+    """A ``y`` event to this process's sockets in ``room`` but ``skip``, as Socket.IO's emit
+    would send it (one packet, encoded once), written straight to each websocket where the
+    transport allows (codedraft/websocket.py) and through Engine.IO's queue elsewhere."""
+    server = socketio.server
+    receivers = [eio_sid for sid, eio_sid in server.manager.get_participants(NAMESPACE, room) if sid not in skip]
+    if not receivers:
+        return
+    encoded = server.packet_class(socketio_packet.EVENT, namespace=NAMESPACE, data=["y", payload]).encode()
+    parts = encoded if isinstance(encoded, list) else [encoded]  # binary: a header and an attachment
+    packets = [EnginePacket(engine_packet.MESSAGE, part) for part in parts]
+    for eio_sid in write_to_each(server.eio, receivers, packets):
+        for packet in packets:
+            server.eio.send_packet(eio_sid, packet)
 
 
 def _in_room(sid: str, room: str) -> bool:
