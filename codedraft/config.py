@@ -59,6 +59,9 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # How long a clause document nobody here uses stays in memory, and how often to look.
         **_seconds("COLLAB_IDLE_SECONDS", "CODEDRAFT_IDLE_SECONDS"),
         **_seconds("COLLAB_SWEEP_SECONDS", "CODEDRAFT_SWEEP_SECONDS"),
+        # How long a socket may stay silent after a ping before it is dropped (Engine.IO's
+        # ping timeout; its default, 20 s, when unset).
+        **_seconds("SOCKET_PING_TIMEOUT_SECONDS", "CODEDRAFT_PING_TIMEOUT"),
         # Owner routing (measured against the clause feed, not the default; docs/deploy.md): every
         # process's public URL, in one order, and this process's own.
         "COLLAB_ROUTE_URLS": [u for u in os.environ.get("CODEDRAFT_ROUTE_URLS", "").split(",") if u] or None,

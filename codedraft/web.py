@@ -65,6 +65,8 @@ def init_extensions(app: Flask) -> None:
         # One socket's messages are handled in order, in its own connection thread: an edit is
         # never overtaken by the next one from the same editor, and acks keep that order.
         async_handlers=False,
+        **({"ping_timeout": app.config["SOCKET_PING_TIMEOUT_SECONDS"]}
+           if app.config.get("SOCKET_PING_TIMEOUT_SECONDS") else {}),
     )
     if socketio.server.eio.async_mode == "gevent":
         from codedraft.websocket import install as install_websocket
