@@ -68,7 +68,8 @@ def test_a_stopped_receiver_holds_up_no_one_and_gets_everything_in_order_when_it
         # (nobody resyncs here), while the reader's socket is still full.
         for n in range(10):
             typists[n % 2].insert(0, f"<{n}>")
-            wait_for(lambda n=n: all(t.value().startswith(f"<{n}>") for t in typists), 60, f"short edit {n} to reach both")
+            wait_for(lambda n=n: all(t.value().startswith(f"<{n}>") for t in typists), 60,
+                     f"short edit {n} to reach both")
         total += sum(len(f"<{n}>") for n in range(10))
         # A newcomer still joins and syncs, and the server answers pages.
         newcomer = YClient(server.base, cl.browser_with(scene.cookie("chair"))).connect()
