@@ -489,23 +489,25 @@ class Fanout:
     @staticmethod
     def _send(uid: str, edits: list[tuple[str | None, bytes]]) -> None:
         senders = sorted({sender for sender, _ in edits if sender is not None})
-        _send_to_room(clause_room(uid), {"clause": uid, "frames": pack_frames([frame for _, frame in edits])},
-                      skip=set(senders))
+        server = socketio.server
+        in_room = server.manager.get_participants(NAMESPACE, clause_room(uid))
+        _send_y([eio_sid for sid, eio_sid in in_room if sid not in senders],
+                {"clause": uid, "frames": pack_frames([frame for _, frame in edits])})
         for sender in senders:
             others = [frame for who, frame in edits if who != sender]
-            if others:
-                socketio.emit("y", {"clause": uid, "frames": pack_frames(others)}, to=sender,
-                              namespace=NAMESPACE, ignore_queue=True)
+            eio_sid = server.manager.eio_sid_from_sid(sender, NAMESPACE)
+            if others and eio_sid is not None:
+                _send_y([eio_sid], {"clause": uid, "frames": pack_frames(others)})
 
 
-def _send_to_room(room: str, payload: dict[str, Any], *, skip: set[str]) -> None:
-    """A ``y`` event to this process's sockets in ``room`` but ``skip``, as Socket.IO's emit
-    would send it (one packet, encoded once), written straight to each websocket where the
-    transport allows (codedraft/websocket.py) and through Engine.IO's queue elsewhere."""
-    server = socketio.server
-    receivers = [eio_sid for sid, eio_sid in server.manager.get_participants(NAMESPACE, room) if sid not in skip]
+def _send_y(receivers: list[str], payload: dict[str, Any]) -> None:
+    """A ``y`` event to the sockets ``receivers`` (Engine.IO sids) of this process, as
+    Socket.IO's emit would send it (one packet, encoded once), written straight to each
+    websocket where the transport allows (codedraft/websocket.py) and through Engine.IO's queue
+    elsewhere."""
     if not receivers:
         return
+    server = socketio.server
     encoded = server.packet_class(socketio_packet.EVENT, namespace=NAMESPACE, data=["y", payload]).encode()
     parts = encoded if isinstance(encoded, list) else [encoded]  # binary: a header and an attachment
     packets = [EnginePacket(engine_packet.MESSAGE, part) for part in parts]
