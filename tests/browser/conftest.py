@@ -62,7 +62,10 @@ class LiveProcess:
     configuration a test uses to create and seed the same database in-process.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, server: str = "werkzeug") -> None:
+        # "werkzeug": the development server's threads (make run); "gunicorn": production's
+        # gevent worker (gunicorn.conf.py) with its own websocket driver (codedraft/websocket.py).
+        self.server = server
         self.workdir = workdir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -87,10 +90,15 @@ class LiveProcess:
         return env
 
     def start(self, timeout: float = 20) -> None:
+        if self.server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", "-c", str(PROJECT_ROOT / "gunicorn.conf.py"),
+                       "--chdir", str(PROJECT_ROOT), "--bind", f"127.0.0.1:{self.port}"]
+        else:
+            command = [sys.executable, "-m", "tests.browser.live_server", "--port", str(self.port)]
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.browser.live_server", "--port", str(self.port)],
-                cwd=PROJECT_ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+            # A session of its own: kill() ends gunicorn's worker with its master.
+            self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=self.environment(), stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -105,7 +113,7 @@ class LiveProcess:
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         self.process = None
 

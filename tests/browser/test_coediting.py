@@ -139,3 +139,29 @@ def test_two_editors_survive_a_server_kill(chromium, live_process):
     wait_saved(bob)
     assert stored_body(seeded) == final
     wait_until(bob, "document.querySelector('#presence-list').textContent.includes('Alice Author')")
+
+
+def test_two_editors_co_edit_through_gunicorns_gevent_worker(chromium, tmp_path):
+    """Production's server: the browser opens with long-polling and upgrades to a websocket
+    (CodeDraft's own driver under the gevent worker), both type at once, and each sees the
+    other's words live, written straight to its websocket by the fan-out."""
+    live = LiveProcess(tmp_path, server="gunicorn")
+    seeded = seed_database(live)
+    live.start(timeout=60)
+    try:
+        alice = open_editor(chromium, live, seeded, "alice@example.test")
+        bob = open_editor(chromium, live, seeded, "bob@example.test")
+        for page in (alice, bob):
+            wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'")
+        type_at_end(alice, " alice-through-gunicorn")
+        type_at_end(bob, " bob-through-gunicorn")
+        text = wait_converged(alice, bob, "alice-through-gunicorn", "bob-through-gunicorn")
+        for page in (alice, bob):
+            wait_saved(page)
+        assert stored_body(seeded) == text
+        # The upgrade happened: the pages' transports are websockets now.
+        assert alice.evaluate("() => window.codedraftEditor.current().provider.socket.io.engine.transport.name") \
+            == "websocket"
+    finally:
+        live.kill()
+    assert "Traceback" not in live.log_tail(100_000)
