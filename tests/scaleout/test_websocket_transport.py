@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +131,14 @@ def test_bad_frames_close_only_their_own_connection(tmp_path: Path):
         cut.sock.sendall(b"\x82\xfe\x10\x00\x01\x02\x03\x04" + b"\x00" * 100)  # 4 kB announced, 100 sent
         cut.sock.close()
 
+        # An upgrade request without the handshake's key: refused with a 400, nothing else.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as keyless:
+            keyless.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                            + f"Cookie: {cookie}\r\n\r\n".encode())
+            answer = _read_until_closed(keyless)
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
         editor = YClient(server.base, cl.browser_with(cookie)).connect()
         assert editor.join(scene.clause.uid)["ok"]
         assert editor.synced.wait(10)
@@ -153,3 +162,10 @@ def _closed(connection) -> bool:
     except Exception:  # noqa: BLE001  (websocket-client raises one of several on a closed socket)
         return True
     return frame[0] == 0x8  # opcode: close
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
