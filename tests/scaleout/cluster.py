@@ -40,17 +40,31 @@ SECRET = "scaleout-test-secret"
 PASSWORD = "correct horse battery"
 
 
-def services_problem() -> str | None:
-    """Why PostgreSQL or Redis cannot be used here, or None if both answer."""
+def services_problem(patience: float = 15.0) -> str | None:
+    """Why PostgreSQL or Redis cannot be used here, or None if both answer within ``patience``
+    seconds. Not at the first refusal: the machine's Redis is shared, and a test of another run
+    on the same machine (test_faults restarts it) takes it down for a second or two."""
+    deadline = time.monotonic() + patience
+    while True:
+        problem = _services_problem_now()
+        if problem is None or time.monotonic() >= deadline:
+            return problem
+        time.sleep(0.5)
+
+
+def _services_problem_now() -> str | None:
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
             pass
     except psycopg.Error as error:
         return f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {error}"
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=3)
     try:
-        redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=3).ping()
+        client.ping()
     except redis.RedisError as error:
         return f"Redis at {REDIS_HOST}:{REDIS_PORT} is unreachable: {error}"
+    finally:
+        client.close()
     return None
 
 
