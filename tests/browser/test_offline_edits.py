@@ -68,6 +68,22 @@ def _type_with_the_server_down(page: Any, live_process: Any, database: str, type
     wait_for(lambda: page.evaluate(STORED_UPDATES, database) > before, message="the edit stored in IndexedDB")
 
 
+def _reopen_after_restart(live_process: Any, launch: Callable[[], Any], seeded: dict[str, Any],
+                          email: str = "alice@example.test") -> tuple[Any, Any]:
+    """Start the server again, open the browser again on the same profile, and open the clause
+    as ``email``: returns (browser, page) once the page is synced and has nothing unsent."""
+    live_process.start()
+    browser = launch()
+    try:
+        page = _open_clause(browser, live_process.base, seeded, email)
+        wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'", 30_000)
+        wait_until(page, "document.querySelector('#clause-editor').dataset.unacked === '0'")
+    except BaseException:
+        browser.close()
+        raise
+    return browser, page
+
+
 def test_offline_edits_survive_closing_the_browser(live_process, tmp_path: Path):
     require_chromium()
     from playwright.sync_api import sync_playwright
@@ -94,12 +110,8 @@ def test_offline_edits_survive_closing_the_browser(live_process, tmp_path: Path)
         assert not page.is_closed()
         first.close()  # the whole browser goes, with the unsent edits only in its profile
 
-        live_process.start()
-        second = launch()
+        second, page = _reopen_after_restart(live_process, launch, seeded)
         try:
-            page = _open_clause(second, live_process.base, seeded)
-            wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'", 30_000)
-            wait_until(page, "document.querySelector('#clause-editor').dataset.unacked === '0'")
             wait_for(lambda: stored_body(seeded) == SEED + " kept offline ✍", timeout=20,
                      message="the offline edits reach the database")
             assert editor_text(page) == SEED + " kept offline ✍"
@@ -141,14 +153,8 @@ def test_a_reviewers_offline_suggestion_survives_closing_the_browser(live_proces
         _type_with_the_server_down(page, live_process, database, suggest)
         first.close()
 
-        live_process.start()
-        second = launch()
-        try:
-            page = _open_clause(second, live_process.base, seeded, "reviewer@example.test")
-            wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'", 30_000)
-            wait_until(page, "document.querySelector('#clause-editor').dataset.unacked === '0'")
-        finally:
-            second.close()
+        second, _page = _reopen_after_restart(live_process, launch, seeded, "reviewer@example.test")
+        second.close()
 
         # The chair, in a browser of their own, sees the suggestion; the text itself is unchanged.
         chair_browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
