@@ -68,10 +68,9 @@ def init_extensions(app: Flask) -> None:
         **({"ping_timeout": app.config["SOCKET_PING_TIMEOUT_SECONDS"]}
            if app.config.get("SOCKET_PING_TIMEOUT_SECONDS") else {}),
     )
-    if socketio.server.eio.async_mode == "gevent":
-        from codedraft.websocket import install as install_websocket
+    from codedraft.websocket import install as install_websocket
 
-        install_websocket(socketio.server)
+    install_websocket(socketio.server)  # under gevent only; Werkzeug's threads keep simple-websocket
     install_security_headers(app)
     app.wsgi_app = TransportHeadersMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     from codedraft.public.shared_pages import SharedPagesMiddleware

@@ -30,7 +30,9 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from engineio import packet as engine_packet
 from engineio.packet import Packet as EnginePacket
+from socketio import packet as socketio_packet
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -70,13 +72,12 @@ class GeventWebSocket:
 
         self.send_lock = Semaphore()
         self.open = False
-        self.environ: dict[str, Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
         if not isinstance(sock, socket.socket):
             raise RuntimeError("GeventWebSocket serves gunicorn's gevent worker only")
-        self.sock, self.environ = sock, environ
+        self.sock = sock
         sock.settimeout(self.idle_seconds)
         if not self._handshake(environ):
             raise StopIteration()
@@ -258,6 +259,20 @@ def install(socketio_server: Any) -> None:
     if engine.async_mode != "gevent":
         return
     engine._async = {**engine._async, "websocket": WebSocketDriver()}  # noqa: SLF001 (the driver table)
+
+
+def send_event(socketio_server: Any, namespace: str, eio_sids: list[str], event: str, data: Any) -> None:
+    """Socket.IO's emit of ``event`` to the sockets ``eio_sids`` of this process: one packet,
+    encoded once, written straight to each websocket where :func:`write_to_each` may and
+    through Engine.IO's queue elsewhere (every socket, where this driver is not installed)."""
+    if not eio_sids:
+        return
+    encoded = socketio_server.packet_class(socketio_packet.EVENT, namespace=namespace, data=[event, data]).encode()
+    parts = encoded if isinstance(encoded, list) else [encoded]  # binary: a header and an attachment
+    packets = [EnginePacket(engine_packet.MESSAGE, part) for part in parts]
+    for eio_sid in write_to_each(socketio_server.eio, eio_sids, packets):
+        for packet in packets:
+            socketio_server.eio.send_packet(eio_sid, packet)
 
 
 def framed(packets: list[EnginePacket]) -> bytes:

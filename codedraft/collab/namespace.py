@@ -18,12 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engineio import packet as engine_packet
-from engineio.packet import Packet as EnginePacket
 from flask import Flask, g, request, session
 from flask_babel import get_locale
 from flask_socketio import Namespace, emit, join_room, leave_room
-from socketio import packet as socketio_packet
 
 from codedraft import policy, signals
 from codedraft.accounts.models import User
@@ -37,7 +34,7 @@ from codedraft.collab.store import IDLE_SECONDS, ClauseStore, PersistenceFailed
 from codedraft.extensions import db, socketio
 from codedraft.server import enable_nodelay
 from codedraft.web import LOGIN_SESSION_KEY
-from codedraft.websocket import write_to_each
+from codedraft.websocket import send_event
 
 log = logging.getLogger(__name__)
 
@@ -491,29 +488,13 @@ class Fanout:
         senders = sorted({sender for sender, _ in edits if sender is not None})
         server = socketio.server
         in_room = server.manager.get_participants(NAMESPACE, clause_room(uid))
-        _send_y([eio_sid for sid, eio_sid in in_room if sid not in senders],
-                {"clause": uid, "frames": pack_frames([frame for _, frame in edits])})
+        send_event(server, NAMESPACE, [eio_sid for sid, eio_sid in in_room if sid not in senders],
+                   "y", {"clause": uid, "frames": pack_frames([frame for _, frame in edits])})
         for sender in senders:
             others = [frame for who, frame in edits if who != sender]
             eio_sid = server.manager.eio_sid_from_sid(sender, NAMESPACE)
             if others and eio_sid is not None:
-                _send_y([eio_sid], {"clause": uid, "frames": pack_frames(others)})
-
-
-def _send_y(receivers: list[str], payload: dict[str, Any]) -> None:
-    """A ``y`` event to the sockets ``receivers`` (Engine.IO sids) of this process, as
-    Socket.IO's emit would send it (one packet, encoded once), written straight to each
-    websocket where the transport allows (codedraft/websocket.py) and through Engine.IO's queue
-    elsewhere."""
-    if not receivers:
-        return
-    server = socketio.server
-    encoded = server.packet_class(socketio_packet.EVENT, namespace=NAMESPACE, data=["y", payload]).encode()
-    parts = encoded if isinstance(encoded, list) else [encoded]  # binary: a header and an attachment
-    packets = [EnginePacket(engine_packet.MESSAGE, part) for part in parts]
-    for eio_sid in write_to_each(server.eio, receivers, packets):
-        for packet in packets:
-            server.eio.send_packet(eio_sid, packet)
+                send_event(server, NAMESPACE, [eio_sid], "y", {"clause": uid, "frames": pack_frames(others)})
 
 
 def _in_room(sid: str, room: str) -> bool:
