@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import get_locale
 from flask_socketio import Namespace, emit, join_room, leave_room
 
@@ -115,18 +115,16 @@ def _in_the_sockets_language(handler: Callable[[CollabNamespace, Any], dict[str,
 
     @functools.wraps(handler)
     def answer(self: CollabNamespace, data: Any = None) -> dict[str, Any]:
-        result = handler(self, data)
-        if isinstance(result, dict) and isinstance(result.get("error"), str):
-            result["error"] = self._said(request.sid, result["error"])
-        return result
+        return self._in_language(request.sid, handler(self, data))
 
     return answer
 
 
 class CollabNamespace(Namespace):
-    def __init__(self, store: ClauseStore, *, idle_seconds: float = IDLE_SECONDS,
+    def __init__(self, app: Flask, store: ClauseStore, *, idle_seconds: float = IDLE_SECONDS,
                  sweep_every: float = SWEEP_EVERY_SECONDS, claims: ClaimBook | None = None) -> None:
         super().__init__(NAMESPACE)
+        self.app = app
         self.store = store
         self.claims: ClaimBook = claims or MemoryClaimBook()
         self.connections: dict[str, Connection] = {}
@@ -157,7 +155,17 @@ class CollabNamespace(Namespace):
 
     def _said(self, sid: str, reason: str) -> str:
         connection = self.connections.get(sid)
-        return said_in(reason, connection.language if connection else None)
+        if connection is not None:
+            return said_in(reason, connection.language)
+        # A socket dropped while its event was served: the request's language, or with no
+        # request (the "y" events) the app's.
+        return said_in(reason, None if has_request_context() else self.app.config["BABEL_DEFAULT_LOCALE"])
+
+    def _in_language(self, sid: str, result: dict[str, Any]) -> dict[str, Any]:
+        """An event's answer, its refusal (``{"ok": False, "error": ...}``) said in the socket's language."""
+        if isinstance(result, dict) and isinstance(result.get("error"), str):
+            result["error"] = self._said(sid, result["error"])
+        return result
 
     def _spend(self, sid: str, connection: Connection, cost: float = 1.0) -> bool:
         """Every event spends the socket's budget (SECURITY-CASES 12, 35); an exhausted one is cut off."""
@@ -312,9 +320,24 @@ class CollabNamespace(Namespace):
             emit("y", {"clause": uid, "msg": awareness_removal(clocks)}, to=clause_room(uid))
         return {"ok": True}
 
-    @_in_the_sockets_language
-    def on_y(self, data: Any) -> dict[str, Any]:
-        sid = request.sid
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        """Edits and presence ("y", nearly every message a socket sends) are served in an app
+        context only. Flask-SocketIO runs each event in a request context of its own: a Request
+        built from the socket's environ, URL matching, the session cookie opened and verified,
+        all of it for a handler that reads none of them (it has the socket id and the socket's
+        own state); under bench/realtime_bench.py's acknowledged load that was about a tenth of
+        the server's CPU. Every other event keeps Flask-SocketIO's context."""
+        if event == "y" and args:
+            sid, data = args[0], (args[1] if len(args) > 1 else None)
+            if sid not in self.connections:
+                return None  # as Flask-SocketIO answers a socket it has no record of: nothing
+            with self.app.app_context():
+                return self._in_language(sid, self.receive_y(sid, data))
+        return super().trigger_event(event, *args)
+
+    def receive_y(self, sid: str, data: Any) -> dict[str, Any]:
+        """A y-protocols message from socket ``sid``: an edit (authorised, validated, applied,
+        stored; acknowledged by the answer, then broadcast) or presence. Uses no request context."""
         connection = self.connections.get(sid)
         if connection is None:
             return {"ok": False, "error": "Not connected."}
@@ -334,8 +357,8 @@ class CollabNamespace(Namespace):
             # Read access lost while connected (SECURITY-CASES 5): out of the room, and told.
             connection.presence.pop(uid, None)
             connection.awareness_frames.pop(uid, None)
-            leave_room(clause_room(uid))
-            _reply("role", {"clause": uid, "readonly": True, "removed": True})
+            leave_room(clause_room(uid), sid=sid, namespace=NAMESPACE)
+            _reply("role", {"clause": uid, "readonly": True, "removed": True}, to=sid)
             return {"ok": False, "error": "You may not see this clause any more."}
         if message[:1] == AWARENESS_FRAME:
             db.session.close()
@@ -358,12 +381,12 @@ class CollabNamespace(Namespace):
                                          may_suggest=rights.may_suggest)
         except ProtocolError as error:
             if not may_write:
-                _reply("role", {"clause": uid, "readonly": True, "suggest_only": rights.may_suggest})
+                _reply("role", {"clause": uid, "readonly": True, "suggest_only": rights.may_suggest}, to=sid)
             return {"ok": False, "error": error.reason}
         except PersistenceFailed as error:
             return {"ok": False, "error": str(error)}
         if outcome.reply is not None:
-            _reply("y", {"clause": uid, "msg": outcome.reply})
+            _reply("y", {"clause": uid, "msg": outcome.reply}, to=sid)
         if outcome.deferred:
             # Held until what it builds on arrives; the step 1 just sent asks the sender for it.
             # Not acknowledged as stored, because it is not yet.
@@ -379,7 +402,7 @@ class CollabNamespace(Namespace):
             connection.rights.clear()
             # Into the room before the query: a change committed after the query began closes the
             # room after this, so the answer cached below is read again on the next message.
-            join_room(RIGHTS_ROOM)
+            join_room(RIGHTS_ROOM, sid=sid, namespace=NAMESPACE)
         elif uid in connection.rights:
             return True, connection.rights[uid]
         answer = policy.socket_rights(connection.login_session_id, uid)
@@ -398,7 +421,7 @@ class CollabNamespace(Namespace):
             return {"ok": False, "error": error.reason}
         self._remember_presence(connection, uid, accepted.entries)
         connection.awareness_frames[uid] = accepted.message
-        emit("y", {"clause": uid, "msg": accepted.message}, to=clause_room(uid), skip_sid=sid)
+        emit("y", {"clause": uid, "msg": accepted.message}, to=clause_room(uid), skip_sid=sid, namespace=NAMESPACE)
         return {"ok": True}
 
     @staticmethod
@@ -551,7 +574,7 @@ def _reply(event: str, data: dict[str, Any], *, to: str | None = None) -> None:
     """Send to one socket of this process (the one being served, or ``to``) directly, not through
     the message queue: with several processes every queued message goes to Redis and back to all
     of them, and a thousand people joining at once made that round trip the bottleneck."""
-    emit(event, data, to=to, ignore_queue=True)
+    emit(event, data, to=to or request.sid, namespace=NAMESPACE, ignore_queue=True)
 
 
 def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:
@@ -569,9 +592,9 @@ def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:
 
 
 def install(app: Any, store: ClauseStore) -> CollabNamespace:
-    namespace = CollabNamespace(store, idle_seconds=float(app.config.get("COLLAB_IDLE_SECONDS", IDLE_SECONDS)),
-                                sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)),
-                                claims=_claim_book(app))
+    namespace = CollabNamespace(
+        app, store, idle_seconds=float(app.config.get("COLLAB_IDLE_SECONDS", IDLE_SECONDS)),
+        sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)), claims=_claim_book(app))
     namespace.route_urls, namespace.route_self = app.config.get("COLLAB_ROUTE_URLS"), app.config.get("COLLAB_ROUTE_SELF")
     socketio.on_namespace(namespace)
     guard_transport(socketio.server)
