@@ -50,10 +50,6 @@ RATE_BURST = 400.0
 JOIN_COST = 20.0
 # How often this process looks for clause documents nobody here uses any more (ClauseStore.evict_idle).
 SWEEP_EVERY_SECONDS = 30.0
-# Edits of one clause stored within this long go to each receiver as one message. Sending every
-# edit to every receiver on its own was the largest cost of 50 typists after the rights query
-# (one websocket write per receiver per keystroke); a few milliseconds add little to delivery.
-COALESCE_SECONDS = 0.004
 # Every socket joins this room when it reads its rights from the database; closing the room (in
 # every process, through the message queue when there is one) is how a change of rights or a
 # logout tells every socket to read them again. A socket not in the room holds no cached rights.
@@ -471,11 +467,11 @@ class CollabNamespace(Namespace):
 
 
 class Fanout:
-    """Sends the edits of a clause stored within COALESCE_SECONDS as one ``y`` message per
-    receiver, ``{clause, frames}``: the y-protocols frames one after another, each as a
-    varuint length and its bytes (lib0's writeVarUint8Array). Everyone in the clause's room gets
-    every frame except their own: the sockets that sent none get one message between them, each
-    sender one without its own frames. Runs after the senders' acknowledgements, so the order is
+    """Sends the edits of a clause acknowledged together (one group commit's, or what arrived
+    while the last fan-out was being sent) as one ``y`` message per receiver, ``{clause, frames}``:
+    the y-protocols frames one after another, each as a varuint length and its bytes (lib0's
+    writeVarUint8Array). Everyone in the clause's room gets every frame except their own: the
+    sockets that sent none get one message between them, each sender one without its own frames. Runs after the senders' acknowledgements, so the order is
     persist, acknowledge, broadcast. Only to this process's sockets: with several processes each
     reads the others' edits from the clause feed (codedraft/collab/feed.py) and sends them to its
     own sockets, so edits never travel through the Socket.IO message queue."""
@@ -496,7 +492,11 @@ class Fanout:
     def _run(self) -> None:
         while True:
             self._wake.wait()
-            socketio.sleep(COALESCE_SECONDS)
+            # Yield once, no longer: the edits that one group commit stored wake their handlers
+            # together, and each adds its edit before this runs, so a batch still goes out as one
+            # message per receiver. A fixed wait (4 ms) coalesced little more under load and put
+            # its whole length on every edit's delivery when the server was not busy.
+            socketio.sleep(0)
             with self._lock:
                 self._wake.clear()
                 pending, self._pending = self._pending, {}
