@@ -9,7 +9,8 @@ SECRET = $$(cat instance/secret_key)
 # Debian packages the tests drive: the browser, and the document tools that check exports.
 DEBIAN_PACKAGES := chromium libreoffice-writer-nogui poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 
-.PHONY: run run-scaled test setup python-deps assets translations system-deps migrate seed test-python test-js bench clean lock
+.PHONY: run run-scaled test setup python-deps assets translations system-deps migrate seed lint test-python test-js \
+	bench clean lock
 
 run: setup instance/secret_key migrate seed
 	@echo "CodeDraft on http://$(HOST):$(PORT)/ (SQLite in instance/). Ctrl-C stops it."
@@ -68,7 +69,13 @@ system-deps: .system-deps
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	touch $@
 
-test: setup system-deps test-python test-js
+test: setup system-deps lint test-python test-js
+
+# Migrations are left out: Alembic writes them, and they are reviewed rather than restyled.
+LINTED := codedraft bench tests wsgi.py gunicorn.conf.py
+lint: python-deps
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 
 test-python:
 	$(BIN)/python -m pytest -q -p no:cacheprovider

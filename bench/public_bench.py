@@ -120,7 +120,8 @@ def nginx_config(folder: Path, listen_port: int, app_port: int) -> Path:
                                                                                         "server 127.0.0.1:5002")))
     site = site.replace("server 127.0.0.1:5001", f"server 127.0.0.1:{app_port}")
     main = folder / "nginx.conf"
-    main.write_text(f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'nginx.log'};\n"
+    main.write_text(f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
+                    f"error_log {folder / 'nginx.log'};\n"
                     f"events {{ worker_connections 4096; }}\nhttp {{\naccess_log off;\n{site}\n}}\n")
     return main
 
