@@ -8,8 +8,12 @@ PORT ?= 5000
 SECRET = $$(cat instance/secret_key)
 # Debian packages the tests drive: the browser, and the document tools that check exports.
 DEBIAN_PACKAGES := chromium libreoffice-writer-nogui poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+# Debian packages only the benchmarks need, so `make test` does not install them: nginx for
+# `bench/public_bench.py --proxy nginx` (deploy/nginx.conf's cache in front of the server).
+BENCH_DEBIAN_PACKAGES := nginx-light
 
-.PHONY: run run-scaled test setup python-deps assets translations system-deps migrate seed test-python test-js bench clean lock
+.PHONY: run run-scaled test setup python-deps assets translations system-deps bench-system-deps migrate seed lint \
+	test-python test-js bench clean lock
 
 run: setup instance/secret_key migrate seed
 	@echo "CodeDraft on http://$(HOST):$(PORT)/ (SQLite in instance/). Ctrl-C stops it."
@@ -61,14 +65,28 @@ migrate: python-deps instance/secret_key
 seed: migrate
 	SECRET_KEY=$(SECRET) $(BIN)/codedraft seed-demo
 
-system-deps: .system-deps
-.system-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call install_missing,PACKAGES): apt-get installs whichever of the Debian PACKAGES are missing.
+install_missing = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "Installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+system-deps: .system-deps
+.system-deps:
+	@$(call install_missing,$(DEBIAN_PACKAGES))
 	touch $@
 
-test: setup system-deps test-python test-js
+bench-system-deps: .bench-system-deps
+.bench-system-deps:
+	@$(call install_missing,$(BENCH_DEBIAN_PACKAGES))
+	touch $@
+
+test: setup system-deps lint test-python test-js
+
+# Migrations are left out: Alembic writes them, and they are reviewed rather than restyled.
+LINTED := codedraft bench tests wsgi.py gunicorn.conf.py
+lint: python-deps
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 
 test-python:
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -78,11 +96,11 @@ test-js:
 
 # Each benchmark writes bench/results/<name>.json; run one with e.g. `make bench BENCHES=export_bench`.
 BENCHES ?= export_bench feedback_bench feedback_rounds_bench search_bench realtime_bench realtime_scaled public_bench
-bench: setup system-deps
+bench: setup system-deps bench-system-deps
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^codedraft' > requirements.lock
 
 clean:
-	rm -rf $(VENV) node_modules static/dist .system-deps
+	rm -rf $(VENV) node_modules static/dist .system-deps .bench-system-deps

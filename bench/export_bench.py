@@ -12,14 +12,23 @@ in, rendered whole) the first time (comparison computed) and again (comparison c
 Targets: HTML <= 1 s, DOCX <= 3 s, PDF <= 10 s, redline <= 5 s each.
 Each measurement is the best of ``--repeat`` runs (default 2); all runs are recorded, with the
 previous figures of the output file beside them ("previous_s") so a slowdown shows.
+
+``--ab REVISION`` (with ``--only-ab``, alone) times the redline HTML and DOCX of that git revision
+against the working tree's, run by run in turn; each side imports its own tree's exporters in a
+process of its own (bench/export_ab_worker.py), so any revision with ``codedraft/exports/redline.py``
+and ``docx_redline.py`` works, and one without them is refused with a message.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import json
 import os
 import platform
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,70 +60,128 @@ def _time(make: Callable[[], Any], repeat: int) -> tuple[float, list[float], int
     return min(runs), runs, size
 
 
-_AB_MODULES = ("model", "compare", "htmlkit", "redline", "docx_export", "docx_redline")
+# What the A/B times: a revision without these has no redline exporters to compare.
+REDLINE_MODULES = ("model", "compare", "redline", "docx_redline")
+AB_WORKER = ROOT / "bench" / "export_ab_worker.py"
+AB_CASES = ("redline_html", "redline_docx")
+
+
+class RevisionError(Exception):
+    """A revision the A/B cannot time; the message says why and what to pick instead."""
+
+
+def resolve_revision(revision: str) -> str:
+    """The commit ``revision`` names. Raises RevisionError when it names none, or one whose
+    ``codedraft/exports`` lacks the redline exporters."""
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], cwd=ROOT,
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        raise RevisionError(f"{revision!r} is not a revision of this repository")
+    commit = found.stdout.strip()
+    missing = [module for module in REDLINE_MODULES
+               if subprocess.run(["git", "cat-file", "-e", f"{commit}:codedraft/exports/{module}.py"], cwd=ROOT,
+                                 capture_output=True).returncode != 0]
+    if missing:
+        raise RevisionError(
+            f"{revision} ({commit[:10]}) has no redline exporters to time: it lacks "
+            + ", ".join(f"codedraft/exports/{module}.py" for module in missing)
+            + ". Pick a revision from `git log --oneline -- codedraft/exports/redline.py`.")
+    return commit
+
+
+def write_out_tree(commit: str, folder: Path) -> Path:
+    """The commit's ``codedraft`` package, and the stylesheets its HTML reads from ``static/``,
+    written into ``folder`` as ``git archive`` gives them; nothing is installed."""
+    archive = subprocess.run(["git", "archive", "--format=tar", commit, "codedraft", "static"], cwd=ROOT,
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+class RedlineWorker:
+    """A process that imports one tree's redline exporters and times a case when asked
+    (bench/export_ab_worker.py). Each tree has a process of its own, so a revision whose modules
+    differ loads with its own siblings, and neither side's imports or memory touch the other's."""
+
+    def __init__(self, label: str, tree: Path, drafts_file: Path, errors: Path) -> None:
+        self.label, self.errors = label, errors
+        with errors.open("w", encoding="utf-8") as stderr:
+            self.process = subprocess.Popen([sys.executable, str(AB_WORKER), str(tree), str(drafts_file)],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        if self._answer() != "ready":
+            raise RevisionError(f"the exporters of {label} do not load here: {self._last_error()}")
+
+    def time(self, case: str) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write(case + "\n")
+        self.process.stdin.flush()
+        answer = self._answer()
+        if not answer:
+            raise RevisionError(f"the {case} export of {self.label} failed: {self._last_error()}")
+        return round(float(answer), 3)
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+    def _answer(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def _last_error(self) -> str:
+        self.process.wait(timeout=30)
+        lines = self.errors.read_text(encoding="utf-8").strip().splitlines()
+        return lines[-1] if lines else f"exit status {self.process.returncode}"
+
+
+def drafts_as_data() -> dict[str, Any]:
+    """Drafts 2 and 3 of the corpus, split as the export tests split them, as plain data that
+    any revision's model can be built from."""
+    sys.path.insert(0, str(ROOT / "tests" / "exports"))
+    from conftest import DRAFT_2, DRAFT_3, split_draft  # type: ignore[import-not-found]
+
+    def plain(document: Any) -> dict[str, Any]:
+        return {**dataclasses.asdict(document), "generated_at": document.generated_at.isoformat()}
+
+    return {"old": plain(split_draft(DRAFT_2, "Second Draft")), "new": plain(split_draft(DRAFT_3, "Third Draft"))}
 
 
 def ab_compare(revision: str, repeat: int) -> dict[str, Any]:
     """Time the draft 2 -> 3 redline renderers (HTML, DOCX) of ``revision`` and of the working
-    tree in turn, in this process, from the same drafts: on a shared machine, whose load moves
+    tree, interleaved run by run from the same drafts: on a shared machine, whose load moves
     absolute timings by several times, the ratio is what says whether a change made them slower.
-    The old modules are read with ``git show`` into a temporary package; nothing is installed."""
-    import importlib
-    import subprocess
+    Each side runs in a process of its own, importing its own tree; only one runs at a time.
+    Raises RevisionError for a revision without redline exporters, or whose exporters fail."""
+    commit = resolve_revision(revision)
+    with tempfile.TemporaryDirectory(prefix="codedraft-ab-") as scratch:
+        folder = Path(scratch)
+        drafts_file = folder / "drafts.json"
+        drafts_file.write_text(json.dumps(drafts_as_data()), encoding="utf-8")
+        previous_tree = write_out_tree(commit, folder / "previous")
+        workers: list[RedlineWorker] = []
+        try:
+            workers.append(RedlineWorker(f"{revision} ({commit[:10]})", previous_tree, drafts_file,
+                                         folder / "previous.err"))
+            workers.append(RedlineWorker("the working tree", ROOT, drafts_file, folder / "now.err"))
+            return _interleaved(revision, commit, *workers, repeat=repeat)
+        finally:
+            for worker in workers:
+                worker.close()
 
-    sys.path.insert(0, str(ROOT / "tests" / "exports"))
-    from conftest import DRAFT_2, DRAFT_3, split_draft  # type: ignore[import-not-found]
 
-    from codedraft.exports import compare as new_compare
-    from codedraft.exports import docx_redline as new_docx
-    from codedraft.exports import redline as new_redline
-
-    package = Path(tempfile.mkdtemp(prefix="codedraft-ab-")) / "previous_exports"
-    package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    for module in _AB_MODULES:
-        source = subprocess.run(["git", "show", f"{revision}:codedraft/exports/{module}.py"], cwd=ROOT,
-                                check=True, capture_output=True, text=True).stdout
-        if module == "htmlkit":  # its stylesheet path is relative to the package's place
-            source = source.replace("Path(__file__).resolve().parents[2]", f"Path({str(ROOT)!r})")
-        (package / f"{module}.py").write_text(source, encoding="utf-8")
-    sys.path.insert(0, str(package.parent))
-    old_model = importlib.import_module("previous_exports.model")
-    old_compare = importlib.import_module("previous_exports.compare")
-    old_redline = importlib.import_module("previous_exports.redline")
-    old_docx = importlib.import_module("previous_exports.docx_redline")
-
-    def as_old(document: Any) -> Any:
-        return old_model.ExportDocument(
-            code_title=document.code_title, draft_label=document.draft_label, language=document.language,
-            generated_at=document.generated_at,
-            chapters=tuple(old_model.ExportChapter(
-                key=chapter.key, number=chapter.number, title=chapter.title,
-                clauses=tuple(old_model.ExportClause(
-                    uid=c.uid, number=c.number, title=c.title, kind=c.kind, body_markdown=c.body_markdown,
-                    chapter_key=c.chapter_key, position=c.position, parent_uid=c.parent_uid)
-                    for c in chapter.clauses)) for chapter in document.chapters))
-
-    second, third = split_draft(DRAFT_2, "Second Draft"), split_draft(DRAFT_3, "Third Draft")
-    old_second, old_third = as_old(second), as_old(third)
-    # Each case is what an export does once it has the drafts: compare them, then write the file.
-    cases = {
-        "redline_html": (lambda: old_redline.export_redline_html(old_compare.compare_documents(old_second, old_third)),
-                         lambda: new_redline.export_redline_html(new_compare.compare_documents(second, third))),
-        "redline_docx": (lambda: old_docx.export_redline_docx(old_compare.compare_documents(old_second, old_third)),
-                         lambda: new_docx.export_redline_docx(new_compare.compare_documents(second, third))),
-    }
-    results: dict[str, Any] = {"revision": revision, "load_average_1m": os.getloadavg()[0]}
-    for name, (old, new) in cases.items():
-        old_runs, new_runs = [], []
+def _interleaved(revision: str, commit: str, previous: RedlineWorker, now: RedlineWorker, *,
+                 repeat: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"revision": revision, "commit": commit, "load_average_1m": os.getloadavg()[0]}
+    for case in AB_CASES:
+        previous_runs, now_runs = [], []
         for _ in range(max(repeat, 3)):
-            for runs, make in ((old_runs, old), (new_runs, new)):
-                started = time.perf_counter()
-                make()
-                runs.append(round(time.perf_counter() - started, 3))
-        results[name] = {"previous_s": min(old_runs), "now_s": min(new_runs), "previous_runs": old_runs,
-                         "now_runs": new_runs, "not_slower": min(new_runs) <= min(old_runs) * 1.1}
-        print(f"A/B {name:<20} previous {min(old_runs):.3f} s, now {min(new_runs):.3f} s")
+            previous_runs.append(previous.time(case))
+            now_runs.append(now.time(case))
+        results[case] = {"previous_s": min(previous_runs), "now_s": min(now_runs), "previous_runs": previous_runs,
+                         "now_runs": now_runs, "not_slower": min(now_runs) <= min(previous_runs) * 1.1}
+        print(f"A/B {case:<20} previous {min(previous_runs):.3f} s, now {min(now_runs):.3f} s")
     return results
 
 
@@ -124,13 +191,37 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "exports.json")
     parser.add_argument("--ab", metavar="REVISION", default=None,
                         help="also time the redline renderers of this git revision against the working tree, "
-                             "interleaved in one process (robust to a busy machine)")
+                             "run by run in turn (robust to a busy machine)")
     parser.add_argument("--only-ab", action="store_true", help="run the --ab comparison only")
     args = parser.parse_args()
+    if args.only_ab and not args.ab:
+        parser.error("--only-ab needs --ab REVISION")
     if not CORPUS.exists():
         print(f"../shared/corpus not present: {CORPUS}", file=sys.stderr)
         return 2
+    try:
+        if args.ab:
+            resolve_revision(args.ab)  # before the long part, so a wrong revision is said at once
+        if not args.only_ab:
+            write_report(args.out, measure_exports(args.out, args.repeat))
+        if args.ab:
+            report = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+            write_report(args.out, report | {"ab": ab_compare(args.ab, args.repeat)})
+    except RevisionError as error:
+        print(f"export_bench: {error}", file=sys.stderr)
+        return 2
+    return 0
 
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {out}")
+
+
+def measure_exports(out: Path, repeat: int) -> dict[str, Any]:
+    """Every export of the real drafts through the app, timed; the report to write to ``out``,
+    with the figures ``out`` held before beside each timing."""
     from codedraft import create_app
     from codedraft.exports import builders, jobs
     from codedraft.exports.compare import compare_documents
@@ -139,17 +230,9 @@ def main() -> int:
     from codedraft.extensions import db
     from codedraft.importer.operations import import_document
 
-    if args.only_ab:
-        if not args.ab:
-            parser.error("--only-ab needs --ab REVISION")
-        report = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
-        report["ab"] = ab_compare(args.ab, args.repeat)
-        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"written to {args.out}")
-        return 0
     previous: dict[str, Any] = {}
-    if args.out.exists():
-        previous = json.loads(args.out.read_text(encoding="utf-8")).get("results", {})
+    if out.exists():
+        previous = json.loads(out.read_text(encoding="utf-8")).get("results", {})
     folder = Path(tempfile.mkdtemp(prefix="codedraft-export-bench-"))
     app = create_app({
         "TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite3'}",
@@ -213,14 +296,14 @@ def main() -> int:
         comparison = compare_documents(builders.load_document(code, 1), builders.load_document(code, 2))
         compare_s = round(time.perf_counter() - started, 3)
         for name, make in cases.items():
-            best, runs, size = _time(make, args.repeat)
+            best, runs, size = _time(make, repeat)
             before = previous.get(name, {}).get("seconds")
             results[name] = {"seconds": best, "runs": runs, "bytes": size, "target_s": TARGETS[name],
                              "meets_target": best <= TARGETS[name], "previous_s": before}
             print(f"{name:<38} {best:6.2f} s  (target {TARGETS[name]:.0f} s, before {before})  {size:>9,} bytes  "
                   f"runs {runs}")
 
-    report = {
+    return {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average_1m": os.getloadavg()[0]},
@@ -230,12 +313,6 @@ def main() -> int:
                         "compare_s": compare_s},
         "results": results,
     }
-    if args.ab:
-        report["ab"] = ab_compare(args.ab, args.repeat)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

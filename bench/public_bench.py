@@ -1,6 +1,6 @@
 """Anonymous readers of a public code: latency of the published draft page and the redline.
 
-    .venv/bin/python bench/public_bench.py [--readers 200] [--rounds 5] [--think 1.0]
+    .venv/bin/python bench/public_bench.py [--readers 200] [--rounds 5] [--think 1.0] [--proxy none|nginx]
                                            [--corpus ../shared/corpus] [--out bench/results/public.json]
 
 Imports the second and third drafts of the GPAI Code of Practice into a throw-away SQLite
@@ -11,6 +11,10 @@ again, ``--rounds`` times, pausing a random 0.5-1.5 x ``--think`` seconds betwee
 people reading do. The first round is the burst of everyone arriving at once; it is reported
 on its own too. Before the readers, one request per page renders it (reported as "first
 view"); the readers then get the shared cached copy. Target: p95 <= 100 ms for a cached page.
+
+``--proxy nginx`` puts deploy/nginx.conf (its cache of public pages) in front of the server and
+writes bench/results/public_nginx.json; it needs Debian's nginx-light, which ``make bench``
+installs (or ``apt-get install nginx-light``).
 
 The readers are coroutines of one asyncio event loop speaking HTTP/1.1 on a bare protocol
 (``--client threads``: a thread per reader with http.client, as results before 2026-12-06 23:30
@@ -45,7 +49,13 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The shared documents beside the project, or beside a parent folder (a worktree sits deeper).
+SHARED = os.environ.get("CODEDRAFT_SHARED_DIR") or next(
+    (folder / "shared" for folder in ROOT.parents if (folder / "shared").is_dir()), ROOT.parent / "shared")
+RESULTS = ROOT / "bench" / "results"
 TARGET_P95_MS = 100.0
+NGINX_MISSING = ("nginx is not installed, and --proxy nginx runs it: `make bench` installs it with the benches' "
+                 "other Debian packages, or as root `apt-get install nginx-light`")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -120,13 +130,19 @@ def nginx_config(folder: Path, listen_port: int, app_port: int) -> Path:
                                                                                         "server 127.0.0.1:5002")))
     site = site.replace("server 127.0.0.1:5001", f"server 127.0.0.1:{app_port}")
     main = folder / "nginx.conf"
-    main.write_text(f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'nginx.log'};\n"
+    main.write_text(f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
+                    f"error_log {folder / 'nginx.log'};\n"
                     f"events {{ worker_connections 4096; }}\nhttp {{\naccess_log off;\n{site}\n}}\n")
     return main
 
 
-def start_nginx(folder: Path, listen_port: int, app_port: int) -> subprocess.Popen[bytes]:
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+def nginx_binary() -> str | None:
+    """Where nginx is; Debian puts it in /usr/sbin, which a user's PATH may lack."""
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    return found if os.access(found, os.X_OK) else None
+
+
+def start_nginx(binary: str, folder: Path, listen_port: int, app_port: int) -> subprocess.Popen[bytes]:
     # nginx's workers run as an unprivileged user: they must reach the cache in the bench's folder.
     folder.chmod(0o755)
     (folder / "nginx-cache").mkdir(mode=0o777, exist_ok=True)
@@ -136,18 +152,24 @@ def start_nginx(folder: Path, listen_port: int, app_port: int) -> subprocess.Pop
                             stderr=(folder / "nginx.out").open("ab"))
 
 
-def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+class NotServing(RuntimeError):
+    """The server or the proxy did not come up; the message says which and where its log is."""
+
+
+def wait_until_up(base: str, process: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 60) -> None:
+    """Returns once ``base`` serves the public landing page. Raises NotServing when ``process``
+    (``what``, logging to ``log``) exits first or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
+            raise NotServing(f"{what} exited with status {process.returncode}; see {log}")
         try:
             if requests.get(f"{base}/public", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    raise RuntimeError("the server did not answer")
+    raise NotServing(f"{what} did not answer on {base} within {timeout:.0f} s; see {log}")
 
 
 class _Exchange(asyncio.Protocol):
@@ -262,8 +284,10 @@ def main() -> int:
     parser.add_argument("--readers", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--think", type=float, default=1.0)
-    parser.add_argument("--corpus", type=Path, default=ROOT / ".." / "shared" / "corpus")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "public.json")
+    parser.add_argument("--corpus", type=Path, default=Path(SHARED) / "corpus")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the results (default: bench/results/public.json, "
+                             "or public_nginx.json with --proxy nginx)")
     parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
                         help="readers reach the server directly (default) or through deploy/nginx.conf's cache")
     parser.add_argument("--client", choices=("async", "threads"), default="async",
@@ -273,6 +297,11 @@ def main() -> int:
     if not (args.corpus / "gpai-cop-draft3-2025-03.md").exists():
         print(f"the corpus is not present: {args.corpus}", file=sys.stderr)
         return 2
+    nginx = nginx_binary() if args.proxy == "nginx" else None
+    if args.proxy == "nginx" and nginx is None:
+        print(NGINX_MISSING, file=sys.stderr)
+        return 2
+    out = args.out or RESULTS / ("public_nginx.json" if args.proxy == "nginx" else "public.json")
     folder = Path(tempfile.mkdtemp(prefix="codedraft-public-bench-"))
     slug = prepare(folder, args.corpus)
     app_port = free_port()
@@ -280,11 +309,11 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     pages = {"draft": f"/public/{slug}/drafts/2", "redline": f"/public/{slug}/compare?from=1&to=2"}
     server = start_server(folder, app_port)
-    proxy = start_nginx(folder, port, app_port) if args.proxy == "nginx" else None
+    proxy = start_nginx(nginx, folder, port, app_port) if nginx is not None else None
     try:
-        wait_until_up(f"http://127.0.0.1:{app_port}", server)
+        wait_until_up(f"http://127.0.0.1:{app_port}", server, "the server (gunicorn)", folder / "server.log")
         if proxy is not None:
-            wait_until_up(base, proxy)
+            wait_until_up(base, proxy, "nginx", folder / "nginx.out")
         first_view = {}
         for name, path in pages.items():
             began = time.perf_counter()
@@ -315,6 +344,9 @@ def main() -> int:
         wall = time.perf_counter() - began
         own_after = resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = _process_cpu(server.pid) - server_cpu_before
+    except NotServing as error:
+        print(error, file=sys.stderr)
+        return 2
     finally:
         if proxy is not None:
             proxy.send_signal(signal.SIGQUIT)  # nginx's graceful stop
@@ -346,8 +378,8 @@ def main() -> int:
         "target_p95_ms": TARGET_P95_MS,
         "pages": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0 if all(page["meets_target"] for page in results.values()) else 1
 

@@ -452,7 +452,8 @@ def main() -> None:
                         help="CodeDraft's production server (gunicorn gevent worker) or the development one")
     parser.add_argument("--loads", help="comma-separated load names to run (default: all)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the results JSON")
-    parser.add_argument("--profile", type=Path, help="record a py-spy flame graph of CodeDraft per load into this folder")
+    parser.add_argument("--profile", type=Path,
+                        help="record a py-spy flame graph of CodeDraft per load into this folder")
     options = parser.parse_args()
     names = options.loads.split(",") if options.loads else None
     started = time.monotonic()
@@ -466,8 +467,10 @@ def main() -> None:
                     "python": sys.version.split()[0], "node": subprocess.run(["node", "--version"], capture_output=True,
                                                                              text=True).stdout.strip()},
         "reference_server": "@y/websocket-server 0.1.1 (in-memory, no persistence, no acknowledgement)",
-        "codedraft_server": {"gunicorn": "gunicorn, one gevent worker (gunicorn.conf.py), SQLite",
-                             "werkzeug": "Werkzeug development server, a thread per connection, SQLite"}[options.server],
+        "codedraft_server": {
+            "gunicorn": "gunicorn, one gevent worker (gunicorn.conf.py), SQLite",
+            "werkzeug": "Werkzeug development server, a thread per connection, SQLite",
+        }[options.server],
         "codedraft": ours, "reference": reference, "summary": compare(ours, reference),
         "seconds": round(time.monotonic() - started, 1),
         "notes": "generator_cpu is the Node load generator's CPU as a fraction of one core; near 1.0 it is the "

@@ -100,7 +100,7 @@ def pair_scores(truth: list[int | None], found: list[int | None]) -> tuple[float
 
     true_pairs = pairs(Counter(t for t in truth if t is not None))
     found_pairs = pairs(Counter(f for f in found if f is not None))
-    both = pairs(Counter((t, f) for t, f in zip(truth, found) if t is not None and f is not None))
+    both = pairs(Counter((t, f) for t, f in zip(truth, found, strict=True) if t is not None and f is not None))
     precision = both / found_pairs if found_pairs else 1.0
     recall = both / true_pairs if true_pairs else 1.0
     return precision, recall

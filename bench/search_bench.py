@@ -57,7 +57,6 @@ from codedraft.extensions import db  # noqa: E402
 from codedraft.importer.operations import import_document  # noqa: E402
 from codedraft.search import indexing, install  # noqa: E402
 from codedraft.search.engine import (  # noqa: E402
-    FACET_FIELDS,
     MESSAGE_TIME_LIMIT,
     SearchDocument,
     SearchEngine,
@@ -405,6 +404,11 @@ def time_queries(run: Callable[[str, dict[str, Any], list[str]], tuple[int, int]
     }
 
 
+def replaced_by(text: str) -> Callable[[Any], str]:
+    """An edit_live_text ``compute`` that gives ``text`` whatever the live document holds."""
+    return lambda _live: text
+
+
 def commit_latency(app: Any, codes: dict[str, Code], people: list[tuple[int, str]], repeats: int) -> dict[str, Any]:
     """Seconds from an ORM commit, and from a co-editing write, to the text being searchable."""
     from codedraft.feedback.models import Comment
@@ -430,7 +434,7 @@ def commit_latency(app: Any, codes: dict[str, Code], people: list[tuple[int, str
         clause = db.session.get(Clause, clause.id)
         started = time.perf_counter()
         store.open(clause)
-        store.edit_live_text(clause, lambda _live: f"{clause.body[:2000]} {word}", user_id=None, origin="bench")
+        store.edit_live_text(clause, replaced_by(f"{clause.body[:2000]} {word}"), user_id=None, origin="bench")
         db.session.commit()
         deadline = started + 10
         while app_search(app, word, {}, tokens)[0] == 0 and time.perf_counter() < deadline:

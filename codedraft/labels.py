@@ -76,9 +76,9 @@ def stakeholder_category_label(category: str | None) -> str:
 def install(app: Flask) -> None:
     """Make the label functions available to every template."""
     app.jinja_env.globals.update(
-        stakeholder_categories=stakeholder_categories, clause_kind_label=clause_kind_label, comment_status_label=comment_status_label,
-        disposition_label=disposition_label, stakeholder_category_label=stakeholder_category_label,
-        edit_origin_label=edit_origin_label,
+        stakeholder_categories=stakeholder_categories, clause_kind_label=clause_kind_label,
+        comment_status_label=comment_status_label, disposition_label=disposition_label,
+        stakeholder_category_label=stakeholder_category_label, edit_origin_label=edit_origin_label,
     )
 
 

@@ -18,6 +18,7 @@ from codedraft.codes import operations as codes
 from codedraft.codes.models import Chapter, Clause, Code, Role
 from codedraft.extensions import db
 
+
 def _shared_folder(start: Path) -> Path:
     """The shared documents folder: ``CODEDRAFT_SHARED_DIR``, else the first ``shared`` folder
     beside the project or beside one of its parent folders (a worktree sits one level deeper)."""

@@ -85,7 +85,8 @@ def test_writing_matches_the_document(client, spec, setting):
     assert invalid.status_code == 400
     not_json = client.post("/api/v1/codes", data="nonsense", headers=auth(tokens["office"]))
     assert not_json.status_code == 400
-    published = client.post(f"/api/v1/codes/{code.slug}/drafts", json={"name": "Second"}, headers=auth(tokens["office"]))
+    published = client.post(f"/api/v1/codes/{code.slug}/drafts", json={"name": "Second"},
+                            headers=auth(tokens["office"]))
     check(spec, "/codes/{slug}/drafts", "post", published)
     assert published.json["number"] == 2
 

@@ -1,13 +1,20 @@
 """The benchmarks' report functions (pure): the realtime bench and the scaled bench judge the same
 results against issue #15's targets. A change to the targets' shape once broke the scaled bench
-only at the end of a 10-minute run; these catch that in a second."""
+only at the end of a 10-minute run; these catch that in a second. The export bench's A/B is
+checked the same way: what it refuses, and how an older model is built."""
 from __future__ import annotations
 
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import export_ab_worker  # noqa: E402
+import export_bench  # noqa: E402
 import realtime_bench  # noqa: E402
 import realtime_scaled  # noqa: E402
 
@@ -44,3 +51,27 @@ def test_the_scaled_bench_compares_processes_load_by_load():
     assert gains["2"]["typists_50"] == 0.5 and gains["2"]["acked_throughput"] == 0.5  # both worse
     assert gains["2"]["open_10k"] == 1.0
     assert realtime_scaled.cpu_ratios(runs)["2"]["typists_50"] == 1.5
+
+
+def test_the_export_ab_refuses_a_revision_it_cannot_time():
+    with pytest.raises(export_bench.RevisionError, match="not a revision"):
+        export_bench.resolve_revision("no-such-revision")
+    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=export_bench.ROOT,
+                           capture_output=True, text=True).stdout.split()
+    if not first or subprocess.run(["git", "cat-file", "-e", f"{first[0]}:codedraft/exports/redline.py"],
+                                   cwd=export_bench.ROOT, capture_output=True).returncode == 0:
+        pytest.skip("this clone's first commit is not one without exporters")
+    with pytest.raises(export_bench.RevisionError, match="no redline exporters"):
+        export_bench.resolve_revision(first[0])
+
+
+@dataclass(frozen=True)
+class OlderClause:
+    uid: str
+    body_markdown: str
+    parent_uid: str | None = None
+
+
+def test_an_older_model_is_built_from_the_fields_it_has():
+    clause = export_ab_worker.with_known_fields(OlderClause, {"uid": "c1", "body_markdown": "Text.", "kind": "measure"})
+    assert clause == OlderClause("c1", "Text.")

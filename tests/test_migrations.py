@@ -54,7 +54,8 @@ def test_existing_notifications_get_message_keys_or_keep_their_text(tmp_path: Pa
         found = {row[0]: (row[1], json.loads(row[2]) if row[2] else None) for row in
                  run(db.text("SELECT id, message_key, message_params FROM notifications"))}
         assert found[1] == (said.REPLIED, {"author": "Bea"})
-        assert found[2] == (said.DISPOSED, {"clause": "1.2 Scope", "disposition": "partly_accepted", "reason": "See 1.3."})
+        assert found[2] == (said.DISPOSED,
+                            {"clause": "1.2 Scope", "disposition": "partly_accepted", "reason": "See 1.3."})
         assert found[3] == (said.HIDDEN, {"reason": "Off topic."})
         assert found[4] == (None, None)
         assert found[5] == (said.RESPONSES_PUBLISHED, {"round": "Round <1>"})

@@ -16,6 +16,15 @@ def obj(required: list[str], **properties: Any) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
 
 
+def listing(key: str, item: str) -> dict[str, Any]:
+    """An object whose one required member ``key`` is an array of ``item`` schemas."""
+    return obj([key], **{key: {"type": "array", "items": ref(item)}})
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 STRING = {"type": "string"}
 NULLABLE_STRING = {"type": ["string", "null"]}
 INTEGER = {"type": "integer"}
@@ -103,18 +112,19 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/codes": {
                 "get": operation("listCodes", "Codes you may see.",
-                                  {"200": json_response(obj(["codes"], codes={"type": "array", "items": ref("Code")}), "The codes.")}),
+                                  {"200": json_response(listing("codes", "Code"), "The codes.")}),
                 "post": operation("createCode", "Create a code (the Office only).",
                                    {"201": json_response(ref("Code"), "Created."),
                                     "400": json_response(ref("Error"), "Invalid body."),
                                     "403": json_response(ref("Error"), "Not the Office."), **RATE_LIMITED},
-                                   requestBody={"required": True, "content": {"application/json": {"schema": ref("NewCode")}}}),
+                                   requestBody=json_body(ref("NewCode"))),
             },
-            "/codes/{slug}": {"get": operation("getCode", "A code with its chapters.",
-                                                {"200": json_response(ref("CodeDetail"), "The code.")}, parameters=[SLUG])},
+            "/codes/{slug}": {"get": operation(
+                "getCode", "A code with its chapters.",
+                {"200": json_response(ref("CodeDetail"), "The code.")}, parameters=[SLUG])},
             "/codes/{slug}/clauses": {"get": operation(
                 "listClauses", "The live clauses in reading order.",
-                {"200": json_response(obj(["clauses"], clauses={"type": "array", "items": ref("Clause")}), "The clauses.")},
+                {"200": json_response(listing("clauses", "Clause"), "The clauses.")},
                 parameters=[SLUG])},
             "/codes/{slug}/clauses/{uid}": {"get": operation(
                 "getClause", "One live clause, rendered, with its published versions.",
@@ -122,14 +132,13 @@ def openapi_document() -> dict[str, Any]:
                 parameters=[SLUG, {"name": "uid", "in": "path", "required": True, "schema": STRING}])},
             "/codes/{slug}/drafts": {
                 "get": operation("listDrafts", "Published drafts, oldest first.",
-                                  {"200": json_response(obj(["drafts"], drafts={"type": "array", "items": ref("Draft")}), "The drafts.")},
+                                  {"200": json_response(listing("drafts", "Draft"), "The drafts.")},
                                   parameters=[SLUG]),
                 "post": operation("publishDraft", "Publish the live text as a new draft (the Office only).",
                                    {"201": json_response(ref("Draft"), "Published."),
                                     "400": json_response(ref("Error"), "Invalid body."),
                                     "403": json_response(ref("Error"), "Not allowed."), **RATE_LIMITED},
-                                   parameters=[SLUG],
-                                   requestBody={"required": True, "content": {"application/json": {"schema": ref("NewDraft")}}}),
+                                   parameters=[SLUG], requestBody=json_body(ref("NewDraft"))),
             },
             "/codes/{slug}/drafts/{number}": {"get": operation(
                 "getDraft", "A draft exactly as published.", {"200": json_response(ref("DraftDetail"), "The draft.")},

@@ -139,7 +139,9 @@ def get_clause(slug: str, uid: str) -> ResponseReturnValue:
     clause = db.session.scalar(select(Clause).where(Clause.uid == uid, Clause.code_id == code.id))
     if clause is None or not policy.can_view_clause(api_user(), clause):
         abort(404)
-    parent_uid = db.session.scalar(select(Clause.uid).where(Clause.id == clause.parent_id)) if clause.parent_id else None
+    parent_uid = None
+    if clause.parent_id:
+        parent_uid = db.session.scalar(select(Clause.uid).where(Clause.id == clause.parent_id))
     history = [{"draft": d.number, "name": d.name, "body": v.body} for d, v in drafts.clause_history(uid)]
     body = clause_json(clause, {clause.parent_id: parent_uid} if clause.parent_id and parent_uid else {})
     return jsonify({**body, "body_html": render_markdown(clause.body), "history": history})

@@ -25,7 +25,8 @@ MAX_NUMBER = 40
 def _record(code_id: int, action: str, before: dict[str, Any], after: dict[str, Any], by: User | None, *,
             clause: Clause | None = None, chapter: Chapter | None = None) -> StructureChange:
     change = StructureChange(
-        code_id=code_id, action=action, before=json.dumps(before, sort_keys=True), after=json.dumps(after, sort_keys=True),
+        code_id=code_id, action=action,
+        before=json.dumps(before, sort_keys=True), after=json.dumps(after, sort_keys=True),
         clause_id=clause.id if clause is not None else None, chapter_id=chapter.id if chapter is not None else None,
         user_id=by.id if by is not None else None,
     )

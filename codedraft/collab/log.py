@@ -111,7 +111,8 @@ class ClauseLog:
 
     def has_history(self, clause_id: int) -> bool:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
-        return db.session.scalar(select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause_id).limit(1)) is not None
+        first_update = select(ClauseUpdate.id).where(ClauseUpdate.clause_id == clause_id).limit(1)
+        return db.session.scalar(first_update) is not None
 
     def history(self, clause_id: int) -> History:
         """The clause's latest snapshot and the updates stored after it (a little before it too)."""

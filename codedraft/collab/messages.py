@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import force_locale, gettext, get_translations
+from flask_babel import force_locale, get_translations, gettext
 
 from codedraft.collab.core import Reason
 from codedraft.labels import N_

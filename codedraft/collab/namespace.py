@@ -451,8 +451,8 @@ class CollabNamespace(Namespace):
 
     def end_login_session(self, login_session_id: str) -> None:
         """Logout in another tab: every socket of that login loses its authority at once."""
-        socketio.emit("error", {"clause": None, "error": said_in("You signed out.", None)}, to=login_room(login_session_id),
-                      namespace=NAMESPACE)
+        socketio.emit("error", {"clause": None, "error": said_in("You signed out.", None)},
+                      to=login_room(login_session_id), namespace=NAMESPACE)
         socketio.close_room(login_room(login_session_id), namespace=NAMESPACE)
         for sid, connection in list(self.connections.items()):
             if connection.login_session_id == login_session_id:
@@ -595,7 +595,8 @@ def install(app: Any, store: ClauseStore) -> CollabNamespace:
     namespace = CollabNamespace(
         app, store, idle_seconds=float(app.config.get("COLLAB_IDLE_SECONDS", IDLE_SECONDS)),
         sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)), claims=_claim_book(app))
-    namespace.route_urls, namespace.route_self = app.config.get("COLLAB_ROUTE_URLS"), app.config.get("COLLAB_ROUTE_SELF")
+    namespace.route_urls = app.config.get("COLLAB_ROUTE_URLS")
+    namespace.route_self = app.config.get("COLLAB_ROUTE_SELF")
     socketio.on_namespace(namespace)
     guard_transport(socketio.server)
     signals.login_session_ended.connect(namespace.login_session_ended, sender=app)

@@ -108,7 +108,8 @@ def accept_presence(
     if any(entry.state is None and client_id not in introduced for client_id, entry in entries.items()):
         raise ProtocolError("a connection may only remove the presence it announced itself")
     if len(introduced) + len(new_ids) > MAX_CLIENTS_PER_SOCKET:
-        raise ProtocolError("a connection may announce at most %(limit)d presences in a clause", limit=MAX_CLIENTS_PER_SOCKET)
+        raise ProtocolError("a connection may announce at most %(limit)d presences in a clause",
+                            limit=MAX_CLIENTS_PER_SOCKET)
     for client_id in new_ids:
         if not claims.claim(clause, client_id, user_id):
             raise ProtocolError("that presence belongs to another person")

@@ -81,4 +81,5 @@ def draft_chapters(draft: Draft) -> list[tuple[str, str, list[DraftClause]]]:
     grouped: dict[tuple[int, str, str], list[DraftClause]] = {}
     for clause in draft.clauses:
         grouped.setdefault((clause.chapter_position, clause.chapter_number, clause.chapter_title), []).append(clause)
-    return [(number, title, clauses) for (_, number, title), clauses in sorted(grouped.items(), key=lambda kv: kv[0][0])]
+    in_reading_order = sorted(grouped.items(), key=lambda kv: kv[0][0])
+    return [(number, title, clauses) for (_position, number, title), clauses in in_reading_order]

@@ -24,7 +24,7 @@ from markdown_it.token import Token
 from .model import ExportChapter, ExportClause, ExportDocument
 
 AKN_NS = "http://docs.oasis-open.org/legaldocml/ns/akn/3.0"
-_E = "{%s}" % AKN_NS
+_E = "{" + AKN_NS + "}"  # lxml's {namespace}tag spelling
 
 # ISO 639-2 codes, as FRBR expression languages are written in AKN4EU.
 _LANGUAGES = {"en": "eng", "pl": "pol", "fr": "fra", "de": "deu", "es": "spa", "it": "ita", "nl": "nld"}

@@ -112,7 +112,8 @@ def feedback_words(language: str) -> dict[str, str]:
     with force_locale(language):
         return {
             "feedback_on": _("Feedback on %(draft)s"), "title": _("%(code)s: feedback on %(draft)s"),
-            "comments": _("Comments: %(num)s."), "comments_sheet": _("Comments"), "per_clause": _("Comments per clause"), "legend": _("Legend"),
+            "comments": _("Comments: %(num)s."), "comments_sheet": _("Comments"),
+            "per_clause": _("Comments per clause"), "legend": _("Legend"),
             "counts_caption": _("Comments per clause by stakeholder category"), "clause": _("Clause"),
             "total": _("Total"), "annex": _("Annex: disposition of comments"),
             "annex_caption": _("Disposition of comments"), "comment": _("Comment"),
@@ -149,7 +150,7 @@ def document_from_draft(code: Code, draft: Draft) -> ExportDocument:
     for row in rows:
         grouped.setdefault((row.chapter_position, row.chapter_number, row.chapter_title), []).append(row)
     chapters = []
-    for (_, number, title), members in sorted(grouped.items(), key=lambda item: item[0][0]):
+    for (_position, number, title), members in sorted(grouped.items(), key=lambda item: item[0][0]):
         key = chapter_key(title)
         clauses = tuple(
             ExportClause(

@@ -139,7 +139,8 @@ def _toc_style(word: WordDocument, level: int) -> str:
 
 
 def add_table_of_contents(word: WordDocument, entries: Sequence[TocEntry] = (), *, levels: str = "1-3",
-                          heading: str = EXPORT_WORDS["contents"], placeholder: str = EXPORT_WORDS["toc_update"]) -> None:
+                          heading: str = EXPORT_WORDS["contents"],
+                          placeholder: str = EXPORT_WORDS["toc_update"]) -> None:
     """A "Contents" heading and a Word TOC field over heading levels ``levels``.
 
     The field's result is filled with ``entries`` (one "TOC n" paragraph per heading), so the

@@ -36,7 +36,8 @@ def _heading_html(number: str, title: str) -> str:
 def render_toc(document: ExportDocument) -> str:
     """The table of contents: chapters, and their clauses nested by parent, as linked lists."""
     depths = document.clause_depths()
-    parts = ['<nav class="toc" aria-labelledby="toc-title">', f'<h2 id="toc-title">{escape(document.word("contents"))}</h2>', "<ol>"]
+    parts = ['<nav class="toc" aria-labelledby="toc-title">',
+             f'<h2 id="toc-title">{escape(document.word("contents"))}</h2>', "<ol>"]
     for chapter in document.chapters:
         parts.append(f'<li><a href="#{chapter_anchor(chapter)}">{_heading_html(chapter.number, chapter.title)}</a>')
         # A flat list per chapter, indented by depth: nesting <ol> inside each parent's <li>

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from itertools import groupby
 from dataclasses import dataclass, field
 from enum import StrEnum
 from html import escape
+from itertools import groupby
 
 from .compare import DiffOp, DiffSegment
 

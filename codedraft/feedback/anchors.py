@@ -231,11 +231,12 @@ def _ascii_twin(update: bytes) -> bytes:
     Raises ValueError on content a clause never holds (nested types, embeds).
     """
     cursor = _Cursor(update)
-    for _ in range(cursor.var_uint()):
+    # The loop variables are named, not "_": that name is gettext in this module.
+    for _client_run in range(cursor.var_uint()):
         count = cursor.var_uint()
         cursor.var_uint()  # client
         cursor.var_uint()  # first clock
-        for _ in range(count):
+        for _struct in range(count):
             info = cursor.byte()
             kind = info & 0x1F
             if kind in (_STRUCT_GC, _STRUCT_SKIP):
@@ -298,7 +299,7 @@ def _known_clocks(state_vector: bytes) -> dict[int, int]:
     """client -> next clock, from an encoded state vector."""
     cursor = _Cursor(state_vector)
     clocks: dict[int, int] = {}
-    for _ in range(cursor.var_uint(copy=False)):
+    for _client_clock in range(cursor.var_uint(copy=False)):
         client = cursor.var_uint(copy=False)
         clocks[client] = cursor.var_uint(copy=False)
     return clocks

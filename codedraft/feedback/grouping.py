@@ -70,7 +70,7 @@ def _groups_on_clause(items: Sequence[Submission], threshold: float) -> list[lis
         return i
 
     rows, cols = np.nonzero(np.triu(scores, k=1))
-    for a, b in zip(rows.tolist(), cols.tolist()):
+    for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
         ra, rb = root(a), root(b)
         if ra == rb or fuzz.ratio(texts[a], texts[b], score_cutoff=threshold) < threshold:
             continue

@@ -586,7 +586,8 @@ def accept_amendment(store: ClauseStore, clause: Clause, comment: Comment, by: U
     The passage is located through the comment's sticky anchor at the moment of the edit, under
     the clause lock, so whatever others type elsewhere survives. Afterwards the comment anchors
     the new words. The edit is part of the caller's transaction and reaches co-editors once it
-    commits. Returns whether the text changed. Raises StalePassage if the words there are no longer the quoted ones (rebase first).
+    commits. Returns whether the text changed. Raises StalePassage if the words there are no
+    longer the quoted ones (rebase first).
     """
     amendment = _proposed_amendment(clause, comment, by)
     if comment.sticky_start is None or comment.sticky_end is None:

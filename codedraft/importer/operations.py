@@ -125,8 +125,9 @@ def import_document(
     chapter key.
 
     ``from_word`` says the text came from Word: a clause whose words are unchanged keeps its live
-    Markdown (Word does not carry all of it). ``fresh`` says ``code`` was just created for this import (nothing to match against).
-    Publishes a draft named ``draft_name`` when given. Mutates and flushes; the caller commits.
+    Markdown (Word does not carry all of it). ``fresh`` says ``code`` was just created for this
+    import (nothing to match against). Publishes a draft named ``draft_name`` when given.
+    Mutates and flushes; the caller commits.
     """
     if parsed is None:
         parsed = parse_markdown(text, progress=_scaled(progress, 0, PARSE_SHARE))

@@ -148,7 +148,9 @@ _NOTE = re.compile(
     re.IGNORECASE,
 )
 # A note that names the one clause it explains ("Explanation of changes to Measure 16.1").
-_NOTE_TARGET = re.compile(r"\b(?P<kind>commitment|measure)[ \t]+(?P<num>[IVXLC]+(?:\.\d+)+|\d+(?:\.\d+)*)\b", re.IGNORECASE)
+_NOTE_TARGET = re.compile(
+    r"\b(?P<kind>commitment|measure)[ \t]+(?P<num>[IVXLC]+(?:\.\d+)+|\d+(?:\.\d+)*)\b", re.IGNORECASE
+)
 _SUMMARY_NOTE = re.compile(r"^(?:summary|explanation) of", re.IGNORECASE)
 # "Transparency Section": the third draft names its sections, which become the chapters.
 _NAMED_SECTION = re.compile(r"^(?P<name>[A-Z][\w']*(?:[ \t]+(?:and|&|[A-Z][\w']*))*)[ \t]+Section$")
@@ -158,7 +160,9 @@ _RECITALS_TITLE = re.compile(r"^(?:[IVX]+\.[ \t]+)?(?:recitals\b|whereas\b|pream
 # "- (a) The Signatories recognise ..." or "(a) Principle of ...": one recital of a lettered list.
 _LETTERED_RECITAL = re.compile(r"^(?:[-*+][ \t]+)?\((?P<num>[a-z]{1,2})\)[ \t]+(?P<text>.*)$")
 # "Recital a" / "Recital (12)": how CodeDraft's own exports head a recital.
-_RECITAL_HEADING = re.compile(r"^recital[ \t]+\(?(?P<num>\d+|[a-z]{1,2})\)?(?:[.:][ \t]*(?P<title>.*))?$", re.IGNORECASE)
+_RECITAL_HEADING = re.compile(
+    r"^recital[ \t]+\(?(?P<num>\d+|[a-z]{1,2})\)?(?:[.:][ \t]*(?P<title>.*))?$", re.IGNORECASE
+)
 _HTML_COMMENT_START = "<!--"
 _HTML_COMMENT_END = "-->"
 # "... — Safety and Security Chapter": a document that is one chapter of a code names it.

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from codedraft import policy
+from codedraft.accounts.models import User
 from codedraft.api.auth import api_user, token_required
 from codedraft.audit.operations import record_event
 from codedraft.codes import operations as codes
-from codedraft.accounts.models import User
 from codedraft.codes.models import Code, WorkingGroup
 from codedraft.codes.views import load_code
 from codedraft.database import storable_text
@@ -391,9 +391,9 @@ def api_apply(token: str) -> ResponseReturnValue:
     if preview.error or preview.document is None:
         return jsonify(error=preview.error or "The file holds no text to import."), 400
     try:
+        wanted_groups = {key: "name:" + name.strip() for key, name in groups.items()}
         report = _apply_upload(upload, code, preview, token, title=title, draft_name=draft_name,
-                               corrections=corrections, wanted_groups={k: "name:" + v.strip() for k, v in groups.items()},
-                               by=api_user())
+                               corrections=corrections, wanted_groups=wanted_groups, by=api_user())
     except (operations.ImportError_, codes.CodeError) as error:
         return jsonify(error=str(error)), 400
     return jsonify({

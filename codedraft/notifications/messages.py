@@ -36,9 +36,15 @@ MAX_PARAMETER_CHARS = 300
 
 def encode(params: dict[str, Any]) -> str:
     """The parameters as stored: strings cut to MAX_PARAMETER_CHARS, numbers as they are."""
-    kept = {str(name): value if isinstance(value, int) and not isinstance(value, bool) else str(value)[:MAX_PARAMETER_CHARS]
-            for name, value in params.items()}
+    kept = {str(name): _stored_value(value) for name, value in params.items()}
     return json.dumps(kept, ensure_ascii=False, sort_keys=True)
+
+
+def _stored_value(value: Any) -> Any:
+    # True and False are ints to Python, but a notification shows them as words.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return str(value)[:MAX_PARAMETER_CHARS]
 
 
 def decode(stored: str | None) -> dict[str, Any]:

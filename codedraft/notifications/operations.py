@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app, url_for
-from flask_babel import gettext as _
 from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from codedraft.accounts.models import User
@@ -19,6 +19,7 @@ from codedraft.extensions import db
 from codedraft.feedback.models import Comment, Notification
 from codedraft.i18n import SOURCE_LANGUAGE
 from codedraft.mail import MailError, mail_enabled, send_mail
+from codedraft.notifications import messages as said
 from codedraft.notifications.models import (
     DEFAULT_MAIL_MODE,
     MAIL_DAILY,
@@ -26,7 +27,6 @@ from codedraft.notifications.models import (
     MAIL_MODES,
     NotificationPreference,
 )
-from codedraft.notifications import messages as said
 from codedraft.timeutil import utcnow
 
 KIND_ACTIVITY = "activity"

@@ -1,14 +1,14 @@
 """The mail preference page and opening a notification (which marks it read)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from codedraft.extensions import db
-from codedraft.i18n import language_name
 from codedraft.feedback.models import Notification
+from codedraft.i18n import language_name
 from codedraft.mail import mail_enabled
 from codedraft.notifications import operations as ops
 from codedraft.notifications.models import MAIL_MODES

@@ -61,7 +61,9 @@ def N_(message: str) -> str:
 MESSAGE_TRUNCATED = N_("Your query was too long; only its first {limit} characters were searched.")
 MESSAGE_UNPARSABLE = N_("Your query could not be parsed; searched for the words literally.")
 MESSAGE_EMPTY = N_("Type one or more words to search.")
-MESSAGE_SHORT_WILDCARD = N_("Wildcards need at least {min_chars} letters before * or ?; searched for “{word}” literally.")
+MESSAGE_SHORT_WILDCARD = N_(
+    "Wildcards need at least {min_chars} letters before * or ?; searched for “{word}” literally."
+)
 MESSAGE_BARE_WILDCARD = N_("A wildcard on its own matches everything, so it was ignored.")
 MESSAGE_TOO_MANY_EXPANSIONS = N_(
     "“{pattern}” matches too many words; only the first {limit} were searched. Type more letters."
@@ -75,7 +77,9 @@ MESSAGE_NO_ACCESS = N_("There is nothing you are allowed to search.")
 MESSAGE_UNKNOWN_FIELD = N_(
     "“{field}:” is not a field you can search, so it was left out. The fields are: {fields}."
 )
-MESSAGE_EMPTY_FIELD = N_("“{field}:” needs a value right after the colon (for example {field}:{example}); it was left out.")
+MESSAGE_EMPTY_FIELD = N_(
+    "“{field}:” needs a value right after the colon (for example {field}:{example}); it was left out."
+)
 # Every message an engine may give, for the app to translate (``{name}`` parts are filled in).
 ENGINE_MESSAGES: tuple[str, ...] = (
     MESSAGE_TRUNCATED, MESSAGE_UNPARSABLE, MESSAGE_EMPTY, MESSAGE_SHORT_WILDCARD, MESSAGE_BARE_WILDCARD,

@@ -272,7 +272,10 @@ def document_row(doc: SearchDocument, language: str) -> dict[str, Any]:
     validate_document(doc)
     # A document that names no language is analysed in the engine's: marked "*<code>", so an
     # engine with another default knows those rows need rebuilding.
-    stored_language = analysis.normal_language(doc.language) if doc.language else f"*{analysis.normal_language(language)}"
+    if doc.language:
+        stored_language = analysis.normal_language(doc.language)
+    else:
+        stored_language = f"*{analysis.normal_language(language)}"
     language = stored_language.lstrip("*")
     tokens = [t.strip() for t in doc.visibility if t.strip()]
     if any(len(t.split()) != 1 for t in tokens):

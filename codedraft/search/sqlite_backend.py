@@ -364,7 +364,8 @@ class SqliteSearchEngine(SearchEngine):
         db.executemany("INSERT OR IGNORE INTO words (word) VALUES (?)", [(w,) for w in sorted(words)])
         db.executemany("INSERT INTO bodies (id, body) VALUES (?, ?)",
                        [(first + n, stored["body"]) for n, (stored, _text) in enumerate(rows)])
-        db.executemany(f"INSERT INTO fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES ({', '.join('?' * (len(FTS_COLUMNS) + 1))})",
+        fts_marks = ", ".join("?" * (len(FTS_COLUMNS) + 1))
+        db.executemany(f"INSERT INTO fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES ({fts_marks})",
                        [(first + n, *text) for n, (_stored, text) in enumerate(rows)])
 
     def index(self, docs: Iterable[SearchDocument]) -> int:
@@ -600,7 +601,8 @@ class SqliteSearchEngine(SearchEngine):
             first = f"SELECT 1 FROM docs AS d WHERE {conditions}"
         else:
             params["match"] = compiled.match
-            rowid, source, score = "fts.rowid", "fts JOIN docs AS d ON d.id = fts.rowid WHERE fts MATCH :match", SCORE_SQL
+            rowid, score = "fts.rowid", SCORE_SQL
+            source = "fts JOIN docs AS d ON d.id = fts.rowid WHERE fts MATCH :match"
             first = "SELECT 1 FROM fts WHERE fts MATCH :match"
         # Counting stops after EXACT_LIMIT + 1: more than that is estimated, not counted.
         some = int(connection.execute(f"SELECT count(*) FROM ({first} LIMIT {EXACT_LIMIT + 1})", params).fetchone()[0])
@@ -672,7 +674,8 @@ class SqliteSearchEngine(SearchEngine):
             (f"{source} AND fts.rowid >= {start} AND {conditions}", params),
         ):
             rows = connection.execute(
-                f"SELECT d.id, {SCORE_SQL} AS score, d.visibility FROM {sql} ORDER BY score DESC LIMIT {limit * 2 + 20}",
+                f"SELECT d.id, {SCORE_SQL} AS score, d.visibility FROM {sql} "
+                f"ORDER BY score DESC LIMIT {limit * 2 + 20}",
                 values)
             found += [(score, doc) for doc, score, visibility in rows if _visible(visibility, allowed)]
         best: dict[int, float] = {}

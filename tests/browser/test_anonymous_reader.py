@@ -9,9 +9,14 @@ import pytest
 import socketio
 
 from tests.browser.test_reading import _audit, _require
-from tests.public.conftest import SECOND_TEXT, UNPUBLISHED, UNPUBLISHED_TITLE, PublicScene
-from tests.public.conftest import public_scene  # noqa: F401  (the fixture)
 from tests.conftest import PASSWORD
+from tests.public.conftest import (
+    SECOND_TEXT,
+    UNPUBLISHED,
+    UNPUBLISHED_TITLE,
+    PublicScene,
+    public_scene,  # noqa: F401  (the fixture)
+)
 from tests.support.live import YClient, http_sign_in, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,9 +52,10 @@ def test_an_anonymous_visitor_reads_published_material_and_nothing_else(public_s
                                                                          tmp_path: Path):
     _require(CHROMIUM, "Debian's chromium")
     _require(AXE, "axe-core (npm)")
+    from playwright.sync_api import sync_playwright
+
     from codedraft.extensions import db
     from codedraft.public import operations as public
-    from playwright.sync_api import sync_playwright
 
     public.publish_round(public_scene.round, public_scene.people["office"])
     db.session.commit()

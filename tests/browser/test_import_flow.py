@@ -130,7 +130,8 @@ def test_the_office_runs_a_drafting_round_in_the_browser(office_browser, tmp_pat
     _shot(page, "3-overview-after-draft3")
     db.session.expire_all()
     assert db.session.get(Clause, old_public.id).withdrawn  # nothing continues it now
-    safety = db.session.scalar(select(Chapter).where(Chapter.code_id == code.id, Chapter.title == "Safety and Security"))
+    safety = db.session.scalar(
+        select(Chapter).where(Chapter.code_id == code.id, Chapter.title == "Safety and Security"))
     assert safety.working_group.name == "Working Groups 2-4"
     assert "Working Groups 2-4" in page.locator("main").inner_text()
 

@@ -14,11 +14,13 @@ from codedraft.feedback.models import Comment
 from codedraft.timeutil import utcnow
 from tests.browser.test_reading import _audit, _require
 from tests.conftest import PASSWORD
-from tests.public.conftest import PublicScene
-from tests.public.conftest import public_scene  # noqa: F401  (the fixture)
+from tests.public.conftest import (
+    PublicScene,
+    public_scene,  # noqa: F401  (the fixture)
+)
 from tests.support.live import serving
-from tests.test_oidc import provider, site  # noqa: F401  (the fixtures)
 from tests.support.oidc_provider import Provider
+from tests.test_oidc import provider, site  # noqa: F401  (the fixtures)
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"

@@ -29,7 +29,8 @@ def _refusals(path: Path) -> tuple[set[str], set[str]]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
             first = node.args[0]
             if node.func.id in REFUSALS:
-                assert isinstance(first, ast.Constant), f"{path.name}:{node.lineno}: a refusal must be a constant message"
+                assert isinstance(first, ast.Constant), \
+                    f"{path.name}:{node.lineno}: a refusal must be a constant message"
                 raised.add(first.value)
             if node.func.id == "_Reader" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
                 parts.add(node.args[1].value)

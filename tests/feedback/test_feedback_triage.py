@@ -41,7 +41,7 @@ def campaign(scene, make_user):
         author.organisation.name = f"Org {index}"
         copies.append(ops.post_comment(scene.code, scene.clause, author, edit(CAMPAIGN)))
     others = [ops.post_comment(scene.code, scene.clause, scene.people[who], text)
-              for who, text in zip(("reviewer", "second_reviewer", "individual"), DISTINCT)]
+              for who, text in zip(("reviewer", "second_reviewer", "individual"), DISTINCT, strict=True)]
     db.session.commit()
     return copies, others
 

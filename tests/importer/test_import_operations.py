@@ -135,7 +135,8 @@ def test_drafters_notes_are_stored_beside_their_clause_and_shown_apart(app, clie
 
 
 def test_a_next_version_replaces_the_notes_and_takes_the_office_corrections(app, make_code):
-    first = import_document("# C\n\n## Part\n\n### Commitment 1. Care\n\nTake care.\n\n#### Summary of changes\n\nOld.\n"
+    first = import_document("# C\n\n## Part\n\n### Commitment 1. Care\n\nTake care.\n\n"
+                            "#### Summary of changes\n\nOld.\n"
                             "\n### Commitment 2. Share\n\nShare things.\n")
     db.session.commit()
     old = {c.number: c.uid for c in live_clauses(first.code)}

@@ -9,7 +9,6 @@ import pytest
 
 from codedraft.importer.matching import MatchReport, OldClause, match_clauses, normalise_title
 from codedraft.importer.parse import ParsedDocument, parse_markdown
-
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "corpus"

@@ -11,7 +11,6 @@ from collections import Counter
 import pytest
 
 from codedraft.importer.parse import CLAUSE_KINDS, ParsedDocument, parse_markdown
-
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "corpus"

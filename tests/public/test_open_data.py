@@ -66,7 +66,8 @@ def test_nested_clauses_lists_and_hostile_text_stay_valid(schema: etree.XMLSchem
         return ExportClause(uid=uid, number=number, title=f"Title {uid}", kind="measure", body_markdown=body,
                             chapter_key="c", position=0, parent_uid=parent)
 
-    hostile = "Bell \x07 and NUL \x00 gone; <script>x</script> & \"quotes\" 👩‍👩‍👧 e\u0301\n\n- a **b**\n- *c*\n\n```\ncode\n```"
+    hostile = ("Bell \x07 and NUL \x00 gone; <script>x</script> & \"quotes\" 👩‍👩‍👧 e\u0301"
+               "\n\n- a **b**\n- *c*\n\n```\ncode\n```")
     document = ExportDocument(
         code_title="T & <T>", draft_label="D", language="pl", generated_at=datetime(2026, 1, 1),
         chapters=(ExportChapter(key="c", number="II", title="Chapter", clauses=(

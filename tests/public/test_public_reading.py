@@ -121,10 +121,10 @@ def test_an_anonymous_visitor_reaches_nothing_of_the_participants(public_scene: 
               f"/codes/{slug}/clauses/{uid}/history/replay", f"/codes/{slug}/clauses/{uid}/history/blame",
               f"/codes/{slug}/clauses/{uid}/feedback", f"/codes/{slug}/clauses/{uid}/feedback/{comment}",
               f"/codes/{slug}/feedback", f"/codes/{slug}/compare?from=2&to=live", f"/codes/{slug}/exports",
-              f"/codes/{slug}/drafts/2", f"/codes/{slug}/search?q=UNPUBLISHED", f"/search?q=UNPUBLISHED",
+              f"/codes/{slug}/drafts/2", f"/codes/{slug}/search?q=UNPUBLISHED", "/search?q=UNPUBLISHED",
               f"/codes/{slug}/settings", f"/codes/{slug}/public-reading", f"/api/v1/codes/{slug}",
               f"/api/v1/codes/{slug}/clauses/{uid}", f"/api/v1/codes/{slug}/compare?from=2&to=live",
-              f"/api/v1/codes/{slug}/clauses/{uid}/history", f"/api/v1/search?q=UNPUBLISHED",
+              f"/api/v1/codes/{slug}/clauses/{uid}/history", "/api/v1/search?q=UNPUBLISHED",
               f"/api/v1/codes/{slug}/clauses/{uid}/comments"]
     for path in routes:
         response = client.get(path)
@@ -261,7 +261,8 @@ def test_a_state_older_than_its_trust_goes_through_flask(public_scene: PublicSce
     assert len(started) == 2 and first.get_data() == second.get_data()
 
 
-@pytest.mark.parametrize("path", ["/public/", "/public//drafts/2", "/public/%ff%fe/drafts/2", "/public/x/drafts/99999999999999999999",
+@pytest.mark.parametrize("path", ["/public/", "/public//drafts/2", "/public/%ff%fe/drafts/2",
+                                  "/public/x/drafts/99999999999999999999",
                                   "/public/x/compare?from=%00&to=" + "9" * 5000, "/public/" + "a" * 5000 + "/drafts/1"])
 def test_odd_public_addresses_are_never_a_500(public_scene: PublicScene, app, path: str):
     slug = public_scene.code.slug

@@ -377,7 +377,7 @@ def test_live_history_is_for_the_drafting_team_by_default(app, client, sign_in, 
 
 def test_two_people_typing_together_make_two_sessions_each_with_its_diff():
     alice, bob = Typist(), Typist()
-    log, text = [], ""
+    log = []
     first = alice.insert(0, "Signatories commit.")
     bob.apply(first)
     log.append(logged(1, 10, first, 0))

@@ -227,7 +227,8 @@ def test_refusals_reach_the_browser_in_its_language(stage):
     polish = YClient(stage.base, browser, headers={"Accept-Language": "pl"})
     stage.clients.append(polish)
     polish.connect()
-    assert polish.join("ffffffffffffffff") == {"ok": False, "error": "Nie ma takiej klauzuli albo nie możesz jej zobaczyć."}
+    assert polish.join("ffffffffffffffff") == {
+        "ok": False, "error": "Nie ma takiej klauzuli albo nie możesz jej zobaczyć."}
     assert polish.join(stage.clause.uid)["ok"] is True
     uid = stage.clause.uid
     assert polish.call("y", {"clause": uid, "msg": b"\x00\x07"}) == {

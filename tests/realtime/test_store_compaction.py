@@ -6,8 +6,8 @@ from sqlalchemy import insert
 
 from codedraft.codes import operations as codes
 from codedraft.collab.core import BODY
-from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
 from codedraft.collab.log import seed_update
+from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
 from codedraft.collab.store import SNAPSHOT_EVERY, ClauseStore
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow

@@ -21,6 +21,7 @@ from codedraft.extensions import db
 from tests.scaleout import cluster as cl
 from tests.support.live import wait_for
 
+
 @contextmanager
 def redis_stopped() -> Iterator[None]:
     """The machine's Redis is shut down (as cl.redis_restart does it) for the block, and always

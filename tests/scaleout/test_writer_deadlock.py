@@ -8,8 +8,8 @@ from sqlalchemy import select, text
 
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Clause
-from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.log import LogEntry
+from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
 from tests.scaleout.conftest import make_scene

@@ -28,7 +28,8 @@ from codedraft.search.whoosh_backend import WhooshSearchEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 # ../shared beside the checkout; a worktree kept one level deeper finds it one level up.
-SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), ROOT.parent / "shared")
+SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+              ROOT.parent / "shared")
 CORPUS = SHARED / "corpus"
 
 GPAI_CODE = 1

@@ -26,8 +26,8 @@ from codedraft.feedback.models import Comment
 from codedraft.search import install
 from codedraft.search.indexing import close_search_engine, count_documents, open_search_engine, search_engine
 from codedraft.search.postgres_backend import PostgresSearchEngine
-from codedraft.search.sync import stop_live_indexer
 from codedraft.search.sqlite_backend import SqliteSearchEngine
+from codedraft.search.sync import stop_live_indexer
 from codedraft.search.whoosh_backend import WhooshSearchEngine
 from tests.conftest import PASSWORD, FreshContextClient, login
 from tests.scaleout import cluster

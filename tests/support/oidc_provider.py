@@ -24,7 +24,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.models import AuthorizationCodeMixin
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
 
