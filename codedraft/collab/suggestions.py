@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from codedraft import policy, signals
@@ -28,6 +29,8 @@ from codedraft.extensions import db
 ORIGIN = "suggestion"
 ORIGIN_REJECTED = "suggestion-rejected"
 ORIGIN_SUGGESTED = "suggested"
+#: The colour of a suggestion whose mark names no account (a neutral grey, also the editor's).
+UNKNOWN_AUTHOR_COLOUR = "#767676"
 #: Most ids one request may decide (an "accept all" of a long clause stays well below).
 MAX_IDS = 500
 
@@ -86,11 +89,13 @@ def pending(store: ClauseStore, clause: Clause) -> list[Suggestion]:
 
 def with_authors(suggestions: list[Suggestion]) -> list[PendingSuggestion]:
     """Each suggestion with its author's name and colour, read from the accounts (never from
-    the text, where a suggester could have written anything)."""
+    the text, where a suggester could have written anything). A mark naming no account (only a
+    writer's browser could have made one) is credited to "Someone", in the reader's language."""
     ids = {s.by for s in suggestions}
     people = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
-    return [PendingSuggestion(s, people[s.by].name if s.by in people else "?",
-                              people[s.by].colour if s.by in people else "#767676") for s in suggestions]
+    return [PendingSuggestion(s, people[s.by].name if s.by in people else _("Someone"),
+                              people[s.by].colour if s.by in people else UNKNOWN_AUTHOR_COLOUR)
+            for s in suggestions]
 
 
 def _authorise(clause: Clause, by: User, *, accept: Collection[str], reject: Collection[str],

@@ -51,7 +51,10 @@ BLAME_COLOURS = 8
 
 
 def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None:
-    """The live editor for anyone who may see the clause; read-only for those who may not edit."""
+    """The live editor for anyone who may see the clause; read-only for those who may not edit.
+
+    The page carries the pending suggestions as the list route answers them, so the editor names
+    their authors from its first paint instead of waiting for that route."""
     if not policy.can_view_clause(viewer, clause):
         return None
     allow_editor_styles()  # remote cursors are coloured with style attributes (see the CSP)
@@ -63,6 +66,8 @@ def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None
             "may_suggest": policy.can_suggest_on_clause(viewer, clause),
             "may_decide": policy.can_decide_suggestions(viewer, clause),
             "suggestions_url": url_for("collab.suggestions_json", slug=code.slug, uid=clause.uid),
+            "suggestions": _suggestions_json(clause, viewer),
+            "user_id": viewer.id,
             "user_name": viewer.name,
             "user_color": viewer.colour,
             "preview_url": url_for("codes.preview"),
@@ -381,12 +386,14 @@ def _suggestion_ids(field: str) -> list[str]:
         abort(400, description=str(error))
 
 
-def _suggestions_json(clause: Clause) -> dict[str, Any]:
+def _suggestions_json(clause: Clause, viewer: User) -> dict[str, Any]:
+    """The pending suggestions of a clause ``viewer`` may see, with their authors, as the editor's
+    list reads them (from the list route, and in the clause page for the first paint)."""
     store = store_for(current_app)
     listed = suggestions.with_authors(suggestions.pending(store, clause))
-    return {"suggestions": [item.as_json(current_user.id) for item in listed],
-            "may_decide": policy.can_decide_suggestions(current_user, clause),
-            "may_suggest": policy.can_suggest_on_clause(current_user, clause)}
+    return {"suggestions": [item.as_json(viewer.id) for item in listed],
+            "may_decide": policy.can_decide_suggestions(viewer, clause),
+            "may_suggest": policy.can_suggest_on_clause(viewer, clause)}
 
 
 @bp.route("/codes/<slug>/clauses/<uid>/suggestions")
@@ -394,7 +401,7 @@ def _suggestions_json(clause: Clause) -> dict[str, Any]:
 def suggestions_json(slug: str, uid: str) -> ResponseReturnValue:
     """The clause's pending suggestions, with their authors, for the editor's list and marks."""
     _code, clause = load_clause(slug, uid)
-    response = jsonify(_suggestions_json(clause))
+    response = jsonify(_suggestions_json(clause, current_user))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -433,7 +440,7 @@ def decide_suggestions(slug: str, uid: str) -> ResponseReturnValue:
         ids = [s.id for s in suggestions.pending(store_for(current_app), clause)]
         accept, reject = (ids, []) if every == "accept" else ([], ids)
         if not ids:
-            return jsonify(ok=True, changed=False, **_suggestions_json(clause))
+            return jsonify(ok=True, changed=False, **_suggestions_json(clause, current_user))
     try:
         changed = suggestions.decide(store_for(current_app), clause, current_user, accept=accept, reject=reject)
         db.session.commit()  # co-editors get the edit once this commits
@@ -448,4 +455,4 @@ def decide_suggestions(slug: str, uid: str) -> ResponseReturnValue:
         current_app.logger.exception("deciding suggestions of clause %s failed", clause.uid)
         message = _("The decision could not be saved. Nothing was changed; please try again.")
         return jsonify(ok=False, error=message), 503
-    return jsonify(ok=True, changed=changed, **_suggestions_json(clause))
+    return jsonify(ok=True, changed=changed, **_suggestions_json(clause, current_user))

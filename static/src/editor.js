@@ -4,8 +4,10 @@
  * live preview rendered by the server.
  *
  * Expects (see the report / README for the template contract):
- *   #clause-editor   data-clause-uid, data-readonly ("true"|"false"), data-user-name,
+ *   #clause-editor   data-clause-uid, data-readonly ("true"|"false"), data-user-id, data-user-name,
  *                    data-user-color, optional data-label, optional data-preview-url
+ *   #suggestion-data optional <script type="application/json">: the pending suggestions as
+ *                    GET data-suggestions-url answers them, when the page was made
  *   #clause-preview  optional; data-preview-url (takes precedence)
  *   #collab-status   optional; status text
  *   #presence-list   optional <ul>; who is here
@@ -48,6 +50,7 @@ const STATUS_SETTLE_MS = 400
  * @typedef {object} EditorConfig
  * @property {string} clauseUid
  * @property {boolean} readonly
+ * @property {number} userId the account id (the join ack's wins), -1 if the page does not say
  * @property {string} userName
  * @property {string} userColor
  * @property {string} label
@@ -56,6 +59,7 @@ const STATUS_SETTLE_MS = 400
  * @property {boolean} suggestOnly may only suggest (locked to Suggesting)
  * @property {boolean} mayDecide may accept and reject suggestions
  * @property {string} suggestionsUrl the list of pending suggestions (JSON), or ''
+ * @property {any} suggestions that list as the page carries it, or null
  */
 
 /**
@@ -69,9 +73,11 @@ const STATUS_SETTLE_MS = 400
 function readConfig (host, preview) {
   const clauseUid = host.dataset.clauseUid || ''
   if (!clauseUid) throw new Error('#clause-editor has no data-clause-uid')
+  const userId = Number(host.dataset.userId)
   return {
     clauseUid,
     readonly: host.dataset.readonly === 'true',
+    userId: host.dataset.userId && Number.isInteger(userId) ? userId : -1,
     userName: host.dataset.userName || gettext('Anonymous'),
     userColor: safeColor(host.dataset.userColor),
     label: host.dataset.label || gettext('Clause text'),
@@ -79,7 +85,23 @@ function readConfig (host, preview) {
     livePreview: false,
     suggestOnly: host.dataset.suggestOnly === 'true',
     mayDecide: host.dataset.mayDecide === 'true',
-    suggestionsUrl: host.dataset.suggestionsUrl || ''
+    suggestionsUrl: host.dataset.suggestionsUrl || '',
+    suggestions: jsonBlock(host.ownerDocument, 'suggestion-data')
+  }
+}
+
+/**
+ * @param {Document} doc
+ * @param {string} id
+ * @returns {any} the JSON in <script type="application/json" id="...">, or null
+ */
+function jsonBlock (doc, id) {
+  const block = doc.getElementById(id)
+  if (!block || !block.textContent) return null
+  try {
+    return JSON.parse(block.textContent)
+  } catch {
+    return null // a broken block: the list is fetched as it would be without one
   }
 }
 
@@ -250,7 +272,8 @@ function sessionPanel (config, ytext) {
       url: config.suggestionsUrl,
       csrfToken: metaContent('csrf-token'),
       mayDecide: config.mayDecide,
-      suggestOnly: config.suggestOnly
+      suggestOnly: config.suggestOnly,
+      initial: config.suggestions
     })
   }
   pagePanel.watch(ytext)
@@ -314,8 +337,8 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
   const editable = new Compartment()
   const previewMode = new Compartment()
   const isLocked = () => (readonly && !suggestOnly) || !everSynced
-  // Suggestion mode: who we are (the server's account id, from the join ack) and the mode.
-  let userId = -1
+  // Suggestion mode: who we are (the account id from the page, then from the join ack) and the mode.
+  let userId = config.userId
   const modeOf = () => (suggestOnly || panel.suggesting ? 'suggesting' : 'editing')
 
   const nonce = metaContent('csp-nonce')

@@ -1,18 +1,27 @@
 """Suggestion mode in real Chromium pages: a reviewer suggests an insertion and a deletion while a
 chair types elsewhere in the clause; the chair sees both live, accepts one inline and rejects the
 other from the list; both replicas and the database end identical. The reviewer's browser cannot
-change the text directly: a plain edit made in its Y.Doc is refused by the server."""
+change the text directly: a plain edit made in its Y.Doc is refused by the server.
+
+Authors are named right from the first paint, and never misnamed: with the list requests held
+unanswered, a pending suggestion shows its author's name at once (the page carries it), and one
+arriving live from someone new is unnamed until the answer, never "Someone"."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from codedraft import create_app
 from codedraft.accounts import operations as accounts
+from codedraft.accounts.models import User
 from codedraft.codes import operations as codes
-from codedraft.codes.models import Role
+from codedraft.codes.models import Clause, Role
+from codedraft.collab.core import SuggestText
+from codedraft.collab.store import store_for
 from codedraft.extensions import db
 from tests.browser.conftest import LiveProcess
 from tests.browser.test_coediting import (
@@ -47,6 +56,92 @@ def seed_database(live: LiveProcess) -> dict[str, Any]:
         seeded = {"slug": code.slug, "uid": clause.uid, "clause_id": clause.id, "app": app}
         db.session.remove()
     return seeded
+
+
+# Every author label the page ever shows for a suggestion (mark titles, the popover, list rows),
+# collected from the moment the document exists: what a person could have seen, however briefly.
+LABEL_RECORDER = """
+window.__suggestionLabels = [];
+new MutationObserver(() => {
+  const seen = window.__suggestionLabels;
+  const shown = [
+    ...[...document.querySelectorAll('#clause-editor .cm-suggestion')].map((e) => 'mark: ' + e.title),
+    ...[...document.querySelectorAll('.cm-suggestion-who')].map((e) => 'popover: ' + e.textContent),
+    ...[...document.querySelectorAll('#suggestion-panel .suggestion-what')].map((e) => 'list: ' + e.textContent)
+  ];
+  for (const label of shown) if (!seen.includes(label)) seen.push(label);
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+class HeldList:
+    """The requests of a page for the suggestion list, held unanswered until ``release()``."""
+
+    def __init__(self) -> None:
+        self.routes: list[Any] = []
+        self.holding = True
+
+    def route(self, route: Any) -> None:
+        if self.holding:
+            self.routes.append(route)
+        else:
+            route.continue_()
+
+    def release(self) -> None:
+        self.holding = False
+        for route in self.routes:
+            route.continue_()
+
+
+def open_holding_the_list(browser: Any, live: LiveProcess, seeded: dict[str, Any], email: str) -> tuple[Any, HeldList]:
+    """The clause page for ``email``, its requests for the suggestion list held, and
+    LABEL_RECORDER running."""
+    page = browser.new_context().new_page()
+    page.goto(f"{live.base}/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live.base}/")
+    held = HeldList()
+    page.route("**/suggestions", held.route)
+    page.add_init_script(LABEL_RECORDER)
+    page.goto(f"{live.base}/codes/{seeded['slug']}/clauses/{seeded['uid']}")
+    page.wait_for_selector('#clause-editor[data-editable="true"]', timeout=15_000)
+    return page, held
+
+
+def wait_held(page: Any, held: HeldList, timeout: float = 15.0) -> None:
+    """Until the page has asked for the list at least once (and is still waiting for it)."""
+    deadline = time.monotonic() + timeout
+    while not held.routes:
+        assert time.monotonic() < deadline, "the page never asked for the suggestion list"
+        page.evaluate("true")  # Playwright hands over the route events while it talks to the page
+        time.sleep(0.05)
+
+
+def rgb(colour: str) -> str:
+    """``#rrggbb`` as the browser reads it back from a style."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def labels_seen(page: Any) -> list[str]:
+    return list(page.evaluate("window.__suggestionLabels"))
+
+
+def suggest_as(seeded: dict[str, Any], email: str, new_text: str, suggestion_id: str) -> str:
+    """A pending suggestion by ``email`` in the clause's live text, as the editor makes it;
+    returns the author's colour."""
+    app = seeded["app"]
+    with app.app_context():
+        author = db.session.scalar(select(User).where(User.email == email))
+        clause = db.session.get(Clause, seeded["clause_id"])
+        store_for(app).edit_live_text(clause, lambda _doc: SuggestText(new_text, by=author.id, id=suggestion_id),
+                                      user_id=author.id, origin="suggestion")
+        db.session.commit()
+        colour = author.colour
+        db.session.remove()
+    return colour
 
 
 def place(page: Any, start: int, end: int | None = None) -> None:
@@ -130,3 +225,61 @@ def test_a_reviewer_suggests_and_a_chair_decides_live(chromium, live_process):
         wait_until(page, "document.querySelectorAll('#clause-editor .cm-suggestion').length === 0")
     wait_saved(chair)
     assert editor_text(chair) == editor_text(reviewer) == stored_body(seeded) == expected
+
+
+def test_a_pending_suggestion_is_named_from_the_first_paint(chromium, live_process):
+    """The chair opens a clause with the reviewer's pending suggestion while every request for the
+    suggestion list goes unanswered: the mark, the popover and the list name the reviewer from the
+    start, in the reviewer's colour, and nothing ever says "Someone"."""
+    seeded = seed_database(live_process)
+    colour = suggest_as(seeded, "reviewer@example.test", SEED.replace("model card", "detailed model card"), "r1")
+    live_process.start()
+    chair, held = open_holding_the_list(chromium, live_process, seeded, "chair@example.test")
+    wait_until(chair, "document.querySelector('#clause-editor .cm-suggestion-insert')")
+    place(chair, position(chair, "detailed") + 2)
+    chair.locator(".cm-suggestion-actions").wait_for()
+    wait_held(chair, held)
+
+    seen = labels_seen(chair)
+    assert all("Rita Reviewer" in label for label in seen), seen
+    assert "mark: Suggested insertion by Rita Reviewer" in seen and "popover: Insertion by Rita Reviewer" in seen
+    assert any(label.startswith("list: Rita Reviewer: insert") for label in seen), seen
+    mark = chair.locator("#clause-editor .cm-suggestion-insert").first
+    assert mark.get_attribute("data-author-known") == "true"
+    assert mark.evaluate("e => e.style.textDecorationColor") == rgb(colour)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chair.screenshot(path=str(SHOTS / "chair-first-paint-list-held.png"), full_page=True)
+    held.release()
+
+
+def test_a_live_suggestion_by_someone_new_is_unnamed_until_known_never_misnamed(chromium, live_process):
+    """A suggestion arriving live from someone the chair's page has not met yet is shown unnamed
+    while the list (which names its author) is held, and named once it is answered."""
+    seeded = seed_database(live_process)
+    live_process.start()
+    chair, held = open_holding_the_list(chromium, live_process, seeded, "chair@example.test")
+    reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
+    place(reviewer, position(reviewer, "model card"))
+    reviewer.keyboard.type("detailed ", delay=20)
+    wait_saved(reviewer)
+
+    wait_until(chair, "[...document.querySelectorAll('#clause-editor .cm-suggestion-insert')]"
+                      ".map(e => e.textContent).join('') === 'detailed '")
+    wait_held(chair, held)
+    mark = chair.locator("#clause-editor .cm-suggestion-insert").first
+    assert mark.get_attribute("title") == "Suggested insertion"
+    assert mark.get_attribute("data-author-known") == "false"
+    place(chair, position(chair, "detailed") + 2)
+    chair.locator(".cm-suggestion-actions").wait_for()
+    assert chair.locator(".cm-suggestion-who").text_content() == "Insertion"
+
+    held.release()
+    wait_until(chair, "document.querySelector('#clause-editor .cm-suggestion-insert').title"
+                      " === 'Suggested insertion by Rita Reviewer'")
+    wait_until(chair, "document.querySelector('.cm-suggestion-who').textContent === 'Insertion by Rita Reviewer'")
+    wait_until(chair, "document.querySelector('#suggestion-panel .suggestion-what').textContent"
+                      ".startsWith('Rita Reviewer: insert')")
+    seen = labels_seen(chair)
+    assert not [label for label in seen if "Someone" in label], seen
+    unnamed = {label for label in seen if "Rita Reviewer" not in label}
+    assert unnamed <= {"mark: Suggested insertion", "popover: Insertion"}, seen

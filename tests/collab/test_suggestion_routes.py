@@ -1,8 +1,11 @@
 """The suggestion routes: the list, the accept preview, and deciding (per id and in bulk) through
 the live text; and what they refuse: another code's clause or suggestion ids, a reviewer
-accepting, a request without the CSRF token, malformed ids (a clear 4xx, never a 500)."""
+accepting, a request without the CSRF token, malformed ids (a clear 4xx, never a 500). And the
+list as the clause page carries it, for the editor's first paint."""
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +22,7 @@ from codedraft.extensions import db
 from tests.conftest import csrf_token, login
 
 SEED = "Signatories shall publish a summary of the training data."
+SUGGESTION_DATA = re.compile(r'<script type="application/json" id="suggestion-data">(.*?)</script>', re.S)
 
 
 @dataclass
@@ -47,10 +51,12 @@ class Setting:
             data["csrf_token"] = csrf_token(client, "/")
         return client.post(self.url(clause, code, "/decide"), data=data)
 
-    def suggest(self, who: str, new_text: str, suggestion_id: str, clause: Clause | None = None) -> None:
-        """A suggestion as the editor (or an amendment) makes it, stored through the live text."""
+    def suggest(self, who: str, new_text: str, suggestion_id: str, clause: Clause | None = None,
+                by: int | None = None) -> None:
+        """A suggestion as the editor (or an amendment) makes it, stored through the live text;
+        ``by`` marks it as another account's (a writer's browser may write any mark)."""
         clause = db.session.merge(clause or self.clause)
-        change = SuggestText(new_text, by=self.people[who].id, id=suggestion_id)
+        change = SuggestText(new_text, by=self.people[who].id if by is None else by, id=suggestion_id)
         store_for(self.app).edit_live_text(clause, lambda _doc: change, user_id=self.people[who].id,
                                            origin="suggestion")
         db.session.commit()
@@ -58,6 +64,13 @@ class Setting:
     def body(self, clause: Clause | None = None) -> str:
         db.session.expire_all()
         return db.session.get(Clause, (clause or self.clause).id).body
+
+    def page_list(self, client: FlaskClient) -> dict[str, object]:
+        """The pending suggestions as the clause page carries them."""
+        page = client.get(f"/codes/{self.code.slug}/clauses/{self.clause.uid}").get_data(as_text=True)
+        found = SUGGESTION_DATA.search(page)
+        assert found is not None, "the clause page carries no suggestion list"
+        return json.loads(found.group(1))
 
     def live(self) -> str:
         return store_for(self.app).open(db.session.get(Clause, self.clause.id)).doc.raw_text
@@ -89,6 +102,44 @@ def test_the_list_names_authors_from_their_accounts(setting):
         "r1", "Rita Reviewer", "insert", "detailed ", True)
     assert setting.client("chair").get(setting.url()).json["may_decide"] is True
     assert setting.body() == SEED  # pending: not in the stored text
+
+
+def test_the_clause_page_carries_the_list_for_the_first_paint(setting):
+    """The editor names the authors of pending suggestions before any request: the page carries
+    the list exactly as the route answers the same person (their own ``mine``, ``may_decide``)."""
+    setting.suggest("reviewer", SEED.replace("a summary", "a detailed summary"), "r1")
+    for who in ("chair", "reviewer", "observer"):
+        client = setting.client(who)
+        carried = setting.page_list(client)
+        assert carried == client.get(setting.url()).json, who
+        assert [item["author"] for item in carried["suggestions"]] == ["Rita Reviewer"]
+    # Someone who may not see the clause gets neither the page nor the list.
+    outsider = setting.client("outsider")
+    assert outsider.get(f"/codes/{setting.code.slug}/clauses/{setting.clause.uid}").status_code == 404
+
+
+def test_the_carried_list_is_data_however_authors_are_named(setting, make_user):
+    code = db.session.merge(setting.code)
+    hostile = make_user("reviewer", code, name="Eve </script><script>alert(1)</script> & 'co'")
+    db.session.commit()
+    setting.people["hostile"] = hostile
+    setting.suggest("hostile", SEED.replace("a summary", "a detailed summary"), "e1")
+    chair = setting.client("chair")
+    page = chair.get(f"/codes/{setting.code.slug}/clauses/{setting.clause.uid}").get_data(as_text=True)
+    assert "<script>alert(1)" not in page
+    [item] = setting.page_list(chair)["suggestions"]
+    assert item["author"] == "Eve </script><script>alert(1)</script> & 'co'"
+
+
+def test_a_mark_naming_no_account_is_someones(setting):
+    """Only a writer's browser can mark text as an account's that does not exist: the list says
+    "Someone" (in the reader's language), in a neutral grey."""
+    setting.suggest("chair", SEED.replace("a summary", "a short summary"), "x1", by=999_999)
+    chair = setting.client("chair")
+    [item] = chair.get(setting.url()).json["suggestions"]
+    assert (item["by"], item["author"], item["color"]) == (999_999, "Someone", "#767676")
+    chair.post("/language", data={"lang": "pl", "next": "/", "csrf_token": csrf_token(chair, "/")})
+    assert chair.get(setting.url()).json["suggestions"][0]["author"] == "Ktoś"
 
 
 def test_a_chair_previews_then_accepts_one_and_rejects_another(setting):

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { SUGGEST_DELETE, SUGGEST_INSERT, acceptedText, planSuggestion, spansOf } from '../../static/src/collab/suggest.js'
+import { SUGGEST_DELETE, SUGGEST_INSERT, acceptedText, planSuggestion, spansOf, suggestionLabels } from '../../static/src/collab/suggest.js'
 
 const ME = 7
 const OTHER = 8
@@ -83,4 +83,16 @@ test('ranges of the accepted text skip the suggested insertions the editor shows
   const spans = spansOf(c.ytext) // abc XY def
   assert.deepEqual(acceptedRangesToEditor([{ from: 0, to: 2, n: 1 }, { from: 2, to: 6, n: 2 }], spans),
     [{ from: 0, to: 2, n: 1 }, { from: 2, to: 3, n: 2 }, { from: 5, to: 8, n: 2 }])
+})
+
+test('a suggestion is named by its author once known, and says only what it is before', () => {
+  const piotr = { name: 'Piotr Provider', color: '#00677d' }
+  assert.deepEqual(suggestionLabels('insert', piotr), {
+    title: 'Suggested insertion by Piotr Provider', who: 'Insertion by Piotr Provider', group: 'Suggestion by Piotr Provider'
+  })
+  assert.deepEqual(suggestionLabels('delete', piotr), {
+    title: 'Suggested deletion by Piotr Provider', who: 'Deletion by Piotr Provider', group: 'Suggestion by Piotr Provider'
+  })
+  assert.deepEqual(suggestionLabels('insert', null), { title: 'Suggested insertion', who: 'Insertion', group: 'Suggestion' })
+  assert.deepEqual(suggestionLabels('delete', null), { title: 'Suggested deletion', who: 'Deletion', group: 'Suggestion' })
 })

@@ -9,7 +9,8 @@
  *     from a person who may only suggest.
  *
  * CodeMirror shows the Y.Text as it is (suggested insertions included); decorations underline
- * insertions and strike deletions, in the author's colour and with their name in the title.
+ * insertions and strike deletions, in the author's colour and with their name in the title (in a
+ * neutral grey and without a name while the author is being looked up).
  * Every local change goes through `localChanges`, which writes to the Y.Text itself (so that
  * plain typing next to a suggestion does not inherit its mark, as Yjs would otherwise do) and,
  * in Suggesting mode, rewrites the change: deleted text stays, marked; inserted text is marked.
@@ -23,11 +24,40 @@ export const SUGGEST_INSERT = 'suggestion'
 export const SUGGEST_DELETE = 'suggestion_delete'
 /** Inserting with these stops new text from taking the marks of the character before it. */
 const PLAIN = Object.freeze({ [SUGGEST_INSERT]: null, [SUGGEST_DELETE]: null })
+/** The colour of a suggestion whose author is still being looked up. */
+const UNNAMED_COLOR = '#767676'
+
+/**
+ * How a suggestion is named in its mark's title and in its popover: "by <name>" once the author
+ * is known, and nothing about the author before (unnamed, not misnamed).
+ *
+ * @param {'insert' | 'delete'} kind
+ * @param {{name: string} | null} who
+ */
+export function suggestionLabels (kind, who) {
+  if (!who) {
+    return kind === 'insert'
+      ? { title: gettext('Suggested insertion'), who: gettext('Insertion'), group: gettext('Suggestion') }
+      : { title: gettext('Suggested deletion'), who: gettext('Deletion'), group: gettext('Suggestion') }
+  }
+  const name = who.name
+  return kind === 'insert'
+    ? {
+        title: gettext('Suggested insertion by %(name)s', { name }),
+        who: gettext('Insertion by %(name)s', { name }),
+        group: gettext('Suggestion by %(name)s', { name })
+      }
+    : {
+        title: gettext('Suggested deletion by %(name)s', { name }),
+        who: gettext('Deletion by %(name)s', { name }),
+        group: gettext('Suggestion by %(name)s', { name })
+      }
+}
 
 /**
  * @typedef {{id: string, by: number}} Mark
  * @typedef {{from: number, to: number, insert: Mark | null, del: Mark | null}} Span
- * @typedef {{mode: () => 'editing' | 'suggesting', userId: () => number, author: (by: number) => {name: string, color: string}}} SuggestConfig
+ * @typedef {{mode: () => 'editing' | 'suggesting', userId: () => number, author: (by: number) => {name: string, color: string} | null}} SuggestConfig
  * @typedef {{kind: 'delete' | 'format' | 'insert', at: number, length?: number, text?: string, attributes?: Record<string, any>}} YOp
  */
 
@@ -239,9 +269,8 @@ function decorationsOf (spans, config) {
     if (!mark || span.to <= span.from) continue
     const kind = span.insert ? 'insert' : 'delete'
     const who = config.author(mark.by)
-    const title = kind === 'insert'
-      ? gettext('Suggested insertion by %(name)s', { name: who.name })
-      : gettext('Suggested deletion by %(name)s', { name: who.name })
+    const title = suggestionLabels(kind, who).title
+    const color = who ? who.color : UNNAMED_COLOR
     marks.push(Decoration.mark({
       class: `cm-suggestion cm-suggestion-${kind}`,
       attributes: {
@@ -250,9 +279,10 @@ function decorationsOf (spans, config) {
         'data-suggestion-id': mark.id,
         'data-suggestion-kind': kind,
         'data-suggestion-by': String(mark.by),
+        'data-author-known': String(Boolean(who)),
         style: kind === 'insert'
-          ? `text-decoration-color: ${who.color}; background-color: ${who.color}22`
-          : `text-decoration-color: ${who.color}; color: ${who.color}`
+          ? `text-decoration-color: ${color}; background-color: ${color}22`
+          : `text-decoration-color: ${color}; color: ${color}`
       }
     }).range(span.from, span.to))
   }
@@ -367,13 +397,11 @@ function tooltipFor (state) {
       dom.setAttribute('role', 'group')
       // Reached with Tab from the caret; Escape goes back to the text.
       dom.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); view.focus() } })
-      const who = config.author(found.by).name
-      dom.setAttribute('aria-label', gettext('Suggestion by %(name)s', { name: who }))
+      const labels = suggestionLabels(found.kind === 'insert' ? 'insert' : 'delete', config.author(found.by))
+      dom.setAttribute('aria-label', labels.group)
       const label = document.createElement('span')
       label.className = 'cm-suggestion-who'
-      label.textContent = found.kind === 'insert'
-        ? gettext('Insertion by %(name)s', { name: who })
-        : gettext('Deletion by %(name)s', { name: who })
+      label.textContent = labels.who
       dom.append(label)
       /** @param {string} text @param {'accept' | 'reject'} action */
       const button = (text, action) => {

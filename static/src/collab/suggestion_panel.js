@@ -6,24 +6,31 @@
  * The server is the source of truth: the list comes from GET <url> (authors' names and colours
  * from their accounts, never from the text) and decisions go to POST <url>/decide, which applies
  * them to the live text; the editors see the result through the clause's Y.Doc like any edit.
+ * The page carries the list as it was when the page was made, so the authors of the suggestions
+ * already there are named at first paint; an author first seen later (a suggestion arriving live)
+ * is asked of the server at once, and is unnamed, never misnamed, until the answer.
  */
 import { gettext } from '../i18n.js'
 
 /** Re-read the list this long after the text last changed. */
 const REFRESH_MS = 300
+/** The server's colour for an author it cannot name (codedraft/collab/suggestions.py). */
 const FALLBACK_COLOR = '#767676'
 
 /**
  * @typedef {{id: string, by: number, author: string, color: string, kind: string, inserted: string,
  *   deleted: string, start: number, mine: boolean}} Listed
+ * @typedef {{suggestions: Listed[], may_decide: boolean}} ListAnswer
+ * @typedef {{name: string, color: string}} Author
  */
 
 export class SuggestionPanel {
   /**
    * @param {{root: HTMLElement | null, modeSwitch: HTMLElement | null, url: string, csrfToken: string,
-   *   mayDecide: boolean, suggestOnly: boolean}} options
+   *   mayDecide: boolean, suggestOnly: boolean, initial?: ListAnswer | null}} options `initial`: the
+   *   list as the page carries it
    */
-  constructor ({ root, modeSwitch, url, csrfToken, mayDecide, suggestOnly }) {
+  constructor ({ root, modeSwitch, url, csrfToken, mayDecide, suggestOnly, initial = null }) {
     this.root = root
     this.modeSwitch = modeSwitch
     this.url = url
@@ -36,8 +43,13 @@ export class SuggestionPanel {
     this.items = []
     /** Whether the list has arrived once: until then "none pending" would be a guess. */
     this.loaded = false
-    /** @type {Map<number, {name: string, color: string}>} */
+    /** @type {Map<number, Author>} */
     this.authors = new Map()
+    /** Authors asked of the server because a mark named them first: each is asked once. */
+    this.asked = new Set()
+    /** List requests sent, and the latest of them whose answer is shown. */
+    this.requests = 0
+    this.answered = 0
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null
     /** @type {(() => void) | null} */
@@ -47,6 +59,7 @@ export class SuggestionPanel {
     this.observer = () => this.schedule()
     this.build()
     this.wireModes()
+    if (initial && typeof initial === 'object') this.show(initial)
   }
 
   /** @param {(() => void)} redraw asks the editor to redraw its marks (authors are known now) */
@@ -67,11 +80,26 @@ export class SuggestionPanel {
   }
 
   /**
+   * Who made suggestions marked `by`: from the server's list, else `self` (the person at this
+   * page), else null while the server is asked (at once, not after the list's usual delay).
+   *
    * @param {number} by
-   * @param {{name: string, color: string} | null} fallback
+   * @param {Author | null} self
+   * @returns {Author | null}
    */
-  author (by, fallback) {
-    return this.authors.get(by) || fallback || { name: gettext('Someone'), color: FALLBACK_COLOR }
+  author (by, self) {
+    const known = this.authors.get(by) || self
+    if (known) return known
+    this.lookUp(by)
+    return null
+  }
+
+  /** @param {number} by an author a mark names and the list does not */
+  lookUp (by) {
+    if (!this.url || this.asked.has(by)) return
+    this.asked.add(by)
+    if (this.timer !== null) { clearTimeout(this.timer); this.timer = null }
+    this.load()
   }
 
   /** @param {boolean} on */
@@ -88,16 +116,31 @@ export class SuggestionPanel {
   }
 
   async load () {
+    const request = ++this.requests
     try {
       const response = await fetch(this.url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
       if (!response.ok) throw new Error(`HTTP ${response.status}`)
-      this.show(await response.json())
+      this.showAnswer(request, await response.json())
     } catch (err) {
       this.say(gettext('The suggestions could not be loaded.'))
     }
   }
 
-  /** @param {{suggestions: Listed[], may_decide: boolean}} data */
+  /**
+   * Show the answer to list request number `request`, unless a later request's answer is shown
+   * already: requests overlap (a look-up beside a refresh, a decision beside both), and an older
+   * answer would bring back what has changed since.
+   *
+   * @param {number} request
+   * @param {ListAnswer} data
+   */
+  showAnswer (request, data) {
+    if (request < this.answered) return
+    this.answered = request
+    this.show(data)
+  }
+
+  /** @param {ListAnswer} data */
   show (data) {
     this.items = Array.isArray(data.suggestions) ? data.suggestions : []
     this.loaded = true
@@ -122,6 +165,7 @@ export class SuggestionPanel {
     const body = new URLSearchParams()
     if (ids === 'all') body.set('all', action)
     else for (const id of ids) body.append(action, id)
+    const request = ++this.requests
     try {
       const response = await fetch(`${this.url}/decide`, {
         method: 'POST',
@@ -131,7 +175,7 @@ export class SuggestionPanel {
       })
       const data = await response.json().catch(() => ({}))
       if (!response.ok || !data.ok) throw new Error(data.error || `HTTP ${response.status}`)
-      this.show(data)
+      this.showAnswer(request, data)
       this.say(action === 'accept' ? gettext('Accepted.') : gettext('Rejected.'))
       this.hidePreview()
     } catch (err) {

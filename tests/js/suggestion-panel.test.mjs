@@ -1,0 +1,87 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { SuggestionPanel } from '../../static/src/collab/suggestion_panel.js'
+
+const PIOTR = 5
+const SAM = 8
+
+/** @param {number} by @param {string} author @param {string} color */
+function listed (by, author, color) {
+  return { id: `s-${by}`, by, author, color, kind: 'insert', inserted: 'new ', deleted: '', start: 0, mine: false }
+}
+
+/**
+ * A stand-in for fetch: every request waits until the test answers it.
+ *
+ * @returns {{requests: {url: string, answer: (data: any) => void}[], restore: () => void}}
+ */
+function heldFetch () {
+  const requests = []
+  const original = globalThis.fetch
+  globalThis.fetch = (url) => new Promise((resolve) => {
+    requests.push({ url: String(url), answer: (data) => resolve({ ok: true, status: 200, json: async () => data }) })
+  })
+  return { requests, restore: () => { globalThis.fetch = original } }
+}
+
+/** A headless panel (no DOM: no list nor switch to draw), and a promise of its next redraw. */
+function panel (initial = null) {
+  const made = new SuggestionPanel({
+    root: null, modeSwitch: null, url: '/codes/c/clauses/u/suggestions', csrfToken: 't', mayDecide: true, suggestOnly: false, initial
+  })
+  let redrawn = () => {}
+  made.attach(() => redrawn())
+  return { panel: made, nextRedraw: () => new Promise((resolve) => { redrawn = resolve }) }
+}
+
+test('the list the page carries names its authors from the start, without asking the server', () => {
+  const fetched = heldFetch()
+  try {
+    const { panel: shown } = panel({ suggestions: [listed(PIOTR, 'Piotr Provider', '#00677d')], may_decide: true })
+    assert.deepEqual(shown.author(PIOTR, null), { name: 'Piotr Provider', color: '#00677d' })
+    assert.equal(shown.items.length, 1)
+    assert.equal(shown.loaded, true)
+    assert.equal(fetched.requests.length, 0)
+  } finally {
+    fetched.restore()
+  }
+})
+
+test('an author first seen in a mark is unnamed, asked of the server at once and once, then named', async () => {
+  const fetched = heldFetch()
+  try {
+    const { panel: shown, nextRedraw } = panel({ suggestions: [], may_decide: true })
+    // Unnamed (the marks then say what the suggestion is, not who made it), never misnamed.
+    assert.equal(shown.author(SAM, null), null)
+    // Asked at once (not after the list's refresh delay), and only once however often it is drawn.
+    assert.equal(fetched.requests.length, 1)
+    assert.equal(shown.author(SAM, null), null)
+    assert.equal(fetched.requests.length, 1)
+    const redraw = nextRedraw()
+    fetched.requests[0].answer({ suggestions: [listed(SAM, 'Sam Second', '#8a3ffc')], may_decide: true })
+    await redraw
+    assert.deepEqual(shown.author(SAM, null), { name: 'Sam Second', color: '#8a3ffc' })
+    // The person at the page is known without asking.
+    assert.deepEqual(shown.author(99, { name: 'Me', color: '#123456' }), { name: 'Me', color: '#123456' })
+    assert.equal(fetched.requests.length, 1)
+  } finally {
+    fetched.restore()
+  }
+})
+
+test('an older answer arriving after a newer one is not shown', async () => {
+  const fetched = heldFetch()
+  try {
+    const { panel: shown, nextRedraw } = panel({ suggestions: [], may_decide: true })
+    const older = shown.load()
+    const newer = shown.load()
+    const redraw = nextRedraw()
+    fetched.requests[1].answer({ suggestions: [listed(SAM, 'Sam Second', '#8a3ffc')], may_decide: true })
+    await redraw
+    fetched.requests[0].answer({ suggestions: [], may_decide: true })
+    await Promise.all([older, newer])
+    assert.deepEqual(shown.items.map((item) => item.by), [SAM])
+  } finally {
+    fetched.restore()
+  }
+})
