@@ -471,10 +471,11 @@ class Fanout:
     while the last fan-out was being sent) as one ``y`` message per receiver, ``{clause, frames}``:
     the y-protocols frames one after another, each as a varuint length and its bytes (lib0's
     writeVarUint8Array). Everyone in the clause's room gets every frame except their own: the
-    sockets that sent none get one message between them, each sender one without its own frames. Runs after the senders' acknowledgements, so the order is
-    persist, acknowledge, broadcast. Only to this process's sockets: with several processes each
-    reads the others' edits from the clause feed (codedraft/collab/feed.py) and sends them to its
-    own sockets, so edits never travel through the Socket.IO message queue."""
+    sockets that sent none get one message between them, each sender one without its own frames.
+    Runs after the senders' acknowledgements, so the order is persist, acknowledge, broadcast.
+    Only to this process's sockets: with several processes each reads the others' edits from the
+    clause feed (codedraft/collab/feed.py) and sends them to its own sockets, so edits never
+    travel through the Socket.IO message queue."""
 
     def __init__(self) -> None:
         self._pending: dict[str, list[tuple[str | None, bytes]]] = {}
