@@ -409,6 +409,7 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
   provider.on('synced', ({ synced }) => {
     if (synced && !everSynced) { everSynced = true; applyEditability() }
   })
+  provider.on('pending', ({ count }) => { if (count === 0) panel.editsStored() })
   let stale = false
   provider.on('rejected', ({ error }) => {
     if (stale) return

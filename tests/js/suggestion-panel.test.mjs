@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { SuggestionPanel } from '../../static/src/collab/suggestion_panel.js'
 
@@ -82,6 +82,22 @@ test('an older answer arriving after a newer one is not shown', async () => {
     await Promise.all([older, newer])
     assert.deepEqual(shown.items.map((item) => item.by), [SAM])
   } finally {
+    fetched.restore()
+  }
+})
+
+test('once this page\'s edits are all stored, the list is read again (a read while they travelled may miss some)', () => {
+  const fetched = heldFetch()
+  mock.timers.enable({ apis: ['setTimeout'] })
+  try {
+    const { panel: shown } = panel({ suggestions: [], may_decide: true })
+    shown.editsStored()
+    assert.equal(fetched.requests.length, 0, 'read after the refresh delay, not at once')
+    mock.timers.tick(300)
+    assert.equal(fetched.requests.length, 1)
+    assert.equal(fetched.requests[0].url, '/codes/c/clauses/u/suggestions')
+  } finally {
+    mock.timers.reset()
     fetched.restore()
   }
 })

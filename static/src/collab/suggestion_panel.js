@@ -109,6 +109,13 @@ export class SuggestionPanel {
     this.showMode()
   }
 
+  /**
+   * This page's edits are all stored (acknowledged): read the list again. A read while they were
+   * still on their way is answered with what the server had then, and it could miss the last of
+   * them (the reviewer's own list lagged one keystroke behind the chair's).
+   */
+  editsStored () { this.schedule() }
+
   schedule () {
     if (!this.url) return
     if (this.timer !== null) clearTimeout(this.timer)
