@@ -325,8 +325,6 @@ class CollabNamespace(Namespace):
         the server's CPU. Every other event keeps Flask-SocketIO's context."""
         if event == "y" and args:
             sid, data = args[0], (args[1] if len(args) > 1 else None)
-            if sid not in self.connections:
-                return None  # as Flask-SocketIO answers a socket it has no record of: nothing
             with self.app.app_context():
                 return self._in_language(sid, self.receive_y(sid, data))
         return super().trigger_event(event, *args)

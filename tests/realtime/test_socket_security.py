@@ -253,3 +253,21 @@ def test_refusals_reach_the_browser_in_its_language(stage):
     wait_for(lambda: any(not a["ok"] for a in reviewer.acks), message="rejection")
     # A reviewer may suggest but not edit: a plain insertion is refused, in the chosen language.
     assert {"ok": False, "error": "możesz tylko proponować tekst, oznaczony jako twoja sugestia"} in reviewer.acks
+
+
+def test_y_events_of_any_shape_are_answered_with_a_refusal_and_the_socket_goes_on(app, stage):
+    """The "y" event is served outside Flask-SocketIO's request context (CollabNamespace.trigger_event):
+    whatever it carries, or lacks, it is refused in words and the socket keeps working."""
+    editor = stage.editor("chair")
+    uid = stage.clause.uid
+    shape = {"ok": False, "error": "Send {clause: '<clause id>', msg: <binary y-protocols message>}."}
+    no_payload = editor.sio.call("y", namespace="/collab", timeout=10)
+    several = editor.sio.call("y", ({"clause": uid}, "extra", 3), namespace="/collab", timeout=10)
+    for payload in (None, [], "y", 42, {"clause": uid, "msg": "text, not bytes"}, {"clause": ["a"], "msg": b"\x00"},
+                    {"clause": "x" * 65, "msg": b"\x00"}):
+        assert editor.call("y", payload) == shape, payload
+    assert no_payload == shape and several == shape
+    assert editor.call("y", {"clause": "ffffffffffffffff", "msg": b"\x00\x00\x00"}) == {
+        "ok": False, "error": "Join the clause first."}
+    editor.insert(0, "still here ")
+    wait_for(lambda: stored_text(app, stage.clause.id).startswith("still here "), message="the edit stored")
