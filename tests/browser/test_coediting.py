@@ -4,6 +4,7 @@ goes on until the database holds exactly what the editors show (SECURITY-CASES 1
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,13 +50,18 @@ def stored_body(seeded: dict[str, Any]) -> str:
         return body
 
 
-def open_editor(browser: Any, live: LiveProcess, seeded: dict[str, Any], email: str) -> Any:
+def open_editor(browser: Any, live: LiveProcess, seeded: dict[str, Any], email: str,
+                prepare: Callable[[Any], None] | None = None) -> Any:
+    """The clause's editor, signed in as ``email``; ``prepare(page)`` runs before the clause
+    page is opened (to route its requests, or add a script)."""
     page = browser.new_context().new_page()
     page.goto(f"{live.base}/login")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live.base}/")
+    if prepare is not None:
+        prepare(page)
     page.goto(f"{live.base}/codes/{seeded['slug']}/clauses/{seeded['uid']}")
     page.wait_for_selector('#clause-editor[data-editable="true"]', timeout=15_000)
     return page

@@ -96,18 +96,13 @@ class HeldList:
 def open_holding_the_list(browser: Any, live: LiveProcess, seeded: dict[str, Any], email: str) -> tuple[Any, HeldList]:
     """The clause page for ``email``, its requests for the suggestion list held, and
     LABEL_RECORDER running."""
-    page = browser.new_context().new_page()
-    page.goto(f"{live.base}/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live.base}/")
     held = HeldList()
-    page.route("**/suggestions", held.route)
-    page.add_init_script(LABEL_RECORDER)
-    page.goto(f"{live.base}/codes/{seeded['slug']}/clauses/{seeded['uid']}")
-    page.wait_for_selector('#clause-editor[data-editable="true"]', timeout=15_000)
-    return page, held
+
+    def prepare(page: Any) -> None:
+        page.route("**/suggestions", held.route)
+        page.add_init_script(LABEL_RECORDER)
+
+    return open_editor(browser, live, seeded, email, prepare), held
 
 
 def wait_held(page: Any, held: HeldList, timeout: float = 15.0) -> None:

@@ -24,6 +24,20 @@ function heldFetch () {
   return { requests, restore: () => { globalThis.fetch = original } }
 }
 
+/**
+ * Run `body` with fetch replaced by heldFetch(), and fetch put back whatever happens.
+ *
+ * @param {(fetched: ReturnType<typeof heldFetch>) => any} body
+ */
+async function withHeldFetch (body) {
+  const fetched = heldFetch()
+  try {
+    await body(fetched)
+  } finally {
+    fetched.restore()
+  }
+}
+
 /** A headless panel (no DOM: no list nor switch to draw), and a promise of its next redraw. */
 function panel (initial = null) {
   const made = new SuggestionPanel({
@@ -34,60 +48,44 @@ function panel (initial = null) {
   return { panel: made, nextRedraw: () => new Promise((resolve) => { redrawn = resolve }) }
 }
 
-test('the list the page carries names its authors from the start, without asking the server', () => {
-  const fetched = heldFetch()
-  try {
-    const { panel: shown } = panel({ suggestions: [listed(PIOTR, 'Piotr Provider', '#00677d')], may_decide: true })
-    assert.deepEqual(shown.author(PIOTR, null), { name: 'Piotr Provider', color: '#00677d' })
-    assert.equal(shown.items.length, 1)
-    assert.equal(shown.loaded, true)
-    assert.equal(fetched.requests.length, 0)
-  } finally {
-    fetched.restore()
-  }
-})
+test('the list the page carries names its authors from the start, without asking the server', () => withHeldFetch(async (fetched) => {
+  const { panel: shown } = panel({ suggestions: [listed(PIOTR, 'Piotr Provider', '#00677d')], may_decide: true })
+  assert.deepEqual(shown.author(PIOTR, null), { name: 'Piotr Provider', color: '#00677d' })
+  assert.equal(shown.items.length, 1)
+  assert.equal(shown.loaded, true)
+  assert.equal(fetched.requests.length, 0)
+}))
 
-test('an author first seen in a mark is unnamed, asked of the server at once and once, then named', async () => {
-  const fetched = heldFetch()
-  try {
-    const { panel: shown, nextRedraw } = panel({ suggestions: [], may_decide: true })
-    // Unnamed (the marks then say what the suggestion is, not who made it), never misnamed.
-    assert.equal(shown.author(SAM, null), null)
-    // Asked at once (not after the list's refresh delay), and only once however often it is drawn.
-    assert.equal(fetched.requests.length, 1)
-    assert.equal(shown.author(SAM, null), null)
-    assert.equal(fetched.requests.length, 1)
-    const redraw = nextRedraw()
-    fetched.requests[0].answer({ suggestions: [listed(SAM, 'Sam Second', '#8a3ffc')], may_decide: true })
-    await redraw
-    assert.deepEqual(shown.author(SAM, null), { name: 'Sam Second', color: '#8a3ffc' })
-    // The person at the page is known without asking.
-    assert.deepEqual(shown.author(99, { name: 'Me', color: '#123456' }), { name: 'Me', color: '#123456' })
-    assert.equal(fetched.requests.length, 1)
-  } finally {
-    fetched.restore()
-  }
-})
+test('an author first seen in a mark is unnamed, asked of the server at once and once, then named', () => withHeldFetch(async (fetched) => {
+  const { panel: shown, nextRedraw } = panel({ suggestions: [], may_decide: true })
+  // Unnamed (the marks then say what the suggestion is, not who made it), never misnamed.
+  assert.equal(shown.author(SAM, null), null)
+  // Asked at once (not after the list's refresh delay), and only once however often it is drawn.
+  assert.equal(fetched.requests.length, 1)
+  assert.equal(shown.author(SAM, null), null)
+  assert.equal(fetched.requests.length, 1)
+  const redraw = nextRedraw()
+  fetched.requests[0].answer({ suggestions: [listed(SAM, 'Sam Second', '#8a3ffc')], may_decide: true })
+  await redraw
+  assert.deepEqual(shown.author(SAM, null), { name: 'Sam Second', color: '#8a3ffc' })
+  // The person at the page is known without asking.
+  assert.deepEqual(shown.author(99, { name: 'Me', color: '#123456' }), { name: 'Me', color: '#123456' })
+  assert.equal(fetched.requests.length, 1)
+}))
 
-test('an older answer arriving after a newer one is not shown', async () => {
-  const fetched = heldFetch()
-  try {
-    const { panel: shown, nextRedraw } = panel({ suggestions: [], may_decide: true })
-    const older = shown.load()
-    const newer = shown.load()
-    const redraw = nextRedraw()
-    fetched.requests[1].answer({ suggestions: [listed(SAM, 'Sam Second', '#8a3ffc')], may_decide: true })
-    await redraw
-    fetched.requests[0].answer({ suggestions: [], may_decide: true })
-    await Promise.all([older, newer])
-    assert.deepEqual(shown.items.map((item) => item.by), [SAM])
-  } finally {
-    fetched.restore()
-  }
-})
+test('an older answer arriving after a newer one is not shown', () => withHeldFetch(async (fetched) => {
+  const { panel: shown, nextRedraw } = panel({ suggestions: [], may_decide: true })
+  const older = shown.load()
+  const newer = shown.load()
+  const redraw = nextRedraw()
+  fetched.requests[1].answer({ suggestions: [listed(SAM, 'Sam Second', '#8a3ffc')], may_decide: true })
+  await redraw
+  fetched.requests[0].answer({ suggestions: [], may_decide: true })
+  await Promise.all([older, newer])
+  assert.deepEqual(shown.items.map((item) => item.by), [SAM])
+}))
 
-test('once this page\'s edits are all stored, the list is read again (a read while they travelled may miss some)', () => {
-  const fetched = heldFetch()
+test('once this page\'s edits are all stored, the list is read again (a read while they travelled may miss some)', () => withHeldFetch((fetched) => {
   mock.timers.enable({ apis: ['setTimeout'] })
   try {
     const { panel: shown } = panel({ suggestions: [], may_decide: true })
@@ -98,6 +96,5 @@ test('once this page\'s edits are all stored, the list is read again (a read whi
     assert.equal(fetched.requests[0].url, '/codes/c/clauses/u/suggestions')
   } finally {
     mock.timers.reset()
-    fetched.restore()
   }
-})
+}))
