@@ -98,3 +98,23 @@ test('once this page\'s edits are all stored, the list is read again (a read whi
     mock.timers.reset()
   }
 }))
+
+test('marks naming many unknown authors are looked up one request at a time, not one request each', () => withHeldFetch(async (fetched) => {
+  const { panel: shown, nextRedraw } = panel({ suggestions: [], may_decide: true })
+  for (let by = 1000; by < 1500; by++) assert.equal(shown.author(by, null), null)
+  assert.equal(fetched.requests.length, 1, 'one look-up in flight for the first unknown author')
+  let redraw = nextRedraw()
+  fetched.requests[0].answer({ suggestions: [listed(1000, 'First Author', '#8a3ffc')], may_decide: true })
+  await redraw
+  // The 499 authors first seen while it travelled are asked by one more request, not 499.
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(fetched.requests.length, 2)
+  redraw = nextRedraw()
+  fetched.requests[1].answer({ suggestions: [listed(1001, 'Second Author', '#00677d')], may_decide: true })
+  await redraw
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(fetched.requests.length, 2, 'nothing is asked twice')
+  assert.deepEqual(shown.author(1001, null), { name: 'Second Author', color: '#00677d' })
+  assert.equal(shown.author(1499, null), null)
+  assert.equal(fetched.requests.length, 2)
+}))

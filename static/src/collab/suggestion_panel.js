@@ -47,6 +47,9 @@ export class SuggestionPanel {
     this.authors = new Map()
     /** Authors asked of the server because a mark named them first: each is asked once. */
     this.asked = new Set()
+    /** A look-up is on its way; another is owed once it is answered. */
+    this.lookingUp = false
+    this.lookUpAgain = false
     /** List requests sent, and the latest of them whose answer is shown. */
     this.requests = 0
     this.answered = 0
@@ -94,12 +97,29 @@ export class SuggestionPanel {
     return null
   }
 
-  /** @param {number} by an author a mark names and the list does not */
+  /**
+   * Ask the server for an author a mark names and the list does not. One look-up is in flight
+   * at a time: the authors first seen while it travels are asked together by the next one.
+   * (A text whose marks named thousands of unknown authors used to send a request for each.)
+   *
+   * @param {number} by
+   */
   lookUp (by) {
     if (!this.url || this.asked.has(by)) return
     this.asked.add(by)
+    this.lookUpAgain = true
+    if (!this.lookingUp) this.lookUpOwed()
+  }
+
+  /** Read the list until no author first seen during a read is left unasked. */
+  async lookUpOwed () {
+    this.lookingUp = true
     if (this.timer !== null) { clearTimeout(this.timer); this.timer = null }
-    this.load()
+    while (this.lookUpAgain) {
+      this.lookUpAgain = false
+      await this.load()
+    }
+    this.lookingUp = false
   }
 
   /** @param {boolean} on */
