@@ -595,6 +595,10 @@ _SUGGESTION_KEYS = (SUGGEST_INSERT, SUGGEST_DELETE)
 #: Longest suggestion id accepted from a suggester.
 MAX_SUGGESTION_ID = 64
 #: What a suggestion id may be: the routes that decide suggestions take these and nothing else.
+# The largest id an account can have (a 32-bit integer column on PostgreSQL): a mark naming a
+# larger one names nobody. Looking such a number up made the suggestion list fail (SQLite cannot
+# bind an integer over 64 bits, PostgreSQL refuses one over 32).
+MAX_ACCOUNT_ID = 2**31 - 1
 SUGGESTION_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_SUGGESTION_ID}}}")
 # Inserting with these attributes stops text typed next to a suggestion from inheriting it
 # (Yjs and Yrs give an insertion the formatting of the character before it).
@@ -644,7 +648,7 @@ def _mark(value: Any) -> SuggestionMark | None:
     mark_id, by = value.get("id"), value.get("by")
     if not isinstance(mark_id, str) or not SUGGESTION_ID.fullmatch(mark_id):
         return None
-    if isinstance(by, bool) or not isinstance(by, int | float) or by != int(by) or by < 0:
+    if isinstance(by, bool) or not isinstance(by, int | float) or not 0 <= by <= MAX_ACCOUNT_ID or by != int(by):
         return None
     return SuggestionMark(mark_id, int(by))
 

@@ -29,6 +29,8 @@ from codedraft.extensions import db
 ORIGIN = "suggestion"
 ORIGIN_REJECTED = "suggestion-rejected"
 ORIGIN_SUGGESTED = "suggested"
+#: Accounts looked up by one query when naming the authors of a clause's suggestions.
+AUTHORS_PER_QUERY = 500
 #: The colour of a suggestion whose mark names no account (a neutral grey, also the editor's).
 UNKNOWN_AUTHOR_COLOUR = "#767676"
 #: Most ids one request may decide (an "accept all" of a long clause stays well below).
@@ -91,8 +93,12 @@ def with_authors(suggestions: list[Suggestion]) -> list[PendingSuggestion]:
     """Each suggestion with its author's name and colour, read from the accounts (never from
     the text, where a suggester could have written anything). A mark naming no account (only a
     writer's browser could have made one) is credited to "Someone", in the reader's language."""
-    ids = {s.by for s in suggestions}
-    people = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    ids = sorted({s.by for s in suggestions})
+    people: dict[int, User] = {}
+    # In slices: a text can name more authors than a query may bind parameters (SQLite: 32,766).
+    for first in range(0, len(ids), AUTHORS_PER_QUERY):
+        chunk = ids[first:first + AUTHORS_PER_QUERY]
+        people.update((user.id, user) for user in db.session.scalars(select(User).where(User.id.in_(chunk))))
     return [PendingSuggestion(s, people[s.by].name if s.by in people else _("Someone"),
                               people[s.by].colour if s.by in people else UNKNOWN_AUTHOR_COLOUR)
             for s in suggestions]

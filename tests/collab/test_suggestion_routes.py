@@ -265,3 +265,35 @@ def test_the_suggestion_controls_speak_polish(setting):
     assert "Proponowanie" in page and "Propozycje zmian" in page  # the mode switch and the list
     assert 'data-suggest-only="true"' in page
     assert "Przyjmij wszystkie" in page and "Propozycja wstawienia: %(name)s" in page  # the scripts' words
+
+
+def test_marks_naming_out_of_range_or_thousands_of_authors_list_without_failing(setting):
+    """A writer's browser may put any number in a mark. A number no account can have names
+    nobody (it used to reach the database, which cannot bind it: a 500), and a text naming more
+    authors than one query may bind is looked up in slices."""
+    from pycrdt import Doc, Text
+
+    from codedraft.collab.core import SUGGEST_INSERT, sync_update_message
+
+    store = store_for(setting.app)
+    opened = store.open(db.session.get(Clause, setting.clause.id))
+    peer: Doc[Text] = Doc()
+    body = peer.get("body", type=Text)
+    peer.apply_update(opened.doc.encode_state())
+    before = peer.get_state()
+    reviewer = setting.people["reviewer"].id
+    named = [reviewer, 2**31, 2**40, 1e300, float("inf"), float("nan"), -3] + list(range(10_000, 10_700))
+    with peer.transaction():
+        for index, by in enumerate(named):
+            body.insert(0, "x", {SUGGEST_INSERT: {"id": f"m{index}", "by": by}})
+    store.receive(opened, sync_update_message(peer.get_update(before)), user_id=setting.people["chair"].id,
+                  may_write=True)
+    chair = setting.client("chair")
+    answer = chair.get(setting.url())
+    assert answer.status_code == 200
+    authors = {item["by"]: item["author"] for item in answer.json["suggestions"]}
+    assert authors[reviewer] == setting.people["reviewer"].name
+    assert authors[10_699] == "Someone"
+    assert all(0 <= by <= 2**31 - 1 for by in authors), "a number no account can have names nobody"
+    page = chair.get(f"/codes/{setting.code.slug}/clauses/{setting.clause.uid}")
+    assert page.status_code == 200
