@@ -58,24 +58,24 @@ def editor_panel(code: Code, clause: Clause, viewer: User) -> ClausePanel | None
     if not policy.can_view_clause(viewer, clause):
         return None
     allow_editor_styles()  # remote cursors are coloured with style attributes (see the CSP)
+    carried = _suggestions_json(clause, viewer)  # with the viewer's rights on suggestions
+    sees_history = can_see_live_history(viewer, clause)
     return ClausePanel(
         template="collab/editor_panel.html",
         context={
             "clause_uid": clause.uid,
             "readonly": not policy.can_edit_clause(viewer, clause),
-            "may_suggest": policy.can_suggest_on_clause(viewer, clause),
-            "may_decide": policy.can_decide_suggestions(viewer, clause),
+            "may_suggest": carried["may_suggest"],
+            "may_decide": carried["may_decide"],
             "suggestions_url": url_for("collab.suggestions_json", slug=code.slug, uid=clause.uid),
-            "suggestions": _suggestions_json(clause, viewer),
+            "suggestions": carried,
             "user_id": viewer.id,
             "user_name": viewer.name,
             "user_color": viewer.colour,
             "preview_url": url_for("codes.preview"),
             "preview_html": render_markdown(clause.body),
-            "history_url": url_for("collab.history_page", slug=code.slug, uid=clause.uid)
-            if can_see_live_history(viewer, clause) else "",
-            "authors_url": url_for("collab.blame_json", slug=code.slug, uid=clause.uid)
-            if can_see_live_history(viewer, clause) else "",
+            "history_url": url_for("collab.history_page", slug=code.slug, uid=clause.uid) if sees_history else "",
+            "authors_url": url_for("collab.blame_json", slug=code.slug, uid=clause.uid) if sees_history else "",
         },
         region="main",
         order=10,

@@ -42,6 +42,7 @@ import {
 } from './collab/toolbar.js'
 import { acceptedRangesToEditor, acceptedText, refreshSuggestions, spansOf, suggestions } from './collab/suggest.js'
 import { SuggestionPanel } from './collab/suggestion_panel.js'
+import { jsonBlock } from './page_data.js'
 
 /** Saving/Saved flips on every keystroke; wait this long before showing it, so it does not flicker. */
 const STATUS_SETTLE_MS = 400
@@ -86,22 +87,7 @@ function readConfig (host, preview) {
     suggestOnly: host.dataset.suggestOnly === 'true',
     mayDecide: host.dataset.mayDecide === 'true',
     suggestionsUrl: host.dataset.suggestionsUrl || '',
-    suggestions: jsonBlock(host.ownerDocument, 'suggestion-data')
-  }
-}
-
-/**
- * @param {Document} doc
- * @param {string} id
- * @returns {any} the JSON in <script type="application/json" id="...">, or null
- */
-function jsonBlock (doc, id) {
-  const block = doc.getElementById(id)
-  if (!block || !block.textContent) return null
-  try {
-    return JSON.parse(block.textContent)
-  } catch {
-    return null // a broken block: the list is fetched as it would be without one
+    suggestions: jsonBlock('suggestion-data', host.ownerDocument)
   }
 }
 

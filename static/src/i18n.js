@@ -9,6 +9,8 @@
  * Placeholders are written as in Python: "%(name)s".
  */
 
+import { jsonBlock } from './page_data.js'
+
 /** @typedef {{language: string, messages: Record<string, string>, plurals: Record<string, Record<string, string>>}} Catalogue */
 
 /** @type {Catalogue | null} */
@@ -17,15 +19,8 @@ let loaded = null
 /** @returns {Catalogue} */
 function catalogue () {
   if (loaded) return loaded
-  loaded = { language: 'en', messages: {}, plurals: {} }
-  const block = typeof document !== 'undefined' ? document.getElementById('script-messages') : null
-  if (block && block.textContent) {
-    try {
-      loaded = { ...loaded, ...JSON.parse(block.textContent) }
-    } catch {
-      // A broken block leaves the English text: better than no text.
-    }
-  }
+  // Without the block, or with a broken one, the English text: better than no text.
+  loaded = { language: 'en', messages: {}, plurals: {}, ...jsonBlock('script-messages') }
   return loaded
 }
 
