@@ -236,7 +236,7 @@ class CollabNamespace(Namespace):
             raise ConnectionRefusedError(said_in("Sign in to edit clauses.", None))
         user = login.user
         self.connections[request.sid] = Connection(user_id=login.user_id, login_session_id=login.id,
-                                                   identity=Identity(user.name, user.colour),
+                                                   identity=Identity(user.name, user.colour, user.id),
                                                    nodelay=_set_nodelay_from_environ(request.environ),
                                                    language=str(get_locale() or "en"))
         join_room(login_room(login.id))
@@ -279,7 +279,7 @@ class CollabNamespace(Namespace):
         readonly = not policy.can_edit_clause(user, clause)
         suggest_only = readonly and policy.can_suggest_on_clause(user, clause)
         name, colour = user.name, user.colour
-        connection.identity = Identity(name, colour)
+        connection.identity = Identity(name, colour, user.id)
         # Never wait on the store (which may load the clause) while holding a pooled connection.
         db.session.close()
         opened = self.store.open(clause, compact=False)

@@ -38,14 +38,20 @@ class Identity:
 
     name: str
     colour: str
+    #: The account's id, which suggestion marks name too: a peer's editor names a new suggester
+    #: from "Here now" at once, and folds one person's tabs into one entry there.
+    account: int | None = None
 
     def __post_init__(self) -> None:
         if not COLOUR.match(self.colour):
             raise ValueError(f"presence colour {self.colour!r} is not #rrggbb")
 
-    def as_user_field(self) -> dict[str, str]:
+    def as_user_field(self) -> dict[str, Any]:
         # colorLight is the selection background y-codemirror.next paints: the colour at 20%.
-        return {"name": self.name[:_MAX_NAME], "color": self.colour, "colorLight": f"{self.colour}33"}
+        field: dict[str, Any] = {"name": self.name[:_MAX_NAME], "color": self.colour, "colorLight": f"{self.colour}33"}
+        if self.account is not None:
+            field["id"] = self.account
+        return field
 
 
 class ClaimBook(Protocol):

@@ -33,7 +33,7 @@ import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 
 import { ClauseProvider, DEFAULT_RESYNC_INTERVAL_MS, STATUS } from './collab/provider.js'
 import { describeStatus } from './collab/status.js'
-import { participants, safeColor } from './collab/presence.js'
+import { participants, presentAuthor, safeColor } from './collab/presence.js'
 import { createPreviewer } from './collab/preview.js'
 import { forgetOffline, guardUnsavedEdits, restoreOffline } from './collab/offline.js'
 import { gettext } from './i18n.js'
@@ -125,6 +125,22 @@ function editability (readonly) {
  */
 function clauseMarkdown () {
   return new LanguageSupport(markdownLanguage, [Prec.high(keymap.of(markdownKeymap)), pasteURLAsLink])
+}
+
+/**
+ * This editor's own presence: the server stamps its own name, colour and account id over it
+ * before anyone else sees it, but with the id here already this page folds its user's other tabs
+ * into one "Here now" entry.
+ *
+ * @param {string} name
+ * @param {string} color
+ * @param {number} id -1 when the page does not say
+ */
+function localUser (name, color, id) {
+  /** @type {{name: string, color: string, colorLight: string, id?: number}} */
+  const user = { name, color, colorLight: `${color}33` }
+  if (id >= 0) user.id = id
+  return user
 }
 
 /**
@@ -302,7 +318,7 @@ function sessionPanel (config, ytext) {
 function openSession ({ host, config, socket, statusEl, presenceList, previewEl }, notice, onStale, ydoc, persistence) {
   const ytext = ydoc.getText('body')
   const awareness = new Awareness(ydoc)
-  awareness.setLocalStateField('user', { name: config.userName, color: config.userColor, colorLight: `${config.userColor}33` })
+  awareness.setLocalStateField('user', localUser(config.userName, config.userColor, config.userId))
   // The periodic step 1 brings edits whose broadcast between server processes was lost (issue 7).
   const provider = new ClauseProvider(socket, config.clauseUid, ydoc, {
     awareness, unloadTarget: window, resyncInterval: DEFAULT_RESYNC_INTERVAL_MS
@@ -356,7 +372,9 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
         suggestions({
           mode: modeOf,
           userId: () => userId,
-          author: (by) => panel.author(by, by === userId ? { name: config.userName, color: config.userColor } : null)
+          author: (by) => panel.author(by, by === userId
+            ? { name: config.userName, color: config.userColor }
+            : presentAuthor(awareness.getStates(), by))
         }, {
           mayAccept: () => panel.mayDecide,
           mayReject: (_id, by) => panel.mayDecide || by === userId,
@@ -382,7 +400,7 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     if (user && user.name) {
       // The server's idea of who we are wins over the page's.
       const color = safeColor(user.color || config.userColor)
-      awareness.setLocalStateField('user', { name: user.name, color, colorLight: `${color}33` })
+      awareness.setLocalStateField('user', localUser(user.name, color, userId))
     }
     applyEditability()
   })

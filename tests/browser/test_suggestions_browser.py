@@ -247,13 +247,49 @@ def test_a_pending_suggestion_is_named_from_the_first_paint(chromium, live_proce
     held.release()
 
 
-def test_a_live_suggestion_by_someone_new_is_unnamed_until_known_never_misnamed(chromium, live_process):
-    """A suggestion arriving live from someone the chair's page has not met yet is shown unnamed
-    while the list (which names its author) is held, and named once it is answered."""
+def test_a_live_suggestion_by_someone_present_is_named_at_once(chromium, live_process):
+    """A suggestion arriving live from someone the chair's page has not met in the list but who is
+    here ("Here now") is named from their presence at once, while every request for the list is
+    held: the server stamps presence with the account's id, name and colour."""
     seeded = seed_database(live_process)
     live_process.start()
     chair, held = open_holding_the_list(chromium, live_process, seeded, "chair@example.test")
     reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
+    wait_until(chair, "[...document.querySelectorAll('#presence-list .presence-name')]"
+                      ".some(e => e.textContent === 'Rita Reviewer')")
+    place(reviewer, position(reviewer, "model card"))
+    reviewer.keyboard.type("detailed ", delay=20)
+    wait_saved(reviewer)
+
+    wait_until(chair, "[...document.querySelectorAll('#clause-editor .cm-suggestion-insert')]"
+                      ".map(e => e.textContent).join('') === 'detailed '")
+    wait_held(chair, held)
+    mark = chair.locator("#clause-editor .cm-suggestion-insert").first
+    assert mark.get_attribute("title") == "Suggested insertion by Rita Reviewer"
+    assert mark.get_attribute("data-author-known") == "true"
+    place(chair, position(chair, "detailed") + 2)
+    chair.locator(".cm-suggestion-actions").wait_for()
+    assert chair.locator(".cm-suggestion-who").text_content() == "Insertion by Rita Reviewer"
+    seen = labels_seen(chair)
+    assert seen and all("Rita Reviewer" in label for label in seen if not label.startswith("list:")), seen
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chair.screenshot(path=str(SHOTS / "chair-names-present-suggester.png"), full_page=True)
+    held.release()
+
+
+def test_a_live_suggestion_by_someone_absent_is_unnamed_until_known_never_misnamed(chromium, live_process):
+    """A suggestion arriving live from someone the chair's page has met neither in the list nor
+    in presence (the reviewer's editor withdrew its presence) is shown unnamed while the list
+    (which names its author) is held, and named once it is answered."""
+    seeded = seed_database(live_process)
+    live_process.start()
+    chair, held = open_holding_the_list(chromium, live_process, seeded, "chair@example.test")
+    reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
+    wait_until(chair, "[...document.querySelectorAll('#presence-list .presence-name')]"
+                      ".some(e => e.textContent === 'Rita Reviewer')")
+    reviewer.evaluate("window.codedraftEditor.current().awareness.setLocalState(null)")
+    wait_until(chair, "![...document.querySelectorAll('#presence-list .presence-name')]"
+                      ".some(e => e.textContent === 'Rita Reviewer')")
     place(reviewer, position(reviewer, "model card"))
     reviewer.keyboard.type("detailed ", delay=20)
     wait_saved(reviewer)
@@ -278,3 +314,24 @@ def test_a_live_suggestion_by_someone_new_is_unnamed_until_known_never_misnamed(
     assert not [label for label in seen if "Someone" in label], seen
     unnamed = {label for label in seen if "Rita Reviewer" not in label}
     assert unnamed <= {"mark: Suggested insertion", "popover: Insertion"}, seen
+
+
+def test_one_person_in_two_tabs_is_one_entry_under_here_now(chromium, live_process):
+    """The chair opens the clause in two tabs of one browser: each tab lists her once, as
+    herself; the reviewer's page lists her once too."""
+    seeded = seed_database(live_process)
+    live_process.start()
+    first = open_editor(chromium, live_process, seeded, "chair@example.test")
+    second = first.context.new_page()
+    second.goto(f"{live_process.base}/codes/{seeded['slug']}/clauses/{seeded['uid']}")
+    second.wait_for_selector('#clause-editor[data-editable="true"]', timeout=15_000)
+    reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
+    names = "[...document.querySelectorAll('#presence-list .presence-name')].map(e => e.textContent).join('|')"
+    # Both of the chair's tabs are here (each has had the other's presence) before it is read.
+    wait_until(reviewer, "window.codedraftEditor.current().awareness.getStates().size === 3")
+    for tab in (first, second):
+        wait_until(tab, "window.codedraftEditor.current().awareness.getStates().size === 3")
+        wait_until(tab, f"{names} === 'Chloe Chair (you)|Rita Reviewer'")
+    wait_until(reviewer, f"{names} === 'Rita Reviewer (you)|Chloe Chair'")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    reviewer.screenshot(path=str(SHOTS / "reviewer-here-now-two-tabs.png"), full_page=True)

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { describeStatus } from '../../static/src/collab/status.js'
-import { FALLBACK_COLOR, participants, safeColor, safeRemoteState } from '../../static/src/collab/presence.js'
+import { FALLBACK_COLOR, participants, presentAuthor, safeColor, safeRemoteState } from '../../static/src/collab/presence.js'
 
 test('the status line reads Saved / Saving… / Offline — N changes pending / Read-only', () => {
   assert.deepEqual(describeStatus({ status: 'synced', pending: 0 }), { text: 'Saved', state: 'saved' })
@@ -52,4 +52,40 @@ test('a remote awareness state keeps only a checked user and a well-shaped curso
     { user: { name: 'Ana', color: '#0b57d0', colorLight: '#0b57d033' } })
   assert.equal(safeRemoteState(null), null)
   assert.equal(safeRemoteState('text'), null)
+})
+
+test('one person open in several tabs is one participant; states without an account id stay one each', () => {
+  const states = new Map([
+    [11, { user: { name: 'Chiara Chair', color: '#aa0000', id: 2 } }],
+    [12, { user: { name: 'Chiara Chair', color: '#aa0000', id: 2 } }],
+    [13, { user: { name: 'Olga Office', color: '#0000aa', id: 1 } }],
+    [20, { user: { name: 'Olga Office', color: '#0000aa', id: 1 } }],
+    [30, { user: { name: 'Legacy', color: '#00aa00' } }],
+    [31, { user: { name: 'Legacy', color: '#00aa00', id: 'x' } }]
+  ])
+  const list = participants(states, 20)
+  assert.deepEqual(list.map((p) => [p.name, p.clientId, p.isSelf, p.tabs, p.account]), [
+    ['Olga Office', 20, true, 2, 1],
+    ['Chiara Chair', 11, false, 2, 2],
+    ['Legacy', 30, false, 1, null],
+    ['Legacy', 31, false, 1, null]
+  ])
+})
+
+test('a suggester present in the clause is named from presence; an absent one is not guessed', () => {
+  const states = new Map([
+    [5, { user: { name: '  Piotr Provider ', color: '#123abc', id: 7 } }],
+    [6, { user: { name: 'No id', color: '#123abc' } }]
+  ])
+  assert.deepEqual(presentAuthor(states, 7), { name: 'Piotr Provider', color: '#123abc' })
+  assert.equal(presentAuthor(states, 8), null)
+  assert.equal(presentAuthor(new Map(), 7), null)
+})
+
+test('a remote state keeps an account id only if it is one the server could have stamped', () => {
+  assert.deepEqual(safeRemoteState({ user: { name: 'Ana', color: '#0b57d0', id: 42 } }),
+    { user: { name: 'Ana', color: '#0b57d0', colorLight: '#0b57d033', id: 42 } })
+  for (const bad of [-1, 2 ** 31, 1.5, NaN, Infinity, '42', null, { valueOf: () => 1 }, [1]]) {
+    assert.equal('id' in safeRemoteState({ user: { name: 'Ana', color: '#0b57d0', id: bad } }).user, false, String(bad))
+  }
 })

@@ -165,13 +165,16 @@ def test_security_case_34_presence_is_the_account_s_own(app, stage):  # noqa: F8
     before = len(chair.awareness)
 
     answer = reviewer.call("y", {"clause": stage.clause.uid, "msg": _awareness(
-        101, {"user": HOSTILE_USER, "cursor": CURSOR, "extra": {"anything": [1, 2, 3]}}, clock=2)})
+        101, {"user": {**HOSTILE_USER, "id": stage.people["chair"].id}, "cursor": CURSOR,
+              "extra": {"anything": [1, 2, 3]}}, clock=2)})
     assert answer["ok"] is True
     wait_for(lambda: len(chair.awareness) > before, message="the stamped presence")
     seen = _states(chair.awareness[-1])[101]
     reviewer_account = db.session.get(User, stage.people["reviewer"].id)
+    # The account id is the server's word too: the chair's id claimed by the reviewer is replaced.
     assert seen == {"user": {"name": "Reviewer", "color": reviewer_account.colour,
-                             "colorLight": reviewer_account.colour + "33"}, "cursor": CURSOR}
+                             "colorLight": reviewer_account.colour + "33", "id": reviewer_account.id},
+                    "cursor": CURSOR}
 
     # Someone else's presence can be neither overwritten nor removed.
     for hijack in (_awareness(202, {"user": HOSTILE_USER}, clock=9), _awareness(202, None, clock=9)):

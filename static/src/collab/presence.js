@@ -6,6 +6,8 @@
 export const FALLBACK_COLOR = '#6b7280'
 
 const HEX_COLOR = /^#[0-9a-fA-F]{6}$/
+/** The largest account id there can be (codedraft.collab.core.MAX_ACCOUNT_ID). */
+const MAX_ACCOUNT_ID = 2 ** 31 - 1
 
 /**
  * A colour that is safe to put into a style: a #rrggbb hex value, else the fallback.
@@ -20,37 +22,80 @@ export function safeColor (color) {
 }
 
 /**
+ * An account id as the server stamps it into presence (`user.id`), or null for anything else.
+ *
+ * @param {unknown} value
+ * @returns {number | null}
+ */
+export function accountId (value) {
+  return Number.isInteger(value) && /** @type {number} */ (value) >= 0 && /** @type {number} */ (value) <= MAX_ACCOUNT_ID
+    ? /** @type {number} */ (value)
+    : null
+}
+
+/**
  * @typedef {object} Participant
  * @property {number} clientId
+ * @property {number | null} account the account's id, when the state carries one
  * @property {string} name
  * @property {string} color a safe hex colour
  * @property {boolean} isSelf
+ * @property {number} tabs how many of the person's editors (tabs, windows) are here
  */
 
 /**
- * The participants to list, one per awareness state that carries a user; yourself first,
- * then the others by name. Names are trimmed and capped at 80 characters.
+ * The participants to list: one per person, yourself first, then the others by name. States
+ * with the same account id are one person open in several tabs (the entry counts them); states
+ * without an id are listed one each. States without a user are skipped. Names are trimmed and
+ * capped at 80 characters.
  *
  * @param {Map<number, any>} states awareness.getStates()
  * @param {number} selfId awareness.clientID
  * @returns {Participant[]}
  */
 export function participants (states, selfId) {
-  /** @type {Participant[]} */
-  const list = []
+  /** @type {Map<string, Participant>} */
+  const people = new Map()
   for (const [clientId, state] of states) {
     const user = state && typeof state === 'object' ? state.user : null
     if (!user || typeof user !== 'object') continue
+    const account = accountId(user.id)
+    const key = account === null ? `client:${clientId}` : `account:${account}`
+    const isSelf = clientId === selfId
+    const known = people.get(key)
+    if (known) {
+      known.tabs += 1
+      if (isSelf) Object.assign(known, { clientId, isSelf })
+      continue
+    }
     const rawName = typeof user.name === 'string' ? user.name.trim() : ''
-    list.push({
+    people.set(key, {
       clientId,
+      account,
       name: rawName ? rawName.slice(0, 80) : 'Anonymous',
       color: safeColor(user.color),
-      isSelf: clientId === selfId
+      isSelf,
+      tabs: 1
     })
   }
+  const list = [...people.values()]
   list.sort((a, b) => Number(b.isSelf) - Number(a.isSelf) || a.name.localeCompare(b.name) || a.clientId - b.clientId)
   return list
+}
+
+/**
+ * The name and colour "Here now" shows for account `by`, if one of its editors is present: the
+ * server stamps both from the account, so a suggestion by someone new is named at once.
+ *
+ * @param {Map<number, any>} states awareness.getStates()
+ * @param {number} by an account id, as a suggestion mark names it
+ * @returns {{name: string, color: string} | null}
+ */
+export function presentAuthor (states, by) {
+  for (const person of participants(states, -1)) {
+    if (person.account === by) return { name: person.name, color: person.color }
+  }
+  return null
 }
 
 /**
@@ -69,6 +114,8 @@ export function safeRemoteState (state) {
   const color = safeColor(user.color)
   /** @type {any} */
   const safe = { user: { name: name || 'Anonymous', color, colorLight: `${color}33` } }
+  const account = accountId(user.id)
+  if (account !== null) safe.user.id = account
   const cursor = state.cursor
   if (cursor && typeof cursor === 'object' && isPlainObject(cursor.anchor) && isPlainObject(cursor.head)) {
     safe.cursor = { anchor: cursor.anchor, head: cursor.head }
