@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 SECRET = $$(cat instance/secret_key)
-# Debian packages the tests drive: the browser, and the document tools that check exports.
-DEBIAN_PACKAGES := chromium libreoffice-writer-nogui poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
-# Debian packages only the benchmarks need, so `make test` does not install them: nginx for
-# `bench/public_bench.py --proxy nginx` (deploy/nginx.conf's cache in front of the server).
-BENCH_DEBIAN_PACKAGES := nginx-light
+# Debian packages the tests drive: the browser, the document tools that check exports, and nginx
+# (deploy/nginx.conf in front of two processes, routing by clause; also the public pages' cache in
+# `bench/public_bench.py --proxy nginx`).
+DEBIAN_PACKAGES := chromium libreoffice-writer-nogui poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+	nginx-light
 
-.PHONY: run run-scaled test setup python-deps assets translations system-deps bench-system-deps migrate seed lint \
+.PHONY: run run-scaled test setup python-deps assets translations system-deps migrate seed lint \
 	test-python test-js bench clean lock
 
 run: setup instance/secret_key migrate seed
@@ -71,13 +71,9 @@ install_missing = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || m
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 system-deps: .system-deps
-.system-deps:
+# Again whenever this file changes (a package added to the list): only missing ones are installed.
+.system-deps: Makefile
 	@$(call install_missing,$(DEBIAN_PACKAGES))
-	touch $@
-
-bench-system-deps: .bench-system-deps
-.bench-system-deps:
-	@$(call install_missing,$(BENCH_DEBIAN_PACKAGES))
 	touch $@
 
 test: setup system-deps lint test-python test-js
@@ -96,11 +92,11 @@ test-js:
 
 # Each benchmark writes bench/results/<name>.json; run one with e.g. `make bench BENCHES=export_bench`.
 BENCHES ?= export_bench feedback_bench feedback_rounds_bench search_bench realtime_bench realtime_scaled public_bench
-bench: setup system-deps bench-system-deps
+bench: setup system-deps
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^codedraft' > requirements.lock
 
 clean:
-	rm -rf $(VENV) node_modules static/dist .system-deps .bench-system-deps
+	rm -rf $(VENV) node_modules static/dist .system-deps

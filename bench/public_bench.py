@@ -34,7 +34,6 @@ import os
 import platform
 import random
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -49,13 +48,15 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.support.nginx import nginx_binary, start_nginx  # noqa: E402 (after the path above)
+
 # The shared documents beside the project, or beside a parent folder (a worktree sits deeper).
 SHARED = os.environ.get("CODEDRAFT_SHARED_DIR") or next(
     (folder / "shared" for folder in ROOT.parents if (folder / "shared").is_dir()), ROOT.parent / "shared")
 RESULTS = ROOT / "bench" / "results"
 TARGET_P95_MS = 100.0
-NGINX_MISSING = ("nginx is not installed, and --proxy nginx runs it: `make bench` installs it with the benches' "
-                 "other Debian packages, or as root `apt-get install nginx-light`")
+NGINX_MISSING = ("nginx is not installed, and --proxy nginx runs it: `make system-deps` installs it with the "
+                 "tests' other Debian packages, or as root `apt-get install nginx-light`")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -117,39 +118,6 @@ def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
     log = (folder / "server.log").open("ab")
     return subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def nginx_config(folder: Path, listen_port: int, app_port: int) -> Path:
-    """deploy/nginx.conf as this machine can run it: plain HTTP on loopback ports, the cache in
-    ``folder``, one upstream (the bench's server). Everything else is the deployed file."""
-    site = (ROOT / "deploy" / "nginx.conf").read_text()
-    site = site.replace("/var/cache/nginx/codedraft-public", str(folder / "nginx-cache"))
-    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{listen_port};").replace("http2 on;", "")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
-    site = "\n".join(line for line in site.splitlines() if not line.strip().startswith(("ssl_certificate",
-                                                                                        "server 127.0.0.1:5002")))
-    site = site.replace("server 127.0.0.1:5001", f"server 127.0.0.1:{app_port}")
-    main = folder / "nginx.conf"
-    main.write_text(f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
-                    f"error_log {folder / 'nginx.log'};\n"
-                    f"events {{ worker_connections 4096; }}\nhttp {{\naccess_log off;\n{site}\n}}\n")
-    return main
-
-
-def nginx_binary() -> str | None:
-    """Where nginx is; Debian puts it in /usr/sbin, which a user's PATH may lack."""
-    found = shutil.which("nginx") or "/usr/sbin/nginx"
-    return found if os.access(found, os.X_OK) else None
-
-
-def start_nginx(binary: str, folder: Path, listen_port: int, app_port: int) -> subprocess.Popen[bytes]:
-    # nginx's workers run as an unprivileged user: they must reach the cache in the bench's folder.
-    folder.chmod(0o755)
-    (folder / "nginx-cache").mkdir(mode=0o777, exist_ok=True)
-    (folder / "nginx-cache").chmod(0o777)
-    config = nginx_config(folder, listen_port, app_port)
-    return subprocess.Popen([binary, "-c", str(config), "-p", str(folder)], stdout=subprocess.DEVNULL,
-                            stderr=(folder / "nginx.out").open("ab"))
 
 
 class NotServing(RuntimeError):
@@ -309,7 +277,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     pages = {"draft": f"/public/{slug}/drafts/2", "redline": f"/public/{slug}/compare?from=1&to=2"}
     server = start_server(folder, app_port)
-    proxy = start_nginx(nginx, folder, port, app_port) if nginx is not None else None
+    proxy = start_nginx(nginx, folder, port, [app_port]) if nginx is not None else None
     try:
         wait_until_up(f"http://127.0.0.1:{app_port}", server, "the server (gunicorn)", folder / "server.log")
         if proxy is not None:

@@ -186,8 +186,11 @@ def start_group(prepared: dict[str, Any], count: int, route: str = "feed",
     """``count`` gunicorns on the prepared database and the benchmark's (flushed) Redis database.
 
     One process is pinned to CPU 0 as in realtime_bench.py; several are not pinned (2 cores).
-    ``route``: "feed" (the default engine: every process takes any clause, clause feeds in
-    Redis) or "owner" (each clause served by one process, others redirect the join there).
+    ``route``: "clause" (the engine as deployed: clause feeds in Redis, and every connection of a
+    clause on the process a hash of the clause picks, as deploy/nginx.conf routes them), "feed"
+    (the same processes with connections spread over them regardless of clause: connection i on
+    process i mod N) or "owner" (each clause served by one process, others redirect the join
+    there, no clause feeds).
     ``pin_all``: every process on CPU 0, so the Node generator keeps CPU 1 to itself and N
     processes get the same core as one (cost per edit compared like for like).
     """
@@ -211,7 +214,8 @@ def start_group(prepared: dict[str, Any], count: int, route: str = "feed",
         for server in servers:
             server.stop()
         raise
-    return ServerGroup(servers), {"target": "codedraft", "urls": bases, "cookies": cookies}
+    return ServerGroup(servers), {"target": "codedraft", "urls": bases, "cookies": cookies,
+                                  "routeByClause": route == "clause"}
 
 
 def channel_subscribers(database_url: str) -> int | None:
@@ -379,9 +383,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--pin-all", action="store_true",
                         help="pin every server process to CPU 0 (by default only a single process is pinned)")
-    parser.add_argument("--route", choices=["feed", "owner"], default="feed",
-                        help="feed: any process takes any clause (Redis clause feeds, the engine as deployed); "
-                             "owner: each clause on one process, joins elsewhere redirected (measured against it)")
+    parser.add_argument("--route", choices=["clause", "feed", "owner"], default="clause",
+                        help="clause: Redis clause feeds, and each clause's connections on one process chosen by "
+                             "a hash of the clause, as deploy/nginx.conf routes them (as deployed); feed: the same "
+                             "with connections spread regardless of clause; owner: each clause on one process, "
+                             "joins elsewhere redirected, no clause feeds (measured against them)")
     options = parser.parse_args()
     only = set(options.loads.split(",")) if options.loads else None
     counts = [int(n) for n in options.procs.split(",")]

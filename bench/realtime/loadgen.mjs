@@ -7,7 +7,10 @@
  *   node bench/realtime/loadgen.mjs '<json config>'
  *
  * Connection i goes to `urls[i % urls.length]` when `urls` is given (several server processes),
- * otherwise to `url`. A join answered with `redirect` (owner routing) is made again there.
+ * otherwise to `url`; with `routeByClause`, every connection of a clause goes to the process a
+ * hash of the clause picks, as deploy/nginx.conf's `hash $arg_clause` routes browsers (the
+ * clause is in every CodeDraft connection's query, as the browser sends it). A join answered with
+ * `redirect` (owner routing) is made again there.
  *
  * Prints JSON lines on stdout: {"event":"ready"} once every connection is open and measuring
  * starts, {"event":"measured"} (latency mode) when the measured window ends, then
@@ -108,7 +111,7 @@ class Conn {
   async open () {
     if (config.target === 'codedraft') {
       this.socket = io(`${this.url}/collab`, {
-        transports: ['websocket'], forceNew: true, perMessageDeflate: config.deflate === false ? false : undefined, reconnection: false, extraHeaders: { Cookie: this.cookie }
+        transports: ['websocket'], forceNew: true, query: { clause: this.room }, perMessageDeflate: config.deflate === false ? false : undefined, reconnection: false, extraHeaders: { Cookie: this.cookie }
       })
       this.socket.on('y', (data) => {
         if (data.clause !== this.room) return
@@ -184,14 +187,24 @@ function latencyWindows (buckets, measuredMs) {
 
 function cookieFor (i) { return config.cookies ? config.cookies[i % config.cookies.length] : '' }
 
-function urlFor (i) { return config.urls ? config.urls[i % config.urls.length] : config.url }
+/**
+ * Where connection `i`, for clause `room`, goes. By clause: FNV-1a of the uid picks the process;
+ * not nginx's own hash, but the same property (one process for all of a clause's connections).
+ */
+function urlFor (i, room) {
+  if (!config.urls) return config.url
+  if (!config.routeByClause) return config.urls[i % config.urls.length]
+  let hash = 0x811c9dc5
+  for (const char of room) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0
+  return config.urls[hash % config.urls.length]
+}
 
 async function openAll (count, roomOf, concurrency = 50) {
   const conns = []
   for (let start = 0; start < count; start += concurrency) {
     const batch = []
     for (let i = start; i < Math.min(count, start + concurrency); i++) {
-      const conn = new Conn(roomOf(i), cookieFor(i), urlFor(i))
+      const conn = new Conn(roomOf(i), cookieFor(i), urlFor(i, roomOf(i)))
       conns.push(conn)
       batch.push(conn.open())
     }
@@ -373,7 +386,7 @@ async function openTimes () {
   let length = 0
   for (const room of config.rooms) {
     const started = now()
-    const conn = new Conn(room, cookieFor(times.length), urlFor(times.length))
+    const conn = new Conn(room, cookieFor(times.length), urlFor(times.length, room))
     const doc = new Y.Doc()
     const done = new Promise((resolve) => {
       conn.onFrame = (frame) => {

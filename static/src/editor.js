@@ -15,7 +15,6 @@
  *   <meta name="csp-nonce" content="...">   optional; only used if the browser lacks adoptedStyleSheets
  */
 import * as Y from 'yjs'
-import { io } from 'socket.io-client'
 import { Awareness } from 'y-protocols/awareness'
 import { Compartment, EditorState, Prec } from '@codemirror/state'
 import {
@@ -41,6 +40,7 @@ import {
   authorshipField, authorshipMarks, insertLink, livePreview, setAuthorship, toggleInline, wireToolbar
 } from './collab/toolbar.js'
 import { acceptedRangesToEditor, acceptedText, refreshSuggestions, spansOf, suggestions } from './collab/suggest.js'
+import { collabSocket } from './collab/socket.js'
 import { SuggestionPanel } from './collab/suggestion_panel.js'
 import { jsonBlock } from './page_data.js'
 
@@ -474,10 +474,11 @@ export function startClauseEditor (doc = document) {
   if (presenceList && !presenceList.hasAttribute('aria-label') && !presenceList.hasAttribute('aria-labelledby')) {
     presenceList.setAttribute('aria-label', gettext('People editing this clause'))
   }
+  const config = readConfig(host, previewEl)
   const parts = {
     host,
-    config: readConfig(host, previewEl),
-    socket: io('/collab', { withCredentials: true }),
+    config,
+    socket: collabSocket(config.clauseUid),
     statusEl: doc.getElementById('collab-status'),
     presenceList,
     previewEl

@@ -9,7 +9,7 @@
  *
  * Expects a `.fb-panel` with data-clause-uid and data-fragment-url holding `[data-fb-threads]`.
  */
-import { io } from 'socket.io-client'
+import { collabSocket } from './collab/socket.js'
 import { gettext } from './i18n.js'
 
 /** Wait this long after an event before re-fetching, so a burst costs one request. */
@@ -240,7 +240,7 @@ function startPanel (panel) {
     })
   }
 
-  const socket = io('/collab', { withCredentials: true })
+  const socket = collabSocket(uid)
   socket.on('connect', () => socket.emit('join', { clause: uid }))
   socket.on('feedback', (/** @type {{clause?: string, kind?: string}} */ data) => {
     if (!data || data.clause !== uid) return

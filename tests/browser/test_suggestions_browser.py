@@ -318,13 +318,19 @@ def test_a_live_suggestion_by_someone_absent_is_unnamed_until_known_never_misnam
 
 def test_one_person_in_two_tabs_is_one_entry_under_here_now(chromium, live_process):
     """The chair opens the clause in two tabs of one browser: each tab lists her once, as
-    herself; the reviewer's page lists her once too."""
+    herself; the reviewer's page lists her once too. (And every request of the page's co-editing
+    connection names the clause, which the proxy routes by: deploy/nginx.conf.)"""
     seeded = seed_database(live_process)
     live_process.start()
     first = open_editor(chromium, live_process, seeded, "chair@example.test")
     second = first.context.new_page()
+    connection_urls: list[str] = []
+    second.on("request", lambda request: connection_urls.append(request.url) if "/socket.io/" in request.url else None)
+    second.on("websocket", lambda websocket: connection_urls.append(websocket.url))
     second.goto(f"{live_process.base}/codes/{seeded['slug']}/clauses/{seeded['uid']}")
     second.wait_for_selector('#clause-editor[data-editable="true"]', timeout=15_000)
+    assert any(url.startswith("ws") for url in connection_urls), connection_urls
+    assert all(f"clause={seeded['uid']}" in url for url in connection_urls), connection_urls
     reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
     names = "[...document.querySelectorAll('#presence-list .presence-name')].map(e => e.textContent).join('|')"
     # Both of the chair's tabs are here (each has had the other's presence) before it is read.
