@@ -3,7 +3,7 @@
 Used by the clause-routing test (tests/scaleout/test_clause_routing.py) and the public pages'
 benchmark (bench/public_bench.py --proxy nginx). The site is the deployed file with only what a
 test machine must change: plain HTTP on a loopback port instead of TLS, the cache in a folder of
-the caller's, the Host header with its port (the proxy's is not 443), and the upstreams'
+the caller's, the static files from this checkout, the Host header with its port (the proxy's is not 443), and the upstreams'
 ``server`` lines pointing at the caller's processes.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+MIME_TYPES = "/etc/nginx/mime.types"  # Debian's nginx package
 # The deployed file's two example processes; every upstream lists them.
 DEPLOYED_SERVERS = ("server 127.0.0.1:5001", "server 127.0.0.1:5002")
 
@@ -40,6 +41,7 @@ def site_config(folder: Path, listen_port: int, app_ports: list[int], log_upstre
         raise ValueError(f"deploy/nginx.conf lists {len(DEPLOYED_SERVERS)} processes; got {len(app_ports)}")
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     site = site.replace("/var/cache/nginx/codedraft-public", str(folder / "nginx-cache"))
+    site = site.replace("/srv/codedraft/static/", f"{ROOT / 'static'}/")
     site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{listen_port};").replace("http2 on;", "")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{_free_port()};")
     # $host drops the port: right on 443, where the browser names none, but here the browser's
@@ -55,7 +57,9 @@ def site_config(folder: Path, listen_port: int, app_ports: list[int], log_upstre
                if log_upstreams else "access_log off;")
     main.write_text(f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
                     f"error_log {folder / 'nginx.log'};\n"
-                    f"events {{ worker_connections 4096; }}\nhttp {{\n{logging}\n{site}\n}}\n")
+                    f"events {{ worker_connections 4096; }}\n"
+                    # What Debian's own nginx.conf gives the site it includes: files' content types.
+                    f"http {{\ninclude {MIME_TYPES};\ndefault_type application/octet-stream;\n{logging}\n{site}\n}}\n")
     return main
 
 
