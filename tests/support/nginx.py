@@ -3,8 +3,8 @@
 Used by the clause-routing test (tests/scaleout/test_clause_routing.py) and the public pages'
 benchmark (bench/public_bench.py --proxy nginx). The site is the deployed file with only what a
 test machine must change: plain HTTP on a loopback port instead of TLS, the cache in a folder of
-the caller's, the static files from this checkout, the Host header with its port (the proxy's is not 443), and the upstreams'
-``server`` lines pointing at the caller's processes.
+the caller's, the static files from this checkout, the Host header with its port (the proxy's
+is not 443), and the upstreams' ``server`` lines pointing at the caller's processes.
 """
 from __future__ import annotations
 
