@@ -306,7 +306,7 @@ export class SuggestionPanel {
     })
     if (!rows.length) {
       const empty = document.createElement('li')
-      empty.className = 'meta'
+      empty.className = 'meta suggestion-none'
       empty.textContent = this.loaded || !this.url ? gettext('No pending suggestions.') : gettext('Loading suggestions…')
       rows.push(empty)
     }
