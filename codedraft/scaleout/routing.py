@@ -4,9 +4,10 @@ The alternative to the clause feed that docs/deploy.md measures (as Etherpad and
 one process per pad): with ``COLLAB_ROUTE_URLS`` (every process's URL, the same list and order
 everywhere) and ``COLLAB_ROUTE_SELF``, a process answers a ``join`` of a clause it does not own
 with ``{ok: false, redirect: <owner's URL>}`` and the client connects there. Only the owner holds
-the clause's document, so no process needs another's edits. It is not the default: a proxy
-would have to route by clause, and server-side edits on other processes would have to be
-forwarded to the owner, which this measurement mode does not do.
+the clause's document, so no process needs another's edits. It is not what is deployed: there
+the clause feeds keep every process able to serve every clause, and deploy/nginx.conf routes
+everything about a clause to one process, which gives the same cost per edit without
+redirects, forwarding or re-homing (docs/deploy.md, "Several processes").
 """
 from __future__ import annotations
 

@@ -372,7 +372,7 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
         suggestions({
           mode: modeOf,
           userId: () => userId,
-          author: (by) => panel.author(by, by === userId
+          author: (by) => panel.author(by, () => by === userId
             ? { name: config.userName, color: config.userColor }
             : presentAuthor(awareness.getStates(), by))
         }, {

@@ -247,24 +247,37 @@ def test_a_pending_suggestion_is_named_from_the_first_paint(chromium, live_proce
     held.release()
 
 
+def chair_holding_the_list_with_reviewer_here(browser: Any, live: LiveProcess,
+                                              seeded: dict[str, Any]) -> tuple[Any, HeldList, Any]:
+    """The chair's page (its list requests held) and the reviewer's, once the chair's "Here now"
+    lists the reviewer."""
+    chair, held = open_holding_the_list(browser, live, seeded, "chair@example.test")
+    reviewer = open_editor(browser, live, seeded, "reviewer@example.test")
+    wait_until(chair, "[...document.querySelectorAll('#presence-list .presence-name')]"
+                      ".some(e => e.textContent === 'Rita Reviewer')")
+    return chair, held, reviewer
+
+
+def suggest_detailed_and_see_it(chair: Any, held: HeldList, reviewer: Any) -> Any:
+    """The reviewer suggests "detailed "; once the chair's page shows the mark (and has asked
+    for the list), the mark."""
+    place(reviewer, position(reviewer, "model card"))
+    reviewer.keyboard.type("detailed ", delay=20)
+    wait_saved(reviewer)
+    wait_until(chair, "[...document.querySelectorAll('#clause-editor .cm-suggestion-insert')]"
+                      ".map(e => e.textContent).join('') === 'detailed '")
+    wait_held(chair, held)
+    return chair.locator("#clause-editor .cm-suggestion-insert").first
+
+
 def test_a_live_suggestion_by_someone_present_is_named_at_once(chromium, live_process):
     """A suggestion arriving live from someone the chair's page has not met in the list but who is
     here ("Here now") is named from their presence at once, while every request for the list is
     held: the server stamps presence with the account's id, name and colour."""
     seeded = seed_database(live_process)
     live_process.start()
-    chair, held = open_holding_the_list(chromium, live_process, seeded, "chair@example.test")
-    reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
-    wait_until(chair, "[...document.querySelectorAll('#presence-list .presence-name')]"
-                      ".some(e => e.textContent === 'Rita Reviewer')")
-    place(reviewer, position(reviewer, "model card"))
-    reviewer.keyboard.type("detailed ", delay=20)
-    wait_saved(reviewer)
-
-    wait_until(chair, "[...document.querySelectorAll('#clause-editor .cm-suggestion-insert')]"
-                      ".map(e => e.textContent).join('') === 'detailed '")
-    wait_held(chair, held)
-    mark = chair.locator("#clause-editor .cm-suggestion-insert").first
+    chair, held, reviewer = chair_holding_the_list_with_reviewer_here(chromium, live_process, seeded)
+    mark = suggest_detailed_and_see_it(chair, held, reviewer)
     assert mark.get_attribute("title") == "Suggested insertion by Rita Reviewer"
     assert mark.get_attribute("data-author-known") == "true"
     place(chair, position(chair, "detailed") + 2)
@@ -283,21 +296,11 @@ def test_a_live_suggestion_by_someone_absent_is_unnamed_until_known_never_misnam
     (which names its author) is held, and named once it is answered."""
     seeded = seed_database(live_process)
     live_process.start()
-    chair, held = open_holding_the_list(chromium, live_process, seeded, "chair@example.test")
-    reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
-    wait_until(chair, "[...document.querySelectorAll('#presence-list .presence-name')]"
-                      ".some(e => e.textContent === 'Rita Reviewer')")
+    chair, held, reviewer = chair_holding_the_list_with_reviewer_here(chromium, live_process, seeded)
     reviewer.evaluate("window.codedraftEditor.current().awareness.setLocalState(null)")
     wait_until(chair, "![...document.querySelectorAll('#presence-list .presence-name')]"
                       ".some(e => e.textContent === 'Rita Reviewer')")
-    place(reviewer, position(reviewer, "model card"))
-    reviewer.keyboard.type("detailed ", delay=20)
-    wait_saved(reviewer)
-
-    wait_until(chair, "[...document.querySelectorAll('#clause-editor .cm-suggestion-insert')]"
-                      ".map(e => e.textContent).join('') === 'detailed '")
-    wait_held(chair, held)
-    mark = chair.locator("#clause-editor .cm-suggestion-insert").first
+    mark = suggest_detailed_and_see_it(chair, held, reviewer)
     assert mark.get_attribute("title") == "Suggested insertion"
     assert mark.get_attribute("data-author-known") == "false"
     place(chair, position(chair, "detailed") + 2)

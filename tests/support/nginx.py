@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
+
+from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MIME_TYPES = "/etc/nginx/mime.types"  # Debian's nginx package
@@ -26,12 +27,6 @@ def nginx_binary() -> str | None:
     return found if os.access(found, os.X_OK) else None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def site_config(folder: Path, listen_port: int, app_ports: list[int], log_upstreams: bool = False) -> Path:
     """nginx.conf for ``folder``: the deployed site with its upstreams on ``app_ports`` (one or
     two processes) and its HTTPS server on ``listen_port``. With ``log_upstreams``, every request
@@ -43,7 +38,7 @@ def site_config(folder: Path, listen_port: int, app_ports: list[int], log_upstre
     site = site.replace("/var/cache/nginx/codedraft-public", str(folder / "nginx-cache"))
     site = site.replace("/srv/codedraft/static/", f"{ROOT / 'static'}/")
     site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{listen_port};").replace("http2 on;", "")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{_free_port()};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
     # $host drops the port: right on 443, where the browser names none, but here the browser's
     # Origin names this port, and Engine.IO refuses a websocket whose Origin is not its Host.
     site = site.replace("Host $host;", "Host $http_host;")

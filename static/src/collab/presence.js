@@ -68,15 +68,7 @@ export function participants (states, selfId) {
       if (isSelf) Object.assign(known, { clientId, isSelf })
       continue
     }
-    const rawName = typeof user.name === 'string' ? user.name.trim() : ''
-    people.set(key, {
-      clientId,
-      account,
-      name: rawName ? rawName.slice(0, 80) : 'Anonymous',
-      color: safeColor(user.color),
-      isSelf,
-      tabs: 1
-    })
+    people.set(key, { clientId, account, ...shownUser(user), isSelf, tabs: 1 })
   }
   const list = [...people.values()]
   list.sort((a, b) => Number(b.isSelf) - Number(a.isSelf) || a.name.localeCompare(b.name) || a.clientId - b.clientId)
@@ -92,10 +84,23 @@ export function participants (states, selfId) {
  * @returns {{name: string, color: string} | null}
  */
 export function presentAuthor (states, by) {
-  for (const person of participants(states, -1)) {
-    if (person.account === by) return { name: person.name, color: person.color }
+  for (const state of states.values()) {
+    const user = state && typeof state === 'object' ? state.user : null
+    if (user && typeof user === 'object' && accountId(user.id) === by) return shownUser(user)
   }
   return null
+}
+
+/**
+ * A user field as "Here now" shows it: the name trimmed and capped at 80 characters (else
+ * "Anonymous"), the colour checked.
+ *
+ * @param {any} user
+ * @returns {{name: string, color: string}}
+ */
+function shownUser (user) {
+  const rawName = typeof user.name === 'string' ? user.name.trim() : ''
+  return { name: rawName ? rawName.slice(0, 80) : 'Anonymous', color: safeColor(user.color) }
 }
 
 /**

@@ -84,14 +84,16 @@ export class SuggestionPanel {
 
   /**
    * Who made suggestions marked `by`: from the server's list, else `self` (the person at this
-   * page), else null while the server is asked (at once, not after the list's usual delay).
+   * page, or someone present; a function is asked only when the list does not know `by`, since
+   * marks are labelled on every redraw), else null while the server is asked (at once, not after
+   * the list's usual delay).
    *
    * @param {number} by
-   * @param {Author | null} self
+   * @param {Author | null | (() => Author | null)} self
    * @returns {Author | null}
    */
   author (by, self) {
-    const known = this.authors.get(by) || self
+    const known = this.authors.get(by) || (typeof self === 'function' ? self() : self)
     if (known) return known
     this.lookUp(by)
     return null
