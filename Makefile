@@ -84,8 +84,11 @@ lint: python-deps
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 
+# Two workers: the suite mostly waits (servers, browsers, commits), so two halve its time on two
+# cores. The tests sharing the machine's Redis stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= 2
 test-python:
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-js:
 	node --test tests/js/

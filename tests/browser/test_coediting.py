@@ -79,7 +79,18 @@ def wait_until(page: Any, expression: str, timeout: float = 15_000) -> None:
         if page.evaluate(f"() => Boolean({expression})"):
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {expression}")
+    raise AssertionError(f"timed out waiting for {expression}; the page shows {page_state(page)}")
+
+
+def page_state(page: Any) -> dict[str, Any]:
+    """What a page showed when a wait ran out: its editor's text and status, for the report."""
+    return page.evaluate(f"""() => {{
+        const host = document.querySelector('#clause-editor')
+        const status = document.querySelector('#collab-status')
+        return {{text: {EDITOR_TEXT}, status: status && status.textContent,
+                 collab: host && host.dataset.collabStatus, unacked: host && host.dataset.unacked,
+                 focused: document.activeElement && document.activeElement.className}}
+    }}""")
 
 
 def type_at_end(page: Any, text: str) -> None:
