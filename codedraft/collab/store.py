@@ -62,8 +62,10 @@ class OpenClause:
     # Several processes: this replica holds edits (stored here, or read from the feed) that the
     # body column may lack; written when the feed is quiet (``ClauseStore.write_owed_bodies``).
     body_owed: bool = False
-    # How many edits of it were ever queued for the writer (counted under ``lock``).
+    # How many edits of it were ever queued for the writer (counted under ``lock``), and the last:
+    # the writer stores in queue order, so once that one is stored, all that it follows are.
     submitted: int = 0
+    last_submitted: LogEntry | None = None
 
 
 class PersistenceFailed(RuntimeError):
@@ -224,25 +226,44 @@ class ClauseStore:
         database refused; in that case the in-memory document is dropped and reloaded later, so
         memory never holds an edit the log does not.
         """
+        streamed: list[bytes] = []
+        pending = None
         with opened.lock:
             suggester = user_id if may_suggest and not may_write else None
             outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
             if outcome.deferred and self.feed is not None:
-                # What it builds on may be on the feed already, not read yet (the sender had it
-                # from another process): read now, and if that releases the edit, store,
-                # acknowledge and broadcast it as if it had applied at once.
-                released: list[bytes] = []
-                self._apply_streamed(opened, self.feed.read_after(opened.clause_id, opened.feed_position),
-                                     released=released)
-                if released:
-                    update = released[0] if len(released) == 1 else merge_updates(*released)
-                    outcome = SyncOutcome(kind=outcome.kind, update=update, broadcast=sync_update_message(update))
-            if outcome.update is None:
-                return outcome
-            pending = LogEntry(opened.clause_id, outcome.update, user_id, "editor", owner=opened)
-            self._submit(pending)
-        self._wait(pending)
+                outcome, streamed = self._release_from_feed(opened, outcome)
+            if outcome.update is not None:
+                pending = LogEntry(opened.clause_id, outcome.update, user_id, "editor", owner=opened)
+                self._submit(pending)
+            elif outcome.kind in ("update", "step2") and not outcome.deferred:
+                # Nothing new: the document holds all of it, maybe in an edit still on its way to
+                # the log (a resend, or one the feed released). The answer waits for that.
+                pending = opened.last_submitted
+        # Other processes' edits read on the way are committed already: this process's sockets get
+        # them now, as from the feed's reader, which will not bring them again.
+        self._send_streamed(opened, streamed)
+        if pending is not None:
+            self._wait(pending)  # at once when stored already; its error if storing it failed
         return outcome
+
+    def _release_from_feed(self, opened: OpenClause, outcome: SyncOutcome) -> tuple[SyncOutcome, list[bytes]]:
+        """A held edit may build on one on the feed already, not read yet (the sender had it from
+        another process): read the feed now (lock held). If that releases the edit, it is stored,
+        acknowledged and broadcast as if it had applied at once. Also the frames of what was read."""
+        assert self.feed is not None
+        released: list[bytes] = []
+        frames = self._apply_streamed(opened, self.feed.read_after(opened.clause_id, opened.feed_position),
+                                      released=released)
+        if released:
+            update = released[0] if len(released) == 1 else merge_updates(*released)
+            outcome = SyncOutcome(kind=outcome.kind, update=update, broadcast=sync_update_message(update))
+        return outcome, frames
+
+    def _send_streamed(self, opened: OpenClause, frames: list[bytes]) -> None:
+        """Send other processes' edits, applied here, to this process's sockets in the room."""
+        if frames:
+            signals.live_text_committed.send(self.app, edits=[(opened.uid, frame) for frame in frames])
 
     def has_history(self, clause: Clause) -> bool:
         """Whether the clause has ever been opened for co-editing (its log is not empty)."""
@@ -327,8 +348,7 @@ class ClauseStore:
         with opened.lock:
             frames = self._apply_streamed(opened, edits)
             held_back = opened.doc.holds_back
-        if frames:
-            signals.live_text_committed.send(self.app, edits=[(opened.uid, frame) for frame in frames])
+        self._send_streamed(opened, frames)
         if held_back:
             # An edit on the feed builds on one that never reached it: stored by a process that
             # died between its commit and its publication. The log has it.
@@ -447,6 +467,7 @@ class ClauseStore:
         opened: OpenClause = pending.owner
         opened.submitted += 1
         pending.seq = opened.submitted
+        opened.last_submitted = pending
         self.log.append(pending)
 
     def _stored(self, batch: list[LogEntry], ids: list[int]) -> None:

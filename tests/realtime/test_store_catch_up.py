@@ -120,19 +120,28 @@ def test_a_released_edit_is_stored_and_broadcast(two_processes):
 
 def test_an_edit_building_on_an_unread_feed_entry_is_acknowledged_at_once(two_processes):
     """The sender had another process's edit before this process read it from the feed: the feed
-    is read at once and the edit accepted, not held."""
-    _app, clause, one, two = two_processes
+    is read at once and the edit accepted, not held. What was read is sent to this process's
+    sockets too: its reader will not bring it again, and the other sockets lack it."""
+    app, clause, one, two = two_processes
     two.feed.connected = False  # two's reader is behind
-    first, second = _edits(one.opened(clause.uid).doc.encode_state(), (" first", " second"))
+    base = one.opened(clause.uid).doc.encode_state()
+    first, second = _edits(base, (" first", " second"))
     one.receive(one.opened(clause.uid), sync_update_message(first), user_id=None, may_write=True)
     wait_for(lambda: one.feed.position(clause.id) != START, 5, "the edit to be published")  # just after the ack
     assert two.opened(clause.uid).doc.text == "Base."
     two.feed.connected = True  # reading on demand works again; nothing was delivered meanwhile
 
+    recorder = RoomRecorder(app)
     outcome = two.receive(two.opened(clause.uid), sync_update_message(second), user_id=None, may_write=True)
     assert not outcome.deferred and outcome.update is not None and outcome.broadcast is not None
     assert two.opened(clause.uid).doc.text == "Base. first second"
     assert _rows(clause.id) == 3
+    # Another socket of process two: what the room was sent, then the answer's broadcast.
+    other_socket: Doc[Text] = Doc()
+    other_socket.apply_update(base)
+    for message in [m for uid, m in recorder.sent if uid == clause.uid] + [outcome.broadcast]:
+        other_socket.apply_update(_payload(message))
+    assert str(other_socket.get(BODY, type=Text)) == "Base. first second"
 
 
 def test_edits_missed_while_the_feed_was_down_are_read_from_the_log(two_processes):

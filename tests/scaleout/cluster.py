@@ -402,6 +402,23 @@ def stored_state(app: Flask, clause_id: int) -> tuple[str, int, int]:
     return str(body), len(updates), redundant
 
 
+def where_tokens_are(app: Flask, clause_id: int, tokens: list[str]) -> dict[str, Any]:
+    """For a failure's report: the log rows whose bytes hold each token (a Yjs update carries
+    inserted text as UTF-8), and the text the app's own loader rebuilds from the log."""
+    from sqlalchemy import select
+
+    from codedraft.collab.core import ClauseDocument
+    from codedraft.collab.models import ClauseUpdate
+
+    with app.app_context():
+        rows = db.session.execute(select(ClauseUpdate.id, ClauseUpdate.origin, ClauseUpdate.update)
+                                  .where(ClauseUpdate.clause_id == clause_id).order_by(ClauseUpdate.id)).all()
+        db.session.remove()
+    loaded = ClauseDocument.from_history(None, [row.update for row in rows]).text
+    return {"rows": {token: [(row.id, row.origin) for row in rows if token.encode() in row.update] for token in tokens},
+            "in_loaded_text": {token: loaded.count(token) for token in tokens}, "log_rows": len(rows)}
+
+
 def type_concurrently(typists: list[Typist], count: int, interval: float, *, seed: int,
                       position: str = "random") -> None:
     """Every typist types ``count`` tokens, one each ``interval`` seconds, all at once."""

@@ -39,7 +39,9 @@ def _assert_acknowledged_stored_once(app, clause_id: int, typists: list[cl.Typis
     acked = [token for t in typists for token in t.acked]
     assert acked, "nothing was acknowledged before the kill"
     counts = cl.count_tokens(stored, acked)
-    assert all(count == 1 for count in counts.values()), {k: v for k, v in counts.items() if v != 1}
+    wrong = {token: count for token, count in counts.items() if count != 1}
+    assert not wrong, (wrong, cl.where_tokens_are(app, clause_id, list(wrong)),
+                       {t.name: t.refused for t in typists if t.refused})
     return stored
 
 

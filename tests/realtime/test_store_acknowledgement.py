@@ -1,0 +1,72 @@
+"""An edit is acknowledged only once the log holds it, also when it arrives a second time.
+
+A client resends an edit whose first copy is still on its way to the log (its socket reconnected,
+or its answer to the server's step 1 carried it), or another process's feed released it: the
+document already holds it, so the second copy adds nothing. Its answer must still wait for the
+commit; the writer is held here by another connection's write lock on the SQLite file.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from pycrdt import Doc, Text
+from sqlalchemy import select
+
+from codedraft.codes import operations as codes
+from codedraft.collab.core import BODY, sync_update_message
+from codedraft.collab.models import ClauseUpdate
+from codedraft.collab.store import ClauseStore
+from codedraft.extensions import db
+from tests.support.live import wait_for
+
+WORD = " resent-word"
+
+
+def _rows_holding(app, clause_id: int, word: str) -> int:
+    """Committed log rows whose bytes carry ``word``, read on a connection of their own."""
+    with app.app_context():
+        updates = db.session.scalars(select(ClauseUpdate.update).where(ClauseUpdate.clause_id == clause_id)).all()
+        db.session.remove()
+    return sum(word.encode() in update for update in updates)
+
+
+@pytest.mark.parametrize("second_copy", ["update", "step2"])
+def test_a_second_copy_is_acknowledged_only_once_the_first_is_stored(app, make_code, tmp_path: Path,
+                                                                    second_copy: str):
+    clause = codes.add_clause(codes.add_chapter(make_code("Acks"), "Chapter"), kind="section", title="Acks",
+                              body="Base.")
+    db.session.commit()
+    store = ClauseStore(app)
+    opened = store.open(clause)
+    typist: Doc[Text] = Doc()
+    typist.apply_update(opened.doc.encode_state())
+    before = typist.get_state()
+    typist.get(BODY, type=Text).insert(len("Base."), WORD)
+    edit = typist.get_update(before)
+    # As an update, or inside the typist's answer to a step 1 (sync type 1).
+    second = sync_update_message(edit) if second_copy == "update" else b"\x00\x01" + sync_update_message(edit)[2:]
+
+    blocker = sqlite3.connect(Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")))
+    blocker.execute("BEGIN IMMEDIATE")  # the writer cannot commit until this ends
+    answers: dict[str, int] = {}
+
+    def send(name: str, message: bytes) -> None:
+        with app.app_context():
+            store.receive(opened, message, user_id=None, may_write=True)
+        answers[name] = _rows_holding(app, clause.id, WORD)  # what the log held when answered
+
+    first_thread = threading.Thread(target=send, args=("first", sync_update_message(edit)))
+    first_thread.start()
+    wait_for(lambda: WORD in opened.doc.text, 10, "the first copy to be applied")
+    second_thread = threading.Thread(target=send, args=("second", second))
+    second_thread.start()
+    second_thread.join(2)  # answered at once, before the fix: the log did not hold it then
+    blocker.rollback()
+    blocker.close()
+    for thread in (first_thread, second_thread):
+        thread.join(30)
+    store.close()
+    assert answers == {"first": 1, "second": 1}
