@@ -154,9 +154,10 @@ class ClauseStore:
         rows = history.rows
         document = ClauseDocument.from_history(history.snapshot, [u for _, u in rows])
         seen = max([history.snapshot_upto, *(i for i, _ in rows)])
-        if self.feed is not None and document.text != clause.body:
-            # A process that died owing this body (several processes write bodies when quiet)
-            # left it behind the log; drafts, exports and search read the body.
+        if document.text != clause.body:
+            # Left behind the log by a process that died owing it (several processes write bodies
+            # when quiet), or by a batch that left it to a transaction that then rolled back;
+            # drafts, exports and search read the body.
             self.log.write_body_if_stale(clause.id, document.text)
         return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
                           seen_update_id=seen, updates_since_snapshot=len(rows), feed_position=position)
@@ -336,6 +337,10 @@ class ClauseStore:
             self.unpin(opened.uid)
         if self.feed is not None:
             self.feed.publish([Published(opened.clause_id, log_id, update) for opened, update, log_id in edits])
+        else:
+            # A batch stored meanwhile left the body to now (one process; several write owed
+            # bodies when their feed is quiet).
+            self.write_owed_bodies()
 
     # -- other processes' edits (the feed) ----------------------------------------------------------
 
@@ -434,7 +439,10 @@ class ClauseStore:
             if not opened.body_owed:
                 continue
             with opened.lock:
-                text, opened.body_owed = opened.doc.text, False
+                text = self._committed_text(opened)
+                if text is None:
+                    continue  # still owed: written once that transaction ends
+                opened.body_owed = False
             try:
                 if run_blocking(self.log.write_body_if_stale, opened.clause_id, text):
                     rewritten.append(opened.uid)
@@ -505,14 +513,32 @@ class ClauseStore:
         for pending in last.values():
             opened: OpenClause = pending.owner
             with opened.lock:
-                if opened.submitted == pending.seq:
-                    texts[opened.clause_id] = opened.doc.text
+                if opened.submitted != pending.seq:
+                    continue
+                text = self._committed_text(opened)
+                if text is None:
+                    opened.body_owed = True  # written once that transaction ends (see below)
+                else:
+                    texts[opened.clause_id] = text
                     opened.body_owed = False
         return texts
 
+    def _committed_text(self, opened: OpenClause) -> str | None:
+        """The clause's text to write into its body or a snapshot (its lock held), or None while a
+        transaction holds a server-side edit of it not committed yet: the document shows that
+        edit already, and if it rolled back, the body or snapshot would keep it."""
+        with self._registry_lock:
+            if opened.uncommitted:
+                return None
+        return opened.doc.text
+
     def _snapshot(self, opened: OpenClause, upto: int) -> None:
-        """Compact: the log stores the whole document, so the next open replays only what follows."""
+        """Compact: the log stores the whole document, so the next open replays only what follows.
+        Not while a transaction holds a server-side edit of the clause (``_committed_text``): the
+        next batch compacts it instead."""
         with opened.lock:
+            if self._committed_text(opened) is None:
+                return
             state = opened.doc.encode_state()
             opened.updates_since_snapshot = 0
         self.log.write_snapshot(opened.clause_id, upto, state)

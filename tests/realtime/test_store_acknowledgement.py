@@ -16,6 +16,7 @@ from pycrdt import Doc, Text
 from sqlalchemy import select
 
 from codedraft.codes import operations as codes
+from codedraft.codes.models import Clause
 from codedraft.collab.core import BODY, sync_update_message
 from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
@@ -70,3 +71,48 @@ def test_a_second_copy_is_acknowledged_only_once_the_first_is_stored(app, make_c
         thread.join(30)
     store.close()
     assert answers == {"first": 1, "second": 1}
+
+
+def test_a_batch_never_writes_a_server_edit_that_rolls_back_into_the_body(app, make_code):
+    """A typist's edit is stored while a server-side edit (a restore, an accepted amendment) waits
+    uncommitted in the request's transaction. The writer's batch must not write the clause's text
+    as the document shows it then into the body: rolled back, the body would keep the server's
+    edit, which drafts, exports and search read. The body gets the typist's edit once it can."""
+    clause = codes.add_clause(codes.add_chapter(make_code("Bodies"), "Chapter"), kind="section", title="Bodies",
+                              body="Base.")
+    db.session.commit()
+    clause_id = clause.id
+    store = ClauseStore(app)
+    opened = store.open(clause)
+    typist: Doc[Text] = Doc()
+    typist.apply_update(opened.doc.encode_state())
+    before = typist.get_state()
+    typist.get(BODY, type=Text).insert(len("Base."), WORD)
+    edit = typist.get_update(before)
+
+    assert store.edit_live_text(clause, lambda live: "Restored. " + live.text, user_id=None, origin="restore")
+    typing = threading.Thread(target=lambda: _receive_in_app(app, store, opened, sync_update_message(edit)))
+    typing.start()  # its batch waits for this transaction's lock on the SQLite file
+    wait_for(lambda: WORD in opened.doc.text, 10, "the typist's edit to be applied")
+    db.session.rollback()
+    typing.join(30)
+
+    def body() -> str:
+        with app.app_context():
+            text = db.session.get(Clause, clause_id).body
+            db.session.remove()
+        return text
+
+    assert "Restored." not in body()
+    store.close()
+    reopened = ClauseStore(app)
+    with app.app_context():
+        assert reopened.open(db.session.get(Clause, clause_id)).doc.text == "Base." + WORD
+        db.session.remove()
+    assert body() == "Base." + WORD
+    reopened.close()
+
+
+def _receive_in_app(app, store: ClauseStore, opened, message: bytes) -> None:
+    with app.app_context():
+        store.receive(opened, message, user_id=None, may_write=True)
