@@ -38,6 +38,10 @@ SNAPSHOT_EVERY = 400
 # (its log has everything acknowledged): a document costs about 1 kB per stored edit, and a
 # server up for weeks would otherwise keep every clause anyone ever opened.
 IDLE_SECONDS = 120.0
+# A peer's step 1 is answered with the whole document, so not while a transaction holds a
+# server-side edit of the clause: the answer waits for it to end, looking this often, this long.
+SETTLE_POLL_SECONDS = 0.01
+SETTLE_SECONDS = 10.0
 
 
 @dataclass
@@ -66,6 +70,9 @@ class OpenClause:
     # the writer stores in queue order, so once that one is stored, all that it follows are.
     submitted: int = 0
     last_submitted: LogEntry | None = None
+    # Dropped from memory (idle, a failed write, a rolled-back server-side edit): it may hold an
+    # edit the log does not, so it never writes its text anywhere again; the next open reloads.
+    dropped: bool = False
 
 
 class PersistenceFailed(RuntimeError):
@@ -170,6 +177,7 @@ class ClauseStore:
 
     def _forget(self, opened: OpenClause) -> None:
         """The clause left memory (registry lock held): stop following its feed."""
+        opened.dropped = True
         if self._by_clause_id.get(opened.clause_id) is opened:
             del self._by_clause_id[opened.clause_id]
             if self.feed is not None:
@@ -186,6 +194,13 @@ class ClauseStore:
             opened = self._open.get(uid)
             if opened is not None:
                 opened.uncommitted = max(0, opened.uncommitted - 1)
+
+    def drop_rolled_back(self, opened: OpenClause) -> None:
+        """The transaction holding an edit of ``opened`` rolled back: out of memory first, so that
+        an answer waiting for that transaction reloads the clause rather than answer from it."""
+        self.evict(opened.uid)
+        with self._registry_lock:
+            opened.uncommitted = max(0, opened.uncommitted - 1)
 
     def evict_idle(self, in_use: Collection[str], *, idle_for: float = IDLE_SECONDS,
                    now: float | None = None) -> list[str]:
@@ -227,26 +242,56 @@ class ClauseStore:
         database refused; in that case the in-memory document is dropped and reloaded later, so
         memory never holds an edit the log does not.
         """
-        streamed: list[bytes] = []
-        pending = None
-        with opened.lock:
-            suggester = user_id if may_suggest and not may_write else None
-            outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
-            if outcome.deferred and self.feed is not None:
-                outcome, streamed = self._release_from_feed(opened, outcome)
-            if outcome.update is not None:
-                pending = LogEntry(opened.clause_id, outcome.update, user_id, "editor", owner=opened)
-                self._submit(pending)
-            elif outcome.kind in ("update", "step2") and not outcome.deferred:
-                # Nothing new: the document holds all of it, maybe in an edit still on its way to
-                # the log (a resend, or one the feed released). The answer waits for that.
-                pending = opened.last_submitted
+        suggester = user_id if may_suggest and not may_write else None
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            with opened.lock:
+                outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
+                if outcome.kind != "step1" or self._committed_text(opened) is not None:
+                    outcome, streamed, pending = self._take_in(opened, outcome, user_id)
+                    break
+            # A step 1's answer (a step 2) would carry a server-side edit that may yet roll back;
+            # the peer would send it back as its own at its next sync. A step 1 changes nothing.
+            opened = self._after_transaction(opened, deadline)
         # Other processes' edits read on the way are committed already: this process's sockets get
         # them now, as from the feed's reader, which will not bring them again.
         self._send_streamed(opened, streamed)
         if pending is not None:
             self._wait(pending)  # at once when stored already; its error if storing it failed
         return outcome
+
+    def _take_in(self, opened: OpenClause, outcome: SyncOutcome,
+                 user_id: int | None) -> tuple[SyncOutcome, list[bytes], LogEntry | None]:
+        """After the core applied a message (lock held): release a held edit from the feed, queue
+        what is new for the log. The outcome, the frames read from the feed, and the log entry the
+        answer waits for."""
+        streamed: list[bytes] = []
+        if outcome.deferred and self.feed is not None:
+            outcome, streamed = self._release_from_feed(opened, outcome)
+        if outcome.update is not None:
+            pending = LogEntry(opened.clause_id, outcome.update, user_id, "editor", owner=opened)
+            self._submit(pending)
+            return outcome, streamed, pending
+        if outcome.kind in ("update", "step2") and not outcome.deferred:
+            # Nothing new: the document holds all of it, maybe in an edit still on its way to the
+            # log (a resend, or one the feed released). The answer waits for that.
+            return outcome, streamed, opened.last_submitted
+        return outcome, streamed, None
+
+    def _after_transaction(self, opened: OpenClause, deadline: float) -> OpenClause:
+        """``opened`` once no transaction holds an uncommitted edit of it; reloaded from the log if
+        that transaction rolled back (which drops the document). PersistenceFailed at ``deadline``."""
+        while opened.uncommitted and self.opened(opened.uid) is opened:
+            if time.monotonic() >= deadline:
+                raise PersistenceFailed("the clause is being changed; try again")
+            time.sleep(SETTLE_POLL_SECONDS)
+        current = self.opened(opened.uid)
+        if current is not None:
+            return current
+        clause = db.session.get(Clause, opened.clause_id)
+        if clause is None:
+            raise PersistenceFailed("the clause is gone")
+        return self.open(clause)
 
     def _release_from_feed(self, opened: OpenClause, outcome: SyncOutcome) -> tuple[SyncOutcome, list[bytes]]:
         """A held edit may build on one on the feed already, not read yet (the sender had it from
@@ -526,9 +571,10 @@ class ClauseStore:
     def _committed_text(self, opened: OpenClause) -> str | None:
         """The clause's text to write into its body or a snapshot (its lock held), or None while a
         transaction holds a server-side edit of it not committed yet: the document shows that
-        edit already, and if it rolled back, the body or snapshot would keep it."""
+        edit already, and if it rolled back, the body or snapshot would keep it. None too once
+        the document was dropped (it may hold such an edit: the next open repairs the body)."""
         with self._registry_lock:
-            if opened.uncommitted:
+            if opened.uncommitted or opened.dropped:
                 return None
         return opened.doc.text
 
@@ -569,5 +615,4 @@ def _edits_committed(session: Session) -> None:
 def _edits_rolled_back(session: Session) -> None:
     """The in-memory documents hold edits the log does not: drop them, reload on next use."""
     for store, opened, _update, _log_id in session.info.pop(_IN_TRANSACTION, None) or []:
-        store.unpin(opened.uid)
-        store.evict(opened.uid)
+        store.drop_rolled_back(opened)

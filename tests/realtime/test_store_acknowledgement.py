@@ -1,9 +1,13 @@
-"""An edit is acknowledged only once the log holds it, also when it arrives a second time.
+"""What the store says and writes follows what the log holds.
 
-A client resends an edit whose first copy is still on its way to the log (its socket reconnected,
-or its answer to the server's step 1 carried it), or another process's feed released it: the
-document already holds it, so the second copy adds nothing. Its answer must still wait for the
-commit; the writer is held here by another connection's write lock on the SQLite file.
+An edit is acknowledged only once the log holds it, also when it arrives a second time: a client
+resends an edit whose first copy is still on its way to the log (its socket reconnected, or its
+answer to the server's step 1 carried it), or another process's feed released it. The document
+already holds it, so the second copy adds nothing; its answer must still wait for the commit. The
+writer is held here by another connection's write lock on the SQLite file.
+
+A server-side edit (a restore, an accepted amendment) is in the live document before its
+transaction commits: until then neither the body column nor a peer's step 2 may carry it.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, create_sync_message, handle_sync_message
 from sqlalchemy import select
 
 from codedraft.codes import operations as codes
@@ -116,3 +120,34 @@ def test_a_batch_never_writes_a_server_edit_that_rolls_back_into_the_body(app, m
 def _receive_in_app(app, store: ClauseStore, opened, message: bytes) -> None:
     with app.app_context():
         store.receive(opened, message, user_id=None, may_write=True)
+
+
+def test_a_step_1_is_answered_only_once_a_server_edit_is_committed_or_rolled_back(app, make_code):
+    """A peer's step 1 is answered with the whole document. While a server-side edit waits
+    uncommitted, the answer waits: sent at once, it carried an edit that then rolled back, and
+    the peer would send that back as its own at its next sync."""
+    clause = codes.add_clause(codes.add_chapter(make_code("Step 1"), "Chapter"), kind="section", title="Step 1",
+                              body="Base.")
+    db.session.commit()
+    store = ClauseStore(app)
+    opened = store.open(clause)
+    assert store.edit_live_text(clause, lambda live: "Restored. " + live.text, user_id=None, origin="restore")
+    peer: Doc[Text] = Doc()
+    answers: list[bytes] = []
+
+    def ask() -> None:
+        with app.app_context():
+            outcome = store.receive(opened, create_sync_message(peer), user_id=None, may_write=True)
+            db.session.remove()
+        assert outcome.reply is not None
+        answers.append(outcome.reply)
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    asking.join(1)  # answered at once, before the fix
+    db.session.rollback()
+    asking.join(30)
+    store.close()
+    assert len(answers) == 1
+    handle_sync_message(answers[0][1:], peer)  # the answer's sync message, after its type byte
+    assert str(peer.get(BODY, type=Text)) == "Base."
