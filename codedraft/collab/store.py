@@ -161,13 +161,17 @@ class ClauseStore:
         rows = history.rows
         document = ClauseDocument.from_history(history.snapshot, [u for _, u in rows])
         seen = max([history.snapshot_upto, *(i for i, _ in rows)])
-        if document.text != clause.body:
-            # Left behind the log by a process that died owing it (several processes write bodies
-            # when quiet), or by a batch that left it to a transaction that then rolled back;
-            # drafts, exports and search read the body.
+        stale = document.text != clause.body
+        if stale and self.feed is not None:
+            # A process that died owing this body (several processes write bodies when quiet)
+            # left it behind the log; drafts, exports and search read the body.
             self.log.write_body_if_stale(clause.id, document.text)
+        # One process: a batch left it to a transaction that then rolled back. Owed, not written
+        # here: the caller may be in a transaction holding SQLite's write lock, which the
+        # writer's own connection would wait for. The next batch or server-side edit writes it.
         return OpenClause(uid=clause.uid, clause_id=clause.id, code_id=clause.code_id, doc=document,
-                          seen_update_id=seen, updates_since_snapshot=len(rows), feed_position=position)
+                          seen_update_id=seen, updates_since_snapshot=len(rows), feed_position=position,
+                          body_owed=stale and self.feed is None)
 
     def evict(self, uid: str) -> None:
         with self._registry_lock:

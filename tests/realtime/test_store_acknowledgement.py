@@ -109,11 +109,20 @@ def test_a_batch_never_writes_a_server_edit_that_rolls_back_into_the_body(app, m
 
     assert "Restored." not in body()
     store.close()
+    # The body lacks the typist's edit now; reopened, the clause owes it, and the next batch
+    # (or server-side edit) writes it.
     reopened = ClauseStore(app)
     with app.app_context():
-        assert reopened.open(db.session.get(Clause, clause_id)).doc.text == "Base." + WORD
+        again = reopened.open(db.session.get(Clause, clause_id))
         db.session.remove()
-    assert body() == "Base." + WORD
+    assert again.doc.text == "Base." + WORD
+    state = again.doc.encode_state()
+    typist = Doc()
+    typist.apply_update(state)
+    before = typist.get_state()
+    typist.get(BODY, type=Text).insert(len("Base." + WORD), " more")
+    _receive_in_app(app, reopened, again, sync_update_message(typist.get_update(before)))
+    assert body() == "Base." + WORD + " more"
     reopened.close()
 
 
