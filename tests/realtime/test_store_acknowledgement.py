@@ -25,6 +25,7 @@ from codedraft.collab.core import BODY, sync_update_message
 from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
+from tests.support.editing import typed_after
 from tests.support.live import wait_for
 
 WORD = " resent-word"
@@ -46,11 +47,7 @@ def test_a_second_copy_is_acknowledged_only_once_the_first_is_stored(app, make_c
     db.session.commit()
     store = ClauseStore(app)
     opened = store.open(clause)
-    typist: Doc[Text] = Doc()
-    typist.apply_update(opened.doc.encode_state())
-    before = typist.get_state()
-    typist.get(BODY, type=Text).insert(len("Base."), WORD)
-    edit = typist.get_update(before)
+    edit = typed_after(opened.doc.encode_state(), WORD)
     # As an update, or inside the typist's answer to a step 1 (sync type 1).
     second = sync_update_message(edit) if second_copy == "update" else b"\x00\x01" + sync_update_message(edit)[2:]
 
@@ -88,11 +85,7 @@ def test_a_batch_never_writes_a_server_edit_that_rolls_back_into_the_body(app, m
     clause_id = clause.id
     store = ClauseStore(app)
     opened = store.open(clause)
-    typist: Doc[Text] = Doc()
-    typist.apply_update(opened.doc.encode_state())
-    before = typist.get_state()
-    typist.get(BODY, type=Text).insert(len("Base."), WORD)
-    edit = typist.get_update(before)
+    edit = typed_after(opened.doc.encode_state(), WORD)
 
     assert store.edit_live_text(clause, lambda live: "Restored. " + live.text, user_id=None, origin="restore")
     typing = threading.Thread(target=lambda: _receive_in_app(app, store, opened, sync_update_message(edit)))
@@ -116,12 +109,7 @@ def test_a_batch_never_writes_a_server_edit_that_rolls_back_into_the_body(app, m
         again = reopened.open(db.session.get(Clause, clause_id))
         db.session.remove()
     assert again.doc.text == "Base." + WORD
-    state = again.doc.encode_state()
-    typist = Doc()
-    typist.apply_update(state)
-    before = typist.get_state()
-    typist.get(BODY, type=Text).insert(len("Base." + WORD), " more")
-    _receive_in_app(app, reopened, again, sync_update_message(typist.get_update(before)))
+    _receive_in_app(app, reopened, again, sync_update_message(typed_after(again.doc.encode_state(), " more")))
     assert body() == "Base." + WORD + " more"
     reopened.close()
 

@@ -1,35 +1,21 @@
 """Opening a clause with a long uncompacted log writes a snapshot, so the next open is cheap."""
 from __future__ import annotations
 
-from pycrdt import Doc, Text
 from sqlalchemy import insert
 
 from codedraft.codes import operations as codes
-from codedraft.collab.core import BODY
-from codedraft.collab.log import seed_update
 from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
 from codedraft.collab.store import SNAPSHOT_EVERY, ClauseStore
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
-
-
-def _typed_history(count: int) -> tuple[list[bytes], str]:
-    doc: Doc[Text] = Doc()
-    doc.apply_update(seed_update(""))
-    body = doc.get(BODY, type=Text)
-    updates = []
-    for n in range(count):
-        before = doc.get_state()
-        body.insert(len(str(body)) if n % 7 else 0, "x" if n % 3 else "w")  # ASCII: pycrdt offsets are bytes
-        updates.append(doc.get_update(before))
-    return updates, str(body)
+from tests.support.editing import typed_history
 
 
 def test_a_long_tail_is_compacted_when_the_clause_is_opened(app, make_code):
     code = make_code("Compaction")
     clause = codes.add_clause(codes.add_chapter(code, "Chapter"), kind="section", title="Long log", body="")
     db.session.commit()
-    updates, text = _typed_history(SNAPSHOT_EVERY + 37)
+    updates, text = typed_history(SNAPSHOT_EVERY + 37)
     db.session.execute(insert(ClauseUpdate), [
         {"clause_id": clause.id, "user_id": None, "update": u, "created_at": utcnow(), "origin": "editor"}
         for u in updates])
@@ -55,7 +41,7 @@ def test_a_short_tail_is_left_for_the_regular_compaction(app, make_code):
     code = make_code("No compaction")
     clause = codes.add_clause(codes.add_chapter(code, "Chapter"), kind="section", title="Short log", body="")
     db.session.commit()
-    updates, text = _typed_history(25)
+    updates, text = typed_history(25)
     db.session.execute(insert(ClauseUpdate), [
         {"clause_id": clause.id, "user_id": None, "update": u, "created_at": utcnow(), "origin": "editor"}
         for u in updates])

@@ -4,34 +4,20 @@ would come back from the snapshot at the next open. On PostgreSQL, where the sna
 transaction does not wait for the edit's (SQLite's single writer would make it wait)."""
 from __future__ import annotations
 
-from pycrdt import Doc, Text
 from sqlalchemy import insert
 
 from codedraft.codes.models import Clause
-from codedraft.collab.core import BODY
-from codedraft.collab.log import seed_update
 from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
 from codedraft.collab.store import SNAPSHOT_EVERY, ClauseStore
 from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 from tests.scaleout.conftest import make_scene
-
-
-def _typed(count: int) -> tuple[list[bytes], str]:
-    doc: Doc[Text] = Doc()
-    doc.apply_update(seed_update(""))
-    body = doc.get(BODY, type=Text)
-    updates = []
-    for n in range(count):
-        before = doc.get_state()
-        body.insert(len(str(body)), "xy"[n % 2])
-        updates.append(doc.get_update(before))
-    return updates, str(body)
+from tests.support.editing import typed_history
 
 
 def test_no_snapshot_holds_a_server_edit_whose_transaction_rolls_back(pg_app):
     scene = make_scene(pg_app, body="")
-    updates, text = _typed(SNAPSHOT_EVERY + 5)
+    updates, text = typed_history(SNAPSHOT_EVERY + 5)
     store, next_process = ClauseStore(pg_app), ClauseStore(pg_app)
     try:
         with pg_app.app_context():
