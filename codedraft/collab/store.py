@@ -251,7 +251,7 @@ class ClauseStore:
         while True:
             with opened.lock:
                 outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
-                if outcome.kind != "step1" or self._committed_text(opened) is not None:
+                if outcome.kind != "step1" or self._may_write_out(opened):
                     outcome, streamed, pending = self._take_in(opened, outcome, user_id)
                     break
             # A step 1's answer (a step 2) would carry a server-side edit that may yet roll back;
@@ -285,7 +285,7 @@ class ClauseStore:
     def _after_transaction(self, opened: OpenClause, deadline: float) -> OpenClause:
         """``opened`` once no transaction holds an uncommitted edit of it; reloaded from the log if
         that transaction rolled back (which drops the document). PersistenceFailed at ``deadline``."""
-        while opened.uncommitted and self.opened(opened.uid) is opened:
+        while opened.uncommitted and not opened.dropped:
             if time.monotonic() >= deadline:
                 raise PersistenceFailed("the clause is being changed; try again")
             time.sleep(SETTLE_POLL_SECONDS)
@@ -488,10 +488,9 @@ class ClauseStore:
             if not opened.body_owed:
                 continue
             with opened.lock:
-                text = self._committed_text(opened)
-                if text is None:
+                if not self._may_write_out(opened):
                     continue  # still owed: written once that transaction ends
-                opened.body_owed = False
+                text, opened.body_owed = opened.doc.text, False
             try:
                 if run_blocking(self.log.write_body_if_stale, opened.clause_id, text):
                     rewritten.append(opened.uid)
@@ -564,30 +563,27 @@ class ClauseStore:
             with opened.lock:
                 if opened.submitted != pending.seq:
                     continue
-                text = self._committed_text(opened)
-                if text is None:
-                    opened.body_owed = True  # written once that transaction ends (see below)
-                else:
-                    texts[opened.clause_id] = text
+                if self._may_write_out(opened):
+                    texts[opened.clause_id] = opened.doc.text
                     opened.body_owed = False
+                else:
+                    opened.body_owed = True  # written once that transaction ends (see below)
         return texts
 
-    def _committed_text(self, opened: OpenClause) -> str | None:
-        """The clause's text to write into its body or a snapshot (its lock held), or None while a
-        transaction holds a server-side edit of it not committed yet: the document shows that
-        edit already, and if it rolled back, the body or snapshot would keep it. None too once
-        the document was dropped (it may hold such an edit: the next open repairs the body)."""
+    def _may_write_out(self, opened: OpenClause) -> bool:
+        """Whether the document may go into the body, a snapshot or a peer's step 2 (its lock
+        held): not while a transaction holds a server-side edit of it not committed yet (the
+        document shows that edit already; rolled back, the body, snapshot or peer would keep
+        it), nor once the document was dropped (it may hold such an edit; the next open reloads)."""
         with self._registry_lock:
-            if opened.uncommitted or opened.dropped:
-                return None
-        return opened.doc.text
+            return not (opened.uncommitted or opened.dropped)
 
     def _snapshot(self, opened: OpenClause, upto: int) -> None:
         """Compact: the log stores the whole document, so the next open replays only what follows.
-        Not while a transaction holds a server-side edit of the clause (``_committed_text``): the
+        Not while a transaction holds a server-side edit of the clause (``_may_write_out``): the
         next batch compacts it instead."""
         with opened.lock:
-            if self._committed_text(opened) is None:
+            if not self._may_write_out(opened):
                 return
             state = opened.doc.encode_state()
             opened.updates_since_snapshot = 0

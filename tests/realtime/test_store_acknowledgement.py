@@ -40,8 +40,7 @@ def _rows_holding(app, clause_id: int, word: str) -> int:
 
 
 @pytest.mark.parametrize("second_copy", ["update", "step2"])
-def test_a_second_copy_is_acknowledged_only_once_the_first_is_stored(app, make_code, tmp_path: Path,
-                                                                    second_copy: str):
+def test_a_second_copy_is_acknowledged_only_once_the_first_is_stored(app, make_code, second_copy: str):
     clause = codes.add_clause(codes.add_chapter(make_code("Acks"), "Chapter"), kind="section", title="Acks",
                               body="Base.")
     db.session.commit()
