@@ -213,6 +213,8 @@ def test_a_reviewer_suggests_and_a_chair_decides_live(chromium, live_process):
     # ... and rejects the deletion from the list.
     wait_until(chair, "document.querySelectorAll('#suggestion-panel li[data-suggestion-id]').length === 1")
     chair.locator('#suggestion-panel li[data-suggestion-id] button[data-action="reject"]').click()
+    # Someone else's suggestion is rejected, not withdrawn (tests/js/suggestion-panel.test.mjs).
+    wait_until(chair, "document.querySelector('#suggestion-panel [role=status]').textContent === 'Rejected.'")
 
     expected = "Signatories publish a detailed model card for every model. Chairs review it."
     for page in (chair, reviewer):

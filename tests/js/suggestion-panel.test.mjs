@@ -118,3 +118,21 @@ test('marks naming many unknown authors are looked up one request at a time, not
   assert.equal(shown.author(1499, null), null)
   assert.equal(fetched.requests.length, 2)
 }))
+
+test('rejecting only one\'s own suggestions is said as withdrawing them; rejecting anyone else\'s is not', () => withHeldFetch(async (fetched) => {
+  const own = { ...listed(PIOTR, 'Piotr Provider', '#00677d'), id: 's-own', mine: true }
+  const other = listed(SAM, 'Sam Second', '#8a3ffc')
+  const said = []
+  const { panel: shown } = panel({ suggestions: [own, other], may_decide: true })
+  shown.status = { set textContent (message) { said.push(message) } }
+  const decisions = [
+    shown.decide('reject', ['s-own']),
+    shown.decide('reject', ['s-own', other.id]),
+    shown.decide('reject', [other.id]),
+    shown.decide('reject', 'all')
+  ]
+  assert.equal(fetched.requests.length, 4)
+  for (const request of fetched.requests) request.answer({ ok: true, suggestions: [own, other], may_decide: true })
+  await Promise.all(decisions)
+  assert.deepEqual(said, ['Withdrawn.', 'Rejected.', 'Rejected.', 'Rejected.'])
+}))

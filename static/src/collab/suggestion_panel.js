@@ -195,6 +195,10 @@ export class SuggestionPanel {
     if (ids === 'all') body.set('all', action)
     else for (const id of ids) body.append(action, id)
     const request = ++this.requests
+    // Rejecting only one's own suggestions is withdrawing them, and is said so; read before the
+    // answer replaces the list.
+    const withdrawing = action === 'reject' && ids !== 'all' && ids.length > 0 &&
+      ids.every((id) => this.items.some((item) => item.id === id && item.mine))
     try {
       const response = await fetch(`${this.url}/decide`, {
         method: 'POST',
@@ -205,7 +209,7 @@ export class SuggestionPanel {
       const data = await response.json().catch(() => ({}))
       if (!response.ok || !data.ok) throw new Error(data.error || `HTTP ${response.status}`)
       this.showAnswer(request, data)
-      this.say(action === 'accept' ? gettext('Accepted.') : gettext('Rejected.'))
+      this.say(action === 'accept' ? gettext('Accepted.') : withdrawing ? gettext('Withdrawn.') : gettext('Rejected.'))
       this.hidePreview()
     } catch (err) {
       this.say(gettext('The decision was not saved: %(reason)s', { reason: err instanceof Error ? err.message : String(err) }))
