@@ -182,6 +182,12 @@ class Server:
     def rss_mb(self) -> float:
         return sum(float(p.memory_info().rss) for p in self.processes) / 2**20
 
+    def pss_mb(self) -> float:
+        """Proportional set size, summed: a page the master and its worker share (the
+        interpreter, libraries, what the fork left untouched) counts once, split between them,
+        where the RSS sum counts it twice. Reported beside the RSS; the target is judged on RSS."""
+        return sum(float(p.memory_full_info().pss) for p in self.processes) / 2**20
+
     def cpu_percent(self) -> float:
         return sum(p.cpu_percent(None) for p in self.processes)
 
@@ -267,6 +273,7 @@ class Sampler:
         self.server = server
         self.cpu: list[float] = []
         self.rss: list[float] = []
+        self.pss: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -280,6 +287,8 @@ class Sampler:
             try:
                 self.cpu.append(self.server.cpu_percent())
                 self.rss.append(self.server.rss_mb())
+                if hasattr(self.server, "pss_mb"):
+                    self.pss.append(self.server.pss_mb())
             except psutil.Error:
                 return
 
@@ -290,7 +299,8 @@ class Sampler:
         used = self.server.cpu_seconds() - start if start is not None else None
         return {"server_cpu_s": round(used, 3) if used is not None else None,
                 "server_cpu_pct": round(statistics.mean(self.cpu), 1) if self.cpu else None,
-                "server_rss_mb": round(max(self.rss), 1) if self.rss else round(self.server.rss_mb(), 1)}
+                "server_rss_mb": round(max(self.rss), 1) if self.rss else round(self.server.rss_mb(), 1),
+                **({"server_pss_mb": round(max(self.pss), 1)} if self.pss else {})}
 
 
 def run_load(server: Any, base_config: dict[str, Any], load: dict[str, Any], timeout: float = 180) -> dict[str, Any]:
@@ -457,6 +467,8 @@ def main() -> None:
     options = parser.parse_args()
     names = options.loads.split(",") if options.loads else None
     started = time.monotonic()
+    # Latencies here depend on what else the machine runs: the report says how busy it was.
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="codedraft-bench-") as tmp:
         prepared = prepare_codedraft(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", Path(tmp), options.quick)
         ours = (bench_codedraft(prepared, options.quick, options.server, names, options.profile)
@@ -464,6 +476,7 @@ def main() -> None:
         reference = bench_reference(prepared, options.quick, names) if options.only != "codedraft" else {}
     report = {
         "machine": {"cpus": os.cpu_count(), "server_cpu": SERVER_CPU, "generator_cpu": GENERATOR_CPU,
+                    "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()],
                     "python": sys.version.split()[0], "node": subprocess.run(["node", "--version"], capture_output=True,
                                                                              text=True).stdout.strip()},
         "reference_server": "@y/websocket-server 0.1.1 (in-memory, no persistence, no acknowledgement)",

@@ -33,7 +33,8 @@ from typing import Any
 from engineio import packet as engine_packet
 from engineio.packet import Packet as EnginePacket
 from socketio import packet as socketio_packet
-from wsproto import ConnectionType, WSConnection
+from wsproto import ConnectionType
+from wsproto.connection import Connection
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -45,6 +46,7 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.frame_protocol import CloseReason, FrameProtocol
+from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,10 @@ class GeventWebSocket:
         # connection whose other end vanished does not hold its greenlet for ever.
         self.idle_seconds: float = server.ping_interval + server.ping_timeout
         self.sock: socket.socket | None = None
-        self.connection = WSConnection(ConnectionType.SERVER)
+        # The frames' side of wsproto, once the handshake is done. The handshake's own object
+        # (an HTTP/1.1 parser with the request in it) is not kept: with a thousand people
+        # connected it was some 4 MB held for nothing.
+        self.connection: Connection | None = None
         from gevent.lock import Semaphore  # here: importing this module must not load gevent
 
         self.send_lock = Semaphore()
@@ -99,24 +104,26 @@ class GeventWebSocket:
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 lines.append(f"{key[5:].replace('_', '-')}: {value}")
+        handshake = H11Handshake(ConnectionType.SERVER)
         try:
-            self.connection.receive_data(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-            request = next(iter(self.connection.events()), None)
+            handshake.receive_data(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            request = next(iter(handshake.events()), None)
             if not isinstance(request, Request):
                 return False
-            self._write(self.connection.send(AcceptConnection()))
+            self._write(handshake.send(AcceptConnection()))
         except (RemoteProtocolError, LocalProtocolError, UnicodeEncodeError) as error:
             log.info("websocket handshake refused: %s", error)
-            self._refuse()
+            self._refuse(handshake)
             return False
         except OSError:
             return False
-        self.open = True
-        return True
+        self.connection = handshake.connection
+        self.open = self.connection is not None
+        return self.open
 
-    def _refuse(self) -> None:
+    def _refuse(self, handshake: H11Handshake) -> None:
         try:
-            self._write(self.connection.send(RejectConnection(status_code=400)))
+            self._write(handshake.send(RejectConnection(status_code=400)))
         except (LocalProtocolError, OSError):
             pass
 
@@ -132,6 +139,8 @@ class GeventWebSocket:
         if not self.open:
             raise OSError("the websocket is closed")
         event = Message(data=message) if isinstance(message, bytes) else TextMessage(data=str(message))
+        if self.connection is None:
+            raise OSError("the websocket is not open")
         try:
             self._write(self.connection.send(event))
         except LocalProtocolError as error:
@@ -141,10 +150,13 @@ class GeventWebSocket:
     def wait(self) -> str | bytes | None:
         """The next whole message, or None once the connection has ended (closed by either
         side, broken, silent past the ping deadline, or a protocol error)."""
+        connection = self.connection
+        if connection is None:
+            return None
         parts: list[str | bytes] = []
         size = 0
         while True:
-            for event in self.connection.events():
+            for event in connection.events():
                 if isinstance(event, (BytesMessage, TextMessage)):
                     size += len(event.data)
                     if size > self.max_message_bytes:
@@ -210,7 +222,7 @@ class GeventWebSocket:
 
     def _read(self) -> bool:
         """Feed what the socket has to wsproto; False once nothing more will come."""
-        assert self.sock is not None
+        assert self.sock is not None and self.connection is not None
         try:
             data = self.sock.recv(RECEIVE_BYTES)
         except OSError:  # reset, or silent past the deadline (socket.timeout is an OSError)
@@ -228,6 +240,8 @@ class GeventWebSocket:
 
     def _answer(self, event: Any) -> None:
         """A control frame (pong, close); a peer that is gone needs none."""
+        if self.connection is None:
+            return
         try:
             self._write(self.connection.send(event))
         except (LocalProtocolError, OSError):
