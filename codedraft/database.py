@@ -22,23 +22,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-#: The largest value an Integer column holds on PostgreSQL (32 bits). Comparing a column with a
-#: larger number raises there, so a number from a URL beyond it is treated as matching nothing.
-MAX_INTEGER = 2**31 - 1
-
-
-def stored_integer(raw: object) -> int | None:
-    """``raw`` (a query argument) as a non-negative integer a column can hold, else None.
-
-    ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` then refuses.
-    """
-    text = str(raw or "").strip()
-    if not (text.isascii() and text.isdigit()):
-        return None
-    number = int(text)
-    return number if number <= MAX_INTEGER else None
-
-
 def storable_text(text: str) -> bool:
     """Whether both databases can store or compare ``text``: PostgreSQL refuses NUL characters,
     and a lone surrogate (JSON's ``"\\ud800"`` decodes to one) has no UTF-8 form."""

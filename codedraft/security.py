@@ -20,8 +20,8 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
 from codedraft.concurrency import run_blocking
-from codedraft.database import MAX_INTEGER
 from codedraft.json_depth import nesting_exceeds
+from codedraft.numbers import MAX_INTEGER
 
 
 @lru_cache(maxsize=4)

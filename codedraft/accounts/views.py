@@ -10,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from codedraft.accounts import operations as ops
 from codedraft.extensions import db, limiter
 from codedraft.notifications.operations import adopt_language, set_language
+from codedraft.numbers import stored_integer
 from codedraft.realtime_hooks import login_session_ended
 from codedraft.security import safe_local_path
 from codedraft.web import LOGIN_SESSION_KEY
@@ -184,7 +185,7 @@ def tokens() -> ResponseReturnValue:
         try:
             _record, new_token = ops.create_api_token(
                 current_user, request.form.get("name", ""),
-                expires_in_days=int(days) if days.isascii() and days.isdigit() and len(days) < 6 else None,
+                expires_in_days=stored_integer(days) if len(days) < 6 else None,
             )
         except ops.AccountError as error:
             flash(_account_message(error), "error")

@@ -12,11 +12,12 @@ from codedraft.api.auth import api_user, token_required
 from codedraft.api.openapi import openapi_document
 from codedraft.codes import operations as codes
 from codedraft.codes.models import Chapter, Clause, Code
-from codedraft.database import MAX_INTEGER, storable_text
+from codedraft.database import storable_text
 from codedraft.drafts import operations as drafts
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db, limiter
 from codedraft.markdown import render_markdown
+from codedraft.numbers import MAX_INTEGER
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

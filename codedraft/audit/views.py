@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from codedraft.audit.operations import ACTIONS, AuditFilter, audit_page, audit_rows
 from codedraft.codes.models import Code
-from codedraft.database import stored_integer
 from codedraft.exports.feedback_export import neutralise_cell
 from codedraft.extensions import db
+from codedraft.numbers import stored_integer
 
 bp = Blueprint("audit", __name__)
 

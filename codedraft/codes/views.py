@@ -18,11 +18,12 @@ from codedraft.codes import structure
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, StructureChange, WorkingGroup
 from codedraft.codes.panels import clause_panels
 from codedraft.codes.tree import build_tree
-from codedraft.database import storable_text, stored_integer
+from codedraft.database import storable_text
 from codedraft.drafts.operations import clause_history, drafts_of
 from codedraft.extensions import db, limiter
 from codedraft.mail.operations import send_invitation_mail
 from codedraft.markdown import render_markdown
+from codedraft.numbers import stored_integer
 
 bp = Blueprint("codes", __name__)
 
@@ -165,12 +166,13 @@ def settings(slug: str) -> ResponseReturnValue:
 
 
 def _group_from_form(code: Code, field: str = "working_group") -> WorkingGroup | None:
-    raw = request.form.get(field) or ""
-    if not raw.isdigit():
-        return None
-    group = db.session.get(WorkingGroup, int(raw))
+    raw = (request.form.get(field) or "").strip()
+    if not raw:
+        return None  # "no working group"
+    number = stored_integer(raw)
+    group = db.session.get(WorkingGroup, number) if number is not None else None
     if group is None or group.code_id != code.id:
-        abort(400)
+        abort(400, description=_("There is no such working group in this code."))
     return group
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from codedraft.api.openapi import DATETIME, INTEGER, STRING, json_response, obj, operation, ref
-from codedraft.database import MAX_INTEGER
+from codedraft.numbers import MAX_INTEGER
 
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
 

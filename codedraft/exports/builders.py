@@ -27,11 +27,11 @@ from sqlalchemy.orm import selectinload
 from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code
 from codedraft.codes.numbering import KIND_LABELS
-from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.exports.model import ExportChapter, ExportClause, ExportDocument, FeedbackRow
 from codedraft.extensions import db
 from codedraft.i18n import SOURCE_LANGUAGE
+from codedraft.numbers import stored_integer
 from codedraft.timeutil import utcnow
 
 #: The selector of the live text wherever a draft number is expected ("?to=live").

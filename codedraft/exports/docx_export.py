@@ -25,6 +25,8 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
+from codedraft.numbers import stored_integer
+
 from .model import EXPORT_WORDS, ExportDocument, MarkdownRenderer
 
 # XML 1.0 cannot hold these; lxml refuses them, so a stray control character in a clause would
@@ -274,8 +276,8 @@ class _HtmlToWord(HTMLParser):
             alt = attributes.get("alt") or "image"
             self._add_text(f"[{alt}]", keep_space=True)
         elif tag in ("ul", "ol"):
-            start = attributes.get("start") or "1"
-            self.lists.append([int(start) if tag == "ol" and start.isdigit() else (1 if tag == "ol" else None)])
+            start = stored_integer(attributes.get("start") or "1")
+            self.lists.append([(start if start is not None else 1) if tag == "ol" else None])
             self.paragraph = None
         elif tag == "li" and self.lists:
             self._start_paragraph(*self._list_style())

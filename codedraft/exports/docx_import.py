@@ -19,6 +19,8 @@ from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
+from codedraft.numbers import stored_integer
+
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 _LIST_STYLE = re.compile(r"^list(\s|$)", re.IGNORECASE)
 _LEVEL_IN_STYLE = re.compile(r"\s([2-9])$")
@@ -75,8 +77,9 @@ def _list_level(paragraph: Paragraph) -> int | None:
         return None
     if numbering is not None:
         level = numbering.find(qn("w:ilvl"))
-        if level is not None and str(level.get(qn("w:val"), "0")).isdigit():
-            return int(level.get(qn("w:val")))
+        number = stored_integer(level.get(qn("w:val"), "0")) if level is not None else None
+        if number is not None:
+            return number
     match = _LEVEL_IN_STYLE.search(style or "")
     return int(match.group(1)) - 1 if match else 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from codedraft.database import stored_integer
+from codedraft.numbers import stored_integer
 
 bp = Blueprint("feedback", __name__)
 

@@ -25,7 +25,6 @@ from codedraft.collab.log import seed_update
 from codedraft.collab.offsets import utf16_to_codepoint
 from codedraft.collab.store import ClauseStore, store_for
 from codedraft.collab.suggestions import ORIGIN_REJECTED, ORIGIN_SUGGESTED
-from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.drafts.operations import latest_draft
 from codedraft.exports.compare import DiffSegment, diff_words
@@ -49,6 +48,7 @@ from codedraft.feedback.models import (
 )
 from codedraft.markdown import render_markdown
 from codedraft.notifications import messages as said
+from codedraft.numbers import stored_integer
 from codedraft.timeutil import utcnow
 
 MAX_BODY_CHARS = 20_000
@@ -522,9 +522,11 @@ def amendments_decided_in_text(_app: Any, *, clause: Clause, accepted: frozenset
                                by: User) -> None:
     """Suggestions decided from the editor's list: the amendments among them are decided too."""
     for suggestion_id, accept in [*((i, True) for i in accepted), *((i, False) for i in rejected)]:
-        if not suggestion_id.startswith("amendment-") or not suggestion_id[len("amendment-"):].isdigit():
+        comment_id = stored_integer(suggestion_id.removeprefix("amendment-")) \
+            if suggestion_id.startswith("amendment-") else None
+        if comment_id is None:
             continue
-        comment = db.session.get(Comment, int(suggestion_id[len("amendment-"):]))
+        comment = db.session.get(Comment, comment_id)
         if comment is None or comment.clause_id != clause.id or comment.amendment is None:
             continue
         amendment = comment.amendment

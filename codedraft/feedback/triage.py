@@ -30,6 +30,7 @@ from codedraft.feedback.models import (
 )
 from codedraft.feedback.operations import FeedbackError, NotAllowed, notify
 from codedraft.notifications import messages as said
+from codedraft.numbers import stored_integer
 from codedraft.timeutil import utcnow
 
 MAX_RESPONSE_CHARS = 10_000
@@ -199,9 +200,10 @@ class Target:
 
     @classmethod
     def parse(cls, raw: str) -> Target | None:
-        kind, _, number = (raw or "").partition(":")
-        if kind in ("comment", "group", "theme") and number.isdigit() and len(number) < 12:
-            return cls(kind, int(number))
+        kind, _, digits = (raw or "").partition(":")
+        number = stored_integer(digits)
+        if kind in ("comment", "group", "theme") and number is not None:
+            return cls(kind, number)
         return None
 
     def __str__(self) -> str:

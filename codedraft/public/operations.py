@@ -16,10 +16,10 @@ from sqlalchemy import select
 from codedraft.accounts.models import User
 from codedraft.audit.operations import record_event
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role, WorkingGroup
-from codedraft.database import stored_integer
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db
 from codedraft.feedback.models import Comment, FeedbackRound
+from codedraft.numbers import stored_integer
 from codedraft.public.models import DEFAULT_DATA_LICENCE, PublicCode, PublishedRound
 from codedraft.public.shared_pages import forget_state
 from codedraft.timeutil import utcnow

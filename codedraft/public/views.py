@@ -17,7 +17,7 @@ from sqlalchemy import select
 from codedraft import policy
 from codedraft.codes.models import Code
 from codedraft.codes.views import load_code
-from codedraft.database import storable_text, stored_integer
+from codedraft.database import storable_text
 from codedraft.drafts.models import Draft
 from codedraft.drafts.operations import draft_chapters, drafts_of
 from codedraft.exports import builders
@@ -27,6 +27,7 @@ from codedraft.exports.redline import render_inline, render_side_by_side, render
 from codedraft.extensions import db
 from codedraft.feedback.models import FeedbackRound
 from codedraft.markdown import render_markdown
+from codedraft.numbers import stored_integer
 from codedraft.public import operations as ops
 from codedraft.public import shared_pages
 from codedraft.public.cache import fragments_of

@@ -16,6 +16,7 @@ from typing import Any
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from codedraft.numbers import stored_integer
 from codedraft.server import enable_nodelay
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -53,8 +54,7 @@ def proxy_hops() -> int:
     Behind nginx set it to 1: otherwise every request seems to come from the proxy's address and
     the per-client rate limits (login, comments, exports) would throttle everyone together.
     """
-    raw = os.environ.get("CODEDRAFT_PROXY_HOPS", "0").strip()
-    return int(raw) if raw.isdigit() else 0
+    return stored_integer(os.environ.get("CODEDRAFT_PROXY_HOPS", "0")) or 0
 
 
 def wrap(app: WSGIApp) -> WSGIApp:

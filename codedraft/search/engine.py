@@ -24,6 +24,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
+from codedraft.numbers import stored_integer
+
 log = logging.getLogger(__name__)
 
 DocumentKind = Literal["clause", "comment"]
@@ -551,7 +553,7 @@ def draft_order(hit: SearchHit) -> tuple[int, int, float]:
     draft = str(hit.fields.get("draft") or "")
     if draft == LIVE_DRAFT:
         return (0, -(10**9), -hit.score)
-    number = int(draft) if draft.isdigit() else 0
+    number = stored_integer(draft) or 0
     return (0, -number, -hit.score)
 
 

@@ -31,6 +31,7 @@ from codedraft.accounts.models import User
 from codedraft.codes.models import Chapter, Clause, Code, Membership, Role
 from codedraft.drafts.models import Draft, DraftClause
 from codedraft.extensions import db
+from codedraft.numbers import stored_integer
 from codedraft.search.engine import LIVE_DRAFT, SearchDocument, SearchEngine, document_fingerprint
 
 log = logging.getLogger(__name__)
@@ -427,7 +428,8 @@ def query_languages(tokens: Iterable[str], code_filter: Iterable[int] = ()) -> l
     tokens name), so the query's words are analysed as those codes' texts were."""
     wanted = set(code_filter)
     if not wanted:
-        wanted = {int(parts[1]) for parts in (t.split(":") for t in tokens) if len(parts) >= 2 and parts[1].isdigit()}
+        named = (stored_integer(parts[1]) for parts in (t.split(":") for t in tokens) if len(parts) >= 2)
+        wanted = {number for number in named if number is not None}
     if not wanted:
         return []
     languages = db.session.scalars(select(Code.language).where(Code.id.in_(wanted)).distinct())

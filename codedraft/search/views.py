@@ -26,6 +26,7 @@ from codedraft.accounts.models import User
 from codedraft.api.auth import api_user, token_required
 from codedraft.codes.models import Code
 from codedraft.extensions import db, limiter
+from codedraft.numbers import stored_integer
 from codedraft.search.engine import (
     ENGINE_MESSAGES,
     FACET_FIELDS,
@@ -131,8 +132,7 @@ def translated(message: str | None) -> str:
 
 
 def _int_arg(args: Mapping[str, str], name: str) -> int | None:
-    raw = args.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 7 else None
+    return stored_integer(args.get(name, ""))
 
 
 def _date_arg(args: Mapping[str, str], name: str, messages: list[str]) -> tuple[dt.date | None, str]:
@@ -175,9 +175,9 @@ def hit_url(hit: SearchHit, code: Code | None) -> str | None:
     if hit.kind == "comment":
         comment_id = hit.doc_id.removeprefix("comment:")
         return url_for("codes.clause", slug=code.slug, uid=uid) + f"#comment-{comment_id}"
-    draft = str(fields.get("draft") or LIVE_DRAFT)
-    if draft.isdigit():
-        return url_for("drafts.show", slug=code.slug, number=int(draft)) + f"#clause-{uid}"
+    number = stored_integer(fields.get("draft") or LIVE_DRAFT)
+    if number is not None:
+        return url_for("drafts.show", slug=code.slug, number=number) + f"#clause-{uid}"
     return url_for("codes.clause", slug=code.slug, uid=uid)
 
 
@@ -199,7 +199,7 @@ def hit_json(hit: SearchHit, codes: Mapping[int, Code]) -> dict[str, Any]:
             "number": str(fields.get("clause_number") or ""),
             "heading": str(fields.get("clause_title") or ""),
         },
-        "draft": {"number": int(draft) if draft.isdigit() else None, "label": draft_label(draft, fields)},
+        "draft": {"number": stored_integer(draft), "label": draft_label(draft, fields)},
         "category": str(fields.get("category") or ""),
         "status": str(fields.get("status") or ""),
         "author": str(fields.get("author") or ""),
