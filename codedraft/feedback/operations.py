@@ -49,7 +49,7 @@ from codedraft.feedback.models import (
 from codedraft.markdown import render_markdown
 from codedraft.notifications import messages as said
 from codedraft.numbers import stored_integer
-from codedraft.timeutil import utcnow
+from codedraft.timeutil import naive_utc, utcnow
 
 MAX_BODY_CHARS = 20_000
 MAX_REASON_CHARS = 5_000
@@ -101,7 +101,8 @@ def open_round(code: Code, draft: Draft, closes_at: datetime, *, by: User | None
     """
     if draft.code_id != code.id:
         raise FeedbackError(_("That draft belongs to another code."))
-    start = opens_at or utcnow()
+    start = naive_utc(opens_at) if opens_at is not None else utcnow()
+    closes_at = naive_utc(closes_at)
     if closes_at <= start:
         raise FeedbackError(_("A round must close after it opens."))
     feedback_round = FeedbackRound(code_id=code.id, draft_id=draft.id, opens_at=start, closes_at=closes_at,

@@ -9,7 +9,7 @@ may see it. Each form works without JavaScript; with it, the same forms are post
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -52,7 +52,7 @@ from codedraft.markdown import render_markdown
 from codedraft.notifications import messages as said
 from codedraft.notifications import operations as notify_ops
 from codedraft.security import safe_local_path
-from codedraft.timeutil import utcnow
+from codedraft.timeutil import parse_utc, utcnow
 
 #: Posting limit per person (SECURITY-CASES 30); app.config["FEEDBACK_POST_LIMIT"] overrides it.
 DEFAULT_POST_LIMIT = "10 per minute"
@@ -427,8 +427,9 @@ def rounds(slug: str) -> ResponseReturnValue:
         if not is_admin:
             abort(403)
         draft = db.session.get(Draft, _int_or_none(request.form.get("draft")) or 0)
-        closes_at = _parse_time(request.form.get("closes_at", ""))
-        opens_at = _parse_time(request.form.get("opens_at", "")) if request.form.get("opens_at") else None
+        # A datetime-local value is read as UTC (the page says so); one with an offset is converted.
+        closes_at = parse_utc(request.form.get("closes_at", ""))
+        opens_at = parse_utc(request.form.get("opens_at", "")) if request.form.get("opens_at") else None
         if draft is None or draft.code_id != code.id or closes_at is None:
             flash(_("Choose a published draft and a closing time."), "error")
         else:
@@ -463,12 +464,6 @@ def close_round(slug: str, round_id: int) -> ResponseReturnValue:
     return redirect(url_for("feedback.rounds", slug=code.slug), code=303)
 
 
-def _parse_time(raw: str) -> datetime | None:
-    """A ``datetime-local`` value, read as UTC (the page says so)."""
-    try:
-        return datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
 
 
 # --- notifications ---------------------------------------------------------------------------

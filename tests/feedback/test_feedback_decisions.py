@@ -73,6 +73,28 @@ def test_observers_read_but_do_not_post(scene):
     assert scene.post(olga, f"{scene.thread_url(comment.id)}/support").status_code == 403
 
 
+
+def test_a_round_s_times_with_an_offset_are_converted_to_utc_and_others_refused(scene):
+    """A datetime-local field filled by a script may carry an offset: compared with the stored
+    naive UTC times that raised (a 500). Now it is converted; a time the offset takes out of the
+    calendar is refused like any other that is not one."""
+    office = scene.client("office")
+    scene.post(office, f"/codes/{scene.code.slug}/rounds/{scene.round.id}/close")
+    year = utcnow().year + 1
+    response = scene.post(office, f"/codes/{scene.code.slug}/rounds", draft=str(scene.draft.id),
+                          opens_at=f"{year}-01-10T08:00+02:00", closes_at=f"{year}-01-20T10:00Z", name="Offsets")
+    assert response.status_code == 303
+    db.session.expire_all()
+    opened = [r for r in ops.rounds_of(scene.code) if r.name == "Offsets"][0]
+    assert (opened.opens_at.isoformat(), opened.closes_at.isoformat()) == (f"{year}-01-10T06:00:00",
+                                                                        f"{year}-01-20T10:00:00")
+    assert opened.opens_at.tzinfo is None
+    for closes in ("9999-12-31T23:00-05:00", "not a time", "2027-02-30T10:00"):
+        response = scene.post(office, f"/codes/{scene.code.slug}/rounds", draft=str(scene.draft.id),
+                              closes_at=closes, name="Refused")
+        assert response.status_code == 303, closes
+        assert not [r for r in ops.rounds_of(scene.code) if r.name == "Refused"], closes
+
 def test_other_codes_people_get_404_everywhere(scene):
     """SECURITY-CASES 3 and 27: the same 404 for every handler naming this code's clause."""
     rita, otto = scene.client("reviewer"), scene.client("outsider")
