@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from codedraft.numbers import stored_integer
+
 DEFAULT_STAKEHOLDER_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("provider", "GPAI provider / developer"),
     ("academia", "Academia"),
@@ -62,6 +64,8 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # How long a socket may stay silent after a ping before it is dropped (Engine.IO's
         # ping timeout; its default, 20 s, when unset).
         **_seconds("SOCKET_PING_TIMEOUT_SECONDS", "CODEDRAFT_PING_TIMEOUT"),
+        # Co-editing connections one account may hold in one process (a clause page holds two).
+        **_count("COLLAB_SOCKETS_PER_ACCOUNT", "CODEDRAFT_SOCKETS_PER_ACCOUNT"),
         # Owner routing (measured against the clause feed, not the default; docs/deploy.md): every
         # process's public URL, in one order, and this process's own.
         "COLLAB_ROUTE_URLS": [u for u in os.environ.get("CODEDRAFT_ROUTE_URLS", "").split(",") if u] or None,
@@ -85,6 +89,18 @@ def _seconds(key: str, variable: str) -> dict[str, float]:
         return {key: float(raw)}
     except ValueError:
         raise ValueError(f"{variable} must be a number of seconds, not {raw!r}") from None
+
+
+def _count(key: str, variable: str) -> dict[str, int]:
+    """``{key: n}`` if the variable is set to a positive whole number (the code's default applies
+    otherwise)."""
+    raw = os.environ.get(variable)
+    if raw is None:
+        return {}
+    number = stored_integer(raw)
+    if not number:
+        raise ValueError(f"{variable} must be a whole number above 0, not {raw!r}")
+    return {key: number}
 
 
 DEFAULTS: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +73,22 @@ class FreshContextClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(app_config(tmp_path))
+@contextmanager
+def app_with(tmp_path: Path, **extra: Any) -> Iterator[Flask]:
+    """An app on a fresh database in ``tmp_path``, with ``extra`` configuration, in its context."""
+    app = create_app(app_config(tmp_path, **extra))
     app.test_client_class = FreshContextClient
     with app.app_context():
         db.create_all()
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    with app_with(tmp_path) as made:
+        yield made
 
 
 @pytest.fixture

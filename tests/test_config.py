@@ -32,3 +32,17 @@ def test_a_setting_that_is_not_a_number_says_which_and_why(monkeypatch, tmp_path
     monkeypatch.setenv("CODEDRAFT_IDLE_SECONDS", "two minutes")
     with pytest.raises(ValueError, match="CODEDRAFT_IDLE_SECONDS must be a number of seconds, not 'two minutes'"):
         from_environment(tmp_path)
+
+
+def test_the_connections_per_account_are_set_from_the_environment(monkeypatch, tmp_path: Path):
+    from codedraft.collab.namespace import SOCKETS_PER_ACCOUNT
+
+    assert create_app(app_config(tmp_path)).extensions["codedraft_collab_namespace"].sockets_per_account \
+        == SOCKETS_PER_ACCOUNT
+    monkeypatch.setenv("CODEDRAFT_SOCKETS_PER_ACCOUNT", "40")
+    app = create_app(app_config(tmp_path))
+    assert app.extensions["codedraft_collab_namespace"].sockets_per_account == 40
+    for wrong in ("0", "²", "lots", "-3"):
+        monkeypatch.setenv("CODEDRAFT_SOCKETS_PER_ACCOUNT", wrong)
+        with pytest.raises(ValueError, match="CODEDRAFT_SOCKETS_PER_ACCOUNT must be a whole number above 0"):
+            from_environment(tmp_path)

@@ -23,6 +23,7 @@ ADAPTER = (
     N_("Your session has ended; sign in again."), N_("You may not see this clause any more."),
     N_("Held until earlier edits arrive; send them first."), N_("You signed out."), N_("Sign in to edit clauses."),
     N_("the edit could not be stored"), N_("the clause is being changed; try again"), N_("the clause is gone"),
+    N_("Too many pages are open for this account; close some, then reload this one."),
 )
 
 #: The core's and the presence checks' refusals, as raised (msgids with their placeholders).

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask, g, has_request_context, request, session
 from flask_babel import get_locale
-from flask_socketio import Namespace, emit, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room, leave_room
 
 from codedraft import policy, signals
 from codedraft.accounts.models import User
@@ -50,6 +50,11 @@ RATE_BURST = 400.0
 JOIN_COST = 20.0
 # How often this process looks for clause documents nobody here uses any more (ClauseStore.evict_idle).
 SWEEP_EVERY_SECONDS = 30.0
+# Open co-editing connections one account may hold in this process: a clause page holds two (its
+# editor's and its feedback panel's), so this is some thirty tabs and windows. Each costs the
+# server some 65 KB and a slot of the worker's connections (gunicorn.conf.py), so without a cap
+# one signed-in script could take them all and lock everyone else out.
+SOCKETS_PER_ACCOUNT = 64
 # Every socket joins this room when it reads its rights from the database; closing the room (in
 # every process, through the message queue when there is one) is how a change of rights or a
 # logout tells every socket to read them again. A socket not in the room holds no cached rights.
@@ -118,12 +123,14 @@ def _in_the_sockets_language(handler: Callable[[CollabNamespace, Any], dict[str,
 
 class CollabNamespace(Namespace):
     def __init__(self, app: Flask, store: ClauseStore, *, idle_seconds: float = IDLE_SECONDS,
-                 sweep_every: float = SWEEP_EVERY_SECONDS, claims: ClaimBook | None = None) -> None:
+                 sweep_every: float = SWEEP_EVERY_SECONDS, claims: ClaimBook | None = None,
+                 sockets_per_account: int = SOCKETS_PER_ACCOUNT) -> None:
         super().__init__(NAMESPACE)
         self.app = app
         self.store = store
         self.claims: ClaimBook = claims or MemoryClaimBook()
         self.connections: dict[str, Connection] = {}
+        self.sockets_per_account = sockets_per_account
         self._lock = threading.Lock()
         self.idle_seconds = idle_seconds
         self.sweep_every = sweep_every
@@ -235,10 +242,15 @@ class CollabNamespace(Namespace):
             # SECURITY-CASES 1: refused at connect; no room joined, nothing sent.
             raise ConnectionRefusedError(said_in("Sign in to edit clauses.", None))
         user = login.user
-        self.connections[request.sid] = Connection(user_id=login.user_id, login_session_id=login.id,
-                                                   identity=Identity(user.name, user.colour, user.id),
-                                                   nodelay=_set_nodelay_from_environ(request.environ),
-                                                   language=str(get_locale() or "en"))
+        connection = Connection(user_id=login.user_id, login_session_id=login.id,
+                                identity=Identity(user.name, user.colour, user.id),
+                                nodelay=_set_nodelay_from_environ(request.environ), language=str(get_locale() or "en"))
+        # Counted and added with nothing in between that could yield to another connecting socket.
+        held = sum(1 for other in list(self.connections.values()) if other.user_id == login.user_id)
+        if held >= self.sockets_per_account:
+            raise ConnectionRefusedError(said_in("Too many pages are open for this account; close some, then "
+                                                 "reload this one.", None))
+        self.connections[request.sid] = connection
         join_room(login_room(login.id))
         self._start_sweeping()
 
@@ -602,7 +614,8 @@ def _set_nodelay_from_environ(environ: dict[str, Any]) -> bool:
 def install(app: Any, store: ClauseStore) -> CollabNamespace:
     namespace = CollabNamespace(
         app, store, idle_seconds=float(app.config.get("COLLAB_IDLE_SECONDS", IDLE_SECONDS)),
-        sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)), claims=_claim_book(app))
+        sweep_every=float(app.config.get("COLLAB_SWEEP_SECONDS", SWEEP_EVERY_SECONDS)), claims=_claim_book(app),
+        sockets_per_account=int(app.config.get("COLLAB_SOCKETS_PER_ACCOUNT", SOCKETS_PER_ACCOUNT)))
     namespace.route_urls = app.config.get("COLLAB_ROUTE_URLS")
     namespace.route_self = app.config.get("COLLAB_ROUTE_SELF")
     socketio.on_namespace(namespace)

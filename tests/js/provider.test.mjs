@@ -4,7 +4,8 @@ import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { ClauseProvider, STATUS } from '../../static/src/collab/provider.js'
 import { encodeSyncUpdate, frameKind } from '../../static/src/collab/framing.js'
-import { FakeCollabServer, packFrames } from './fake-collab.mjs'
+import { FakeCollabServer, FakeSocket, packFrames } from './fake-collab.mjs'
+import { describeStatus } from '../../static/src/collab/status.js'
 
 const CLAUSE = 'c-transparency-1-1'
 
@@ -266,6 +267,35 @@ test('an error addressed to no clause (e.g. signed out) reaches every provider',
   a.socket.receive('error', { clause: null, error: 'You signed out.' })
   a.socket.receive('error', { clause: 'c-someone-else', error: 'not mine' })
   assert.deepEqual(a.events.filter((e) => e.name === 'error'), [{ name: 'error', error: 'You signed out.', source: 'server' }])
+})
+
+test('a connection the server refused is said on the page; a transport that is retried is not', () => {
+  const server = new FakeCollabServer()
+  const a = openClient(server, 'ana')
+  server.flush()
+  a.socket.active = true // socket.io-client will try again by itself
+  a.socket.receive('connect_error', new Error('xhr poll error'))
+  assert.deepEqual(a.events.filter((e) => e.name === 'error'), [])
+  a.socket.active = false // the server refused: no retry follows
+  a.socket.receive('connect_error', new Error('Too many pages are open for this account; close some, then reload this one.'))
+  assert.deepEqual(a.events.filter((e) => e.name === 'error'), [{
+    name: 'error', error: 'Too many pages are open for this account; close some, then reload this one.', source: 'server'
+  }])
+  assert.equal(a.provider.lastError, 'Too many pages are open for this account; close some, then reload this one.')
+})
+
+test('a page whose first connection is refused is offline with the reason, not "connecting" for ever', () => {
+  const server = new FakeCollabServer()
+  const socket = new FakeSocket(server, 'ana', { readonly: false, color: '#225588' }) // never connected
+  const doc = new Y.Doc()
+  const provider = new ClauseProvider(socket, CLAUSE, doc, {})
+  opened.push(() => { provider.destroy(); doc.destroy() })
+  assert.equal(provider.status, STATUS.CONNECTING)
+  socket.active = false
+  socket.receive('connect_error', new Error('Sign in to edit clauses.'))
+  assert.equal(provider.status, STATUS.OFFLINE)
+  assert.deepEqual(describeStatus({ status: provider.status, pending: 0, error: provider.lastError }),
+    { text: 'Cannot edit this clause: Sign in to edit clauses.', state: 'error' })
 })
 
 test('read-only: status, a refused edit makes the replica stale, role changes both ways', () => {

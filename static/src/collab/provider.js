@@ -179,6 +179,7 @@ export class ClauseProvider extends ObservableV2 {
     this._onY = (/** @type {any} */ payload) => this._handleFrame(payload)
     this._onRole = (/** @type {any} */ payload) => this._handleRole(payload)
     this._onServerError = (/** @type {any} */ payload) => this._handleServerError(payload)
+    this._onConnectError = (/** @type {any} */ err) => this._handleConnectError(err)
     this._onDocUpdate = (/** @type {Uint8Array} */ update, /** @type {any} */ origin) => this._handleDocUpdate(update, origin)
     this._onAwarenessUpdate = (/** @type {any} */ change, /** @type {any} */ origin) => this._handleAwarenessUpdate(change, origin)
     this._onPageHide = () => this._handlePageHide()
@@ -189,6 +190,7 @@ export class ClauseProvider extends ObservableV2 {
     socket.on('y', this._onY)
     socket.on('role', this._onRole)
     socket.on('error', this._onServerError)
+    socket.on('connect_error', this._onConnectError)
     doc.on('update', this._onDocUpdate)
     this.awareness.on('update', this._onAwarenessUpdate)
     this._unloadTarget = unloadTarget
@@ -229,6 +231,7 @@ export class ClauseProvider extends ObservableV2 {
     this.socket.off('y', this._onY)
     this.socket.off('role', this._onRole)
     this.socket.off('error', this._onServerError)
+    this.socket.off('connect_error', this._onConnectError)
     this.doc.off('update', this._onDocUpdate)
     this.awareness.off('update', this._onAwarenessUpdate)
     if (this._ownsAwareness) this.awareness.destroy()
@@ -379,6 +382,21 @@ export class ClauseProvider extends ObservableV2 {
     if (this._destroyed || !payload || (payload.clause !== this.clause && payload.clause != null)) return
     const error = typeof payload.error === 'string' ? payload.error : 'unknown error'
     this.lastError = error
+    this.emit('error', [{ error, source: 'server' }])
+  }
+
+  /**
+   * A connection that could not be made. socket.io-client tries again by itself after a failed
+   * transport (the socket stays active), and the page goes on saying "connecting"; a connection
+   * the server refused (signed out, too many pages open) is not tried again, so the page says why.
+   *
+   * @param {any} err
+   */
+  _handleConnectError (err) {
+    if (this._destroyed || this.socket.active) return
+    const error = err && typeof err.message === 'string' && err.message ? err.message : 'unknown error'
+    this.lastError = error
+    this._updateStatus() // offline: never connected, and no retry is coming
     this.emit('error', [{ error, source: 'server' }])
   }
 
