@@ -50,11 +50,11 @@ RATE_BURST = 400.0
 JOIN_COST = 20.0
 # How often this process looks for clause documents nobody here uses any more (ClauseStore.evict_idle).
 SWEEP_EVERY_SECONDS = 30.0
-# Open co-editing connections one account may hold in this process: a clause page holds two (its
-# editor's and its feedback panel's), so this is some thirty tabs and windows. Each costs the
+# Open co-editing connections one account may hold in this process: a clause page holds one (its
+# editor and its feedback panel share it), so this is thirty-two tabs and windows. Each costs the
 # server some 65 KB and a slot of the worker's connections (gunicorn.conf.py), so without a cap
 # one signed-in script could take them all and lock everyone else out.
-SOCKETS_PER_ACCOUNT = 64
+SOCKETS_PER_ACCOUNT = 32
 # Every socket joins this room when it reads its rights from the database; closing the room (in
 # every process, through the message queue when there is one) is how a change of rights or a
 # logout tells every socket to read them again. A socket not in the room holds no cached rights.

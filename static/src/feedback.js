@@ -240,8 +240,13 @@ function startPanel (panel) {
     })
   }
 
+  // The page's connection, shared with the editor where there is one. Joining a clause the
+  // editor joined already is harmless (the server answers a fresh step 1, which the editor takes
+  // as any other), and a page without an editor needs the join to hear anything at all.
   const socket = collabSocket(uid)
-  socket.on('connect', () => socket.emit('join', { clause: uid }))
+  const join = () => socket.emit('join', { clause: uid })
+  socket.on('connect', join)
+  if (socket.connected) join()
   socket.on('feedback', (/** @type {{clause?: string, kind?: string}} */ data) => {
     if (!data || data.clause !== uid) return
     say(gettext('New feedback activity.'))

@@ -1,4 +1,4 @@
-"""One account may hold only so many co-editing connections in a process (a clause page holds two):
+"""One account may hold only so many co-editing connections in a process (a clause page holds one):
 past that, a signed-in script could take every connection the worker has and lock everyone else
 out. The refusal names the reason in the person's language; other accounts are not affected."""
 from __future__ import annotations

@@ -7,13 +7,34 @@
  * clause: the others never apply its edits (docs/deploy.md, "Several processes"). Any process can
  * still serve any clause, through the clause feeds, so a page that joins a second clause on the
  * same connection, or a process that dies, costs a little more work and nothing else.
+ *
+ * A clause page's editor and its feedback panel share one connection: both are in the clause's
+ * room, and a second connection for the same namespace is one more that the server pays for
+ * (memory, a slot of its connections, the account's allowance). They are separate bundles, each
+ * with its own copy of this module, so the page's connections are kept on the window under a
+ * registered symbol, which both copies name alike.
  */
 import { io } from 'socket.io-client'
+
+const PAGE_CONNECTIONS = Symbol.for('codedraft.collab-connections')
+
+/** This page's connections, by clause: one each, whichever bundle asks first opens it. */
+function pageConnections () {
+  const holder = /** @type {any} */ (globalThis)
+  if (!(holder[PAGE_CONNECTIONS] instanceof Map)) holder[PAGE_CONNECTIONS] = new Map()
+  return /** @type {Map<string, import('socket.io-client').Socket>} */ (holder[PAGE_CONNECTIONS])
+}
 
 /**
  * @param {string} clauseUid
  * @returns {import('socket.io-client').Socket}
  */
 export function collabSocket (clauseUid) {
-  return io('/collab', { withCredentials: true, query: { clause: clauseUid } })
+  const opened = pageConnections()
+  let socket = opened.get(clauseUid)
+  if (socket === undefined) {
+    socket = io('/collab', { withCredentials: true, query: { clause: clauseUid } })
+    opened.set(clauseUid, socket)
+  }
+  return socket
 }
