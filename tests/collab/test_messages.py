@@ -64,7 +64,7 @@ def test_the_adapter_says_a_refusal_in_polish(app):
         assert messages.said_in(ProtocolError("%(what)s is truncated", what="message").reason, None) == \
             "wiadomość: dane są ucięte"
         assert messages.said_in("Join the clause first.", "en") == "Join the clause first."
-        assert messages.said_in("Join the clause first.", None) == "Najpierw dołącz do klauzuli."
+        assert messages.said_in("Join the clause first.", None) == "Najpierw dołącz do przepisu."
         # Parameters that do not fit the message, and text that is no message, come back as they are.
         assert messages.said_in(Reason("plain %(x)s", {"x": "<b>"}), None) == "plain <b>"
         assert messages.said_in("<script>not a message</script>", None) == "<script>not a message</script>"

@@ -71,7 +71,7 @@ def test_a_polish_codes_exports_say_their_own_words_in_polish(app, tmp_path):
         redline = export_redline_html(comparison)
         assert "Zmiany od Pierwszy projekt (projekt 1) do Drugi projekt (projekt 2)" in redline
         assert "Wstawiony tekst jest podkreślony" in redline and 'aria-label="Podsumowanie zmian"' in redline
-        assert "Zmieniono tekst" in redline and "Klauzule ze zmienionym tekstem" in redline
+        assert "Zmieniono tekst" in redline and "Przepisy ze zmienionym tekstem" in redline
         assert "Text changed" not in redline and "Clauses added" not in redline
         tracked = _docx_text(export_redline_docx(comparison))
         assert "pokazane jako śledzone zmiany" in tracked
@@ -136,7 +136,7 @@ def test_a_polish_codes_feedback_workbook_names_its_sheets_and_chart_in_polish(a
     state, _seen = _wait_done(client, response.headers["Location"])
     assert state["status"] == "done", state
     workbook = load_workbook(io.BytesIO(client.get(state["download_url"]).data))
-    assert workbook.sheetnames == ["Uwagi", "Komentarze według klauzul"]
+    assert workbook.sheetnames == ["Uwagi", "Komentarze według przepisów"]
     assert workbook["Uwagi"].cell(row=1, column=1).value == "comment_id"  # the dataset's keys stay
 
 

@@ -276,5 +276,5 @@ def test_the_public_redline_speaks_the_readers_language(public_scene: PublicScen
     slug = public_scene.code.slug
     polish = app.test_client().get(f"/public/{slug}/compare?lang=pl").get_data(as_text=True)
     english = app.test_client().get(f"/public/{slug}/compare").get_data(as_text=True)
-    assert "Klauzule ze zmienionym tekstem" in polish and "Clauses with changed text" not in polish
-    assert "Clauses with changed text" in english and "Klauzule" not in english
+    assert "Przepisy ze zmienionym tekstem" in polish and "Clauses with changed text" not in polish
+    assert "Clauses with changed text" in english and "Przepisy" not in english

@@ -228,7 +228,7 @@ def test_refusals_reach_the_browser_in_its_language(stage):
     stage.clients.append(polish)
     polish.connect()
     assert polish.join("ffffffffffffffff") == {
-        "ok": False, "error": "Nie ma takiej klauzuli albo nie możesz jej zobaczyć."}
+        "ok": False, "error": "Nie ma takiego przepisu albo nie możesz go zobaczyć."}
     assert polish.join(stage.clause.uid)["ok"] is True
     uid = stage.clause.uid
     assert polish.call("y", {"clause": uid, "msg": b"\x00\x07"}) == {
@@ -236,8 +236,8 @@ def test_refusals_reach_the_browser_in_its_language(stage):
     assert polish.call("y", {"clause": uid, "msg": b"\x00"}) == {"ok": False, "error": "wiadomość: dane są ucięte"}
     assert polish.call("y", {"clause": uid, "msg": b"\x05"}) == {"ok": False, "error": "nieznany typ wiadomości: 5"}
     assert polish.call("y", {"clause": uid}) == {
-        "ok": False, "error": "Wyślij {clause: '<identyfikator klauzuli>', msg: <binarna wiadomość y-protocols>}."}
-    assert polish.call("leave", {"clause": 12345})["error"] == "Wyślij {clause: '<identyfikator klauzuli>'}."
+        "ok": False, "error": "Wyślij {clause: '<identyfikator przepisu>', msg: <binarna wiadomość y-protocols>}."}
+    assert polish.call("leave", {"clause": 12345})["error"] == "Wyślij {clause: '<identyfikator przepisu>'}."
     # The same refusal in English for an English socket; the language chosen in the session wins.
     english = stage.editor("member")
     assert english.call("y", {"clause": uid, "msg": b"\x00\x07"})["error"] == "unknown sync message type 7"
