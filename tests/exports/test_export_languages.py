@@ -115,11 +115,11 @@ def test_a_polish_codes_feedback_report_is_in_polish_and_escapes_its_text(app, t
         words = builders.feedback_words("pl")
     html = export_feedback_report_html([row], code_title="Kodeks", draft_label="Drugi projekt", language="pl",
                                        words=words)
-    assert "Załącznik: rozstrzygnięcia komentarzy" in html and "Uwagi do: Drugi projekt" in html
+    assert "Załącznik: rozstrzygnięcia uwag" in html and "Uwagi do: Drugi projekt" in html
     assert "Annex" not in html and "<script>x" not in html and "&lt;b&gt;Uni&lt;/b&gt;" in html
     pdf = _pdf_text(export_feedback_report_pdf([row], code_title="Kodeks", draft_label="Drugi projekt",
                                                language="pl", words=words), tmp_path)
-    assert "Załącznik: rozstrzygnięcia komentarzy" in pdf
+    assert "Załącznik: rozstrzygnięcia uwag" in pdf
     english = export_feedback_report_html([row], code_title="Code", draft_label="Second Draft")
     assert "Annex: disposition of comments" in english and "Feedback on Second Draft" in english
     broken = export_feedback_report_html([row], code_title="C", draft_label="D", words={"feedback_on": "%(nope)s"})
@@ -136,7 +136,7 @@ def test_a_polish_codes_feedback_workbook_names_its_sheets_and_chart_in_polish(a
     state, _seen = _wait_done(client, response.headers["Location"])
     assert state["status"] == "done", state
     workbook = load_workbook(io.BytesIO(client.get(state["download_url"]).data))
-    assert workbook.sheetnames == ["Uwagi", "Komentarze według przepisów"]
+    assert workbook.sheetnames == ["Uwagi", "Uwagi według przepisów"]
     assert workbook["Uwagi"].cell(row=1, column=1).value == "comment_id"  # the dataset's keys stay
 
 

@@ -42,10 +42,10 @@ def test_a_polish_reader_sees_activity_and_replies_in_polish(scene):
     scene.post(sam, f"{scene.thread_url(comment.id)}/replies", body="Agreed.")
     chair = polish(scene.client("chair"))
     page = chair.get("/notifications").get_data(as_text=True)
-    assert "2 nowe komentarze do 1.1 Training data summary" in page
+    assert "2 nowe uwagi do 1.1 Training data summary" in page
     assert "new comment" not in page
     reply_page = polish(rita).get("/notifications").get_data(as_text=True)
-    assert f"{scene.people['second_reviewer'].name} odpowiedział(a) na Twój komentarz." in reply_page
+    assert f"{scene.people['second_reviewer'].name} odpowiedział(a) na Twoją uwagę." in reply_page
     # The same rows read in English by an English reader; the row keeps its English text too.
     english = scene.client("chair").get("/notifications").get_data(as_text=True)
     assert "2 new comments on 1.1 Training data summary" in english
@@ -92,7 +92,7 @@ def test_mail_reaches_each_person_in_their_saved_language(scene, mailbox):
     rita = scene.client("reviewer")  # writes in English: the recipient's language counts, not hers
     scene.post(rita, scene.feedback_url, body="One.")
     [mail] = mailbox.to(scene.people["chair"].email)
-    assert "1 nowy komentarz do 1.1 Training data summary" in mail["Subject"]
+    assert "1 nowa uwaga do 1.1 Training data summary" in mail["Subject"]
     assert "Otwórz: " in body_of(mail) and scene.feedback_url in body_of(mail)
 
 
@@ -111,7 +111,7 @@ def test_the_daily_digest_is_in_each_recipients_language(scene, mailbox, make_us
     [polish_digest] = mailbox.to(scene.people["chair"].email)
     [english_digest] = mailbox.to(member.email)
     assert "1 powiadomienie" in polish_digest["Subject"]
-    assert "1 nowy komentarz do 1.1 Training data summary" in body_of(polish_digest)
+    assert "1 nowa uwaga do 1.1 Training data summary" in body_of(polish_digest)
     assert "1 notification" in english_digest["Subject"]
     assert "1 new comment on 1.1 Training data summary" in body_of(english_digest)
 
