@@ -37,8 +37,9 @@ from tests.conftest import PASSWORD, csrf_token, login
 # Rows written by any signed-in request, whoever makes it: not code A's data.
 BOOKKEEPING = {"audit_events", "login_sessions", "alembic_version"}
 
-# One of each kind: too long, a NUL, a negative id, a number past every integer column, Polish letters.
-HOSTILE_TEXT = ("x" * 5000, "\x00", "-1", "99999999999999999999", "ą" * 300)
+# One of each kind: too long, a NUL, a negative id, a number past every integer column, Polish letters,
+# and digits that are not ASCII ("²" passes str.isdigit and fails int; "١٢" passes both).
+HOSTILE_TEXT = ("x" * 5000, "\x00", "-1", "99999999999999999999", "ą" * 300, "²", "١٢")
 
 
 def _rows(table: str) -> list[tuple[Any, ...]]:
@@ -129,7 +130,7 @@ def _forms(victim: Victim) -> Iterator[dict[str, Any]]:
         "organisation": "Org", "category": "academia", "closes_at": "2030-01-01T00:00",
         "opens_at": "2020-01-01T00:00", "language": "pl", "replacement": "New", "quote": "Model",
         "text": "Taken over", "note": "Taken over", "checkpoint": "Taken over", "mail": "instant",
-        "licence": "CC-BY-4.0", "audience": "public",
+        "licence": "CC-BY-4.0", "audience": "public", "working_group": "",
     }
     yield ids
     for hostile in HOSTILE_TEXT:
@@ -304,7 +305,7 @@ QUERY_KEYS = ("action", "actor", "at", "category", "changed_only", "chapter", "c
               "group", "lang", "layout", "next", "page", "q", "status", "step", "to", "unanswered", "old", "new",
               "format", "sort", "kind", "disposition", "organisation", "round", "author", "draft", "theme", "per_page")
 HOSTILE_QUERY_VALUES = ("-1", "99999999999999999999", "NaN", "\x00", "'\"<>", "ą" * 2000, "title:", "(((((((((((",
-                        "../../etc/passwd")
+                        "../../etc/passwd", "²", "١٢")
 
 
 def test_no_page_fails_on_hostile_query_strings(app, scene):
