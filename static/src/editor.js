@@ -40,7 +40,7 @@ import {
   authorshipField, authorshipMarks, insertLink, livePreview, setAuthorship, toggleInline, wireToolbar
 } from './collab/toolbar.js'
 import { acceptedRangesToEditor, acceptedText, refreshSuggestions, spansOf, suggestions } from './collab/suggest.js'
-import { collabSocket } from './collab/socket.js'
+import { collabSocket, refusalOf } from './collab/socket.js'
 import { SuggestionPanel } from './collab/suggestion_panel.js'
 import { jsonBlock } from './page_data.js'
 
@@ -321,7 +321,7 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
   awareness.setLocalStateField('user', localUser(config.userName, config.userColor, config.userId))
   // The periodic step 1 brings edits whose broadcast between server processes was lost (issue 7).
   const provider = new ClauseProvider(socket, config.clauseUid, ydoc, {
-    awareness, unloadTarget: window, resyncInterval: DEFAULT_RESYNC_INTERVAL_MS
+    awareness, unloadTarget: window, resyncInterval: DEFAULT_RESYNC_INTERVAL_MS, refusal: refusalOf(socket)
   })
 
   // The list of pending suggestions beside the editor, and the mode switch (Editing / Suggesting).

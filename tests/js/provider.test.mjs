@@ -284,6 +284,17 @@ test('a connection the server refused is said on the page; a transport that is r
   assert.equal(a.provider.lastError, 'Too many pages are open for this account; close some, then reload this one.')
 })
 
+test('a refusal that came before the provider (the editor reads its offline copy first) is said at once', () => {
+  const server = new FakeCollabServer()
+  const socket = new FakeSocket(server, 'ana', { readonly: false, color: '#225588' }) // refused, never connected
+  socket.active = false
+  const doc = new Y.Doc()
+  const provider = new ClauseProvider(socket, CLAUSE, doc, { refusal: new Error('Sign in to edit clauses.') })
+  opened.push(() => { provider.destroy(); doc.destroy() })
+  assert.equal(provider.status, STATUS.OFFLINE)
+  assert.equal(provider.lastError, 'Sign in to edit clauses.')
+})
+
 test('a page whose first connection is refused is offline with the reason, not "connecting" for ever', () => {
   const server = new FakeCollabServer()
   const socket = new FakeSocket(server, 'ana', { readonly: false, color: '#225588' }) // never connected

@@ -119,9 +119,11 @@ export class ClauseProvider extends ObservableV2 {
    * @param {number} [options.resyncInterval] while joined, send sync step 1 every so many ms, so
    *   that updates whose broadcast was lost between server processes arrive in the step 2
    *   answer; 0 or less never does.
+   * @param {Error} [options.refusal] the server's refusal of the socket's connection, when it came
+   *   before this provider (collab/socket.js keeps it): the provider starts offline and says why.
    */
   constructor (socket, clause, doc, {
-    awareness, unloadTarget = null, resyncDelay = 1000, resyncInterval = DEFAULT_RESYNC_INTERVAL_MS
+    awareness, unloadTarget = null, resyncDelay = 1000, resyncInterval = DEFAULT_RESYNC_INTERVAL_MS, refusal
   } = {}) {
     super()
     if (typeof clause !== 'string' || clause === '') throw new TypeError('clause uid is required')
@@ -199,6 +201,7 @@ export class ClauseProvider extends ObservableV2 {
       unloadTarget.addEventListener('pageshow', this._onPageShow)
     }
     if (socket.connected) this._handleConnect()
+    else if (refusal) this._handleConnectError(refusal)
   }
 
   /** The number of local updates the server has not acknowledged yet. */

@@ -25,6 +25,25 @@ function pageConnections () {
   return /** @type {Map<string, import('socket.io-client').Socket>} */ (holder[PAGE_CONNECTIONS])
 }
 
+const REFUSALS = Symbol.for('codedraft.collab-refusals')
+
+/** Why the server refused a connection, for the page's sockets it refused (shared like them). */
+function pageRefusals () {
+  const holder = /** @type {any} */ (globalThis)
+  if (!(holder[REFUSALS] instanceof WeakMap)) holder[REFUSALS] = new WeakMap()
+  return /** @type {WeakMap<object, Error>} */ (holder[REFUSALS])
+}
+
+/**
+ * The server's refusal of ``socket``'s connection, if it refused it (no retry follows one).
+ *
+ * @param {object} socket
+ * @returns {Error | undefined}
+ */
+export function refusalOf (socket) {
+  return pageRefusals().get(socket)
+}
+
 /**
  * @param {string} clauseUid
  * @returns {import('socket.io-client').Socket}
@@ -33,8 +52,13 @@ export function collabSocket (clauseUid) {
   const opened = pageConnections()
   let socket = opened.get(clauseUid)
   if (socket === undefined) {
-    socket = io('/collab', { withCredentials: true, query: { clause: clauseUid } })
-    opened.set(clauseUid, socket)
+    const made = io('/collab', { withCredentials: true, query: { clause: clauseUid } })
+    // A refusal can come before the page's parts listen (the editor first reads its offline
+    // copy): it is kept on the socket, where a part that comes later finds it (provider.js).
+    made.on('connect_error', (/** @type {Error} */ err) => { if (!made.active) pageRefusals().set(made, err) })
+    made.on('connect', () => { pageRefusals().delete(made) })
+    opened.set(clauseUid, made)
+    socket = made
   }
   return socket
 }
