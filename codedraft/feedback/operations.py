@@ -523,8 +523,9 @@ def amendments_decided_in_text(_app: Any, *, clause: Clause, accepted: frozenset
                                by: User) -> None:
     """Suggestions decided from the editor's list: the amendments among them are decided too."""
     for suggestion_id, accept in [*((i, True) for i in accepted), *((i, False) for i in rejected)]:
-        comment_id = stored_integer(suggestion_id.removeprefix("amendment-")) \
-            if suggestion_id.startswith("amendment-") else None
+        if not suggestion_id.startswith("amendment-"):
+            continue
+        comment_id = stored_integer(suggestion_id.removeprefix("amendment-"))
         if comment_id is None:
             continue
         comment = db.session.get(Comment, comment_id)

@@ -464,8 +464,6 @@ def close_round(slug: str, round_id: int) -> ResponseReturnValue:
     return redirect(url_for("feedback.rounds", slug=code.slug), code=303)
 
 
-
-
 # --- notifications ---------------------------------------------------------------------------
 
 

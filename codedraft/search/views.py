@@ -91,7 +91,7 @@ def parse_request(args: MultiDict[str, str], code: Code | None) -> ParsedRequest
             values[field] = tuple(chosen)
     date_from, from_text = _date_arg(args, "from", messages)
     date_to, to_text = _date_arg(args, "to", messages)
-    page, per_page = clamp_paging(_int_arg(args, "page"), _int_arg(args, "per_page"))
+    page, per_page = clamp_paging(stored_integer(args.get("page")), stored_integer(args.get("per_page")))
     filters = SearchFilters(
         **values,  # type: ignore[arg-type]
         code_id=code.id if code is not None else None,
@@ -129,10 +129,6 @@ def translated(message: str | None) -> str:
     for template, pattern in _ENGINE_MESSAGE_PATTERNS:
         message = pattern.sub(lambda found, t=template: _(t).format(**found.groupdict()), message)
     return message
-
-
-def _int_arg(args: Mapping[str, str], name: str) -> int | None:
-    return stored_integer(args.get(name, ""))
 
 
 def _date_arg(args: Mapping[str, str], name: str, messages: list[str]) -> tuple[dt.date | None, str]:

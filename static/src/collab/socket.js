@@ -16,22 +16,19 @@
  */
 import { io } from 'socket.io-client'
 
-const PAGE_CONNECTIONS = Symbol.for('codedraft.collab-connections')
+const PAGE = Symbol.for('codedraft.collab-page')
 
-/** This page's connections, by clause: one each, whichever bundle asks first opens it. */
-function pageConnections () {
+/**
+ * @typedef {object} PageConnections
+ * @property {Map<string, import('socket.io-client').Socket>} byClause one each, whichever bundle asks first opens it
+ * @property {WeakMap<object, Error>} refusals why the server refused a connection, for those it refused
+ */
+
+/** @returns {PageConnections} this page's, shared by every bundle on it */
+function page () {
   const holder = /** @type {any} */ (globalThis)
-  if (!(holder[PAGE_CONNECTIONS] instanceof Map)) holder[PAGE_CONNECTIONS] = new Map()
-  return /** @type {Map<string, import('socket.io-client').Socket>} */ (holder[PAGE_CONNECTIONS])
-}
-
-const REFUSALS = Symbol.for('codedraft.collab-refusals')
-
-/** Why the server refused a connection, for the page's sockets it refused (shared like them). */
-function pageRefusals () {
-  const holder = /** @type {any} */ (globalThis)
-  if (!(holder[REFUSALS] instanceof WeakMap)) holder[REFUSALS] = new WeakMap()
-  return /** @type {WeakMap<object, Error>} */ (holder[REFUSALS])
+  if (!holder[PAGE]) holder[PAGE] = { byClause: new Map(), refusals: new WeakMap() }
+  return holder[PAGE]
 }
 
 /**
@@ -41,7 +38,7 @@ function pageRefusals () {
  * @returns {Error | undefined}
  */
 export function refusalOf (socket) {
-  return pageRefusals().get(socket)
+  return page().refusals.get(socket)
 }
 
 /**
@@ -49,15 +46,15 @@ export function refusalOf (socket) {
  * @returns {import('socket.io-client').Socket}
  */
 export function collabSocket (clauseUid) {
-  const opened = pageConnections()
-  let socket = opened.get(clauseUid)
+  const { byClause, refusals } = page()
+  let socket = byClause.get(clauseUid)
   if (socket === undefined) {
     const made = io('/collab', { withCredentials: true, query: { clause: clauseUid } })
     // A refusal can come before the page's parts listen (the editor first reads its offline
     // copy): it is kept on the socket, where a part that comes later finds it (provider.js).
-    made.on('connect_error', (/** @type {Error} */ err) => { if (!made.active) pageRefusals().set(made, err) })
-    made.on('connect', () => { pageRefusals().delete(made) })
-    opened.set(clauseUid, made)
+    made.on('connect_error', (/** @type {Error} */ err) => { if (!made.active) refusals.set(made, err) })
+    made.on('connect', () => { refusals.delete(made) })
+    byClause.set(clauseUid, made)
     socket = made
   }
   return socket
