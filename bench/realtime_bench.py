@@ -43,6 +43,10 @@ RESULTS = ROOT / "bench" / "results" / "realtime.json"
 LOADGEN = ROOT / "bench" / "realtime" / "loadgen.mjs"
 REFERENCE = ROOT / "node_modules" / "@y" / "websocket-server" / "src" / "server.js"
 PASSWORD = "bench password 2026"
+# The clients share these accounts' cookies round-robin. One account may hold at most
+# COLLAB_SOCKETS_PER_ACCOUNT (32) connections in a process, so 1,000 viewers need at least 32
+# people; 50 hold 20 sockets each, about a person's tabs and devices.
+PEOPLE = 50
 SERVER_CPU, GENERATOR_CPU = 0, 1
 # Issue #15's targets: load -> (metric, comparison, target, at most this many times the reference).
 TARGETS: dict[str, tuple[str, str, float, float | None]] = {
@@ -95,7 +99,7 @@ def prepare_codedraft(database_url: str, workdir: Path, quick: bool) -> dict[str
         db.create_all()
         code = codes.create_code("Benchmark Code")
         emails = []
-        for n in range(20):
+        for n in range(PEOPLE):
             user = accounts.create_user(f"typist{n}@bench.test", f"Typist {n}", PASSWORD)
             accounts.grant_role(user, code, Role.chair)
             emails.append(user.email)
