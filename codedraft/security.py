@@ -5,7 +5,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -158,22 +158,18 @@ def install_security_headers(app: Flask) -> None:
         return response
 
 
-class TransportHeadersMiddleware:
-    """Adds the security headers to responses Flask never sees: Flask-SocketIO answers the
-    Engine.IO transport (``/socket.io/``) in its own WSGI middleware, around the Flask app."""
+def with_transport_headers(start_response: Callable[..., Any]) -> Callable[..., Any]:
+    """``start_response`` adding the security headers to a response Flask never sees: Socket.IO
+    answers its transport (``/socket.io/``) itself (see codedraft.entry)."""
 
-    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
-        self.wsgi_app = wsgi_app
+    def with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        present = {name.lower() for name, _value in headers}
+        extra = [(name, value) for name, value in STATIC_SECURITY_HEADERS if name.lower() not in present]
+        if "content-security-policy" not in present:
+            extra.append(("Content-Security-Policy", TRANSPORT_CSP))
+        return start_response(status, headers + extra, exc_info)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        def with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            present = {name.lower() for name, _value in headers}
-            extra = [(name, value) for name, value in STATIC_SECURITY_HEADERS if name.lower() not in present]
-            if "content-security-policy" not in present:
-                extra.append(("Content-Security-Policy", TRANSPORT_CSP))
-            return start_response(status, headers + extra, exc_info)
-
-        return self.wsgi_app(environ, with_headers)
+    return with_headers
 
 
 # --- Redirect targets (SECURITY-CASES 36) ---------------------------------------------------

@@ -17,7 +17,6 @@ from codedraft.extensions import babel, csrf, db, limiter, login_manager, socket
 from codedraft.scaleout.keys import key_prefix
 from codedraft.security import (
     RememberingCookieSessionInterface,
-    TransportHeadersMiddleware,
     install_input_limits,
     install_security_headers,
 )
@@ -72,11 +71,11 @@ def init_extensions(app: Flask) -> None:
 
     install_websocket(socketio.server)  # under gevent only; Werkzeug's threads keep simple-websocket
     install_security_headers(app)
-    app.wsgi_app = TransportHeadersMiddleware(app.wsgi_app)  # type: ignore[method-assign]
-    from codedraft.public.shared_pages import SharedPagesMiddleware
+    from codedraft import entry
 
-    # Outermost: a cookieless visitor's cached public page is answered before anything else runs.
-    app.wsgi_app = SharedPagesMiddleware(app.wsgi_app, app)  # type: ignore[method-assign]
+    # One entry in front: the transport straight to Socket.IO; a cookieless visitor's cached
+    # public page answered before Flask runs; everything else to Flask.
+    entry.install(app)
     app.session_interface = RememberingCookieSessionInterface()
     _install_user_loader()
     _install_error_pages(app)
