@@ -25,10 +25,10 @@ from codedraft.exports.htmlkit import anchor_id
 from codedraft.extensions import db
 from codedraft.feedback import importing, triage
 from codedraft.feedback.blueprint import bp
-from codedraft.feedback.blueprint import int_or_none as _int_or_none
 from codedraft.feedback.models import DISPOSITIONS, AnswerTemplate, CampaignGroup, FeedbackRound
 from codedraft.feedback.operations import FeedbackError, NotAllowed
 from codedraft.notifications import operations as notify_ops
+from codedraft.numbers import stored_integer
 
 TABLE_PAGE = 50
 
@@ -107,8 +107,8 @@ def round_group(slug: str, round_id: int, group_id: int) -> ResponseReturnValue:
 @login_required
 def response_table(slug: str, round_id: int) -> ResponseReturnValue:
     code, feedback_round = load_round(slug, round_id)
-    page = max(1, _int_or_none(request.args.get("page")) or 1)
-    clause_id = _int_or_none(request.args.get("clause"))
+    page = max(1, stored_integer(request.args.get("page")) or 1)
+    clause_id = stored_integer(request.args.get("clause"))
     unanswered = request.args.get("unanswered") == "1"
     table = triage.response_table(feedback_round, clause_id=clause_id, unanswered=unanswered,
                                   limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE)
@@ -126,7 +126,7 @@ def answer(slug: str, round_id: int) -> ResponseReturnValue:
     code, feedback_round = load_round(slug, round_id)
     targets = [t for t in (triage.Target.parse(raw) for raw in request.form.getlist("target")) if t is not None]
     template = None
-    template_id = _int_or_none(request.form.get("template"))
+    template_id = stored_integer(request.form.get("template"))
     if template_id is not None:
         template = db.session.get(AnswerTemplate, template_id)
         if template is None or template.code_id != code.id:
@@ -228,7 +228,7 @@ def chapter_digest(slug: str, round_id: int) -> ResponseReturnValue:
     chapters = list(db.session.scalars(select(Chapter).where(Chapter.code_id == code.id).order_by(Chapter.position)))
     if not chapters:
         abort(404)
-    chapter_id = _int_or_none(request.args.get("chapter")) or chapters[0].id
+    chapter_id = stored_integer(request.args.get("chapter")) or chapters[0].id
     chapter = next((c for c in chapters if c.id == chapter_id), None)
     if chapter is None:
         abort(404)
@@ -272,11 +272,11 @@ def theme_action(slug: str, round_id: int, theme_id: int, action: str) -> Respon
             theme = triage.rename_theme(feedback_round, current_user, theme_id, form.get("name", ""))
             message = _("The theme was renamed.")
         elif action == "merge":
-            others = [n for n in (_int_or_none(v) for v in form.getlist("other")) if n is not None]
+            others = [n for n in (stored_integer(v) for v in form.getlist("other")) if n is not None]
             theme = triage.merge_themes(feedback_round, current_user, theme_id, others)
             message = _("The themes were merged.")
         elif action == "split":
-            chosen = [n for n in (_int_or_none(v) for v in form.getlist("comment")) if n is not None]
+            chosen = [n for n in (stored_integer(v) for v in form.getlist("comment")) if n is not None]
             theme = triage.split_theme(feedback_round, current_user, theme_id, chosen, form.get("name", ""))
             message = _("A new theme was split off.")
         else:
@@ -344,7 +344,7 @@ def import_resolve(slug: str, round_id: int) -> ResponseReturnValue:
     form = request.form
     rows = []
     for index in range(min(len(form.getlist("text")), importing.MAX_UNMATCHED)):
-        clause_id = _int_or_none((form.getlist("clause") + [""] * importing.MAX_UNMATCHED)[index])
+        clause_id = stored_integer((form.getlist("clause") + [""] * importing.MAX_UNMATCHED)[index])
         rows.append((clause_id or 0, form.getlist("organisation")[index] if index < len(form.getlist("organisation"))
                      else "", form.getlist("category")[index] if index < len(form.getlist("category")) else "",
                      form.getlist("text")[index]))

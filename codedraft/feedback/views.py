@@ -45,12 +45,12 @@ from codedraft.feedback import operations as ops
 from codedraft.feedback import realtime
 from codedraft.feedback.anchors import AnchorError, to_utf16
 from codedraft.feedback.blueprint import bp
-from codedraft.feedback.blueprint import int_or_none as _int_or_none
 from codedraft.feedback.charts import legend_swatch, stacked_bar
 from codedraft.feedback.models import DISPOSITIONS, STATUSES, Comment, FeedbackRound
 from codedraft.markdown import render_markdown
 from codedraft.notifications import messages as said
 from codedraft.notifications import operations as notify_ops
+from codedraft.numbers import stored_integer
 from codedraft.security import safe_local_path
 from codedraft.timeutil import parse_utc, utcnow
 
@@ -189,7 +189,7 @@ def panel_context(code: Code, clause: Clause) -> dict[str, Any]:
 def clause_feedback(slug: str, uid: str) -> ResponseReturnValue:
     code, clause = load_clause(slug, uid)
     filters = ops.FeedbackFilter.from_args(request.args)
-    context = _threads_context(code, clause, filters, page=_int_or_none(request.args.get("page")) or 1)
+    context = _threads_context(code, clause, filters, page=stored_integer(request.args.get("page")) or 1)
     context["next_url"] = url_for("feedback.clause_feedback", slug=code.slug, uid=clause.uid)
     if request.args.get("fragment") == "1":
         return render_template("feedback/fragment.html", ctx=context)
@@ -216,7 +216,7 @@ def post_comment(slug: str, uid: str) -> ResponseReturnValue:
         unit = form.get("unit", "reading")
         if unit not in ("utf16", "codepoint", "reading"):
             unit = "reading"
-        start, end = _int_or_none(form.get("start")), _int_or_none(form.get("end"))
+        start, end = stored_integer(form.get("start")), stored_integer(form.get("end"))
         try:
             # Before anything is written: opening a clause for the first time commits its seed.
             anchor = ops.anchor_selection(store_for(current_app), clause, quote, start, end, unit)  # type: ignore[arg-type]
@@ -399,7 +399,7 @@ def code_feedback(slug: str) -> ResponseReturnValue:
     filters = ops.FeedbackFilter.from_args(request.args)
     counts = ops.counts_by_clause(code, current_user, filters)
     clauses = live_clauses(code)
-    page = max(1, _int_or_none(request.args.get("page")) or 1)
+    page = max(1, stored_integer(request.args.get("page")) or 1)
     query = ops.comments_query(code, current_user, filters).order_by(Comment.created_at.desc(), Comment.id.desc())
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     listed = list(db.session.scalars(query.options(selectinload(Comment.author))
@@ -426,7 +426,7 @@ def rounds(slug: str) -> ResponseReturnValue:
     if request.method == "POST":
         if not is_admin:
             abort(403)
-        draft = db.session.get(Draft, _int_or_none(request.form.get("draft")) or 0)
+        draft = db.session.get(Draft, stored_integer(request.form.get("draft")) or 0)
         # A datetime-local value is read as UTC (the page says so); one with an offset is converted.
         closes_at = parse_utc(request.form.get("closes_at", ""))
         opens_at = parse_utc(request.form.get("opens_at", "")) if request.form.get("opens_at") else None
