@@ -60,6 +60,9 @@ def init_extensions(app: Flask) -> None:
         channel=f"{key_prefix(app.config)}:socketio",
         # Same-origin only (SECURITY-CASES 7): never '*'.
         cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS"),
+        # Only namespaces with handlers (/collab) are joined: python-socketio otherwise accepts
+        # the default one, "/", from anybody, session or not, and holds a slot for nothing.
+        namespaces=["/collab"],
         max_http_buffer_size=app.config.get("SOCKET_MAX_MESSAGE_BYTES", 2 * 1024 * 1024),
         # One socket's messages are handled in order, in its own connection thread: an edit is
         # never overtaken by the next one from the same editor, and acks keep that order.
@@ -69,7 +72,7 @@ def init_extensions(app: Flask) -> None:
     )
     from codedraft.websocket import install as install_websocket
 
-    install_websocket(socketio.server)  # under gevent only; Werkzeug's threads keep simple-websocket
+    install_websocket(socketio.server)  # ours under gevent; under threads simple-websocket, checked
     install_security_headers(app)
     from codedraft import entry
 

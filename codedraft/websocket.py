@@ -21,16 +21,21 @@ Otherwise they go through the queue as before.
 
 :func:`install` puts the driver into one Socket.IO server's Engine.IO (its own copy of the
 driver table, not the module's); Werkzeug's threads (development and tests) keep
-simple-websocket, and there every broadcast goes through the queues.
+simple-websocket, and there every broadcast goes through the queues. Under both, a message
+Engine.IO cannot decode ends the connection before it reaches Engine.IO
+(:func:`engine_io_readable`).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from engineio import packet as engine_packet
+from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from engineio.packet import Packet as EnginePacket
 from socketio import packet as socketio_packet
 from wsproto import ConnectionType
@@ -164,7 +169,12 @@ class GeventWebSocket:
                         return None
                     parts.append(bytes(event.data) if isinstance(event.data, bytearray) else event.data)
                     if event.message_finished:
-                        return _joined(parts)
+                        message = _joined(parts)
+                        if not engine_io_readable(message):
+                            log.warning("closing websocket %s: not an Engine.IO packet", self.sid)
+                            self.close(CloseReason.PROTOCOL_ERROR, "Not an Engine.IO packet")
+                            return None
+                        return message
                 elif isinstance(event, Ping):
                     self._answer(event.response())
                 elif isinstance(event, CloseConnection):
@@ -248,6 +258,41 @@ class GeventWebSocket:
             pass
 
 
+#: The first character of every Engine.IO text packet: its type (open ... noop), or "b" for
+#: binary data in base64.
+ENGINE_IO_TEXT_STARTS = frozenset("0123456b")
+
+
+def engine_io_readable(message: str | bytes) -> bool:
+    """Whether Engine.IO can decode ``message``. It decodes in its websocket loop, outside the
+    loop's error handling: a text message that is empty, starts with anything but a packet type,
+    or carries bad base64 raised out of it, past its clean-up (the socket's session and writer
+    left behind), with a traceback. A driver returns such a message as the end of the connection."""
+    if isinstance(message, bytes):
+        return True
+    if not message or message[0] not in ENGINE_IO_TEXT_STARTS:
+        return False
+    if message[0] == "b":
+        try:
+            base64.b64decode(message[1:])
+        except (binascii.Error, ValueError):
+            return False
+    return True
+
+
+class CheckedSimpleWebSocket(SimpleWebSocketWSGI):  # type: ignore[misc]
+    """Engine.IO's websocket for threads (Werkzeug's server: `make run`, the tests), handing it only
+    messages it can decode (see :func:`engine_io_readable`)."""
+
+    def wait(self) -> str | bytes | None:
+        message: str | bytes | None = super().wait()
+        if message is not None and not engine_io_readable(message):
+            log.warning("closing a websocket: not an Engine.IO packet")
+            self.close()
+            return None
+        return message
+
+
 def _joined(parts: list[str | bytes]) -> str | bytes:
     if len(parts) == 1:
         return parts[0]
@@ -268,11 +313,16 @@ class WebSocketDriver:
 
 
 def install(socketio_server: Any) -> None:
-    """Serve ``socketio_server``'s websockets with :class:`GeventWebSocket` (gevent mode only)."""
+    """Serve ``socketio_server``'s websockets with :class:`GeventWebSocket` under gevent, and with
+    :class:`CheckedSimpleWebSocket` under threads."""
     engine = socketio_server.eio
-    if engine.async_mode != "gevent":
+    if engine.async_mode == "gevent":
+        driver: Any = WebSocketDriver()
+    elif engine.async_mode == "threading":
+        driver = CheckedSimpleWebSocket
+    else:
         return
-    engine._async = {**engine._async, "websocket": WebSocketDriver()}  # noqa: SLF001 (the driver table)
+    engine._async = {**engine._async, "websocket": driver}  # noqa: SLF001 (the driver table)
 
 
 def send_event(socketio_server: Any, namespace: str, eio_sids: list[str], event: str, data: Any) -> None:

@@ -556,16 +556,33 @@ def close_transport(sid: str) -> None:
         server.eio.disconnect(eio_sid)
 
 
+#: Event names Socket.IO keeps for itself. A client sending one as an ordinary event would run
+#: the namespace's own connect or disconnect handler: a second connect with a fresh message
+#: budget, or a "disconnect" that forgets the socket while it stays connected and in its rooms.
+RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener",
+                             "removeListener"})
+
+
 def guard_transport(server: Any) -> None:
-    """Two kinds of packet never reach python-socketio, which would log each with a traceback:
+    """Three kinds of packet never reach python-socketio's handlers:
 
     * late packets, which a client sent before its connection was closed and which are still
       read from the socket's buffer afterwards (the session is gone): dropped quietly;
     * malformed packets (not Socket.IO, JSON nested thousands deep, a binary attachment out of
-      place): the connection is closed, with one warning line naming it.
+      place or missing, an event with no name): the connection is closed, with one warning line
+      naming it, never a traceback;
+    * events named like Socket.IO's own (:data:`RESERVED_EVENTS`): closed the same way.
     """
     engine = server.eio
     handle_message = server._handle_eio_message
+    handle_event = server._handle_event
+
+    def on_event(eio_sid: str, namespace: str | None, ack_id: int | None, data: Any) -> Any:
+        if not (isinstance(data, list) and data and isinstance(data[0], str)):
+            raise ValueError("an event without a name")
+        if data[0] in RESERVED_EVENTS:
+            raise ValueError("a reserved event name")
+        return handle_event(eio_sid, namespace, ack_id, data)
 
     def on_message(eio_sid: str, data: Any) -> Any:
         connection = engine.sockets.get(eio_sid)
@@ -574,11 +591,13 @@ def guard_transport(server: Any) -> None:
             return None
         try:
             return handle_message(eio_sid, data)
-        except (ValueError, TypeError, KeyError, RecursionError) as error:
-            log.warning("closing connection %s: malformed packet (%s)", eio_sid, type(error).__name__)
+        except (ValueError, TypeError, KeyError, IndexError, RecursionError) as error:
+            log.warning("closing connection %s: malformed packet (%s: %s)", eio_sid, type(error).__name__,
+                        str(error)[:80])
             engine.disconnect(eio_sid)
             return None
 
+    server._handle_event = on_event
     engine.on("message", on_message)
 
 

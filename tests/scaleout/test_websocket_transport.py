@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 import requests
-from websocket import create_connection
+from websocket import WebSocketTimeoutException, create_connection
 
 from codedraft.extensions import db
+from tests.realtime.test_transport_packets import HOSTILE, open_collab
 from tests.scaleout import cluster as cl
 from tests.scaleout.conftest import make_scene
 from tests.support.live import YClient, wait_for
@@ -104,8 +105,9 @@ def test_a_stopped_receiver_holds_up_no_one_and_gets_everything_in_order_when_it
 
 def test_bad_frames_close_only_their_own_connection(tmp_path: Path):
     """Straight at the websocket, under Socket.IO: a message over the limit, a frame that breaks
-    the protocol (unmasked, from a client), and a client that vanishes mid-frame. Each ends its
-    own connection; the server keeps serving without a traceback."""
+    the protocol (unmasked, from a client), a client that vanishes mid-frame, and packets that
+    Engine.IO or Socket.IO cannot take. Each ends its own connection; the server keeps serving
+    without a traceback."""
     app, cluster = _sqlite_server(tmp_path)
     scene = make_scene(app)
     server = cluster.add(threads=16)
@@ -130,6 +132,14 @@ def test_bad_frames_close_only_their_own_connection(tmp_path: Path):
         assert cut.recv().startswith("0{")
         cut.sock.sendall(b"\x82\xfe\x10\x00\x01\x02\x03\x04" + b"\x00" * 100)  # 4 kB announced, 100 sent
         cut.sock.close()
+
+        # What no Socket.IO client sends (tests/realtime/test_transport_packets.py has the list).
+        for what, messages in HOSTILE:
+            hostile = open_collab(server.base, cookie)
+            opened.append(hostile)
+            for message in messages:
+                hostile.send_binary(message) if isinstance(message, bytes) else hostile.send(message)
+            wait_for(lambda hostile=hostile: _closed(hostile), 30, f"the connection that sent {what} to close")
 
         # An upgrade request without the handshake's key: refused with a 400, nothing else.
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as keyless:
@@ -159,6 +169,8 @@ def _closed(connection) -> bool:
     try:
         connection.settimeout(1)
         frame = connection.recv_data_frame(True)
+    except WebSocketTimeoutException:
+        return False  # open, and quiet
     except Exception:  # noqa: BLE001  (websocket-client raises one of several on a closed socket)
         return True
     return frame[0] == 0x8  # opcode: close
