@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -530,6 +530,16 @@ def _covered_after(shape: _UpdateShape, known: Mapping[int, int]) -> dict[int, i
         if clock >= reach.get(client, 0):
             return None
     return reach
+
+
+def _check_authors(shape: _UpdateShape, known: Mapping[int, int], writes_as: Callable[[int], bool]) -> None:
+    """Refuse an update whose new structs (beyond what ``known`` holds) are under a client id the
+    sender may not write as. Structs already known are skipped: a peer's sync step 2 carries
+    everyone's history, and what the document holds already adds nothing."""
+    for client in {struct.client for struct in shape.structs
+                   if not struct.skip and struct.clock + struct.length > known.get(struct.client, 0)}:
+        if not writes_as(client):
+            raise ProtocolError("the update writes under another person's editor id")
 
 
 def _dependency_order(
@@ -1092,7 +1102,8 @@ class ClauseDocument:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, message: bytes, *, may_write: bool, suggester: int | None = None) -> SyncOutcome:
+    def receive(self, message: bytes, *, may_write: bool, suggester: int | None = None,
+                writes_as: Callable[[int], bool] | None = None) -> SyncOutcome:
         """Validate and handle one websocket message from a peer.
 
         Step 1 (allowed for readers) yields a step-2 ``reply``.  Step 2 and updates are applied
@@ -1112,6 +1123,12 @@ class ClauseDocument:
         changes or withdraws that user's own suggestions is applied (checked on a scratch copy
         first, see :func:`check_suggestion_event`); any other change raises SuggestionRefused.
         Writers never pay for that check.
+
+        ``writes_as(client_id)``, when given, says whether the sender may add to the history of
+        that Yjs client id; an update adding to one it may not raises ProtocolError. Yjs trusts
+        the ids an update names: without this, anyone who saw a writer's id (it is their presence
+        id) could take the clocks the writer's next edit will use, and that edit, acknowledged,
+        would be dropped as a duplicate.
         """
         frame = _parse_frame(message, self._max_message_bytes)
         if frame.kind == "awareness":
@@ -1121,18 +1138,21 @@ class ClauseDocument:
             step2 = _sync_message(_SYNC_STEP2, self.diff_since(frame.payload))
             return SyncOutcome(kind="step1", reply=step2)
         shape = _checked_shape(frame.payload)
+        known = self._known_clocks()
+        if writes_as is not None:
+            _check_authors(shape, known, writes_as)
         if not may_write:
-            if not self._would_change(frame.payload, shape):
+            if not self._would_change(frame.payload, shape, known):
                 return SyncOutcome(kind=frame.kind)
             if suggester is None:
                 raise ReadOnly("you may read this clause but not edit it")
-            if _covered_after(shape, self._known_clocks()) is None:
+            if _covered_after(shape, known) is None:
                 # Not held: a held update would be applied later unchecked. The sender's answer
                 # to this step 1 carries it again, with what it builds on.
                 ask = self.sync_step1() if frame.kind == "update" else None
                 return SyncOutcome(kind=frame.kind, reply=ask, deferred=True)
             self._check_suggestion(frame.payload, suggester)
-        elif _covered_after(shape, self._known_clocks()) is None:
+        elif _covered_after(shape, known) is None:
             self._hold(frame.payload, shape)
             # Asking again after a step 2 could ping-pong forever if the sender lacks the
             # dependency too; after a plain update it recovers a lost message.
@@ -1168,9 +1188,8 @@ class ClauseDocument:
     def _known_clocks(self) -> dict[int, int]:
         return _decode_state_vector(self.state_vector())
 
-    def _would_change(self, update: bytes, shape: _UpdateShape) -> bool:
+    def _would_change(self, update: bytes, shape: _UpdateShape, known: Mapping[int, int]) -> bool:
         """Would applying ``update`` change this clause?  Decides without touching it."""
-        known = self._known_clocks()
         if any(not struct.skip and struct.clock + struct.length > known.get(struct.client, 0)
                for struct in shape.structs):
             return True

@@ -41,6 +41,7 @@ CORE = (
     N_("not an awareness message"), N_("a connection may only remove the presence it announced itself"),
     N_("a connection may announce at most %(limit)d presences in a clause"),
     N_("that presence belongs to another person"),
+    N_("the update writes under another person's editor id"),
     # The suggestion check (a reviewer's update may only add or withdraw their own marks).
     N_("a suggestion may not change the accepted text"),
     N_("a suggestion may only carry your insertion mark"),

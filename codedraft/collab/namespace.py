@@ -108,6 +108,9 @@ class Connection:
     # clause uid -> what this socket's user may do there (None: nothing), valid while the socket
     # is in RIGHTS_ROOM.
     rights: dict[str, policy.ClauseRights | None] = field(default_factory=dict)
+    # clause uid -> the Yjs client ids this socket's user owns there (claimed in the claim book,
+    # by presence or by a first edit): the only ids its updates may add history to.
+    authored: dict[str, set[int]] = field(default_factory=dict)
 
 
 def _in_the_sockets_language(handler: Callable[[CollabNamespace, Any], dict[str, Any]]
@@ -135,7 +138,7 @@ class CollabNamespace(Namespace):
         self.idle_seconds = idle_seconds
         self.sweep_every = sweep_every
         self._sweeping = False
-        self.fanout = Fanout()
+        self.fanout = Fanout(self.readers)
         self.route_urls: list[str] | None = None
         self.route_self: str | None = None
 
@@ -264,7 +267,13 @@ class CollabNamespace(Namespace):
                 emit("y", {"clause": uid, "msg": awareness_removal(clocks)}, to=clause_room(uid), skip_sid=request.sid)
 
     def _release_claims(self, connection: Connection, uid: str, clocks: dict[int, int]) -> None:
+        # An id this socket edited under stays its user's: the browser may still hold edits of it
+        # (offline, unacknowledged) that it sends from its next connection, and nobody else may
+        # take their clocks meanwhile (see ClauseDocument.receive's ``writes_as``).
+        edited = connection.authored.get(uid, set())
         for client_id in clocks:
+            if client_id in edited:
+                continue
             try:
                 self.claims.release(uid, client_id, connection.user_id)
             except Exception:  # a claim left behind expires; leaving must not fail for it
@@ -361,11 +370,7 @@ class CollabNamespace(Namespace):
             self._drop(sid, "Your session has ended; sign in again.")
             return {"ok": False, "error": "Your session has ended; sign in again."}
         if rights is None:
-            # Read access lost while connected (SECURITY-CASES 5): out of the room, and told.
-            connection.presence.pop(uid, None)
-            connection.awareness_frames.pop(uid, None)
-            leave_room(clause_room(uid), sid=sid, namespace=NAMESPACE)
-            _reply("role", {"clause": uid, "readonly": True, "removed": True}, to=sid)
+            self._lose_clause(sid, connection, uid)
             return {"ok": False, "error": "You may not see this clause any more."}
         if message[:1] == AWARENESS_FRAME:
             _hand_back_connection()
@@ -385,7 +390,8 @@ class CollabNamespace(Namespace):
             _hand_back_connection()
         try:
             outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write,
-                                         may_suggest=rights.may_suggest)
+                                         may_suggest=rights.may_suggest,
+                                         writes_as=lambda client_id: self._writes_as(connection, uid, client_id))
         except ProtocolError as error:
             if not may_write:
                 _reply("role", {"clause": uid, "readonly": True, "suggest_only": rights.may_suggest}, to=sid)
@@ -401,6 +407,63 @@ class CollabNamespace(Namespace):
         if outcome.broadcast is not None:
             self.fanout.add(uid, outcome.broadcast, sender=sid)
         return {"ok": True}
+
+    @staticmethod
+    def _lose_clause(sid: str, connection: Connection, uid: str) -> None:
+        """Read access lost while connected (SECURITY-CASES 5): out of the room, and told."""
+        connection.presence.pop(uid, None)
+        connection.awareness_frames.pop(uid, None)
+        leave_room(clause_room(uid), sid=sid, namespace=NAMESPACE)
+        _reply("role", {"clause": uid, "readonly": True, "removed": True}, to=sid)
+
+    def readers(self, uid: str, sids: list[str]) -> list[str]:
+        """Of this process's sockets ``sids`` (in clause ``uid``'s room), those that may read the
+        clause now; the fan-out sends its edits to these only.
+
+        A socket whose rights on the clause are current (cached, and no role or login has changed
+        since: it is in ``RIGHTS_ROOM``) passes at once. Any other is read again here, before it
+        is sent a thing: a socket that lost read access, and sends nothing itself, would otherwise
+        go on receiving every keystroke. One that may no longer read is taken out of the room and
+        told; one whose login ended is closed."""
+        current = socketio.server.manager.rooms.get(NAMESPACE, {}).get(RIGHTS_ROOM, {})
+        allowed: list[str] = []
+        unsure: list[str] = []
+        for sid in sids:
+            connection = self.connections.get(sid)
+            if connection is not None and sid in current and connection.rights.get(uid) is not None:
+                allowed.append(sid)
+            else:
+                unsure.append(sid)
+        if unsure:
+            with self.app.app_context():
+                allowed.extend(sid for sid in unsure if self._still_reads(sid, uid))
+        return allowed
+
+    def _still_reads(self, sid: str, uid: str) -> bool:
+        connection = self.connections.get(sid)
+        if connection is None:  # in the room without a connection of this namespace: never sent to
+            leave_room(clause_room(uid), sid=sid, namespace=NAMESPACE)
+            return False
+        known, rights = self._rights(sid, connection, uid)
+        if not known:
+            self._drop(sid, "Your session has ended; sign in again.")
+            return False
+        if rights is None:
+            self._lose_clause(sid, connection, uid)
+            return False
+        return True
+
+    def _writes_as(self, connection: Connection, uid: str, client_id: int) -> bool:
+        """Whether the socket's user may add to Yjs client ``client_id``'s history in clause
+        ``uid``: an id is the user's who first announced it (presence) or edited under it; asked
+        of the claim book once per socket and id."""
+        authored = connection.authored.setdefault(uid, set())
+        if client_id in authored:
+            return True
+        if connection.user_id is None or not self.claims.claim(uid, client_id, connection.user_id):
+            return False
+        authored.add(client_id)
+        return True
 
     def _rights(self, sid: str, connection: Connection, uid: str) -> tuple[bool, policy.ClauseRights | None]:
         """(whether the login is alive, the rights on clause ``uid``) of the socket, from its cache
@@ -488,7 +551,9 @@ class Fanout:
     clause feed (codedraft/collab/feed.py) and sends them to its own sockets, so edits never
     travel through the Socket.IO message queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, readers: Callable[[str, list[str]], list[str]]) -> None:
+        # Which of the room's sockets may read the clause now (CollabNamespace.readers).
+        self._readers = readers
         self._pending: dict[str, list[tuple[str | None, bytes]]] = {}
         self._lock = threading.Lock()
         self._wake: Any = None
@@ -518,12 +583,12 @@ class Fanout:
                 except Exception:  # one clause's failure must not stop every other clause's fan-out
                     log.exception("broadcasting %d edit(s) of clause %s failed", len(edits), uid)
 
-    @staticmethod
-    def _send(uid: str, edits: list[tuple[str | None, bytes]]) -> None:
+    def _send(self, uid: str, edits: list[tuple[str | None, bytes]]) -> None:
         senders = sorted({sender for sender, _ in edits if sender is not None})
         server = socketio.server
-        in_room = server.manager.get_participants(NAMESPACE, clause_room(uid))
-        send_event(server, NAMESPACE, [eio_sid for sid, eio_sid in in_room if sid not in senders],
+        in_room = dict(server.manager.get_participants(NAMESPACE, clause_room(uid)))
+        receivers = self._readers(uid, [sid for sid in in_room if sid not in senders])
+        send_event(server, NAMESPACE, [in_room[sid] for sid in receivers],
                    "y", {"clause": uid, "frames": pack_frames([frame for _, frame in edits])})
         for sender in senders:
             others = [frame for who, frame in edits if who != sender]

@@ -239,7 +239,7 @@ class ClauseStore:
     # -- receiving ----------------------------------------------------------------------------
 
     def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool,
-                may_suggest: bool = False) -> SyncOutcome:
+                may_suggest: bool = False, writes_as: Callable[[int], bool] | None = None) -> SyncOutcome:
         """Validate and apply ``message``; if it changed the clause, persist it before returning.
 
         Raises ProtocolError (from the core) for a bad message, PersistenceFailed if the
@@ -250,7 +250,7 @@ class ClauseStore:
         deadline = time.monotonic() + SETTLE_SECONDS
         while True:
             with opened.lock:
-                outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester)
+                outcome = opened.doc.receive(message, may_write=may_write, suggester=suggester, writes_as=writes_as)
                 if outcome.kind != "step1" or self._may_write_out(opened):
                     outcome, streamed, pending = self._take_in(opened, outcome, user_id)
                     break

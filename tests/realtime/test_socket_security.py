@@ -82,6 +82,24 @@ def test_case_5_role_lowered_then_read_access_lost(app, stage):
     assert member.roles[-1]["removed"] is True
 
 
+def test_case_5_a_silent_reader_who_loses_read_access_is_sent_no_more_edits(app, stage):
+    """A reader who sends nothing after losing access is taken out of the room by the next
+    broadcast (it is read again before it is sent anything), not by its own next message."""
+    chair = stage.editor("chair")
+    watcher = stage.editor("observer")
+    chair.insert(0, "A")
+    wait_for(lambda: watcher.value() == "ASeed text.", message="the watcher to see the first edit")
+    with app.app_context():
+        accounts.revoke_role(db.session.merge(stage.people["observer"]), db.session.merge(stage.code))
+        db.session.commit()
+    chair.insert(0, "B")
+    wait_for(lambda: any(role.get("removed") for role in watcher.roles), message="the watcher to be told")
+    chair.insert(0, "C")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "CBASeed text.", message="the chair's edits stored")
+    wait_for(lambda: chair.value() == "CBASeed text.", message="the chair's own copy")
+    assert watcher.value() == "ASeed text."  # neither later edit reached the watcher
+
+
 def test_case_6_logout_in_another_tab_ends_the_socket(stage):
     chair = stage.people["chair"]
     from tests.conftest import PASSWORD
@@ -271,3 +289,28 @@ def test_y_events_of_any_shape_are_answered_with_a_refusal_and_the_socket_goes_o
         "ok": False, "error": "Join the clause first."}
     editor.insert(0, "still here ")
     wait_for(lambda: stored_text(app, stage.clause.id).startswith("still here "), message="the edit stored")
+
+
+def test_an_update_under_another_persons_editor_id_is_refused_and_their_edit_kept(app, stage):
+    """Yjs trusts the client id an update names. A reviewer who knows the chair's id (it is the
+    chair's presence id) must not take the clocks of the chair's next edit: the chair's edit,
+    acknowledged, would be dropped as a duplicate and the copies would differ for good."""
+    from pycrdt import Doc, Text
+
+    chair = stage.editor("chair")
+    chair.insert(0, "Chair ")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "Chair Seed text.", message="the chair's first edit")
+    reviewer = stage.editor("reviewer")
+    forged = Doc(client_id=chair.doc.client_id)
+    forged.get("body", type=Text)
+    forged.apply_update(reviewer.doc.get_update())
+    known = forged.get_state()
+    mark = {"suggestion": {"id": "s-forged", "by": stage.people["reviewer"].id}}
+    forged.get("body", type=Text).insert(0, "x", attrs=mark)
+    before = len(reviewer.acks)
+    reviewer.send(sync_update_message(forged.get_update(known)))
+    wait_for(lambda: len(reviewer.acks) > before, message="the forged update's answer")
+    assert reviewer.acks[-1] == {"ok": False, "error": "the update writes under another person's editor id"}
+    chair.insert(0, "Again ")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "Again Chair Seed text.", message="the chair's edit, whole")
+    wait_for(lambda: reviewer.value() == "Again Chair Seed text.", message="the reviewer's copy")

@@ -64,7 +64,10 @@ def test_a_packet_no_client_sends_ends_its_own_connection_without_a_traceback(st
         wait_for(lambda: closed(connection), 30, f"the connection that sent {what} to close")
     finally:
         connection.shutdown()
-    assert not [record for record in caplog.records if record.exc_info or record.levelno >= logging.ERROR], what
+    # Werkzeug's own access line for bytes it cannot read as a request (the client's reply to the
+    # close, arriving after the websocket ended) is logged at error level, without a traceback.
+    assert not [record for record in caplog.records
+                if record.exc_info or (record.levelno >= logging.ERROR and record.name != "werkzeug")], what
     assert any("closing" in record.getMessage() for record in caplog.records), what
     # Everyone else goes on.
     bystander.insert(0, "still here ")
