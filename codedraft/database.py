@@ -43,19 +43,32 @@ class TextTooLong(ValueError):
         self.limit = limit
 
 
-def check_string_lengths(_mapper: Any, _connection: Any, target: Any) -> None:
-    """Refuse a value longer than its ``String(n)`` column before it is written.
+class TextNotStorable(ValueError):
+    """A value holding a character no column can hold (NUL, a lone surrogate); the message names
+    the field."""
 
-    SQLite stores any length, but PostgreSQL refuses it with an error that surfaced as a 500;
-    checking here makes both databases give the same clear answer (SECURITY-CASES 38).
+    def __init__(self, field: str) -> None:
+        super().__init__(f"The field '{field}' holds a character that cannot be stored (such as NUL).")
+        self.field = field
+
+
+def check_string_lengths(_mapper: Any, _connection: Any, target: Any) -> None:
+    """Refuse a text value its column cannot hold, before it is written: longer than its
+    ``String(n)``, or with a character PostgreSQL refuses (:func:`storable_text`).
+
+    SQLite stores both, but PostgreSQL refuses them with an error that surfaced as a 500; checking
+    here, for every form, the API and the importer at once, makes both databases give the same
+    clear answer (SECURITY-CASES 38).
     """
     table = getattr(target, "__table__", None)
     if table is None:
         return
     for column in table.columns:
-        limit = getattr(column.type, "length", None)
-        if not limit:
-            continue
         value = getattr(target, column.key, None)
-        if isinstance(value, str) and len(value) > limit:
+        if not isinstance(value, str):
+            continue
+        limit = getattr(column.type, "length", None)
+        if limit and len(value) > limit:
             raise TextTooLong(column.key, limit)
+        if not storable_text(value):
+            raise TextNotStorable(column.key)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
-from codedraft.database import TextTooLong
+from codedraft.database import TextNotStorable, TextTooLong
 from codedraft.extensions import babel, csrf, db, limiter, login_manager, socketio
 from codedraft.scaleout.keys import key_prefix
 from codedraft.security import (
@@ -126,6 +126,12 @@ def _install_error_pages(app: Flask) -> None:
         return page(400, _("Bad request"), _("The field '%(field)s' is longer than %(limit)s characters.",
                                               field=error.field, limit=error.limit))
 
+    @app.errorhandler(TextNotStorable)
+    def not_storable(error: TextNotStorable) -> tuple[str, int]:
+        db.session.rollback()
+        return page(400, _("Bad request"), _("The field '%(field)s' holds a character that cannot be stored "
+                                              "(such as NUL).", field=error.field))
+
     @app.errorhandler(IntegrityError)
     def conflict(error: IntegrityError) -> tuple[str, int]:
         # The last line of defence for a uniqueness the operation did not check first (two people
@@ -156,6 +162,9 @@ def _install_error_pages(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(_error: Exception) -> tuple[str, int]:
+        # The page reads the signed-in user: after a failed write the session must be usable
+        # again first, or the error page itself failed and Werkzeug's bare one was sent.
+        db.session.rollback()
         return page(500, _("Something went wrong"), _("The error was logged. Nothing you saved was lost."))
 
 

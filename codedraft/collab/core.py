@@ -448,7 +448,12 @@ def _read_item_content(reader: _Reader, content_ref: int) -> int:
     if content_ref == _CONTENT_DELETED:
         return reader.var_uint()
     if content_ref == _CONTENT_STRING:
-        return utf16_length(reader.var_string())
+        text = reader.var_string()
+        if "\x00" in text:
+            # PostgreSQL's text columns refuse it: the clause's plain text could not be stored,
+            # and with it every edit of the same group commit.
+            raise ProtocolError("update inserts a NUL character, which a clause cannot hold")
+        return utf16_length(text)
     if content_ref in (_CONTENT_JSON, _CONTENT_ANY):
         count = reader.var_uint()
         for _ in range(count):

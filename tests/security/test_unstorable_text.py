@@ -1,0 +1,39 @@
+"""Text no database column can hold (NUL; PostgreSQL refuses it) is refused with a 400 that names
+the field, on every write path at once (the ORM's flush hook), and never reaches the log of a
+clause (the co-editing core). On SQLite it used to be stored; on PostgreSQL it was a 500."""
+from __future__ import annotations
+
+import pytest
+from pycrdt import Doc, Text
+from sqlalchemy import func, select
+
+from codedraft.codes.models import Code
+from codedraft.collab.core import ClauseDocument, ProtocolError, sync_update_message
+from codedraft.extensions import db
+from tests.conftest import csrf_token
+
+
+@pytest.mark.parametrize("field", ["title", "summary"])
+def test_a_nul_in_a_form_field_is_refused_and_nothing_is_stored(app, client, make_user, sign_in, field):
+    sign_in(make_user(office=True))
+    values = {"title": "A code", "summary": "Its summary", "language": "en"}
+    values[field] = "before\x00after"
+    answer = client.post("/codes/new", data={**values, "csrf_token": csrf_token(client, "/codes/new")})
+    assert answer.status_code == 400
+    assert f"The field &#39;{field}&#39; holds a character that cannot be stored" in answer.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Code)) == 0
+    # The same person goes on: the session was rolled back, not left broken.
+    values[field] = "before after"
+    again = client.post("/codes/new", data={**values, "csrf_token": csrf_token(client, "/codes/new")})
+    assert again.status_code == 302
+
+
+def test_a_nul_in_an_edit_is_refused_by_the_core_and_the_text_unchanged():
+    clause = ClauseDocument()
+    peer: Doc[Text] = Doc()
+    text = peer.get("body", type=Text)
+    before = peer.get_state()
+    text.insert(0, "a\x00b")
+    with pytest.raises(ProtocolError, match="NUL"):
+        clause.receive(sync_update_message(peer.get_update(before)), may_write=True)
+    assert clause.text == ""
