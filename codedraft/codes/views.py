@@ -411,7 +411,7 @@ def set_organisation(slug: str) -> ResponseReturnValue:
     category = request.form.get("category", "")
     if category not in dict(current_app.config["STAKEHOLDER_CATEGORIES"]):
         abort(400)
-    name = request.form.get("organisation", "").strip()[:200]
+    name = request.form.get("organisation", "").strip()  # too long: refused at the flush, never cut
     user.organisation = accounts.get_or_create_organisation(name, category) if name else None
     record_event("organisation.set", actor=current_user, code=code, subject=user.email,
                  details={"organisation": name or None, "category": category})
@@ -430,12 +430,12 @@ def invite(slug: str) -> ResponseReturnValue:
         flash(_("Enter an e-mail address."), "error")
         return redirect(url_for("codes.settings", slug=code.slug))
     _invitation, token = accounts.invite(
-        email, request.form.get("name", "")[:200] or email, code=code, role=_role_from_form(code),
+        email, request.form.get("name", "").strip() or email, code=code, role=_role_from_form(code),
         working_group=_group_from_form(code), invited_by=current_user,
     )
     db.session.commit()
     link = url_for("accounts.accept_invitation", token=token, _external=True)
-    if send_invitation_mail(email, request.form.get("name", "")[:200] or email, link, code_title=code.title):
+    if send_invitation_mail(email, request.form.get("name", "").strip() or email, link, code_title=code.title):
         flash(_("Invitation mailed to %(email)s.", email=email), "info")
     else:  # mail is off (no SMTP_URL) or failed: the Office passes the link on itself
         flash(_("Invitation created. Send this one-time link: %(link)s", link=link), "info")

@@ -258,7 +258,8 @@ def download(job_id: str) -> ResponseReturnValue:
         abort(404)
     stem, _, suffix = (job.download_name or f"export.{job.format}").rpartition(".")
     # Read whole (exports are a few MB at most): no file handle outlives the request.
-    mimetype = jobs.MIME_TYPES.get(job.format, "application/octet-stream")
+    # The bare type: Werkzeug adds the charset of a text type itself (given one, it added a second).
+    mimetype = jobs.MIME_TYPES.get(job.format, "application/octet-stream").split(";")[0]
     response = send_file(BytesIO(path.read_bytes()), mimetype=mimetype, as_attachment=True,
                          download_name=f"export.{job.format}", max_age=0)
     response.headers["Content-Disposition"] = content_disposition(stem, suffix or job.format)

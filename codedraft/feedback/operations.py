@@ -106,7 +106,7 @@ def open_round(code: Code, draft: Draft, closes_at: datetime, *, by: User | None
     if closes_at <= start:
         raise FeedbackError(_("A round must close after it opens."))
     feedback_round = FeedbackRound(code_id=code.id, draft_id=draft.id, opens_at=start, closes_at=closes_at,
-                                   name=name.strip()[:200] or f"Feedback on {draft.name}",
+                                   name=name.strip() or f"Feedback on {draft.name}",
                                    created_by_id=by.id if by else None)
     db.session.add(feedback_round)
     db.session.flush()

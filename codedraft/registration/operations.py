@@ -158,7 +158,7 @@ def approve(application: Application, by: User, *, organisation: str, category: 
     _pending(application)
     if category not in dict(current_app.config["STAKEHOLDER_CATEGORIES"]):
         raise RegistrationError(_("Choose a stakeholder category."))
-    name = organisation.strip()[:200]
+    name = organisation.strip()  # too long: refused at the flush, never cut
     user = application.applicant
     user.organisation = accounts.get_or_create_organisation(name, category) if name else None
     code = db.session.get(Code, application.code_id)

@@ -240,6 +240,7 @@ def test_hostile_code_title_gives_a_safe_header_and_path(make_code, make_user, s
     assert "\r" not in header and "\n" not in header and "/" not in header and ";evil" not in header
     name = re.fullmatch(r'attachment; filename="([^"]+)"', header).group(1)
     assert name.endswith(".md") and ".." not in name and "Set-Cookie" not in download.headers.get("Set-Cookie", "")
+    assert download.headers["Content-Type"] == "text/markdown; charset=utf-8"  # once, not twice
     export_root = Path(app.config["EXPORT_DIR"]).resolve()
     written = [path.resolve() for path in export_root.rglob("*") if path.is_file()]
     assert written and all(export_root in path.parents for path in written)

@@ -37,3 +37,17 @@ def test_a_nul_in_an_edit_is_refused_by_the_core_and_the_text_unchanged():
     with pytest.raises(ProtocolError, match="NUL"):
         clause.receive(sync_update_message(peer.get_update(before)), may_write=True)
     assert clause.text == ""
+
+
+def test_an_organisation_name_too_long_is_refused_not_cut(app, client, make_code, make_user, sign_in):
+    code = make_code("Long names")
+    person = make_user("reviewer", code)
+    sign_in(make_user(office=True))
+    path = f"/codes/{code.slug}/settings"
+    answer = client.post(f"/codes/{code.slug}/organisations", data={
+        "csrf_token": csrf_token(client, path), "user_id": str(person.id), "category": "academia",
+        "organisation": "O" * 250})
+    assert answer.status_code == 400
+    assert "longer than 200 characters" in answer.get_data(as_text=True)
+    db.session.refresh(person)
+    assert person.organisation is None
