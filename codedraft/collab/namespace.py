@@ -408,13 +408,14 @@ class CollabNamespace(Namespace):
             self.fanout.add(uid, outcome.broadcast, sender=sid)
         return {"ok": True}
 
-    @staticmethod
-    def _lose_clause(sid: str, connection: Connection, uid: str) -> None:
-        """Read access lost while connected (SECURITY-CASES 5): out of the room, and told."""
+    def _lose_clause(self, sid: str, connection: Connection, uid: str) -> None:
+        """Read access lost while connected (SECURITY-CASES 5): out of the room, and told why
+        (the page says it instead of showing a text that no longer changes)."""
         connection.presence.pop(uid, None)
         connection.awareness_frames.pop(uid, None)
         leave_room(clause_room(uid), sid=sid, namespace=NAMESPACE)
-        _reply("role", {"clause": uid, "readonly": True, "removed": True}, to=sid)
+        _reply("role", {"clause": uid, "readonly": True, "removed": True,
+                        "error": self._said(sid, "You may not see this clause any more.")}, to=sid)
 
     def readers(self, uid: str, sids: list[str]) -> list[str]:
         """Of this process's sockets ``sids`` (in clause ``uid``'s room), those that may read the

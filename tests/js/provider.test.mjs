@@ -370,6 +370,22 @@ test('a refused join is reported and nothing is sent for that clause', () => {
   assert.deepEqual(sentKinds(a), ['join'])
 })
 
+test('losing read access takes the page offline, saying why, and it sends no more step 1', async () => {
+  const server = new FakeCollabServer()
+  const a = openClient(server, 'olga', { resyncInterval: 20 })
+  server.flush()
+  assert.equal(a.provider.status, STATUS.SYNCED)
+  server.toClient(a.socket, 'role', { clause: CLAUSE, readonly: true, removed: true, error: 'Gone from you.' })
+  server.flush()
+  assert.equal(a.provider.status, STATUS.OFFLINE)
+  assert.equal(a.provider.lastError, 'Gone from you.')
+  assert.deepEqual(a.events.filter((e) => e.name === 'error'), [{ name: 'error', error: 'Gone from you.', source: 'server' }])
+  const sent = step1Count(a)
+  await sleep(80)
+  server.flush()
+  assert.equal(step1Count(a), sent)
+})
+
 test('"role" and "y" for another clause on the same socket are ignored', () => {
   const server = new FakeCollabServer()
   const a = openClient(server, 'ana')

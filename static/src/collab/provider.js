@@ -370,6 +370,17 @@ export class ClauseProvider extends ObservableV2 {
   /** @param {any} payload */
   _handleRole (payload) {
     if (this._destroyed || !payload || payload.clause !== this.clause) return
+    if (payload.removed === true) {
+      // Read access lost: the server took this socket out of the clause. Offline, saying why,
+      // rather than a text that silently stops changing; a reload asks again.
+      this._joined = false
+      this._joinRefused = true
+      this._stopPeriodicStep1()
+      this.lastError = typeof payload.error === 'string' && payload.error ? payload.error : 'removed'
+      this.emit('error', [{ error: this.lastError, source: 'server' }])
+      this._updateStatus()
+      return
+    }
     const readonly = payload.readonly === true
     const suggestOnly = readonly && payload.suggest_only === true
     if (readonly === this.readonly && suggestOnly === this.suggestOnly) return
