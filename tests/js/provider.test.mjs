@@ -373,10 +373,13 @@ test('a refused join is reported and nothing is sent for that clause', () => {
 test('losing read access takes the page offline, saying why, and it sends no more step 1', async () => {
   const server = new FakeCollabServer()
   const a = openClient(server, 'olga', { resyncInterval: 20 })
+  openClient(server, 'piotr')
   server.flush()
   assert.equal(a.provider.status, STATUS.SYNCED)
+  assert.equal(a.awareness.getStates().size, 2)
   server.toClient(a.socket, 'role', { clause: CLAUSE, readonly: true, removed: true, error: 'Gone from you.' })
   server.flush()
+  assert.deepEqual([...a.awareness.getStates().keys()], [a.awareness.clientID]) // nobody else is heard
   assert.equal(a.provider.status, STATUS.OFFLINE)
   assert.equal(a.provider.lastError, 'Gone from you.')
   assert.deepEqual(a.events.filter((e) => e.name === 'error'), [{ name: 'error', error: 'Gone from you.', source: 'server' }])

@@ -271,9 +271,14 @@ export class ClauseProvider extends ObservableV2 {
     this._epoch++
     this._setSynced(false)
     // Nobody is known to be here while we cannot hear them; they are re-announced after the rejoin.
+    this._forgetOthers()
+    this._updateStatus()
+  }
+
+  /** Drop everyone else's presence: we no longer hear whether they are here. */
+  _forgetOthers () {
     const others = Array.from(this.awareness.getStates().keys()).filter((id) => id !== this.awareness.clientID)
     if (others.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, others, this)
-    this._updateStatus()
   }
 
   /**
@@ -376,6 +381,7 @@ export class ClauseProvider extends ObservableV2 {
       this._joined = false
       this._joinRefused = true
       this._stopPeriodicStep1()
+      this._forgetOthers()
       this.lastError = typeof payload.error === 'string' && payload.error ? payload.error : 'removed'
       this.emit('error', [{ error: this.lastError, source: 'server' }])
       this._updateStatus()
