@@ -285,18 +285,19 @@ def install_input_limits(app: Flask) -> None:
 
 
 def refuse_unstorable_values() -> None:
-    """Refuse a request whose query or form holds a NUL character, before any view runs.
+    """Refuse a form that holds a NUL character, before any view runs.
 
-    No field means one, and PostgreSQL refuses it both in a value written and in a query's
-    parameter (looking up an organisation or a working group by the name typed): each was a 500
-    there, while SQLite stored it. The flush hook (``database.check_string_lengths``) catches what
-    reaches a column by any other way."""
+    No field of a form means one, and PostgreSQL refuses it both in a value written and in a
+    query's parameter (looking up an organisation or a working group by the name typed): each was
+    a 500 there, while SQLite stored it. The flush hook (``database.check_string_lengths``)
+    catches what reaches a column by any other way; query strings are read by views that refuse
+    what they do not know (the API's own checks, the sign-in callback's 401)."""
     from flask import request
     from flask_babel import gettext
 
-    for source in (request.args, request.form):  # the form is parsed once, here or by the CSRF check
-        for key, value in source.items(multi=True):
-            if "\x00" in key or "\x00" in value:
-                field = key.replace("\x00", "\\0")[:60]
+    if request.form:  # parsed once, here or by the CSRF check
+        for key, value in request.form.items(multi=True):
+            if "\x00" in str(key) or (isinstance(value, str) and "\x00" in value):
+                field = str(key).replace("\x00", "\\0")[:60]
                 raise InputRejected(gettext("The field '%(field)s' holds a character that cannot be stored "
                                             "(such as NUL).", field=field))

@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from codedraft import database  # noqa: F401  (registers the SQLite pragmas)
 from codedraft.concurrency import socketio_async_mode
@@ -131,6 +131,15 @@ def _install_error_pages(app: Flask) -> None:
         db.session.rollback()
         return page(400, _("Bad request"), _("The field '%(field)s' holds a character that cannot be stored "
                                               "(such as NUL).", field=error.field))
+
+    @app.errorhandler(DataError)
+    def unreadable_value(error: DataError) -> tuple[str, int]:
+        # The last line of defence for a value the database refuses to read, in a lookup as in a
+        # write (PostgreSQL: a NUL in a query string's code slug): the request is at fault.
+        db.session.rollback()
+        app.logger.warning("the database refused a value of the request: %s", error.orig)
+        return page(400, _("Bad request"), _("A value in the request cannot be stored or looked up (such as a NUL "
+                                              "character)."))
 
     @app.errorhandler(IntegrityError)
     def conflict(error: IntegrityError) -> tuple[str, int]:

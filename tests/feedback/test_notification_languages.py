@@ -127,7 +127,8 @@ def test_choosing_the_interface_language_sets_the_mail_language(scene):
 def test_a_language_that_is_not_offered_is_refused_and_nothing_is_saved(scene, language):
     chair = scene.client("chair")
     response = save_preferences(chair, mail="immediately", language=language)
-    assert response.status_code == 303
+    # A NUL in any form field is refused before the view, with a 400 naming the field.
+    assert response.status_code == (400 if "\x00" in language else 303)
     assert notify_ops.mail_mode(scene.people["chair"].id) == "daily"
     assert notify_ops.mail_language(scene.people["chair"].id) == "en"
     assert chair.get("/notifications/settings").status_code == 200

@@ -41,3 +41,22 @@ def test_a_nul_in_a_form_is_a_400_on_postgresql_and_the_next_page_renders(pg_app
         assert db.session.scalar(select(func.count()).select_from(Code)) == codes_before
         db.session.remove()
     assert client.get("/").status_code == 200
+
+
+def test_a_nul_in_a_query_string_is_never_a_500_on_postgresql(pg_app: Flask):
+    """Query strings reach lookups (a code by its slug, the audit log's actor, feedback filters)."""
+    client = _office_client(pg_app, "nul-query-office@scale.test")
+    from tests.scaleout.conftest import make_scene
+
+    scene = make_scene(pg_app)
+    slug, uid = scene.code.slug, scene.clause.uid
+    paths = [
+        "/search?q=a%00b", "/search?q=model&code=a%00b", "/register?code=a%00b",
+        "/admin/audit?actor=a%00b&action=a%00b", f"/codes/{slug}/feedback?category=a%00b&organisation=a%00b",
+        f"/codes/{slug}/clauses/{uid}/feedback?status=a%00b&kind=a%00b&q=a%00b",
+        f"/codes/{slug}?lang=a%00b", f"/codes/{slug}/compare?from=a%00b&to=live",
+        f"/codes/{slug}/clauses/{uid}/history?at=a%00b", "/notifications?page=%00",
+    ]
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code < 500, (path, answer.status_code)
