@@ -306,7 +306,7 @@ test('a page whose first connection is refused is offline with the reason, not "
   socket.receive('connect_error', new Error('Sign in to edit clauses.'))
   assert.equal(provider.status, STATUS.OFFLINE)
   assert.deepEqual(describeStatus({ status: provider.status, pending: 0, error: provider.lastError }),
-    { text: 'Cannot edit this clause: Sign in to edit clauses.', state: 'error' })
+    { text: 'Not connected: Sign in to edit clauses.', state: 'error' })
 })
 
 test('read-only: status, a refused edit makes the replica stale, role changes both ways', () => {

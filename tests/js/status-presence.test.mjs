@@ -11,7 +11,7 @@ test('the status line reads Saved / Saving… / Offline — N changes pending / 
   assert.deepEqual(describeStatus({ status: 'offline', pending: 0 }), { text: 'Offline', state: 'offline' })
   assert.deepEqual(describeStatus({ status: 'connecting', pending: 0 }), { text: 'Connecting…', state: 'connecting' })
   assert.deepEqual(describeStatus({ status: 'readonly', pending: 0 }), { text: 'Read-only', state: 'readonly' })
-  assert.deepEqual(describeStatus({ status: 'offline', pending: 0, error: 'forbidden' }), { text: 'Cannot edit this clause: forbidden', state: 'error' })
+  assert.deepEqual(describeStatus({ status: 'offline', pending: 0, error: 'forbidden' }), { text: 'Not connected: forbidden', state: 'error' })
 })
 
 test('only #rrggbb colours from other clients reach a style', () => {

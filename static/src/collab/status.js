@@ -26,7 +26,7 @@ import { STATUS } from './provider.js'
 export function describeStatus ({ status, pending, error = '' }) {
   const changes = ngettext('%(num)s change', '%(num)s changes', pending)
   if (status === STATUS.OFFLINE) {
-    if (error) return { text: gettext('Cannot edit this clause: %(error)s', { error }), state: 'error' }
+    if (error) return { text: gettext('Not connected: %(error)s', { error }), state: 'error' }
     return { text: pending > 0 ? gettext('Offline — %(changes)s pending', { changes }) : gettext('Offline'), state: 'offline' }
   }
   if (status === STATUS.CONNECTING) {
