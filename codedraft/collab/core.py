@@ -537,14 +537,24 @@ def _covered_after(shape: _UpdateShape, known: Mapping[int, int]) -> dict[int, i
     return reach
 
 
-def _check_authors(shape: _UpdateShape, known: Mapping[int, int], writes_as: Callable[[int], bool]) -> None:
+def _check_authors(shape: _UpdateShape, known: Mapping[int, int], writes_as: Callable[[int, bool], bool]) -> None:
     """Refuse an update whose new structs (beyond what ``known`` holds) are under a client id the
-    sender may not write as. Structs already known are skipped: a peer's sync step 2 carries
-    everyone's history, and what the document holds already adds nothing."""
+    sender may not write as; ``writes_as`` is also told whether the id has a history here already.
+    Structs already known are skipped: a peer's sync step 2 carries everyone's history, and what
+    the document holds already adds nothing."""
     for client in {struct.client for struct in shape.structs
                    if not struct.skip and struct.clock + struct.length > known.get(struct.client, 0)}:
-        if not writes_as(client):
+        if not writes_as(client, known.get(client, 0) > 0):
             raise ProtocolError("the update writes under another person's editor id")
+
+
+def update_clients(update: bytes) -> set[int]:
+    """The Yjs client ids an update carries structs of (none if it does not decode)."""
+    try:
+        shape = _read_update_shape(update)
+    except ProtocolError:
+        return set()
+    return {struct.client for struct in shape.structs if not struct.skip}
 
 
 def _dependency_order(
@@ -1108,7 +1118,7 @@ class ClauseDocument:
     # -- receiving ----------------------------------------------------------------------------
 
     def receive(self, message: bytes, *, may_write: bool, suggester: int | None = None,
-                writes_as: Callable[[int], bool] | None = None) -> SyncOutcome:
+                writes_as: Callable[[int, bool], bool] | None = None) -> SyncOutcome:
         """Validate and handle one websocket message from a peer.
 
         Step 1 (allowed for readers) yields a step-2 ``reply``.  Step 2 and updates are applied
@@ -1129,8 +1139,8 @@ class ClauseDocument:
         first, see :func:`check_suggestion_event`); any other change raises SuggestionRefused.
         Writers never pay for that check.
 
-        ``writes_as(client_id)``, when given, says whether the sender may add to the history of
-        that Yjs client id; an update adding to one it may not raises ProtocolError. Yjs trusts
+        ``writes_as(client_id, has_history)``, when given, says whether the sender may add to the
+        history of that Yjs client id; an update adding to one it may not raises ProtocolError. Yjs trusts
         the ids an update names: without this, anyone who saw a writer's id (it is their presence
         id) could take the clocks the writer's next edit will use, and that edit, acknowledged,
         would be dropped as a duplicate.

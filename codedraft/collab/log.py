@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from codedraft import signals
 from codedraft.codes.models import Clause
-from codedraft.collab.core import BODY
+from codedraft.collab.core import BODY, update_clients
 from codedraft.collab.models import ClauseSnapshot, ClauseUpdate
 from codedraft.concurrency import run_blocking
 from codedraft.extensions import db
@@ -51,6 +51,8 @@ WRITE_ATTEMPTS = 3
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 # How long a handler waits for its entry to be stored before giving up on it.
 WAIT_SECONDS = 30.0
+# How far back ClauseLog.author_of_client looks for the account behind a Yjs client id.
+AUTHOR_ROWS = 2000
 
 
 # The writer's two statements: the batch's update rows (their ids back, in batch order) and each
@@ -135,6 +137,21 @@ class ClauseLog:
         ).all()
         return History(snapshot.state if snapshot else None, snapshot.upto_update_id if snapshot else 0,
                        [(i, u) for i, u in rows], max(since, 0))
+
+    def author_of_client(self, clause_id: int, client_id: int, *, rows: int = AUTHOR_ROWS) -> int | None:
+        """The account whose stored edit of the clause last carried Yjs client ``client_id``,
+        from the newest ``rows`` rows; None if none of them did, or the edit was the server's.
+        Asked rarely: when someone extends an id whose claim was lost (one process restarted)."""
+        updates = ClauseUpdate.__table__
+        found = db.session.connection().execute(
+            select(updates.c.user_id, updates.c.update)
+            .where(updates.c.clause_id == clause_id)
+            .order_by(updates.c.id.desc()).limit(rows)
+        )
+        for user_id, stored in found:
+            if client_id in update_clients(stored):
+                return int(user_id) if user_id is not None else None
+        return None
 
     # -- writing --------------------------------------------------------------------------------
 

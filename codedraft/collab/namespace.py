@@ -391,7 +391,8 @@ class CollabNamespace(Namespace):
         try:
             outcome = self.store.receive(opened, bytes(message), user_id=user_id, may_write=may_write,
                                          may_suggest=rights.may_suggest,
-                                         writes_as=lambda client_id: self._writes_as(connection, uid, client_id))
+                                         writes_as=lambda client_id, has_history: self._writes_as(
+                                             connection, uid, client_id, has_history))
         except ProtocolError as error:
             if not may_write:
                 _reply("role", {"clause": uid, "readonly": True, "suggest_only": rights.may_suggest}, to=sid)
@@ -454,17 +455,32 @@ class CollabNamespace(Namespace):
             return False
         return True
 
-    def _writes_as(self, connection: Connection, uid: str, client_id: int) -> bool:
+    def _writes_as(self, connection: Connection, uid: str, client_id: int, has_history: bool) -> bool:
         """Whether the socket's user may add to Yjs client ``client_id``'s history in clause
         ``uid``: an id is the user's who first announced it (presence) or edited under it; asked
-        of the claim book once per socket and id."""
+        of the claim book once per socket and id. An id with a history here but no claim (one
+        process restarted: its claim book was in memory) goes to the account the log names for
+        it first, so nobody else can take it before its owner's offline edits come back."""
         authored = connection.authored.setdefault(uid, set())
         if client_id in authored:
             return True
-        if connection.user_id is None or not self.claims.claim(uid, client_id, connection.user_id):
+        if has_history and self.claims.owner(uid, client_id) is None:
+            author = self._author_in_log(uid, client_id)
+            if author is not None:
+                self.claims.claim(uid, client_id, author)
+        if not self.claims.claim(uid, client_id, connection.user_id):
             return False
         authored.add(client_id)
         return True
+
+    def _author_in_log(self, uid: str, client_id: int) -> int | None:
+        opened = self.store.opened(uid)
+        if opened is None:
+            return None
+        try:
+            return self.store.log.author_of_client(opened.clause_id, client_id)
+        finally:
+            _hand_back_connection()  # the caller goes on to wait for the writer
 
     def _rights(self, sid: str, connection: Connection, uid: str) -> tuple[bool, policy.ClauseRights | None]:
         """(whether the login is alive, the rights on clause ``uid``) of the socket, from its cache

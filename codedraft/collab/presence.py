@@ -63,6 +63,9 @@ class ClaimBook(Protocol):
     def release(self, clause: str, client_id: int, user_id: int) -> None:
         """Forget the id if ``user_id`` owns it (its socket left)."""
 
+    def owner(self, clause: str, client_id: int) -> int | None:
+        """Who owns the id, if anyone does."""
+
 
 class MemoryClaimBook:
     """The claim book of a single process."""
@@ -79,6 +82,10 @@ class MemoryClaimBook:
         with self._lock:
             if self._owners.get((clause, client_id)) == user_id:
                 del self._owners[(clause, client_id)]
+
+    def owner(self, clause: str, client_id: int) -> int | None:
+        with self._lock:
+            return self._owners.get((clause, client_id))
 
 
 @dataclass

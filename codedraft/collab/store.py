@@ -239,7 +239,7 @@ class ClauseStore:
     # -- receiving ----------------------------------------------------------------------------
 
     def receive(self, opened: OpenClause, message: bytes, *, user_id: int | None, may_write: bool,
-                may_suggest: bool = False, writes_as: Callable[[int], bool] | None = None) -> SyncOutcome:
+                may_suggest: bool = False, writes_as: Callable[[int, bool], bool] | None = None) -> SyncOutcome:
         """Validate and apply ``message``; if it changed the clause, persist it before returning.
 
         Raises ProtocolError (from the core) for a bad message, PersistenceFailed if the

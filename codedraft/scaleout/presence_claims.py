@@ -35,3 +35,7 @@ class RedisClaimBook:
 
     def release(self, clause: str, client_id: int, user_id: int) -> None:
         self._release(keys=[self._key(clause)], args=[str(client_id), str(user_id)])
+
+    def owner(self, clause: str, client_id: int) -> int | None:
+        found = self._redis.hget(self._key(clause), str(client_id))
+        return int(found) if found is not None else None

@@ -314,3 +314,39 @@ def test_an_update_under_another_persons_editor_id_is_refused_and_their_edit_kep
     chair.insert(0, "Again ")
     wait_for(lambda: stored_text(app, stage.clause.id) == "Again Chair Seed text.", message="the chair's edit, whole")
     wait_for(lambda: reviewer.value() == "Again Chair Seed text.", message="the reviewer's copy")
+
+
+def test_after_a_restart_an_editor_id_still_belongs_to_the_account_the_log_names(app, stage):
+    """One process keeps its claims in memory; a restarted one has none. The log still says whose
+    an id was: a reviewer cannot take it, and its owner's edits under it (sent from a new
+    connection, as offline edits are) are taken."""
+    from pycrdt import Doc, Text
+
+    from codedraft.collab.presence import MemoryClaimBook
+
+    chair = stage.editor("chair")
+    chair.insert(0, "Chair ")
+    wait_for(lambda: stored_text(app, stage.clause.id) == "Chair Seed text.", message="the chair's first edit")
+    app.extensions["codedraft_collab_namespace"].claims = MemoryClaimBook()  # what a restarted process holds
+
+    def under_the_chairs_id(text: str, attrs=None) -> bytes:
+        copy = Doc(client_id=chair.doc.client_id)
+        copy.get("body", type=Text)
+        copy.apply_update(chair.doc.get_update())
+        known = copy.get_state()
+        copy.get("body", type=Text).insert(0, text, attrs=attrs)
+        return sync_update_message(copy.get_update(known))
+
+    reviewer = stage.editor("reviewer")
+    mark = {"suggestion": {"id": "s-forged", "by": stage.people["reviewer"].id}}
+    before = len(reviewer.acks)
+    reviewer.send(under_the_chairs_id("x", mark))
+    wait_for(lambda: len(reviewer.acks) > before, message="the forged update's answer")
+    assert reviewer.acks[-1] == {"ok": False, "error": "the update writes under another person's editor id"}
+
+    again = stage.editor("chair")
+    before = len(again.acks)
+    again.send(under_the_chairs_id("Offline "))
+    wait_for(lambda: len(again.acks) > before, message="the chair's offline edit answered")
+    assert again.acks[-1] == {"ok": True}
+    wait_for(lambda: stored_text(app, stage.clause.id) == "Offline Chair Seed text.", message="the offline edit stored")
