@@ -12,14 +12,16 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, Request, Response, current_app, g, has_app_context
+from flask import Flask, Request, Response, current_app, g, has_app_context, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_babel import gettext
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
 from codedraft.concurrency import run_blocking
+from codedraft.database import storable_text
 from codedraft.json_depth import nesting_exceeds
 from codedraft.numbers import MAX_INTEGER
 
@@ -292,12 +294,10 @@ def refuse_unstorable_values() -> None:
     a 500 there, while SQLite stored it. The flush hook (``database.check_string_lengths``)
     catches what reaches a column by any other way; query strings are read by views that refuse
     what they do not know (the API's own checks, the sign-in callback's 401)."""
-    from flask import request
-    from flask_babel import gettext
-
     if request.form:  # parsed once, here or by the CSRF check
         for key, value in request.form.items(multi=True):
-            if "\x00" in str(key) or (isinstance(value, str) and "\x00" in value):
+            # Not every value is text: a test client may send None, which no browser can.
+            if not storable_text(str(key)) or (isinstance(value, str) and not storable_text(value)):
                 field = str(key).replace("\x00", "\\0")[:60]
                 raise InputRejected(gettext("The field '%(field)s' holds a character that cannot be stored "
                                             "(such as NUL).", field=field))

@@ -429,13 +429,14 @@ def invite(slug: str) -> ResponseReturnValue:
     if "@" not in email or len(email) > 254:
         flash(_("Enter an e-mail address."), "error")
         return redirect(url_for("codes.settings", slug=code.slug))
+    name = request.form.get("name", "").strip() or email
     _invitation, token = accounts.invite(
-        email, request.form.get("name", "").strip() or email, code=code, role=_role_from_form(code),
+        email, name, code=code, role=_role_from_form(code),
         working_group=_group_from_form(code), invited_by=current_user,
     )
     db.session.commit()
     link = url_for("accounts.accept_invitation", token=token, _external=True)
-    if send_invitation_mail(email, request.form.get("name", "").strip() or email, link, code_title=code.title):
+    if send_invitation_mail(email, name, link, code_title=code.title):
         flash(_("Invitation mailed to %(email)s.", email=email), "info")
     else:  # mail is off (no SMTP_URL) or failed: the Office passes the link on itself
         flash(_("Invitation created. Send this one-time link: %(link)s", link=link), "info")

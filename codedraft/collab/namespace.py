@@ -427,7 +427,7 @@ class CollabNamespace(Namespace):
         is sent a thing: a socket that lost read access, and sends nothing itself, would otherwise
         go on receiving every keystroke. One that may no longer read is taken out of the room and
         told; one whose login ended is closed."""
-        current = socketio.server.manager.rooms.get(NAMESPACE, {}).get(RIGHTS_ROOM, {})
+        current = _room_members(RIGHTS_ROOM)
         allowed: list[str] = []
         unsure: list[str] = []
         for sid in sids:
@@ -614,11 +614,14 @@ class Fanout:
                 send_event(server, NAMESPACE, [eio_sid], "y", {"clause": uid, "frames": pack_frames(others)})
 
 
+def _room_members(room: str) -> Any:
+    """The sockets of this process in ``room`` (sid -> Engine.IO sid), straight from the Socket.IO
+    manager's table: its public get_rooms() walks every room, one per socket."""
+    return socketio.server.manager.rooms.get(NAMESPACE, {}).get(room, {})
+
+
 def _in_room(sid: str, room: str) -> bool:
-    """Whether socket ``sid`` of this process is in ``room``: a dictionary look-up in the
-    Socket.IO manager's table (its public get_rooms() walks every room, one per socket)."""
-    rooms = socketio.server.manager.rooms.get(NAMESPACE, {})
-    return sid in rooms.get(room, ())
+    return sid in _room_members(room)
 
 
 def close_transport(sid: str) -> None:

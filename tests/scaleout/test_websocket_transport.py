@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import requests
-from websocket import WebSocketTimeoutException, create_connection
+from websocket import create_connection
 
 from codedraft.extensions import db
-from tests.realtime.test_transport_packets import HOSTILE, open_collab
+from tests.realtime.test_transport_packets import HOSTILE, closed, open_collab
 from tests.scaleout import cluster as cl
 from tests.scaleout.conftest import make_scene
 from tests.support.live import YClient, wait_for
@@ -119,13 +119,13 @@ def test_bad_frames_close_only_their_own_connection(tmp_path: Path):
         opened.append(big)
         assert big.recv().startswith("0{")  # Engine.IO's open packet
         big.send("4" + "x" * (3 * 1024 * 1024))  # over SOCKET_MAX_MESSAGE_BYTES (2 MiB)
-        wait_for(lambda: _closed(big), 30, "the oversized message's connection to close")
+        wait_for(lambda: closed(big), 30, "the oversized message's connection to close")
 
         raw = create_connection(url, header=[f"Cookie: {cookie}"], timeout=30)
         opened.append(raw)
         assert raw.recv().startswith("0{")
         raw.sock.sendall(b"\x81\x05hello")  # a text frame without the mask every client must use
-        wait_for(lambda: _closed(raw), 30, "the unmasked frame's connection to close")
+        wait_for(lambda: closed(raw), 30, "the unmasked frame's connection to close")
 
         cut = create_connection(url, header=[f"Cookie: {cookie}"], timeout=30)
         opened.append(cut)
@@ -139,14 +139,14 @@ def test_bad_frames_close_only_their_own_connection(tmp_path: Path):
             opened.append(hostile)
             for message in messages:
                 hostile.send_binary(message) if isinstance(message, bytes) else hostile.send(message)
-            wait_for(lambda hostile=hostile: _closed(hostile), 30, f"the connection that sent {what} to close")
+            wait_for(lambda hostile=hostile: closed(hostile), 30, f"the connection that sent {what} to close")
 
         # An upgrade request without the handshake's key: refused with a 400, nothing else.
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as keyless:
             keyless.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                             b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                             + f"Cookie: {cookie}\r\n\r\n".encode())
-            answer = _read_until_closed(keyless)
+            answer = _read_untilclosed(keyless)
         assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
 
         editor = YClient(server.base, cl.browser_with(cookie)).connect()
@@ -164,19 +164,7 @@ def test_bad_frames_close_only_their_own_connection(tmp_path: Path):
     assert "Traceback" not in server.log_path.read_text()
 
 
-def _closed(connection) -> bool:
-    """Whether the server has closed ``connection`` (a close frame, or the socket ended)."""
-    try:
-        connection.settimeout(1)
-        frame = connection.recv_data_frame(True)
-    except WebSocketTimeoutException:
-        return False  # open, and quiet
-    except Exception:  # noqa: BLE001  (websocket-client raises one of several on a closed socket)
-        return True
-    return frame[0] == 0x8  # opcode: close
-
-
-def _read_until_closed(sock: socket.socket) -> bytes:
+def _read_untilclosed(sock: socket.socket) -> bytes:
     received = b""
     while chunk := sock.recv(4096):
         received += chunk
