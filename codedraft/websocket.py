@@ -323,20 +323,32 @@ def install(socketio_server: Any) -> None:
     else:
         return
     engine._async = {**engine._async, "websocket": driver}  # noqa: SLF001 (the driver table)
+    if isinstance(driver, WebSocketDriver):
+        # Every packet python-socketio sends one socket (an event's acknowledgement above all)
+        # takes the same road as a broadcast: written by the greenlet that made it when nothing
+        # is queued before it. Through Engine.IO's queue, each acknowledgement woke the
+        # receiver's writer greenlet to send a few bytes.
+        socketio_server._send_packet = lambda eio_sid, packet: send_packet(socketio_server, [eio_sid], packet)
 
 
 def send_event(socketio_server: Any, namespace: str, eio_sids: list[str], event: str, data: Any) -> None:
     """Socket.IO's emit of ``event`` to the sockets ``eio_sids`` of this process: one packet,
     encoded once, written straight to each websocket where :func:`write_to_each` may and
     through Engine.IO's queue elsewhere (every socket, where this driver is not installed)."""
-    if not eio_sids:
-        return
-    encoded = socketio_server.packet_class(socketio_packet.EVENT, namespace=namespace, data=[event, data]).encode()
+    if eio_sids:
+        send_packet(socketio_server, eio_sids,
+                    socketio_server.packet_class(socketio_packet.EVENT, namespace=namespace, data=[event, data]))
+
+
+def send_packet(socketio_server: Any, eio_sids: list[str], packet: Any) -> None:
+    """A Socket.IO packet to the sockets ``eio_sids`` of this process, encoded once, as
+    :func:`send_event` sends it."""
+    encoded = packet.encode()
     parts = encoded if isinstance(encoded, list) else [encoded]  # binary: a header and an attachment
     packets = [EnginePacket(engine_packet.MESSAGE, part) for part in parts]
     for eio_sid in write_to_each(socketio_server.eio, eio_sids, packets):
-        for packet in packets:
-            socketio_server.eio.send_packet(eio_sid, packet)
+        for queued in packets:
+            socketio_server.eio.send_packet(eio_sid, queued)
 
 
 def framed(packets: list[EnginePacket]) -> bytes:

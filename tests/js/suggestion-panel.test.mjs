@@ -136,3 +136,22 @@ test('rejecting only one\'s own suggestions is said as withdrawing them; rejecti
   await Promise.all(decisions)
   assert.deepEqual(said, ['Withdrawn.', 'Rejected.', 'Rejected.', 'Rejected.'])
 }))
+
+test('a list the server no longer shows (the role was taken away) empties and stops asking', async () => {
+  const original = globalThis.fetch
+  const asked = []
+  globalThis.fetch = async (url) => { asked.push(String(url)); return { ok: false, status: 403, json: async () => ({}) } }
+  try {
+    const { panel: shown } = panel({ suggestions: [listed(PIOTR, 'Piotr Provider', '#00677d')], may_decide: true })
+    await shown.load()
+    assert.equal(asked.length, 1)
+    assert.deepEqual(shown.items, [])
+    assert.equal(shown.mayDecide, false)
+    shown.schedule()
+    shown.lookUp(SAM)
+    assert.equal(shown.timer, null)
+    assert.equal(asked.length, 1)
+  } finally {
+    globalThis.fetch = original
+  }
+})

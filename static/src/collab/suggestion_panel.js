@@ -16,6 +16,8 @@ import { gettext } from '../i18n.js'
 const REFRESH_MS = 300
 /** The server's colour for an author it cannot name (codedraft/collab/suggestions.py). */
 const FALLBACK_COLOR = '#767676'
+// What the list answers once this person may not see the clause: signed out, no role, gone.
+const NO_LONGER_SHOWN = new Set([401, 403, 404])
 
 /**
  * @typedef {{id: string, by: number, author: string, color: string, kind: string, inserted: string,
@@ -148,11 +150,25 @@ export class SuggestionPanel {
     const request = ++this.requests
     try {
       const response = await fetch(this.url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      if (NO_LONGER_SHOWN.has(response.status)) return this.lostSight()
       if (!response.ok) throw new Error(`HTTP ${response.status}`)
       this.showAnswer(request, await response.json())
     } catch (err) {
       this.say(gettext('The suggestions could not be loaded.'))
     }
+  }
+
+  /**
+   * The server no longer shows this clause to this person (their role was taken away, their
+   * login ended, the clause is gone): the list empties and stops asking, and says why, rather
+   * than "could not be loaded" after every edit the others make.
+   */
+  lostSight () {
+    this.url = null
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.show({ suggestions: [], may_decide: false })
+    this.say(gettext('You can no longer see the suggestions of this clause.'))
   }
 
   /**
