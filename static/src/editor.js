@@ -404,10 +404,11 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     }
     applyEditability()
   })
-  provider.on('role', ({ readonly: ro, suggestOnly: so }) => {
+  provider.on('role', ({ readonly: ro, suggestOnly: so, removed }) => {
     readonly = ro
     suggestOnly = so
-    panel.setSuggestOnly(so)
+    if (removed) panel.lostSight()
+    else panel.setSuggestOnly(so)
     applyEditability()
   })
   provider.on('synced', ({ synced }) => {

@@ -346,3 +346,39 @@ def test_one_person_in_two_tabs_is_one_entry_under_here_now(chromium, live_proce
     wait_until(reviewer, f"{names} === 'Rita Reviewer (you)|Chloe Chair'")
     SHOTS.mkdir(parents=True, exist_ok=True)
     reviewer.screenshot(path=str(SHOTS / "reviewer-here-now-two-tabs.png"), full_page=True)
+
+
+def test_a_reviewer_who_loses_the_role_is_told_and_can_type_nothing_more(chromium, live_process):
+    """The Office takes the reviewer's role away while the reviewer's page is open: the page says
+    it is not connected and why, the suggestion list says it is no longer shown (not "could not
+    be loaded"), and the editor takes no more typing, which could never reach the clause."""
+    seeded = seed_database(live_process)
+    with seeded["app"].app_context():
+        accounts.create_user("office@example.test", "Olga Office", PASSWORD, is_office=True)
+        db.session.commit()
+        reviewer_id = db.session.scalar(select(User.id).where(User.email == "reviewer@example.test"))
+        db.session.remove()
+    live_process.start()
+    reviewer = open_editor(chromium, live_process, seeded, "reviewer@example.test")
+    office = open_editor(chromium, live_process, seeded, "office@example.test")
+    office.goto(f"{live_process.base}/codes/{seeded['slug']}/settings")
+    office.select_option("#role-user", str(reviewer_id))
+    office.select_option("#role-role", "none")
+    office.select_option("#role-wg", "")
+    office.get_by_role("button", name="Save role").click()
+    office.get_by_text("Role saved for Rita Reviewer.").wait_for()
+
+    wait_until(reviewer, "document.querySelector('#clause-editor').dataset.editable === 'false'", 30_000)
+    wait_until(reviewer, "document.querySelector('#suggestion-panel').textContent"
+                         ".includes('You can no longer see the suggestions of this clause.')", 30_000)
+    assert reviewer.locator("#collab-status").inner_text().startswith("Not connected:")
+    assert "could not be loaded" not in reviewer.locator("#suggestion-panel").inner_text()
+    assert reviewer.locator('#suggest-mode button[data-mode="editing"]').is_disabled()
+    assert reviewer.locator('#suggest-mode button[data-mode="suggesting"]').is_disabled()
+    before = editor_text(reviewer)
+    place(reviewer, 0)
+    reviewer.keyboard.type("late ", delay=20)
+    assert editor_text(reviewer) == before
+    assert "late" not in stored_body(seeded)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    reviewer.screenshot(path=str(SHOTS / "reviewer-after-losing-the-role.png"), full_page=True)

@@ -383,6 +383,9 @@ test('losing read access takes the page offline, saying why, and it sends no mor
   assert.equal(a.provider.status, STATUS.OFFLINE)
   assert.equal(a.provider.lastError, 'Gone from you.')
   assert.deepEqual(a.events.filter((e) => e.name === 'error'), [{ name: 'error', error: 'Gone from you.', source: 'server' }])
+  // The page takes no more edits nor suggestions: nothing typed could reach the clause.
+  assert.deepEqual(a.events.filter((e) => e.name === 'role'), [{ name: 'role', readonly: true, suggestOnly: false, removed: true }])
+  assert.equal(a.provider.readonly, true)
   const sent = step1Count(a)
   await sleep(80)
   server.flush()

@@ -384,6 +384,11 @@ export class ClauseProvider extends ObservableV2 {
       this._forgetOthers()
       this.lastError = typeof payload.error === 'string' && payload.error ? payload.error : 'removed'
       this.emit('error', [{ error: this.lastError, source: 'server' }])
+      // Nothing typed here could reach the clause any more: the page stops taking edits and
+      // suggestions, as for a reader.
+      this.readonly = true
+      this.suggestOnly = false
+      this.emit('role', [{ readonly: true, suggestOnly: false, removed: true }])
       this._updateStatus()
       return
     }

@@ -36,6 +36,8 @@ export class SuggestionPanel {
     this.root = root
     this.modeSwitch = modeSwitch
     this.url = url
+    /** Whether the server stopped showing this clause to this person (see lostSight). */
+    this.lost = false
     this.csrfToken = csrfToken
     this.mayDecide = mayDecide
     this.suggestOnly = suggestOnly
@@ -164,10 +166,12 @@ export class SuggestionPanel {
    * than "could not be loaded" after every edit the others make.
    */
   lostSight () {
+    this.lost = true
     this.url = null
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.show({ suggestions: [], may_decide: false })
+    this.showMode()
     this.say(gettext('You can no longer see the suggestions of this clause.'))
   }
 
@@ -355,7 +359,8 @@ export class SuggestionPanel {
     for (const b of /** @type {HTMLButtonElement[]} */ ([...group.querySelectorAll('button[data-mode]')])) {
       const on = (b.dataset.mode === 'suggesting') === this.suggesting
       b.setAttribute('aria-pressed', String(on))
-      if (b.dataset.mode === 'editing') b.disabled = this.suggestOnly
+      // Once the clause is no longer shown (lostSight), neither mode can be chosen.
+      b.disabled = this.lost || (b.dataset.mode === 'editing' && this.suggestOnly)
     }
     group.dataset.mode = this.suggesting ? 'suggesting' : 'editing'
     const host = document.getElementById('clause-editor')
