@@ -11,6 +11,10 @@ import { Decoration, EditorView, ViewPlugin, WidgetType } from '@codemirror/view
 import { syntaxTree } from '@codemirror/language'
 
 // --- commands -------------------------------------------------------------------------------
+// Each command does nothing on a read-only editor, as CodeMirror's own do: a keymap or a toolbar
+// button runs it whatever the state, and the editor is read-only exactly when an edit could not
+// reach the clause (a reader, a page not yet synced, a reader who lost the clause). Before the
+// first sync a bold mark typed there would have been merged into the clause at a meaningless place.
 
 /**
  * Wrap each selection in ``mark`` (``**`` or ``*``), or unwrap it when it is wrapped already.
@@ -21,6 +25,7 @@ import { syntaxTree } from '@codemirror/language'
  */
 export function toggleInline (mark) {
   return (view) => {
+    if (view.state.readOnly) return false
     const { state } = view
     const changes = state.changeByRange((range) => {
       const before = state.sliceDoc(range.from - mark.length, range.from)
@@ -69,6 +74,7 @@ const LINE_MARKER = /^(\s*)(#{1,6}\s+|[-*+]\s+|\d{1,9}[.)]\s+)?/
  */
 export function toggleBlock (kind) {
   return (view) => {
+    if (view.state.readOnly) return false
     const lines = selectedLines(view.state)
     const markerOf = (/** @type {number} */ index) => kind === 'bullet' ? '- ' : kind === 'heading' ? '### ' : `${index + 1}. `
     const has = (/** @type {string} */ marker) => kind === 'bullet' ? /^[-*+]\s/.test(marker)
@@ -96,6 +102,7 @@ export function toggleBlock (kind) {
  */
 export function insertLink (ask, question) {
   return (view) => {
+    if (view.state.readOnly) return false
     const address = (ask(question) || '').trim()
     if (!address || !/^(https?:\/\/|mailto:|#)/i.test(address)) return true
     const { state } = view
