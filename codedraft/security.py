@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +18,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
+from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter
 
 from codedraft.concurrency import run_blocking
@@ -264,8 +265,25 @@ class BoundedMultiDict(ImmutableMultiDict):  # type: ignore[type-arg]
         return value
 
 
+class StrictFormDataParser(FormDataParser):
+    """A form whose text is not UTF-8 is refused with a 400 rather than quietly changed: Werkzeug
+    keeps an escape that decodes to no character (``%FF``) as the literal text "%FF", and treats a
+    body of raw invalid bytes as an empty form. A browser sends neither to these pages (they are
+    UTF-8, and a typed "%" arrives as "%25"); any other client is told what was wrong. Raised as an
+    HTTP error, not a ValueError, which the parser would swallow."""
+
+    def _parse_urlencoded(self, stream: Any, mimetype: str, content_length: int | None,
+                          options: dict[str, str]) -> Any:
+        try:
+            items = parse_qsl(stream.read().decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise InputRejected(gettext("The form's text is not valid UTF-8.")) from None
+        return stream, self.cls(items), self.cls()
+
+
 class BoundedRequest(Request):
     parameter_storage_class = BoundedMultiDict
+    form_data_parser_class = StrictFormDataParser
 
 
 class GuardedFlask(Flask):

@@ -65,3 +65,20 @@ def test_a_nul_in_a_lookup_field_is_refused_before_any_view(app, client, make_co
     assert "The field &#39;name&#39; holds a character that cannot be stored" in group.get_data(as_text=True)
     assert "NUL" in client.post(f"/codes/{code.slug}/working-groups", data={
         "csrf_token": csrf_token(client, path), "na\x00me": "Group"}).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("body", [b"title=%FF%FEcode&summary=x&language=en",  # escapes of no character
+                                  b"title=\xff\xfecode&summary=x&language=en"])  # raw bytes of no character
+def test_a_form_that_is_not_utf8_is_refused_not_changed(app, client, make_user, sign_in, body):
+    sign_in(make_user(office=True))
+    token = csrf_token(client, "/codes/new")
+    answer = client.post("/codes/new", data=body + b"&csrf_token=" + token.encode(),
+                         content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 400
+    assert "The form&#39;s text is not valid UTF-8." in answer.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Code)) == 0
+    # A "%" typed by a person arrives escaped and is kept as typed.
+    typed = client.post("/codes/new", data=b"title=100%25+open&summary=x&language=en&csrf_token=" + token.encode(),
+                        content_type="application/x-www-form-urlencoded")
+    assert typed.status_code == 302
+    assert db.session.scalar(select(Code.title)) == "100% open"
