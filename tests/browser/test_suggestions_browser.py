@@ -373,6 +373,7 @@ def test_a_reviewer_who_loses_the_role_is_told_and_can_type_nothing_more(chromiu
                          ".includes('You can no longer see the suggestions of this clause.')", 30_000)
     assert reviewer.locator("#collab-status").inner_text().startswith("Not connected:")
     assert "could not be loaded" not in reviewer.locator("#suggestion-panel").inner_text()
+    assert "No pending suggestions." not in reviewer.locator("#suggestion-panel").inner_text()
     assert reviewer.locator('#suggest-mode button[data-mode="editing"]').is_disabled()
     assert reviewer.locator('#suggest-mode button[data-mode="suggesting"]').is_disabled()
     before = editor_text(reviewer)

@@ -330,7 +330,7 @@ export class SuggestionPanel {
       }
       return row
     })
-    if (!rows.length) {
+    if (!rows.length && !this.lost) { // once lost, the status line says why the list is empty
       const empty = document.createElement('li')
       empty.className = 'meta suggestion-none'
       empty.textContent = this.loaded || !this.url ? gettext('No pending suggestions.') : gettext('Loading suggestions…')
