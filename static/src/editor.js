@@ -100,6 +100,9 @@ function metaContent (name) {
   return (meta && meta.getAttribute('content')) || ''
 }
 
+/** The toolbar's commands that write into the text (the others only change what is shown). */
+const FORMAT_COMMANDS = new Set(['bold', 'italic', 'numbered', 'bullet', 'heading', 'link'])
+
 /**
  * The editor extensions that depend on whether the clause may be edited. The content stays
  * focusable when read-only, so keyboard and screen-reader users can still read and select it.
@@ -386,11 +389,17 @@ function openSession ({ host, config, socket, statusEl, presenceList, previewEl 
     })
   })
 
+  // The formatting buttons say when they would do nothing (the commands refuse a read-only
+  // editor); aria-disabled, not disabled, so arrow keys still walk the whole toolbar.
+  const formatButtons = [...document.querySelectorAll('#editor-toolbar button[data-command]')]
+    .filter((button) => FORMAT_COMMANDS.has(button.getAttribute('data-command') || ''))
   function applyEditability () {
     view.dispatch({ effects: editable.reconfigure(editability(isLocked())) })
     host.dataset.editable = String(!isLocked())
+    for (const button of formatButtons) button.setAttribute('aria-disabled', String(isLocked()))
   }
   host.dataset.editable = String(!isLocked())
+  for (const button of formatButtons) button.setAttribute('aria-disabled', String(isLocked()))
 
   provider.on('joined', ({ readonly: ro, suggestOnly: so, user }) => {
     readonly = ro

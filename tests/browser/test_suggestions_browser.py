@@ -376,6 +376,7 @@ def test_a_reviewer_who_loses_the_role_is_told_and_can_type_nothing_more(chromiu
     assert "No pending suggestions." not in reviewer.locator("#suggestion-panel").inner_text()
     assert reviewer.locator('#suggest-mode button[data-mode="editing"]').is_disabled()
     assert reviewer.locator('#suggest-mode button[data-mode="suggesting"]').is_disabled()
+    assert reviewer.locator('#editor-toolbar button[data-command="bold"]').get_attribute("aria-disabled") == "true"
     before = editor_text(reviewer)
     place(reviewer, 0)
     reviewer.keyboard.type("late ", delay=20)

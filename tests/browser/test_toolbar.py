@@ -41,6 +41,9 @@ def test_toolbar_writes_markdown_and_live_preview_hides_it(chromium, live_proces
     toolbar = page.get_by_role("toolbar", name="Formatting")
     toolbar.wait_for()
 
+    # Synced and editable: the formatting buttons are on.
+    wait_until(page, "document.querySelector('#editor-toolbar button[data-command=\"bold\"]')"
+                     ".getAttribute('aria-disabled') === 'false'")
     _select_word(page, "publish")
     toolbar.get_by_role("button", name="Bold").click()
     wait_until(page, f"{EDITOR_TEXT}.includes('**publish**')")
