@@ -17,7 +17,8 @@ receiver's queue, wake each receiver's writer greenlet, and frame and send them 
 receiver after another; that was most of the server's time with 200 people in a clause. The
 packets are framed once instead and written straight to each receiver's socket, where that
 keeps the receiver's order: nothing is waiting in its queue and its writer is not sending.
-Otherwise they go through the queue as before.
+Otherwise they go through the queue as before. Under this driver every packet python-socketio
+sends one socket (an acknowledgement, a reply) goes the same way (:func:`send_packet`).
 
 :func:`install` puts the driver into one Socket.IO server's Engine.IO (its own copy of the
 driver table, not the module's); Werkzeug's threads (development and tests) keep
