@@ -22,7 +22,7 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter
 
 from codedraft.concurrency import run_blocking
-from codedraft.database import storable_text
+from codedraft.database import TextNotStorable, storable_text
 from codedraft.json_depth import nesting_exceeds
 from codedraft.numbers import MAX_INTEGER
 
@@ -316,6 +316,5 @@ def refuse_unstorable_values() -> None:
         for key, value in request.form.items(multi=True):
             # Not every value is text: a test client may send None, which no browser can.
             if not storable_text(str(key)) or (isinstance(value, str) and not storable_text(value)):
-                field = str(key).replace("\x00", "\\0")[:60]
-                raise InputRejected(gettext("The field '%(field)s' holds a character that cannot be stored "
-                                            "(such as NUL).", field=field))
+                # The flush hook's own refusal, so one handler (web.py) says it, in one wording.
+                raise TextNotStorable(str(key).replace("\x00", "\\0")[:60])

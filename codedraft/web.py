@@ -120,35 +120,37 @@ def _install_error_pages(app: Flask) -> None:
         description = getattr(error, "description", None) or _("The request could not be understood.")
         return page(400, _("Bad request"), str(description))
 
+    def refused_write(status: int, title: str, message: str) -> tuple[str, int]:
+        """A write the database refused (or would have): the session is rolled back first, so the
+        page (which reads the signed-in user) and the person's next request find it usable."""
+        db.session.rollback()
+        return page(status, title, message)
+
     @app.errorhandler(TextTooLong)
     def too_long(error: TextTooLong) -> tuple[str, int]:
-        db.session.rollback()
-        return page(400, _("Bad request"), _("The field '%(field)s' is longer than %(limit)s characters.",
-                                              field=error.field, limit=error.limit))
+        return refused_write(400, _("Bad request"), _("The field '%(field)s' is longer than %(limit)s characters.",
+                                                      field=error.field, limit=error.limit))
 
     @app.errorhandler(TextNotStorable)
     def not_storable(error: TextNotStorable) -> tuple[str, int]:
-        db.session.rollback()
-        return page(400, _("Bad request"), _("The field '%(field)s' holds a character that cannot be stored "
-                                              "(such as NUL).", field=error.field))
+        return refused_write(400, _("Bad request"), _("The field '%(field)s' holds a character that cannot be "
+                                                      "stored (such as NUL).", field=error.field))
 
     @app.errorhandler(DataError)
     def unreadable_value(error: DataError) -> tuple[str, int]:
         # The last line of defence for a value the database refuses to read, in a lookup as in a
         # write (PostgreSQL: a NUL in a query string's code slug): the request is at fault.
-        db.session.rollback()
         app.logger.warning("the database refused a value of the request: %s", error.orig)
-        return page(400, _("Bad request"), _("A value in the request cannot be stored or looked up (such as a NUL "
-                                              "character)."))
+        return refused_write(400, _("Bad request"), _("A value in the request cannot be stored or looked up "
+                                                      "(such as a NUL character)."))
 
     @app.errorhandler(IntegrityError)
     def conflict(error: IntegrityError) -> tuple[str, int]:
         # The last line of defence for a uniqueness the operation did not check first (two people
         # adding the same name at once): nothing was saved, and the person is told so.
-        db.session.rollback()
         app.logger.warning("a write conflicted with stored data: %s", error.orig)
-        return page(409, _("Conflict"), _("That clashes with something that already exists, so nothing was "
-                                          "saved. Reload the page and try again."))
+        return refused_write(409, _("Conflict"), _("That clashes with something that already exists, so "
+                                                   "nothing was saved. Reload the page and try again."))
 
     @app.errorhandler(OverflowError)
     def out_of_range(_error: OverflowError) -> tuple[str, int]:

@@ -603,7 +603,7 @@ class Fanout:
     def _send(self, uid: str, edits: list[tuple[str | None, bytes]]) -> None:
         senders = sorted({sender for sender, _ in edits if sender is not None})
         server = socketio.server
-        in_room = dict(server.manager.get_participants(NAMESPACE, clause_room(uid)))
+        in_room = dict(_room_members(clause_room(uid)))  # a copy: readers() may take sockets out
         receivers = self._readers(uid, [sid for sid in in_room if sid not in senders])
         send_event(server, NAMESPACE, [in_room[sid] for sid in receivers],
                    "y", {"clause": uid, "frames": pack_frames([frame for _, frame in edits])})
