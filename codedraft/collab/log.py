@@ -20,11 +20,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from flask import Flask
 from pycrdt import Doc, Text
-from sqlalchemy import Engine, bindparam, create_engine, insert, select, update
+from sqlalchemy import Connection, Engine, LargeBinary, bindparam, create_engine, insert, select, text, update
+from sqlalchemy import Text as SQLText
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +47,7 @@ SNAPSHOT_OVERLAP = 200
 # so two processes seeding the same clause produce identical structs that Yjs merges into one.
 SEED_CLIENT_ID = 1
 MAX_BATCH = 500
+T = TypeVar("T")
 # A batch PostgreSQL aborted (deadlock_detected, serialization_failure) stored nothing and is tried
 # again, up to this many times in all.
 WRITE_ATTEMPTS = 3
@@ -55,9 +58,28 @@ WAIT_SECONDS = 30.0
 AUTHOR_ROWS = 2000
 
 
+class CommitUnanswered(Exception):
+    """The connection was lost while a batch committed: it may be stored or not, so it is not
+    stored again; its senders are told it failed and send it again (Yjs merges a duplicate)."""
+
+
 # The writer's two statements: the batch's update rows (their ids back, in batch order) and each
 # touched clause's plain text.
 STORE_UPDATES = insert(ClauseUpdate.__table__).returning(ClauseUpdate.__table__.c.id, sort_by_parameter_order=True)
+# PostgreSQL: the same rows as four arrays, so the statement has one shape whatever the batch's
+# size. SQLAlchemy's multi-row VALUES has one parameter per value and a different text for each
+# size, so psycopg converted it anew every time (4 % of a process's CPU under the scaled
+# throughput load) and never prepared it; this one psycopg prepares after a few uses. The rows
+# go in ordered by their place in the batch, and the identity column takes its values in that
+# order, so the returned ids sorted are in batch order (the same guarantee SQLAlchemy's own
+# insert-many relies on for PostgreSQL).
+STORE_UPDATES_ARRAYS = text(
+    'INSERT INTO clause_updates (clause_id, user_id, "update", created_at, origin) '
+    "SELECT clause_id, user_id, body, :now, origin "
+    "FROM unnest(CAST(:clause_ids AS bigint[]), CAST(:user_ids AS bigint[]), :updates, CAST(:origins AS text[])) "
+    "WITH ORDINALITY AS batch(clause_id, user_id, body, origin, place) ORDER BY place RETURNING id",
+).bindparams(bindparam("now", type_=ClauseUpdate.__table__.c.created_at.type),
+             bindparam("updates", type_=ARRAY(LargeBinary)), bindparam("origins", type_=ARRAY(SQLText)))
 STORE_BODY = (update(Clause.__table__).where(Clause.__table__.c.id == bindparam("clause"))
               .values(body=bindparam("text"), updated_at=bindparam("at")))
 
@@ -118,7 +140,7 @@ class ClauseLog:
         # throughput benchmark's CPU.
         self._writing = False
         self._writer_lock = threading.Lock()
-        self.stats = {"batches": 0, "updates": 0, "retries": 0}
+        self.stats = {"batches": 0, "updates": 0, "retries": 0, "reconnects": 0}
 
     # -- reading (on the caller's session) ------------------------------------------------------
 
@@ -190,14 +212,22 @@ class ClauseLog:
         second connection (a deadlock until the pool's 30 s timeout)."""
         row = {"clause_id": clause_id, "user_id": None, "update": seed_update(body),
                "created_at": utcnow(), "origin": "import"}
-        with Session(self._writer_bind()) as session:
-            session.execute(insert(ClauseUpdate), [row])
-            session.commit()
+
+        def store() -> None:
+            with Session(self._writer_bind()) as session:
+                session.execute(insert(ClauseUpdate), [row])
+                session.commit()
+
+        # Two seeds stored (a connection lost as it committed) are one: Yjs merges equal structs.
+        self._again_on_lost_connection(store)
 
     def write_snapshot(self, clause_id: int, upto: int, state: bytes) -> None:
         """Compact: the whole document as of log id ``upto``, so the next open replays only what
         follows. A snapshot never replaces one that reaches further (several processes compact
         the same clause), and two processes writing the first one at once store one of them."""
+        self._again_on_lost_connection(lambda: self._store_snapshot(clause_id, upto, state))
+
+    def _store_snapshot(self, clause_id: int, upto: int, state: bytes) -> None:
         with Session(self._writer_bind()) as session:
             existing = session.get(ClauseSnapshot, clause_id)
             if existing is None:
@@ -215,11 +245,15 @@ class ClauseLog:
 
     def write_body_if_stale(self, clause_id: int, text: str) -> bool:
         """Rewrite the clause's body if it differs from ``text``; whether it did."""
-        with Session(self._writer_bind()) as session:
-            result = session.execute(update(Clause).where(Clause.id == clause_id, Clause.body != text)
-                                     .values(body=text, updated_at=utcnow()))
-            session.commit()
-        rewritten = bool(getattr(result, "rowcount", 0))
+
+        def write() -> bool:
+            with Session(self._writer_bind()) as session:
+                result = session.execute(update(Clause).where(Clause.id == clause_id, Clause.body != text)
+                                         .values(body=text, updated_at=utcnow()))
+                session.commit()
+            return bool(getattr(result, "rowcount", 0))
+
+        rewritten = self._again_on_lost_connection(write)
         if rewritten:
             self._announce_bodies()
         return rewritten
@@ -286,14 +320,16 @@ class ClauseLog:
 
     def _store_rows_retrying(self, batch: list[LogEntry], texts: dict[int, str]) -> list[int]:
         """Store the batch; a transaction PostgreSQL aborted to break a deadlock or a
-        serialisation conflict is tried again, since nothing of it was stored."""
+        serialisation conflict is tried again, since nothing of it was stored, and so is one
+        whose connection was found dead before its commit (see :meth:`_writer_bind`)."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return run_blocking(self._store_rows, batch, texts)
             except DBAPIError as error:
-                if attempt == WRITE_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+                transient = getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+                if attempt == WRITE_ATTEMPTS or not (transient or error.connection_invalidated):
                     raise
-                self.stats["retries"] += 1
+                self.stats["retries" if transient else "reconnects"] += 1
                 log.warning("storing %d clause updates: %s; trying again", len(batch), type(error.orig).__name__)
                 time.sleep(0.02 * attempt)
         raise AssertionError("unreachable")  # the loop returns or raises
@@ -305,17 +341,31 @@ class ClauseLog:
         Core statements, compiled once, on the writer's connection: through the ORM session the
         same batch (20 updates, 3 clause texts) took 1.8 ms of CPU instead of 0.75 ms."""
         now = utcnow()
-        with self._writer_bind().begin() as connection:
-            ids = connection.execute(
-                STORE_UPDATES, [{"clause_id": e.clause_id, "user_id": e.user_id, "update": e.update,
-                                 "created_at": now, "origin": e.origin} for e in batch],
-            ).scalars().all()
+        with self._writer_bind().connect() as connection:
+            ids = _insert_updates(connection, batch, now)
             # Clause rows are locked in id order: two processes storing batches that touch the
             # same clauses in different orders deadlocked (bench/realtime_scaled.py, 3 processes).
             if texts:
                 connection.execute(STORE_BODY, [{"clause": clause_id, "text": text, "at": now}
                                                 for clause_id, text in sorted(texts.items())])
-        return list(ids)
+            try:
+                connection.commit()
+            except DBAPIError as error:
+                if error.connection_invalidated:  # the commit may have happened: not tried again
+                    raise CommitUnanswered("the connection was lost as the batch committed") from error
+                raise
+        return ids
+
+    def _again_on_lost_connection(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (a write that may be done twice) once more if the writer's connection was
+        found dead; SQLAlchemy has then replaced it (see :meth:`_writer_bind`)."""
+        try:
+            return work()
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            self.stats["reconnects"] += 1
+            return work()
 
     def _announce_bodies(self) -> None:
         """Tell the app (search) that clause bodies were committed; its failure is not the writer's."""
@@ -337,6 +387,24 @@ class ClauseLog:
             else:
                 # SQLite: the writer thread may be restarted, and the connection moves with it.
                 args = {"check_same_thread": False} if url.get_backend_name() == "sqlite" else {}
-                self._writer_engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
+                # No liveness ping before each use: that was a round trip per group commit (about
+                # a sixth of the writer's CPU per batch on PostgreSQL). A connection found dead
+                # instead (PostgreSQL restarted) fails its first statement; SQLAlchemy replaces
+                # it, and the writer tries again (_store_rows_retrying, _again_on_lost_connection).
+                self._writer_engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=False,
                                                     connect_args=args)
         return self._writer_engine
+
+
+def _insert_updates(connection: Connection, batch: list[LogEntry], now: Any) -> list[int]:
+    """Insert the batch's update rows on ``connection``; their ids in batch order."""
+    if connection.dialect.name == "postgresql":
+        ids = connection.execute(STORE_UPDATES_ARRAYS, {
+            "clause_ids": [e.clause_id for e in batch], "user_ids": [e.user_id for e in batch],
+            "updates": [e.update for e in batch], "origins": [e.origin for e in batch], "now": now,
+        }).scalars().all()
+        return sorted(ids)
+    return list(connection.execute(
+        STORE_UPDATES, [{"clause_id": e.clause_id, "user_id": e.user_id, "update": e.update,
+                         "created_at": now, "origin": e.origin} for e in batch],
+    ).scalars().all())
