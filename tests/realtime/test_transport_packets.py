@@ -27,6 +27,9 @@ HOSTILE = [
                                         b"\x00"]),
 ]
 
+#: The loggers of the Socket.IO client library the tests' editors use (not the server's).
+CLIENT_LOGGERS = ("engineio.client", "socketio.client")
+
 
 def open_collab(base: str, cookie: str) -> WebSocket:
     url = base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
@@ -66,8 +69,10 @@ def test_a_packet_no_client_sends_ends_its_own_connection_without_a_traceback(st
         connection.shutdown()
     # Werkzeug's own access line for bytes it cannot read as a request (the client's reply to the
     # close, arriving after the websocket ended) is logged at error level, without a traceback.
-    assert not [record for record in caplog.records
-                if record.exc_info or (record.levelno >= logging.ERROR and record.name != "werkzeug")], what
+    # The test's own Socket.IO clients log too: on a busy machine an idle one whose next ping is
+    # late gives up ("packet queue is empty, aborting"), which says nothing about the server.
+    assert not [record for record in caplog.records if not record.name.startswith(CLIENT_LOGGERS)
+                and (record.exc_info or (record.levelno >= logging.ERROR and record.name != "werkzeug"))], what
     assert any("closing" in record.getMessage() for record in caplog.records), what
     # Everyone else goes on.
     bystander.insert(0, "still here ")
