@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 STREAM_LENGTH = 20_000
 STREAM_SECONDS = 24 * 3600
+# A stream's expiry is set again when this process last set it longer ago than this, not with
+# every batch: one command fewer per clause per group commit, and "a day after its last edit"
+# stays true to within a minute.
+EXPIRY_REFRESH_SECONDS = 60.0
 # The reader blocks this long when nothing comes; a quiet feed is when owed bodies are written.
 BLOCK_MS = 500
 # Owed bodies are written at least this often while edits keep coming.
@@ -75,6 +79,9 @@ class RedisClauseFeed:
         self._closed = False
         self._quiet_at = time.monotonic()
         self._quiet_running = False
+        # When this process last set each stream's expiry (time.monotonic()).
+        self._expiry_set: dict[str, float] = {}
+        self.expiry_refresh_seconds = EXPIRY_REFRESH_SECONDS
         self.stats = {"published": 0, "read": 0, "gaps": 0, "publish_failures": 0}
 
     # -- the interface --------------------------------------------------------------------------
@@ -113,15 +120,19 @@ class RedisClauseFeed:
         todo = held + edits
         if not todo:
             return
+        now = time.monotonic()
+        stale = {key for key in (stream_key(edit.clause_id, self._prefix) for edit in todo)
+                 if now - self._expiry_set.get(key, -self.expiry_refresh_seconds) >= self.expiry_refresh_seconds}
         try:
             pipe = self._redis.pipeline(transaction=False)
             for edit in todo:
                 key = stream_key(edit.clause_id, self._prefix)
                 pipe.xadd(key, {"i": edit.log_id, "o": self.token, "u": edit.update},
                           maxlen=STREAM_LENGTH, approximate=True)
-            for key in {stream_key(edit.clause_id, self._prefix) for edit in todo}:
+            for key in stale:
                 pipe.expire(key, STREAM_SECONDS)
             pipe.execute()
+            self._expiry_set.update(dict.fromkeys(stale, now))
             self.stats["published"] += len(todo)
         except redis.RedisError as error:
             self.stats["publish_failures"] += 1

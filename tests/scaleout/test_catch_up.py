@@ -3,6 +3,9 @@ still open (PostgreSQL takes a log id at insert and shows the row only at commit
 from the feed once it is committed and published; no settle window, no polling of the log."""
 from __future__ import annotations
 
+import uuid
+
+import redis
 from pycrdt import Doc, Text
 from sqlalchemy import create_engine, insert
 
@@ -11,7 +14,7 @@ from codedraft.collab.feed import START, Published
 from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
-from codedraft.scaleout.clause_stream import READ_COUNT, RedisClauseFeed, stream_key
+from codedraft.scaleout.clause_stream import READ_COUNT, STREAM_SECONDS, RedisClauseFeed, stream_key
 from codedraft.scaleout.keys import prefix_for_database as deployment_prefix
 from codedraft.timeutil import utcnow
 from tests.scaleout import cluster as cl
@@ -171,3 +174,23 @@ def test_opening_a_clause_repairs_a_body_left_behind_the_log(pg_app):
             assert db.session.get(Clause, scene.clause.id).body == "Base. Owed."
     finally:
         store.close()
+
+
+def test_a_stream_expires_a_day_after_its_last_edit_with_its_expiry_set_once_a_minute():
+    feed = RedisClauseFeed(cl.redis_url(), deployment_prefix(f"postgresql://expiry-{uuid.uuid4().hex}/codedraft"))
+    key = stream_key(1, feed._prefix)  # noqa: SLF001 (the stream's name)
+    client = redis.Redis.from_url(cl.redis_url())
+    try:
+        feed.publish([Published(1, 1, b"first")])
+        assert 0 < client.ttl(key) <= STREAM_SECONDS
+        client.persist(key)  # so a second expiry command would show
+        feed.publish([Published(1, 2, b"second")])
+        assert client.ttl(key) == -1  # set less than a minute ago: not sent again
+        feed.expiry_refresh_seconds = 0.0  # as if a minute had passed
+        feed.publish([Published(1, 3, b"third")])
+        assert 0 < client.ttl(key) <= STREAM_SECONDS
+        assert [fields[b"u"] for _, fields in client.xrange(key)] == [b"first", b"second", b"third"]
+    finally:
+        client.delete(key)
+        client.close()
+        feed.close()
