@@ -6,6 +6,8 @@ deploy/nginx.conf. Every setting can be overridden on the command line or by the
 import os
 from typing import Any
 
+from gunicorn.workers.base_async import AsyncWorker
+
 
 # The hooks import the app's code when called, in the worker: importing it here loaded Flask and
 # much of CodeDraft into gunicorn's master too, about 9 MB of a process that only supervises.
@@ -32,7 +34,27 @@ workers = 1
 # gevent: every socket a greenlet on one OS thread. With a thread per socket (gthread), a
 # thousand viewers meant four thousand threads fighting over the GIL and joins timing out
 # (bench/results/realtime.json); codedraft.concurrency moves blocking work to real threads.
-worker_class = os.environ.get("CODEDRAFT_WORKER_CLASS", "gevent")
+
+
+class GeventWorker(AsyncWorker):
+    """gunicorn's gevent worker, with gevent loaded in the worker process only.
+
+    gunicorn's master makes each worker object before it forks, so naming "gevent" loaded gevent
+    into the master, a process that only supervises: 6 MB of its 31 (bench/realtime_bench.py,
+    1,000 viewers). The master makes this one; in the forked worker, before anything else runs,
+    it turns into gunicorn's own GeventWorker (the same object, its class swapped: both are
+    AsyncWorkers made by the same constructor), which loads and starts gevent there.
+    """
+
+    def init_process(self) -> None:
+        from gunicorn.workers.ggevent import GeventWorker as Loaded
+
+        self.__class__ = Loaded
+        self.init_process()
+
+
+_chosen = os.environ.get("CODEDRAFT_WORKER_CLASS", "gevent")
+worker_class: Any = GeventWorker if _chosen == "gevent" else _chosen
 worker_connections = int(os.environ.get("CODEDRAFT_CONNECTIONS", "4000"))
 threads = int(os.environ.get("CODEDRAFT_THREADS", "256"))  # used only by CODEDRAFT_WORKER_CLASS=gthread
 # The gthread worker's heartbeat runs in its main loop, so long-lived websockets are not "stuck".

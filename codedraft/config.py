@@ -64,6 +64,9 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # How long a socket may stay silent after a ping before it is dropped (Engine.IO's
         # ping timeout; its default, 20 s, when unset).
         **_seconds("SOCKET_PING_TIMEOUT_SECONDS", "CODEDRAFT_PING_TIMEOUT"),
+        # How often the server pings each socket (Engine.IO's ping interval; its default, 25 s,
+        # when unset).
+        **_seconds("SOCKET_PING_INTERVAL_SECONDS", "CODEDRAFT_PING_INTERVAL"),
         # Co-editing connections one account may hold in one process (a clause page holds one).
         **_count("COLLAB_SOCKETS_PER_ACCOUNT", "CODEDRAFT_SOCKETS_PER_ACCOUNT"),
         # Owner routing (measured against the clause feed, not the default; docs/deploy.md): every

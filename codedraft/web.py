@@ -69,6 +69,8 @@ def init_extensions(app: Flask) -> None:
         async_handlers=False,
         **({"ping_timeout": app.config["SOCKET_PING_TIMEOUT_SECONDS"]}
            if app.config.get("SOCKET_PING_TIMEOUT_SECONDS") else {}),
+        **({"ping_interval": app.config["SOCKET_PING_INTERVAL_SECONDS"]}
+           if app.config.get("SOCKET_PING_INTERVAL_SECONDS") else {}),
     )
     from codedraft.websocket import install as install_websocket
 

@@ -169,3 +169,33 @@ def _read_untilclosed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(4096):
         received += chunk
     return received
+
+
+def _next_ping(connection) -> None:
+    """Read ``connection`` until the server's next Engine.IO ping, then answer it."""
+    connection.settimeout(30)
+    while connection.recv() != "2":
+        pass
+    connection.send("3")
+
+
+def test_pings_keep_an_answering_socket_and_drop_a_silent_one(tmp_path: Path):
+    """Under gevent the wait for each socket's next ping is a timer, not a greenlet
+    (codedraft.websocket.pings_by_timer): pings still come every interval to a socket that
+    answers, and a socket that never answers is still dropped after the ping timeout."""
+    app, cluster = _sqlite_server(tmp_path)
+    scene = make_scene(app, body="")
+    server = cluster.add(threads=16, extra_env={"CODEDRAFT_PING_INTERVAL": "0.5", "CODEDRAFT_PING_TIMEOUT": "1"})
+    answering = open_collab(server.base, scene.cookie("member"))
+    silent = open_collab(server.base, scene.cookie("reviewer"))
+    try:
+        for _ in range(3):
+            _next_ping(answering)
+        wait_for(lambda: closed(silent), 30, "the socket that never answered a ping to be dropped")
+        for _ in range(3):  # pinged on, well past the silent one's deadline
+            _next_ping(answering)
+        assert "Traceback" not in server.log_path.read_text()
+    finally:
+        answering.shutdown()
+        silent.shutdown()
+        cluster.close()
