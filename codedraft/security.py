@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -285,6 +285,18 @@ class BoundedRequest(Request):
     parameter_storage_class = BoundedMultiDict
     form_data_parser_class = StrictFormDataParser
 
+    @cached_property
+    def args(self) -> Any:
+        """Werkzeug's, except that raw bytes of a query string that are not UTF-8 no longer raise.
+
+        Werkzeug decodes the raw query string strictly, so such bytes (no browser sends them; a
+        script can) raised UnicodeDecodeError wherever ``request.args`` was first read: a 500, and
+        another while the error page read it too. Here they become U+FFFD, so every page can
+        read the arguments, and ``refuse_unstorable_values`` answers the request with a 400 before
+        any view acts on them."""
+        return self.parameter_storage_class(
+            parse_qsl(self.query_string.decode(errors="replace"), keep_blank_values=True, errors="werkzeug.url_quote"))
+
 
 class GuardedFlask(Flask):
     """Flask with the input limits above, and every redirect checked where it is made."""
@@ -305,13 +317,23 @@ def install_input_limits(app: Flask) -> None:
 
 
 def refuse_unstorable_values() -> None:
-    """Refuse a form that holds a NUL character, before any view runs.
+    """Refuse a query string that is not UTF-8, and a form that holds a NUL character, before any
+    view runs.
+
+    Werkzeug keeps an escape of a query string that decodes to no character (``?q=%FF``) as the
+    literal text "%FF": a search would look for those three characters, and a filter would
+    quietly match nothing. The form parser refuses the same in a form (``StrictFormDataParser``).
 
     No field of a form means one, and PostgreSQL refuses it both in a value written and in a
     query's parameter (looking up an organisation or a working group by the name typed): each was
     a 500 there, while SQLite stored it. The flush hook (``database.check_string_lengths``)
     catches what reaches a column by any other way; query strings are read by views that refuse
     what they do not know (the API's own checks, the sign-in callback's 401)."""
+    if request.query_string:
+        try:
+            parse_qsl(request.query_string.decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise InputRejected(gettext("The address's query is not valid UTF-8.")) from None
     if request.form:  # parsed once, here or by the CSRF check
         for key, value in request.form.items(multi=True):
             # Not every value is text: a test client may send None, which no browser can.

@@ -82,3 +82,18 @@ def test_a_form_that_is_not_utf8_is_refused_not_changed(app, client, make_user, 
                         content_type="application/x-www-form-urlencoded")
     assert typed.status_code == 302
     assert db.session.scalar(select(Code.title)) == "100% open"
+
+
+@pytest.mark.parametrize("query", [b"q=%FF", b"q=%C3%28", b"q=ok&other=%FE", b"q=\xff\xfe"])  # the last raw
+def test_a_query_that_is_not_utf8_is_refused_not_changed(app, client, make_user, sign_in, query):
+    """Werkzeug kept ``%FF`` as the literal text "%FF": a search looked for it, quietly."""
+    sign_in(make_user(office=True))
+    raw = {"QUERY_STRING": query.decode("latin-1")}  # as a WSGI server hands over the bytes it read
+    page = client.get("/search", environ_overrides=raw)
+    assert page.status_code == 400
+    assert "The address&#39;s query is not valid UTF-8." in page.get_data(as_text=True)
+    api = client.get("/api/v1/codes", environ_overrides=raw)
+    assert api.status_code == 400 and api.json == {"error": "The address's query is not valid UTF-8."}
+    # A "%" typed into the search box arrives escaped and is searched as typed; so is any language.
+    for typed in ("q=100%25", "q=zg%C5%82oszenie"):
+        assert client.get(f"/search?{typed}").status_code == 200
