@@ -47,6 +47,8 @@ PASSWORD = "bench password 2026"
 # COLLAB_SOCKETS_PER_ACCOUNT (32) connections in a process, so 1,000 viewers need at least 32
 # people; 50 hold 20 sockets each, about a person's tabs and devices.
 PEOPLE = 50
+# The clauses the throughput load's senders are spread over.
+THROUGHPUT_CLAUSES = 10
 SERVER_CPU, GENERATOR_CPU = 0, 1
 # Issue #15's targets: load -> (metric, comparison, target, at most this many times the reference).
 TARGETS: dict[str, tuple[str, str, float, float | None]] = {
@@ -71,11 +73,14 @@ def pinned(cpu: int) -> Any:
 # --- the CodeDraft database ---------------------------------------------------------------------
 
 
-def prepare_codedraft(database_url: str, workdir: Path, quick: bool) -> dict[str, Any]:
+def prepare_codedraft(database_url: str, workdir: Path, quick: bool,
+                      throughput_clauses: int = THROUGHPUT_CLAUSES) -> dict[str, Any]:
     """Schema, 20 chairs, one code with the clauses every load uses; 10k updates in the open_10k clauses.
 
     ``database_url`` is an empty database (a SQLite file to be, or a PostgreSQL database);
     ``workdir`` holds the search index and exports. Returns what the servers and loads need.
+    ``throughput_clauses``: how many clauses to make for the throughput load (its room list; a
+    caller may make more and choose :data:`THROUGHPUT_CLAUSES` of them, as realtime_scaled.py does).
     """
     from pycrdt import Doc, Text
     from sqlalchemy import insert
@@ -113,7 +118,7 @@ def prepare_codedraft(database_url: str, workdir: Path, quick: bool) -> dict[str
         rooms["typists_50"] = clauses("Typists", 1)
         rooms["connected_200"] = clauses("Connected", 1)
         rooms["viewers_1000"] = clauses("Viewers", 50, "A clause that a thousand people read at once.")
-        rooms["acked_throughput"] = clauses("Throughput", 10)
+        rooms["acked_throughput"] = clauses("Throughput", throughput_clauses)
         open_count = 3 if quick else 5
         rooms["open_10k"] = clauses("Open", open_count)
         rooms["open_10k_uncompacted"] = clauses("Open uncompacted", open_count)

@@ -75,3 +75,19 @@ class OlderClause:
 def test_an_older_model_is_built_from_the_fields_it_has():
     clause = export_ab_worker.with_known_fields(OlderClause, {"uid": "c1", "body_markdown": "Text.", "kind": "measure"})
     assert clause == OlderClause("c1", "Text.")
+
+
+def test_the_throughput_clauses_are_chosen_to_spread_evenly_over_every_number_of_processes():
+    import hashlib
+
+    pool = [hashlib.sha256(str(n).encode()).hexdigest()[:16] for n in range(60)]  # like clause uids
+    chosen = realtime_scaled.spread_evenly(pool, [1, 2, 3], 10)
+    assert len(set(chosen)) == 10 and set(chosen) <= set(pool)
+    assert sorted(realtime_scaled.clauses_per_process(chosen, 2)) == [5, 5]
+    assert sorted(realtime_scaled.clauses_per_process(chosen, 3)) == [3, 3, 4]
+    # The same hash as the load generator's (bench/realtime/loadgen.mjs, urlFor).
+    script = ("let h = 0x811c9dc5; for (const c of process.argv[1]) "
+              "h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0; console.log(h % 3)")
+    for uid in chosen[:3]:
+        answer = subprocess.run(["node", "-e", script, uid], capture_output=True, text=True, check=True)
+        assert int(answer.stdout) == realtime_scaled.process_of(uid, 3)
