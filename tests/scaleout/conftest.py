@@ -108,3 +108,12 @@ def pg_cluster(pg_database: str, tmp_path: Path) -> Iterator[cl.Cluster]:
         yield cluster
     finally:
         cluster.close()
+
+
+def with_second_clause(scene: Scene, body: str) -> tuple[Clause, Clause]:
+    """The scene's clause and a second one in its chapter, committed (inside an app context)."""
+    first = db.session.get(Clause, scene.clause.id)
+    assert first is not None
+    second = codes.add_clause(first.chapter, kind="commitment", number="2", title="Second", body=body)
+    db.session.commit()
+    return first, second

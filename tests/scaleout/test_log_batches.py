@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from codedraft.codes import operations as codes
 from codedraft.codes.models import Clause
 from codedraft.collab.log import LogEntry
 from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
-from tests.scaleout.conftest import make_scene
+from tests.scaleout.conftest import make_scene, with_second_clause
 
 
 def _edits(store: ClauseStore, clauses: list[Clause], count: int, author: int | None) -> list[LogEntry]:
@@ -28,9 +27,7 @@ def test_each_batch_size_stores_its_rows_under_ids_in_batch_order(pg_app):
     scene = make_scene(pg_app, body="One.")
     store = ClauseStore(pg_app)
     with pg_app.app_context():
-        first = db.session.get(Clause, scene.clause.id)
-        second = codes.add_clause(first.chapter, kind="commitment", number="2", title="Two", body="Two.")
-        db.session.commit()
+        first, second = with_second_clause(scene, "Two.")
         author = scene.people["member"].id
         # 1 and 2 rows, then sizes past psycopg's preparing threshold, and one larger than any before.
         for size in (1, 2, 7, 7, 7, 7, 7, 7, 3, 60):

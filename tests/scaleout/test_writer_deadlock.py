@@ -6,13 +6,12 @@ import time
 
 from sqlalchemy import select, text
 
-from codedraft.codes import operations as codes
 from codedraft.codes.models import Clause
 from codedraft.collab.log import LogEntry
 from codedraft.collab.models import ClauseUpdate
 from codedraft.collab.store import ClauseStore
 from codedraft.extensions import db
-from tests.scaleout.conftest import make_scene
+from tests.scaleout.conftest import make_scene, with_second_clause
 
 LOCK_CLAUSE = text("UPDATE clauses SET updated_at = now() WHERE id = :id")
 
@@ -28,9 +27,7 @@ def test_a_batch_aborted_by_a_deadlock_is_stored_on_the_next_attempt(pg_app):
     scene = make_scene(pg_app, body="First clause.")
     store = ClauseStore(pg_app)
     with pg_app.app_context():
-        first = db.session.get(Clause, scene.clause.id)
-        second = codes.add_clause(first.chapter, kind="commitment", number="2", title="Second", body="Second clause.")
-        db.session.commit()
+        first, second = with_second_clause(scene, "Second clause.")
         batch = [_pending_edit(store, first, "First clause, edited."),
                  _pending_edit(store, second, "Second clause, edited.")]
         first_id, second_id = first.id, second.id
