@@ -35,8 +35,12 @@ def _type_and_kill(typists: list[cl.Typist], server: cl.ServerProcess, *, tokens
 
 
 def _assert_acknowledged_stored_once(app, clause_id: int, typists: list[cl.Typist]) -> str:
+    # What was acknowledged before the log is read, so every one of them must be in what is read.
+    # Read afterwards, the list also held the surviving process's last acknowledgements, which
+    # arrive while the typists finish: edits committed after the read, counted as missing from it
+    # (under load, one run in five or so; the app's own loader, a moment later, had them all).
+    acked = [token for t in typists for token in set(t.acked)]
     stored, _rows, _redundant = cl.stored_state(app, clause_id)
-    acked = [token for t in typists for token in t.acked]
     assert acked, "nothing was acknowledged before the kill"
     counts = cl.count_tokens(stored, acked)
     wrong = {token: count for token, count in counts.items() if count != 1}
