@@ -285,17 +285,25 @@ class BoundedRequest(Request):
     parameter_storage_class = BoundedMultiDict
     form_data_parser_class = StrictFormDataParser
 
+    #: False once ``args`` found the query string not UTF-8 (``refuse_unstorable_values`` refuses it).
+    query_is_utf8 = True
+
     @cached_property
     def args(self) -> Any:
-        """Werkzeug's, except that raw bytes of a query string that are not UTF-8 no longer raise.
+        """Werkzeug's, read once, noting whether the query string is UTF-8 (``query_is_utf8``).
 
-        Werkzeug decodes the raw query string strictly, so such bytes (no browser sends them; a
-        script can) raised UnicodeDecodeError wherever ``request.args`` was first read: a 500, and
-        another while the error page read it too. Here they become U+FFFD, so every page can
-        read the arguments, and ``refuse_unstorable_values`` answers the request with a 400 before
-        any view acts on them."""
-        return self.parameter_storage_class(
-            parse_qsl(self.query_string.decode(errors="replace"), keep_blank_values=True, errors="werkzeug.url_quote"))
+        Werkzeug keeps an escape that decodes to no character (``%FF``) as the literal text, and
+        raw bytes that are not UTF-8 (no browser sends them; a script can) raised
+        UnicodeDecodeError wherever ``request.args`` was first read: a 500, and another while the
+        error page read it too. Here such a query is read with U+FFFD in their place, so every
+        page can read it, and is refused with a 400 before any view acts on it."""
+        try:
+            items = parse_qsl(self.query_string.decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            self.query_is_utf8 = False
+            items = parse_qsl(self.query_string.decode(errors="replace"), keep_blank_values=True,
+                              errors="werkzeug.url_quote")
+        return self.parameter_storage_class(items)
 
 
 class GuardedFlask(Flask):
@@ -329,11 +337,9 @@ def refuse_unstorable_values() -> None:
     a 500 there, while SQLite stored it. The flush hook (``database.check_string_lengths``)
     catches what reaches a column by any other way; query strings are read by views that refuse
     what they do not know (the API's own checks, the sign-in callback's 401)."""
-    if request.query_string:
-        try:
-            parse_qsl(request.query_string.decode(), keep_blank_values=True, errors="strict")
-        except UnicodeDecodeError:
-            raise InputRejected(gettext("The address's query is not valid UTF-8.")) from None
+    # Reading the arguments (once per request, cached) notes whether the query string is UTF-8.
+    if request.query_string and request.args is not None and not getattr(request, "query_is_utf8", True):
+        raise InputRejected(gettext("The address's query is not valid UTF-8."))
     if request.form:  # parsed once, here or by the CSRF check
         for key, value in request.form.items(multi=True):
             # Not every value is text: a test client may send None, which no browser can.

@@ -67,10 +67,10 @@ def init_extensions(app: Flask) -> None:
         # One socket's messages are handled in order, in its own connection thread: an edit is
         # never overtaken by the next one from the same editor, and acks keep that order.
         async_handlers=False,
-        **({"ping_timeout": app.config["SOCKET_PING_TIMEOUT_SECONDS"]}
-           if app.config.get("SOCKET_PING_TIMEOUT_SECONDS") else {}),
-        **({"ping_interval": app.config["SOCKET_PING_INTERVAL_SECONDS"]}
-           if app.config.get("SOCKET_PING_INTERVAL_SECONDS") else {}),
+        # Engine.IO's own defaults unless configured.
+        **{option: app.config[key] for option, key in (("ping_timeout", "SOCKET_PING_TIMEOUT_SECONDS"),
+                                                       ("ping_interval", "SOCKET_PING_INTERVAL_SECONDS"))
+           if app.config.get(key)},
     )
     from codedraft.websocket import install as install_websocket
 

@@ -39,6 +39,7 @@ from codedraft.extensions import db
 from codedraft.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Updates just below a snapshot's mark are replayed too: on PostgreSQL a lower id can commit
 # after a higher one. Yjs updates are idempotent, so replaying a few twice costs nothing.
@@ -47,7 +48,6 @@ SNAPSHOT_OVERLAP = 200
 # so two processes seeding the same clause produce identical structs that Yjs merges into one.
 SEED_CLIENT_ID = 1
 MAX_BATCH = 500
-T = TypeVar("T")
 # A batch PostgreSQL aborted (deadlock_detected, serialization_failure) stored nothing and is tried
 # again, up to this many times in all.
 WRITE_ATTEMPTS = 3
