@@ -160,7 +160,7 @@ def test_two_editors_survive_a_server_kill(chromium, live_process):
 
 def test_two_editors_co_edit_through_gunicorns_gevent_worker(chromium, tmp_path):
     """Production's server: the browser opens with long-polling and upgrades to a websocket
-    (CodeDraft's own driver under the gevent worker), both type at once, and each sees the
+    (CodeDraft's own driver under the gevent worker), each types in turn, and each sees the
     other's words live, written straight to its websocket by the fan-out."""
     live = LiveProcess(tmp_path, server="gunicorn")
     seeded = seed_database(live)
@@ -171,6 +171,10 @@ def test_two_editors_co_edit_through_gunicorns_gevent_worker(chromium, tmp_path)
         for page in (alice, bob):
             wait_until(page, "document.querySelector('#clause-editor').dataset.collabStatus === 'synced'")
         type_at_end(alice, " alice-through-gunicorn")
+        # Bob types after Alice's words reach him, as a person would: on a busy machine he once
+        # typed while only half of them had, at what was then the end, and the two insertions
+        # at one place interleaved (as Yjs rightly orders concurrent ones), splitting the needle.
+        wait_until(bob, f"({EDITOR_TEXT} || '').includes('alice-through-gunicorn')")
         type_at_end(bob, " bob-through-gunicorn")
         text = wait_converged(alice, bob, "alice-through-gunicorn", "bob-through-gunicorn")
         for page in (alice, bob):
