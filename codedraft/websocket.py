@@ -9,8 +9,10 @@ stack), and on the fan-out path wsproto's compression was half of the cost of se
 
 ``GeventWebSocket`` keeps Engine.IO's contract (``handler(ws)``, then ``ws.wait()``,
 ``ws.send()``, ``ws.close()``) and does the protocol with wsproto, but reads in the greenlet
-gunicorn gave the request and offers no extension. Sends come from Engine.IO's writer greenlet
-and pongs from the reader, so a lock keeps one frame from being written into another.
+gunicorn gave the request and offers no extension. Sends come from whichever greenlet made the
+packet (a broadcast, an acknowledgement), from the short-lived writer of the socket's queue
+(:func:`outgoing_queue_class`) and, pongs, from the reader, so a lock keeps one frame from being
+written into another.
 
 A broadcast goes further (:func:`write_to_each`): Engine.IO would put the same packets into each
 receiver's queue, wake each receiver's writer greenlet, and frame and send them there, one
@@ -87,8 +89,11 @@ class GeventWebSocket:
         self.open = False
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        from gevent.socket import socket as GeventSocket  # here: importing this module must not load gevent
+
         sock = environ.get("gunicorn.socket")
-        if not isinstance(sock, socket.socket):
+        # gevent's socket (what the worker's patched socket.socket is): its send takes a timeout.
+        if not isinstance(sock, GeventSocket):
             raise RuntimeError("GeventWebSocket serves gunicorn's gevent worker only")
         self.sock = sock
         sock.settimeout(self.idle_seconds)
@@ -329,7 +334,10 @@ def install(socketio_server: Any) -> None:
         driver = CheckedSimpleWebSocket
     else:
         return
-    engine._async = {**engine._async, "websocket": driver}  # noqa: SLF001 (the driver table)
+    table = {**engine._async, "websocket": driver}  # noqa: SLF001 (the driver table)
+    if isinstance(driver, WebSocketDriver):
+        table["queue"] = outgoing_queue_class()
+    engine._async = table  # noqa: SLF001
     if isinstance(driver, WebSocketDriver):
         # Every packet python-socketio sends one socket (an event's acknowledgement above all)
         # takes the same road as a broadcast: written by the greenlet that made it when nothing
@@ -340,7 +348,8 @@ def install(socketio_server: Any) -> None:
 
 
 def pings_by_timer(engine: Any) -> Callable[..., Any]:
-    """``engine.start_background_task``, except for Engine.IO's wait for a socket's next ping.
+    """``engine.start_background_task``, except for Engine.IO's wait for a socket's next ping
+    and its writer for a websocket (see :func:`outgoing_queue_class` for the writer).
 
     Engine.IO waits for each socket's next ping in a greenlet of its own (``Socket._send_ping``
     sleeps ``ping_interval`` seconds, then sends): with a thousand people connected, a thousand
@@ -354,6 +363,8 @@ def pings_by_timer(engine: Any) -> Callable[..., Any]:
     start = engine.start_background_task
 
     def start_background_task(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if _is_websocket_writer(target):
+            return _write_on_demand(target) or start(target, *args, **kwargs)
         connection = getattr(target, "__self__", None)
         if getattr(target, "__func__", None) is not EngineSocket._send_ping or args or kwargs:  # noqa: SLF001
             return start(target, *args, **kwargs)
@@ -367,6 +378,91 @@ def pings_by_timer(engine: Any) -> Callable[..., Any]:
         return None
 
     return start_background_task
+
+
+def outgoing_queue_class() -> type:
+    """Engine.IO's queue of a socket's outgoing packets (gevent's JoinableQueue), written out to
+    its websocket by a greenlet that lives only while there is something to write.
+
+    Engine.IO starts a writer greenlet for every websocket, which waits on the queue for as long
+    as the connection lasts. Nearly every packet goes straight to the socket instead
+    (:func:`write_to_each`), so with a thousand people connected that was a thousand greenlets
+    asleep, each with its saved stack, its frames and a timeout: 1,000 viewers 181.7 -> 173.1 MB
+    (bench/realtime_bench.py, quick runs, 8 December). Here the writer Engine.IO would start is not started
+    (:func:`pings_by_timer`); the queue is told which websocket it feeds instead, and a ``put``
+    starts a greenlet that writes out what the queue holds, in order, and ends when it is empty.
+    It does what Engine.IO's writer did: a ``None`` closes the websocket, so does a failed
+    write, and from then on what comes is taken out unsent, so that ``join`` (which Engine.IO
+    calls where it joined its writer, and on closing) returns. Before its websocket is open (a
+    polling client) the queue is an ordinary one, which Engine.IO's polling reads."""
+    from gevent import spawn  # here: importing this module must not load gevent
+    from gevent.queue import Empty, JoinableQueue
+
+    class OutgoingQueue(JoinableQueue):  # type: ignore[misc]
+        __slots__ = ("websocket", "writing")
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.websocket: GeventWebSocket | None = None
+            self.writing = False
+
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            super().put(item, block, timeout)
+            self._start_writing()
+
+        def write_to(self, websocket: GeventWebSocket) -> OutgoingQueue:
+            """From now on write what comes to ``websocket``; returns what Engine.IO joins."""
+            self.websocket = websocket
+            self._start_writing()
+            return self
+
+        def _start_writing(self) -> None:
+            # No greenlet switches between the writer's last look at the queue and its clearing
+            # of ``writing``, so a packet put meanwhile always finds a writer or starts one.
+            if self.websocket is not None and not self.writing and self.qsize():
+                self.writing = True
+                spawn(self._write_out)
+
+        def _write_out(self) -> None:
+            websocket = self.websocket
+            assert websocket is not None
+            try:
+                while True:
+                    try:
+                        queued = self.get(block=False)
+                    except Empty:
+                        return
+                    try:
+                        if queued is None:
+                            websocket.close()
+                        elif websocket.open:
+                            websocket.send(queued.encode())
+                    except Exception:  # noqa: BLE001 (Engine.IO's writer: any failure ends the socket)
+                        websocket.close()
+                    finally:
+                        self.task_done()
+            finally:
+                self.writing = False
+
+    return OutgoingQueue
+
+
+def _is_websocket_writer(target: Callable[..., Any]) -> bool:
+    """Whether ``target`` is the writer that ``Socket._websocket_handler`` starts."""
+    code = getattr(target, "__code__", None)
+    return code is not None and code in EngineSocket._websocket_handler.__code__.co_consts  # noqa: SLF001
+
+
+def _write_on_demand(writer: Callable[..., Any]) -> Any:
+    """Instead of starting Engine.IO's ``writer``, point its socket's queue at its websocket;
+    returns what Engine.IO joins, or None where the queue is not an OutgoingQueue."""
+    contents = [cell.cell_contents for cell in writer.__closure__ or ()]
+    cells = dict(zip(writer.__code__.co_freevars, contents, strict=True))
+    queue = getattr(cells.get("self"), "queue", None)
+    websocket = cells.get("ws")
+    if not hasattr(queue, "write_to") or not isinstance(websocket, GeventWebSocket):
+        return None
+    return queue.write_to(websocket)
 
 
 def ping(connection: Any) -> None:
@@ -423,7 +519,7 @@ def write_to_each(engine: Any, eio_sids: list[str], packets: list[EnginePacket])
 def _nothing_before(connection: Any) -> bool:
     """Whether a packet written now reaches ``connection`` after everything sent to it before:
     it is on its websocket for good (not polling, not upgrading, not closing) and its queue is
-    empty (its writer greenlet takes packets out only when it runs, then writes them under the
-    send lock without yielding in between unless the socket is full)."""
+    empty (its writer, :func:`outgoing_queue_class`, takes packets out only when it runs, then
+    writes them under the send lock without yielding in between unless the socket is full)."""
     return bool(connection.upgraded and not connection.upgrading and not connection.closing
                 and not connection.closed and connection.queue.qsize() == 0)
