@@ -340,6 +340,37 @@ def bench_processes(prepared: dict[str, Any], count: int, quick: bool,
 # --- the report ---------------------------------------------------------------------------------
 
 
+def interleaved(counts: list[int], rounds: int) -> list[list[int]]:
+    """The order of the process counts in each round: as given, then reversed, and so on.
+
+    On this machine whichever count ran later was the slower one (8 December, ``--procs 2,1``
+    against ``1,2``: bench/results/realtime_scaled_latency_order_8dec.json), so a single round
+    in one order compares the first against the later ones. An even number of rounds runs each
+    count as often early as late."""
+    return [list(counts) if number % 2 == 0 else list(reversed(counts)) for number in range(rounds)]
+
+
+def averaged(per_round: list[dict[str, Any]]) -> dict[str, Any]:
+    """One process count's results over its rounds: each load as in the last round, with the mean
+    of every number the report compares (the load's headline metric, CPU seconds, CPU per edit)
+    and each round's value beside it (``<name>_rounds``). One round is returned as it is."""
+    if len(per_round) == 1:
+        return per_round[0]
+    merged: dict[str, Any] = {}
+    for name in per_round[-1]:
+        results = [round_results.get(name) or {} for round_results in per_round]
+        load = dict(results[-1])
+        metric = TARGETS[name][0] if name in TARGETS else None
+        for key in (metric, "server_cpu_s", "server_cpu_ms_per_edit"):
+            values = [result.get(key) for result in results]
+            if key is None or not all(isinstance(value, int | float) for value in values):
+                continue
+            load[key] = round(sum(values) / len(values), 3)
+            load[f"{key}_rounds"] = values
+        merged[name] = load
+    return merged
+
+
 def against_targets(results: dict[str, Any]) -> dict[str, Any]:
     """The headline number of each load and whether it meets realtime_bench's target (its ratio
     to the reference server is realtime_bench's to judge: no reference runs here)."""
@@ -431,6 +462,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 s loads, 3 clauses to open")
     parser.add_argument("--procs", default="1,2,3", help="numbers of server processes, comma-separated")
     parser.add_argument("--loads", help="run only these loads (comma-separated), e.g. while profiling")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every count this many times, the order reversed each round (see interleaved()); "
+                             "the report compares the means")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--pin-all", action="store_true",
                         help="pin every server process to CPU 0 (by default only a single process is pinned)")
@@ -446,7 +480,8 @@ def main() -> None:
     if problem:
         raise SystemExit(problem)
     started = time.monotonic()
-    runs: dict[str, dict[str, Any]] = {}
+    per_count: dict[int, list[dict[str, Any]]] = {count: [] for count in counts}
+    orders = interleaved(counts, max(1, options.rounds))
     with cl.fresh_database("codedraft_bench_template") as template, \
             tempfile.TemporaryDirectory(prefix="codedraft-scaled-") as tmp:
         print("preparing the database ...", flush=True)
@@ -458,10 +493,14 @@ def main() -> None:
         if options.route == "clause":
             rooms = prepared["rooms"]
             rooms["acked_throughput"] = spread_evenly(rooms["acked_throughput"], counts, THROUGHPUT_CLAUSES)
-        for count in counts:
-            with copy_of(template) as name:
-                copy = fresh_copy(prepared, name, Path(tmp) / f"{count}_processes")
-                runs[str(count)] = bench_processes(copy, count, options.quick, only, options.route, options.pin_all)
+        for number, order in enumerate(orders):
+            for count in order:
+                print(f"round {number + 1} of {len(orders)}: {count} process(es)", flush=True)
+                with copy_of(template) as name:
+                    copy = fresh_copy(prepared, name, Path(tmp) / f"{count}_processes_{number}")
+                    per_count[count].append(bench_processes(copy, count, options.quick, only, options.route,
+                                                            options.pin_all))
+    runs = {str(count): averaged(per_round) for count, per_round in per_count.items()}
     report = {
         "machine": {"cpus": os.cpu_count(), "server_cpu_when_one_process": SERVER_CPU,
                     "generator_cpu": GENERATOR_CPU, **versions()},
@@ -469,6 +508,7 @@ def main() -> None:
                    f"PostgreSQL, Redis {REDIS_URL}",
         "quick": options.quick,
         "route": options.route,
+        "orders": orders,
         "servers_pinned": "all to CPU 0" if options.pin_all else "one process to CPU 0; 2 or 3 not pinned",
         "load_average_at_end": load_average(),
         "processes": {count: {"loads": results, "summary": against_targets(results)}

@@ -53,6 +53,24 @@ def test_the_scaled_bench_compares_processes_load_by_load():
     assert realtime_scaled.cpu_ratios(runs)["2"]["typists_50"] == 1.5
 
 
+def test_rounds_of_the_scaled_bench_alternate_their_order_and_are_compared_by_their_means():
+    assert realtime_scaled.interleaved([1, 2, 3], 4) == [[1, 2, 3], [3, 2, 1], [1, 2, 3], [3, 2, 1]]
+    assert realtime_scaled.interleaved([1, 2], 1) == [[1, 2]]
+    first = {"typists_50": {"p99_ms": 10.0, "server_cpu_ms_per_edit": 1.0, "server_cpu_s": 5.0, "sent": 100},
+             "acked_throughput": {"updates_per_s": 2000.0, "server_cpu_ms_per_edit": None}}
+    second = {"typists_50": {"p99_ms": 20.0, "server_cpu_ms_per_edit": 2.0, "server_cpu_s": 7.0, "sent": 90},
+              "acked_throughput": {"updates_per_s": 3000.0, "server_cpu_ms_per_edit": 0.5}}
+    merged = realtime_scaled.averaged([first, second])
+    assert merged["typists_50"]["p99_ms"] == 15.0 and merged["typists_50"]["p99_ms_rounds"] == [10.0, 20.0]
+    assert merged["typists_50"]["server_cpu_ms_per_edit"] == 1.5 and merged["typists_50"]["server_cpu_s"] == 6.0
+    assert merged["typists_50"]["sent"] == 90  # not compared: the last round's
+    assert merged["acked_throughput"]["updates_per_s"] == 2500.0
+    # A round without the number (a load that failed) leaves the last round's value, not a mean of some.
+    assert merged["acked_throughput"]["server_cpu_ms_per_edit"] == 0.5
+    assert "server_cpu_ms_per_edit_rounds" not in merged["acked_throughput"]
+    assert realtime_scaled.averaged([first]) is first
+
+
 def test_the_export_ab_refuses_a_revision_it_cannot_time():
     with pytest.raises(export_bench.RevisionError, match="not a revision"):
         export_bench.resolve_revision("no-such-revision")
