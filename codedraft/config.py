@@ -67,6 +67,8 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # How often the server pings each socket (Engine.IO's ping interval; its default, 25 s,
         # when unset).
         **_seconds("SOCKET_PING_INTERVAL_SECONDS", "CODEDRAFT_PING_INTERVAL"),
+        # Websockets one gevent worker holds (gunicorn.conf.py's worker_connections reads the same).
+        **_count("SOCKET_MAX_CONNECTIONS", "CODEDRAFT_CONNECTIONS"),
         # Co-editing connections one account may hold in one process (a clause page holds one).
         **_count("COLLAB_SOCKETS_PER_ACCOUNT", "CODEDRAFT_SOCKETS_PER_ACCOUNT"),
         # Owner routing (measured against the clause feed, not the default; docs/deploy.md): every

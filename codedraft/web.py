@@ -22,6 +22,9 @@ from codedraft.security import (
 )
 
 LOGIN_SESSION_KEY = "login_session"
+# Websockets one gevent worker holds unless CODEDRAFT_CONNECTIONS says otherwise (gunicorn.conf.py's
+# worker_connections has the same default).
+MAX_CONNECTIONS = 4000
 
 
 def select_locale() -> str | None:
@@ -74,7 +77,9 @@ def init_extensions(app: Flask) -> None:
     )
     from codedraft.websocket import install as install_websocket
 
-    install_websocket(socketio.server)  # ours under gevent; under threads simple-websocket, checked
+    # Ours under gevent; under threads simple-websocket, checked. As many websockets in greenlets of
+    # their own as gunicorn's worker would hold connections (gunicorn.conf.py: worker_connections).
+    install_websocket(socketio.server, own_greenlets=app.config.get("SOCKET_MAX_CONNECTIONS", MAX_CONNECTIONS))
     install_security_headers(app)
     from codedraft import entry
 

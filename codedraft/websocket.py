@@ -9,7 +9,8 @@ stack), and on the fan-out path wsproto's compression was half of the cost of se
 
 ``GeventWebSocket`` keeps Engine.IO's contract (``handler(ws)``, then ``ws.wait()``,
 ``ws.send()``, ``ws.close()``) and does the protocol with wsproto, but reads in the greenlet
-gunicorn gave the request and offers no extension. Sends come from whichever greenlet made the
+that runs Engine.IO's handler (gunicorn's, or after the upgrade one of its own that owns the
+socket: :meth:`GeventWebSocket._serve_on_its_own`) and offers no extension. Sends come from whichever greenlet made the
 packet (a broadcast, an acknowledgement), from the short-lived writer of the socket's queue
 (:func:`outgoing_queue_class`) and, pongs, from the reader, so a lock keeps one frame from being
 written into another.
@@ -69,8 +70,12 @@ Handler = Callable[["GeventWebSocket"], Any]
 class GeventWebSocket:
     """One websocket connection of gunicorn's gevent worker, as Engine.IO's driver."""
 
-    def __init__(self, handler: Handler, server: Any, registry: dict[str, GeventWebSocket] | None = None) -> None:
+    def __init__(self, handler: Handler, server: Any, registry: dict[str, GeventWebSocket] | None = None,
+                 own_greenlets: int = 0) -> None:
         self.handler = handler
+        # How many open websockets of this driver may be served by greenlets of their own
+        # (see _serve_on_its_own); past it, in gunicorn's greenlet.
+        self.own_greenlets = own_greenlets
         # Engine.IO passes its Socket's bound handler: the sid under which a broadcast finds us.
         self.sid: str | None = getattr(getattr(handler, "__self__", None), "sid", None)
         self.registry = registry if registry is not None else {}
@@ -100,16 +105,52 @@ class GeventWebSocket:
         if not self._handshake(environ):
             raise StopIteration()
         if self.sid is not None:
+            if len(self.registry) < self.own_greenlets:
+                self._serve_on_its_own(sock)
+                raise StopIteration()
             self.registry[self.sid] = self
+        self._serve()
+        # gunicorn's gevent worker: the request was answered on the socket itself (the 101 and
+        # every frame since), so no WSGI response follows; gunicorn closes the connection.
+        raise StopIteration()
+
+    def _serve(self) -> None:
+        """Engine.IO's handler for this websocket, until the connection ends."""
         try:
             self.handler(self)
         finally:
             self.open = False
             if self.sid is not None and self.registry.get(self.sid) is self:
                 del self.registry[self.sid]
-        # gunicorn's gevent worker: the request was answered on the socket itself (the 101 and
-        # every frame since), so no WSGI response follows; gunicorn closes the connection.
-        raise StopIteration()
+
+    def _serve_on_its_own(self, sock: Any) -> None:
+        """Serve the websocket in a new greenlet that owns its socket, and let gunicorn's go.
+
+        gunicorn's greenlet reached here through gunicorn's request handling, the WSGI entry and
+        Engine.IO's upgrade, and kept all of it (the request, its parser, their frames, a deep C
+        stack saved at every switch) for as long as the websocket lasted. The new greenlet starts
+        at Engine.IO's handler. The socket is taken from gunicorn first (its file descriptor,
+        in a socket object of our own): gunicorn closes its own object when its greenlet ends,
+        which then closes nothing. 1,000 viewers 173.2 -> 163.3 MB (bench/realtime_bench.py,
+        quick runs, 8 December). gunicorn's pool of ``worker_connections`` no longer counts these
+        connections, so this driver serves at most ``own_greenlets`` of them so; the rest stay in
+        gunicorn's greenlets, under its limit, as before."""
+        from gevent import spawn  # here: importing this module must not load gevent
+        from gevent.socket import socket as GeventSocket
+
+        owned = GeventSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        owned.settimeout(self.idle_seconds)
+        self.sock = owned
+        assert self.sid is not None
+        self.registry[self.sid] = self
+
+        def serve_then_close() -> None:
+            try:
+                self._serve()
+            finally:
+                owned.close()
+
+        spawn(serve_then_close)
 
     def _handshake(self, environ: dict[str, Any]) -> bool:
         """Answer the upgrade request gunicorn has read (its headers are in ``environ``)."""
@@ -313,23 +354,25 @@ class WebSocketDriver:
     """Engine.IO's ``websocket`` entry for one server: a GeventWebSocket per connection, and the
     open ones by Engine.IO sid (for :func:`write_to_each`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, own_greenlets: int = 0) -> None:
         self.open: dict[str, GeventWebSocket] = {}
+        self.own_greenlets = own_greenlets
         # The server's side of the frame format, made once: framing is all it does here (no
         # extension, each message one whole frame, so it keeps no state between calls), and
         # making one per broadcast and per acknowledgement was 40 % of framing them.
         self.frames = FrameProtocol(client=False, extensions=[])
 
     def __call__(self, handler: Handler, server: Any) -> GeventWebSocket:
-        return GeventWebSocket(handler, server, self.open)
+        return GeventWebSocket(handler, server, self.open, self.own_greenlets)
 
 
-def install(socketio_server: Any) -> None:
+def install(socketio_server: Any, own_greenlets: int = 0) -> None:
     """Serve ``socketio_server``'s websockets with :class:`GeventWebSocket` under gevent, and with
-    :class:`CheckedSimpleWebSocket` under threads."""
+    :class:`CheckedSimpleWebSocket` under threads. Under gevent, up to ``own_greenlets`` open
+    websockets are each served by a greenlet of their own (GeventWebSocket._serve_on_its_own)."""
     engine = socketio_server.eio
     if engine.async_mode == "gevent":
-        driver: Any = WebSocketDriver()
+        driver: Any = WebSocketDriver(own_greenlets)
     elif engine.async_mode == "threading":
         driver = CheckedSimpleWebSocket
     else:

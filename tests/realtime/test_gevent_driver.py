@@ -1,8 +1,10 @@
-"""A socket's outgoing queue under the gevent driver (codedraft/websocket.py: outgoing_queue_class).
+"""The gevent driver's greenlets (codedraft/websocket.py), on real websockets.
 
 Engine.IO's own writer waited on every socket's queue for as long as the socket lived; here a
-greenlet writes only while something is queued. These tests run one real websocket over a
-socket pair, gevent's own sockets on one side and wsproto as the browser on the other.
+greenlet writes only while something is queued (outgoing_queue_class). And a websocket is served
+by a greenlet of its own that owns the socket, not in gunicorn's (GeventWebSocket._serve_on_its_own),
+up to a limit. These tests run websockets over socket pairs, gevent's own sockets on one side and
+wsproto as the browser on the other.
 """
 from __future__ import annotations
 
@@ -51,6 +53,14 @@ class Browser:
                 self.ws.receive_data(data)
                 self.events.extend(e for e in self.ws.events() if not isinstance(e, AcceptConnection))
         return self.events
+
+    def reads_to_the_end(self) -> bool:
+        """Whether the server closes the connection (within 10 s)."""
+        with gevent.Timeout(10, False):
+            while self.sock.recv(65536):
+                pass
+            return True
+        return False
 
 
 def served(body):
@@ -127,3 +137,68 @@ def test_a_failed_write_closes_the_websocket_and_later_packets_are_dropped():
     still_open, left = served(body)
     assert still_open is False
     assert left == 0
+
+
+class EngineIOSocket:
+    """What the driver reads from the Engine.IO socket whose handler it runs: its sid."""
+
+    def __init__(self, sid: str, browser: Browser) -> None:
+        self.sid = sid
+        self.browser = browser
+        self.served_in: gevent.Greenlet | None = None
+
+    def handler(self, ws: GeventWebSocket) -> None:
+        """Say hello, then echo every message until the browser closes."""
+        self.served_in = gevent.getcurrent()
+        ws.send("hello " + self.sid)
+        while (message := ws.wait()) is not None:
+            ws.send(message)
+
+
+def upgraded(sid: str, registry: dict[str, GeventWebSocket], own_greenlets: int):
+    """One upgrade as gunicorn's greenlet runs it; returns the browser, the Engine.IO socket,
+    gunicorn's socket object and the greenlet that ran the upgrade (finished or not)."""
+    server_side, client_side = gevent.socket.socketpair()
+    browser = Browser(client_side)
+    engine_socket = EngineIOSocket(sid, browser)
+
+    def gunicorn_greenlet() -> None:
+        try:
+            GeventWebSocket(engine_socket.handler, EngineIOSettings(), registry, own_greenlets)(
+                upgrade_environ(server_side, browser.key), lambda *a: None)
+        except StopIteration:
+            pass
+        finally:
+            server_side.close()  # as gunicorn does when its greenlet is done with a connection
+
+    request = gevent.spawn(gunicorn_greenlet)
+    return browser, engine_socket, server_side, request
+
+
+def test_a_websocket_is_served_by_a_greenlet_of_its_own_until_the_limit_then_by_gunicorns():
+    registry: dict[str, GeventWebSocket] = {}
+    first, first_socket, first_gunicorn_socket, first_request = upgraded("a", registry, own_greenlets=1)
+    with gevent.Timeout(10):
+        first_request.join()  # gunicorn's greenlet is done with it at once...
+    assert texts(first.read_until(1)) == ["hello a"]  # ...and it is served all the same
+    assert first_gunicorn_socket.fileno() == -1  # gunicorn's socket object no longer holds it
+    assert first_socket.served_in is not first_request and "a" in registry
+    first.sock.sendall(first.ws.send(Message(data="4still there?")))  # gunicorn's close closed nothing
+    assert texts(first.read_until(2)) == ["hello a", "4still there?"]
+
+    second, second_socket, _socket, second_request = upgraded("b", registry, own_greenlets=1)
+    assert texts(second.read_until(1)) == ["hello b"]
+    # Past the limit: served in gunicorn's greenlet, under gunicorn's own connection limit.
+    assert second_socket.served_in is second_request and not second_request.dead
+
+    second.sock.sendall(second.ws.send(CloseConnection(code=1000)))
+    with gevent.Timeout(10):
+        second_request.join()
+    first.sock.sendall(first.ws.send(CloseConnection(code=1000)))
+    with gevent.Timeout(10):
+        while registry:
+            gevent.sleep(0.01)
+    # The greenlet of its own closed the socket it owned: the browser reads the end of it.
+    assert first.reads_to_the_end()
+    first.sock.close()
+    second.sock.close()
