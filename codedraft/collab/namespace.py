@@ -34,7 +34,7 @@ from codedraft.collab.store import IDLE_SECONDS, ClauseStore, PersistenceFailed
 from codedraft.extensions import db, socketio
 from codedraft.server import enable_nodelay
 from codedraft.web import LOGIN_SESSION_KEY
-from codedraft.websocket import send_event
+from codedraft.websocket import keep_what_a_socket_needs, send_event
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ class CollabNamespace(Namespace):
             raise ConnectionRefusedError(said_in("Too many pages are open for this account; close some, then "
                                                  "reload this one.", None))
         self.connections[request.sid] = connection
+        keep_what_a_socket_needs(request.environ)
         join_room(login_room(login.id))
         self._start_sweeping()
 

@@ -8,13 +8,15 @@ wsproto as the browser on the other.
 """
 from __future__ import annotations
 
+import io
+
 import gevent
 import gevent.socket
 from engineio.packet import CLOSE, MESSAGE, Packet
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request
 
-from codedraft.websocket import GeventWebSocket, outgoing_queue_class
+from codedraft.websocket import GeventWebSocket, keep_what_a_socket_needs, outgoing_queue_class
 
 
 class EngineIOSettings:
@@ -202,3 +204,17 @@ def test_a_websocket_is_served_by_a_greenlet_of_its_own_until_the_limit_then_by_
     assert first.reads_to_the_end()
     first.sock.close()
     second.sock.close()
+
+
+def test_a_sockets_environ_lets_go_of_the_connecting_requests_server_objects():
+    class GunicornResponse:  # what gunicorn's early-hints callback holds on to
+        pass
+
+    held = GunicornResponse()
+    body = io.BytesIO(b"")
+    environ = {"wsgi.early_hints": lambda headers: held, "wsgi.input": body, "PATH_INFO": "/socket.io/",
+               "HTTP_COOKIE": "session=1"}
+    keep_what_a_socket_needs(environ)
+    assert "wsgi.early_hints" not in environ
+    assert environ["wsgi.input"] is not body and environ["wsgi.input"].read() == b""
+    assert environ["PATH_INFO"] == "/socket.io/" and environ["HTTP_COOKIE"] == "session=1"
