@@ -32,6 +32,9 @@ DATETIME = {"type": "string", "format": "date-time"}
 # What the API stores (views._string): no NUL character, and required texts not blank.
 WITHOUT_NUL = r"^[^\u0000]*$"
 NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+# A text in the address (a path or query parameter): nothing stored holds a NUL, and the app
+# refuses one with a 400 before it could reach a query (PostgreSQL cannot look one up).
+PARAMETER_TEXT = {"type": "string", "pattern": WITHOUT_NUL}
 
 
 def text(max_length: int, *, required: bool = False) -> dict[str, Any]:
@@ -70,7 +73,7 @@ ERRORS = {
     "401": json_response(ref("Error"), "No valid personal access token."),
     "404": json_response(ref("Error"), "Missing, or not visible to you: the same answer for both."),
 }
-SLUG = {"name": "slug", "in": "path", "required": True, "schema": STRING}
+SLUG = {"name": "slug", "in": "path", "required": True, "schema": PARAMETER_TEXT}
 # Writes are rate limited (api/views.py); the limiter answers with a JSON error and Retry-After.
 RATE_LIMITED = {"429": {**json_response(ref("Error"), "Too many writes; wait for Retry-After seconds."),
                         "headers": {"Retry-After": {"schema": INTEGER}}}}
@@ -129,7 +132,7 @@ def openapi_document() -> dict[str, Any]:
             "/codes/{slug}/clauses/{uid}": {"get": operation(
                 "getClause", "One live clause, rendered, with its published versions.",
                 {"200": json_response(ref("ClauseDetail"), "The clause.")},
-                parameters=[SLUG, {"name": "uid", "in": "path", "required": True, "schema": STRING}])},
+                parameters=[SLUG, {"name": "uid", "in": "path", "required": True, "schema": PARAMETER_TEXT}])},
             "/codes/{slug}/drafts": {
                 "get": operation("listDrafts", "Published drafts, oldest first.",
                                   {"200": json_response(listing("drafts", "Draft"), "The drafts.")},

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codedraft.api.openapi import DATETIME, INTEGER, STRING, json_response, obj, operation, ref
+from codedraft.api.openapi import DATETIME, INTEGER, PARAMETER_TEXT, STRING, json_response, obj, operation, ref
 from codedraft.numbers import MAX_INTEGER
 
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
@@ -33,8 +33,8 @@ PATHS: dict[str, Any] = {
             {"200": json_response(ref("ClauseHistory"), "The history."),
              "403": json_response(ref("Error"), "The code shows its live history to the drafting team only.")},
             parameters=[
-                {"name": "slug", "in": "path", "required": True, "schema": STRING},
-                {"name": "uid", "in": "path", "required": True, "schema": STRING},
+                {"name": "slug", "in": "path", "required": True, "schema": PARAMETER_TEXT},
+                {"name": "uid", "in": "path", "required": True, "schema": PARAMETER_TEXT},
                 # Ids are database integers: the app refuses a larger number before any query.
                 {"name": "at", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER},

@@ -3,7 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from codedraft.api.openapi import INTEGER, NULLABLE_STRING, SLUG, STRING, json_response, obj, operation, ref
+from codedraft.api.openapi import (
+    INTEGER,
+    NULLABLE_STRING,
+    PARAMETER_TEXT,
+    SLUG,
+    STRING,
+    json_response,
+    obj,
+    operation,
+    ref,
+)
 
 BOOLEAN = {"type": "boolean"}
 
@@ -15,9 +25,9 @@ PATHS: dict[str, Any] = {
             {"200": json_response(ref("Comparison"), "The changes, in reading order of the newer text.")},
             parameters=[
                 SLUG,
-                {"name": "from", "in": "query", "required": True, "schema": STRING,
+                {"name": "from", "in": "query", "required": True, "schema": PARAMETER_TEXT,
                  "description": "Draft number, or 'live'."},
-                {"name": "to", "in": "query", "required": False, "schema": STRING,
+                {"name": "to", "in": "query", "required": False, "schema": PARAMETER_TEXT,
                  "description": "Draft number, or 'live' (the default)."},
             ],
         )

@@ -3,14 +3,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from codedraft.api.openapi import INTEGER, NULLABLE_STRING, SLUG, STRING, json_response, obj, operation, ref
+from codedraft.api.openapi import (
+    INTEGER,
+    NULLABLE_STRING,
+    PARAMETER_TEXT,
+    SLUG,
+    STRING,
+    json_response,
+    obj,
+    operation,
+    ref,
+)
 
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
 _FILTERS = [
     {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
     for name, schema, description in (
-        ("category", STRING, "stakeholder category key"),
-        ("status", STRING, "open, addressed, accepted, partly_accepted, rejected or withdrawn"),
+        ("category", PARAMETER_TEXT, "stakeholder category key"),
+        ("status", PARAMETER_TEXT, "open, addressed, accepted, partly_accepted, rejected or withdrawn"),
         ("round", INTEGER, "feedback round id"),
         ("group", INTEGER, "working group id"),
         ("author", INTEGER, "author's user id"),
@@ -54,7 +64,7 @@ PATHS: dict[str, Any] = {
             "the Office and their author), oldest first.",
             {"200": json_response(obj(["comments"], comments={"type": "array", "items": ref("Comment")}),
                                   "The comments.")},
-            parameters=[SLUG, {"name": "uid", "in": "path", "required": True, "schema": STRING}, *_FILTERS],
+            parameters=[SLUG, {"name": "uid", "in": "path", "required": True, "schema": PARAMETER_TEXT}, *_FILTERS],
         ),
     },
     "/codes/{slug}/rounds/{round_id}/groups": {

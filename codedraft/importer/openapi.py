@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codedraft.api.openapi import INTEGER, NULLABLE_STRING, STRING, json_response, obj, operation, ref
+from codedraft.api.openapi import INTEGER, NULLABLE_STRING, PARAMETER_TEXT, STRING, json_response, obj, operation, ref
 
-TOKEN = {"name": "token", "in": "path", "required": True, "schema": STRING}
+TOKEN = {"name": "token", "in": "path", "required": True, "schema": PARAMETER_TEXT}
 STRINGS = {"type": "array", "items": STRING}
 REFUSED = {"400": json_response(ref("Error"), "The file cannot be imported (the message says why); nothing was kept."),
            "403": json_response(ref("Error"), "Not the Office of that code.")}

@@ -3,14 +3,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from codedraft.api.openapi import DATETIME, INTEGER, NULLABLE_STRING, STRING, json_response, obj, operation, ref
+from codedraft.api.openapi import (
+    DATETIME,
+    INTEGER,
+    NULLABLE_STRING,
+    PARAMETER_TEXT,
+    STRING,
+    json_response,
+    obj,
+    operation,
+    ref,
+)
 
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
 _COUNTS = {"type": "object", "additionalProperties": INTEGER}
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None, *, many: bool = False) -> dict[str, Any]:
-    value_schema = schema or STRING
+    value_schema = schema or PARAMETER_TEXT
     if many:
         return {"name": name, "in": "query", "required": False, "description": description,
                 "schema": {"type": "array", "items": value_schema}, "style": "form", "explode": True}
