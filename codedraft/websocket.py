@@ -8,12 +8,15 @@ stack), and on the fan-out path wsproto's compression was half of the cost of se
 (about 15 µs of 22): our frames are a few dozen bytes of Yjs update that do not shrink.
 
 ``GeventWebSocket`` keeps Engine.IO's contract (``handler(ws)``, then ``ws.wait()``,
-``ws.send()``, ``ws.close()``) and does the protocol with wsproto, but reads in the greenlet
-that runs Engine.IO's handler (gunicorn's, or after the upgrade one of its own that owns the
-socket: :meth:`GeventWebSocket._serve_on_its_own`) and offers no extension. Sends come from whichever greenlet made the
-packet (a broadcast, an acknowledgement), from the short-lived writer of the socket's queue
-(:func:`outgoing_queue_class`) and, pongs, from the reader, so a lock keeps one frame from being
-written into another.
+``ws.send()``, ``ws.close()``) and does the protocol with wsproto, offering no extension. Up to
+a limit, a websocket is not read by a greenlet that waits for it: once upgraded, the event loop
+watches its socket and a greenlet reads and hands Engine.IO what came only when something has
+(:meth:`GeventWebSocket._open_then_listen`), so an idle connection holds no greenlet at all.
+Past the limit it is read in the greenlet gunicorn gave the request, by Engine.IO's own handler.
+
+Sends come from whichever greenlet made the packet (a broadcast, an acknowledgement), from the
+short-lived writer of the socket's queue (:func:`outgoing_queue_class`) and, pongs, from the
+reader, so a lock keeps one frame from being written into another.
 
 A broadcast goes further (:func:`write_to_each`): Engine.IO would put the same packets into each
 receiver's queue, wake each receiver's writer greenlet, and frame and send them there, one
@@ -35,6 +38,7 @@ import base64
 import binascii
 import io
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -64,8 +68,20 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 log = logging.getLogger(__name__)
 
 RECEIVE_BYTES = 16 * 1024
+# How long a greenlet that read a websocket's message waits for the next before it leaves the
+# socket to the event loop's watching (GeventWebSocket._comes_soon).
+LINGER_SECONDS = 1.0
+# ... once this many reads in a row came within LINGER_SECONDS of the one before.
+QUICK_READS_BEFORE_LINGERING = 3
 
 Handler = Callable[["GeventWebSocket"], Any]
+
+
+class _More:
+    """What :meth:`GeventWebSocket._next_message` gives when no message is whole yet."""
+
+
+_MORE = _More()
 
 
 class GeventWebSocket:
@@ -82,7 +98,8 @@ class GeventWebSocket:
         self.registry = registry if registry is not None else {}
         self.max_message_bytes: int = server.max_http_buffer_size
         # A silent peer ends the read after Engine.IO's own ping deadline has passed, so a
-        # connection whose other end vanished does not hold its greenlet for ever.
+        # connection whose other end vanished does not hold its greenlet (or, read by the event
+        # loop, its place) for ever.
         self.idle_seconds: float = server.ping_interval + server.ping_timeout
         self.sock: socket.socket | None = None
         # The frames' side of wsproto, once the handshake is done. The handshake's own object
@@ -93,6 +110,18 @@ class GeventWebSocket:
 
         self.send_lock = Semaphore()
         self.open = False
+        # A message whose frames have not all come yet (wsproto gives each frame as it comes).
+        self._parts: list[str | bytes] = []
+        self._size = 0
+        # Reading by the event loop (_listen): its watchers, when the peer was last heard, and
+        # whether a greenlet is reading now.
+        self._readable: Any = None
+        self._deadline: Any = None
+        self._heard = 0.0
+        # How many reads in a row came within LINGER_SECONDS of the one before (_comes_soon).
+        self._quick_reads = 0
+        self._reading = False
+        self._ended = False
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         from gevent.socket import socket as GeventSocket  # here: importing this module must not load gevent
@@ -129,13 +158,15 @@ class GeventWebSocket:
 
         gunicorn's greenlet reached here through gunicorn's request handling, the WSGI entry and
         Engine.IO's upgrade, and kept all of it (the request, its parser, their frames, a deep C
-        stack saved at every switch) for as long as the websocket lasted. The new greenlet starts
-        at Engine.IO's handler. The socket is taken from gunicorn first (its file descriptor,
+        stack saved at every switch) for as long as the websocket lasted. The new greenlet opens
+        the websocket for Engine.IO and then leaves the reading to the event loop
+        (:meth:`_open_then_listen`). The socket is taken from gunicorn first (its file descriptor,
         in a socket object of our own): gunicorn closes its own object when its greenlet ends,
         which then closes nothing. 1,000 viewers 173.2 -> 163.3 MB (bench/realtime_bench.py,
-        quick runs, 8 December). gunicorn's pool of ``worker_connections`` no longer counts these
-        connections, so this driver serves at most ``own_greenlets`` of them so; the rest stay in
-        gunicorn's greenlets, under its limit, as before."""
+        quick runs, 8 December), before the event loop read for it. gunicorn's pool of
+        ``worker_connections`` no longer counts these connections, so this driver serves at most
+        ``own_greenlets`` of them so; the rest stay in gunicorn's greenlets, under its limit, as
+        before."""
         from gevent import spawn  # here: importing this module must not load gevent
         from gevent.socket import socket as GeventSocket
 
@@ -144,14 +175,202 @@ class GeventWebSocket:
         self.sock = owned
         assert self.sid is not None
         self.registry[self.sid] = self
+        spawn(self._open_then_listen)
 
-        def serve_then_close() -> None:
-            try:
-                self._serve()
-            finally:
-                owned.close()
+    # --- reading by the event loop ---------------------------------------------------------
 
-        spawn(serve_then_close)
+    def _open_then_listen(self) -> None:
+        """Engine.IO's handler for this websocket, except that no greenlet waits for the next
+        message: the event loop watches the socket, and a greenlet reads and handles what came
+        (:meth:`_read_and_handle`) only once something has.
+
+        Engine.IO's handler waits in a greenlet for each message for as long as the connection
+        lasts; with a thousand people connected, a thousand greenlets asleep, each with its
+        saved stack and its Python frames: 1,000 viewers 161.0 -> 148.4 MB (bench/realtime_bench.py,
+        quick runs, 8 December). What the handler does around its wait is done here the same way: the
+        upgrade from polling (:meth:`_upgraded`), the writer (the socket's queue,
+        :func:`outgoing_queue_class`), each message to ``Socket.receive`` in order, and at the
+        end the writer finished and the socket closed as a broken transport (:meth:`_end`)."""
+        engine = self.handler.__self__  # type: ignore[attr-defined]
+        if not hasattr(engine.queue, "write_to"):
+            self._run_engine_io_handler()  # not this driver's queue: Engine.IO's own loop
+            return
+        if not self._upgraded(engine):
+            self._let_go()
+            return
+        engine.queue.write_to(self)
+        from gevent import get_hub
+
+        loop = get_hub().loop
+        assert self.sock is not None
+        self._readable = loop.io(self.sock.fileno(), 1)
+        # A silent peer is let go once nothing came for ``idle_seconds`` (looked at every
+        # ``idle_seconds``: let go between one and two of them after it fell silent), as the
+        # socket's timeout let go of Engine.IO's waiting greenlet.
+        self._deadline = loop.timer(self.idle_seconds, self.idle_seconds)
+        self._heard = loop.now()
+        self._deadline.start(self._on_deadline)
+        self._reading = True
+        self._read_and_handle()
+
+    def _run_engine_io_handler(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._let_go()
+
+    def _upgraded(self, engine: Any) -> bool:
+        """What Engine.IO's handler does first: a socket that came by polling proves the
+        websocket (a "probe" ping, answered; then the upgrade packet); one that came straight by
+        websocket is connected by it. False if the upgrade failed; polling goes on then."""
+        if not engine.connected:
+            engine.connected = True
+            engine.upgraded = True
+            return True
+        engine.upgrading = True  # Engine.IO holds what it sends until the upgrade is done
+        probe = self._next_packet()
+        if probe is None or probe.packet_type != engine_packet.PING or probe.data != "probe":
+            log.info("%s: failed websocket upgrade, no probe ping", self.sid)
+            engine.upgrading = False
+            return False
+        self.send(EnginePacket(engine_packet.PONG, data="probe").encode())
+        engine.queue.put(EnginePacket(engine_packet.NOOP))  # ends the poll that waits
+        upgrade = self._next_packet()
+        engine.upgrading = False
+        engine.upgraded = upgrade is not None and upgrade.packet_type == engine_packet.UPGRADE
+        if not engine.upgraded:
+            log.info("%s: failed websocket upgrade, no upgrade packet", self.sid)
+        return bool(engine.upgraded)
+
+    def _next_packet(self) -> EnginePacket | None:
+        message = self.wait()
+        if message is None:
+            return None
+        try:
+            return EnginePacket(encoded_packet=message)
+        except Exception:  # noqa: BLE001 (whatever the decoder raises: not an upgrade)
+            return None
+
+    def _on_readable(self) -> None:
+        """In the event loop, which must not wait: a new greenlet reads what came, switched to
+        at once, as the event loop switches to a greenlet waiting for its socket (it is back here
+        when the greenlet first waits). Started by ``spawn``, it would run only after everything
+        else the loop had found ready in this turn: under load, each message would wait behind
+        the others' work, where a waiting greenlet did not."""
+        from gevent import Greenlet
+
+        self._readable.stop()
+        self._reading = True
+        Greenlet(self._read_and_handle).switch()
+
+    def _read_and_handle(self) -> None:
+        """Handle every whole message read so far, reading on while the socket has bytes; then
+        go back to the event loop's watching, or end the connection."""
+        assert self.sock is not None and self.connection is not None
+        while True:
+            message = self._next_message()
+            if message is _MORE:
+                if self._ended:  # let go meanwhile: the descriptor may be another socket's by now
+                    return
+                try:
+                    data = os.read(self.sock.fileno(), RECEIVE_BYTES)
+                except BlockingIOError:
+                    if self._comes_soon():
+                        continue
+                    self._reading = False
+                    self._readable.start(self._on_readable)
+                    return
+                except OSError:  # reset by the peer, or closed here
+                    data = b""
+                if not data:
+                    break
+                now = self._deadline.loop.now()
+                self._quick_reads = self._quick_reads + 1 if now - self._heard < LINGER_SECONDS else 0
+                self._heard = now
+                try:
+                    self.connection.receive_data(data)
+                except LocalProtocolError:  # data after the connection closed
+                    break
+            elif message is None or not self._handle(message):
+                break
+        self._reading = False
+        self._end()
+
+    def _comes_soon(self) -> bool:
+        """Whether the socket has bytes to read within ``LINGER_SECONDS``, waited for here.
+
+        A peer that keeps sending (someone typing, a script) would otherwise cost a new greenlet
+        per message: its creation, and its frame stack's memory mapped and unmapped. Without
+        this wait, acknowledged updates per second were 2,306-2,681 against 2,682-2,819 with
+        Engine.IO's waiting greenlet (bench/realtime_bench.py, quick runs taking turns, 8
+        December); with it the two are within the machine's noise. Only a socket whose last
+        reads came close together waits, and a socket that falls quiet holds no greenlet a second
+        later: a thousand people opening a page at once each send two or three messages in a row
+        and then nothing, and their readers waiting meanwhile raised the memory's high-water mark
+        (1,000 viewers: about 1 MB)."""
+        if self._quick_reads < QUICK_READS_BEFORE_LINGERING:
+            return False
+        from gevent import Timeout, get_hub
+
+        with Timeout(LINGER_SECONDS, False):
+            get_hub().wait(self._readable)
+            return not self._ended
+        return False
+
+    def _handle(self, message: str | bytes) -> bool:
+        """One message to Engine.IO, as its handler gives them; False if the connection ends."""
+        engine = self.handler.__self__  # type: ignore[attr-defined]
+        from engineio import exceptions
+
+        try:
+            engine.receive(EnginePacket(encoded_packet=message))
+        except exceptions.UnknownPacketError:
+            return True
+        except exceptions.SocketIsClosedError:
+            return False
+        except Exception:
+            log.exception("%s: receiving a packet failed; closing the connection", self.sid)
+            return False
+        return True
+
+    def _on_deadline(self) -> None:
+        """In the event loop: let go of a peer silent for ``idle_seconds``, unless a greenlet
+        is reading from it now (a handler may take its time)."""
+        if self._reading or self._ended:
+            return
+        if self._deadline.loop.now() - self._heard >= self.idle_seconds:
+            from gevent import spawn
+
+            self._readable.stop()
+            self._reading = True
+            spawn(self._end)
+
+    def _end(self) -> None:
+        """What Engine.IO's handler does when its connection ends: the writer writes what was
+        queued and closes the websocket, and the socket closes as a broken transport (the
+        namespace's disconnect runs); then the connection is let go."""
+        if self._ended:
+            return
+        self._ended = True
+        engine = self.handler.__self__  # type: ignore[attr-defined]
+        try:
+            engine.queue.put(None)
+            engine.queue.join()
+            engine.close(wait=False, abort=True, reason=engine.server.reason.TRANSPORT_CLOSE)
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Closed, out of the registry, the watchers and the socket closed."""
+        self.open = False
+        if self.sid is not None and self.registry.get(self.sid) is self:
+            del self.registry[self.sid]
+        for watcher in (self._readable, self._deadline):
+            if watcher is not None:
+                watcher.close()
+        self._readable = self._deadline = None
+        if self.sock is not None:
+            self.sock.close()
 
     def _handshake(self, environ: dict[str, Any]) -> bool:
         """Answer the upgrade request gunicorn has read (its headers are in ``environ``)."""
@@ -205,34 +424,41 @@ class GeventWebSocket:
     def wait(self) -> str | bytes | None:
         """The next whole message, or None once the connection has ended (closed by either
         side, broken, silent past the ping deadline, or a protocol error)."""
-        connection = self.connection
-        if connection is None:
+        if self.connection is None:
             return None
-        parts: list[str | bytes] = []
-        size = 0
         while True:
-            for event in connection.events():
-                if isinstance(event, (BytesMessage, TextMessage)):
-                    size += len(event.data)
-                    if size > self.max_message_bytes:
-                        self.close(CloseReason.MESSAGE_TOO_BIG, "Message is too big")
-                        return None
-                    parts.append(bytes(event.data) if isinstance(event.data, bytearray) else event.data)
-                    if event.message_finished:
-                        message = _joined(parts)
-                        if not engine_io_readable(message):
-                            log.warning("closing websocket %s: not an Engine.IO packet", self.sid)
-                            self.close(CloseReason.PROTOCOL_ERROR, "Not an Engine.IO packet")
-                            return None
-                        return message
-                elif isinstance(event, Ping):
-                    self._answer(event.response())
-                elif isinstance(event, CloseConnection):
-                    self._answer(event.response())
-                    self.open = False
-                    return None
+            message = self._next_message()
+            if message is not _MORE:
+                return message
             if not self._read():
                 return None
+
+    def _next_message(self) -> str | bytes | None | _More:
+        """The next whole message in what has been read: None if the connection has ended,
+        ``_MORE`` if no message is whole yet."""
+        assert self.connection is not None
+        for event in self.connection.events():
+            if isinstance(event, (BytesMessage, TextMessage)):
+                self._size += len(event.data)
+                if self._size > self.max_message_bytes:
+                    self.close(CloseReason.MESSAGE_TOO_BIG, "Message is too big")
+                    return None
+                self._parts.append(bytes(event.data) if isinstance(event.data, bytearray) else event.data)
+                if event.message_finished:
+                    message = _joined(self._parts)
+                    self._parts, self._size = [], 0
+                    if not engine_io_readable(message):
+                        log.warning("closing websocket %s: not an Engine.IO packet", self.sid)
+                        self.close(CloseReason.PROTOCOL_ERROR, "Not an Engine.IO packet")
+                        return None
+                    return message
+            elif isinstance(event, Ping):
+                self._answer(event.response())
+            elif isinstance(event, CloseConnection):
+                self._answer(event.response())
+                self.open = False
+                return None
+        return _MORE
 
     def write_now(self, frames: bytes) -> bool:
         """Write already framed messages if the write can start now. True once they are this

@@ -4,6 +4,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from flask import request
 from werkzeug.test import EnvironBuilder
 
 from codedraft.entry import WsgiEntry
@@ -46,3 +47,19 @@ def test_a_path_that_only_begins_like_the_transport_is_a_page_of_flask(app):
     assert status.startswith("404")
     assert "text/html" in headers["Content-Type"]
     assert "default-src 'none'" not in headers["Content-Security-Policy"]
+
+
+def test_a_socket_events_request_context_matches_a_rule(app):
+    """Flask-SocketIO handles each socket event in a request context made from the socket's
+    environ; an unmatched path left a routing exception whose traceback closed a reference cycle
+    over the event's frames, request and context, for every message."""
+    upgrade = {"HTTP_UPGRADE": "websocket", "HTTP_CONNECTION": "Upgrade"}
+    for extra in ({}, upgrade):  # a polling client's environ, a websocket's
+        environ = EnvironBuilder(path="/socket.io/", query_string="EIO=4&transport=websocket").get_environ()
+        environ.update(extra)
+        with app.request_context(environ):
+            assert request.routing_exception is None  # no exception, so no traceback to keep
+            assert request.url_rule is not None and request.url_rule.websocket == bool(extra)
+    # And no request reaches the rule: the entry hands the transport's path to Socket.IO first.
+    status, _headers, _body, _environ = call(app, "/socket.io/", QUERY_STRING="EIO=4&transport=polling")
+    assert status.startswith("200")

@@ -8,15 +8,20 @@ wsproto as the browser on the other.
 """
 from __future__ import annotations
 
+import gc
 import io
+import json
 
 import gevent
 import gevent.socket
+import greenlet
+import socketio
 from engineio.packet import CLOSE, MESSAGE, Packet
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request
 
-from codedraft.websocket import GeventWebSocket, keep_what_a_socket_needs, outgoing_queue_class
+from codedraft.websocket import GeventWebSocket, install, keep_what_a_socket_needs, outgoing_queue_class
 
 
 class EngineIOSettings:
@@ -141,69 +146,135 @@ def test_a_failed_write_closes_the_websocket_and_later_packets_are_dropped():
     assert left == 0
 
 
-class EngineIOSocket:
-    """What the driver reads from the Engine.IO socket whose handler it runs: its sid."""
-
-    def __init__(self, sid: str, browser: Browser) -> None:
-        self.sid = sid
-        self.browser = browser
-        self.served_in: gevent.Greenlet | None = None
-
-    def handler(self, ws: GeventWebSocket) -> None:
-        """Say hello, then echo every message until the browser closes."""
-        self.served_in = gevent.getcurrent()
-        ws.send("hello " + self.sid)
-        while (message := ws.wait()) is not None:
-            ws.send(message)
+def live_greenlets() -> int:
+    return sum(1 for o in gc.get_objects() if isinstance(o, greenlet.greenlet) and not o.dead)
 
 
-def upgraded(sid: str, registry: dict[str, GeventWebSocket], own_greenlets: int):
-    """One upgrade as gunicorn's greenlet runs it; returns the browser, the Engine.IO socket,
-    gunicorn's socket object and the greenlet that ran the upgrade (finished or not)."""
-    server_side, client_side = gevent.socket.socketpair()
-    browser = Browser(client_side)
-    engine_socket = EngineIOSocket(sid, browser)
+class SocketIOServer:
+    """A real python-socketio server with this driver installed, reached the way gunicorn's
+    greenlet reaches it (the upgrade request in an environ, the socket in it)."""
 
-    def gunicorn_greenlet() -> None:
-        try:
-            GeventWebSocket(engine_socket.handler, EngineIOSettings(), registry, own_greenlets)(
-                upgrade_environ(server_side, browser.key), lambda *a: None)
-        except StopIteration:
-            pass
-        finally:
-            server_side.close()  # as gunicorn does when its greenlet is done with a connection
+    def __init__(self, own_greenlets: int, **settings: object) -> None:
+        self.sio = socketio.Server(async_mode="gevent", **settings)
+        install(self.sio, own_greenlets=own_greenlets)
+        self.disconnected: list[str] = []
+        self.sio.on("echo", lambda sid, data: data)
+        self.sio.on("disconnect", lambda sid, reason=None: self.disconnected.append(sid))
 
-    request = gevent.spawn(gunicorn_greenlet)
-    return browser, engine_socket, server_side, request
+    def request(self, query: str, server_side: gevent.socket.socket | None, key: str = "") -> gevent.Greenlet:
+        """One request, in a greenlet of its own as gunicorn runs it; for a websocket upgrade,
+        the greenlet returns once the driver lets it go."""
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/socket.io/", "QUERY_STRING": query,
+                   "RAW_URI": f"/socket.io/?{query}", "HTTP_HOST": "127.0.0.1"}
+        if server_side is not None:
+            environ.update(upgrade_environ(server_side, key))
+            environ["RAW_URI"] = f"/socket.io/?{query}"
+        answer: dict[str, object] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+            answer["status"] = status
+
+        def gunicorn_greenlet() -> object:
+            try:
+                return b"".join(self.sio.handle_request(environ, start_response))
+            except StopIteration:
+                return None
+            finally:
+                if server_side is not None:
+                    server_side.close()  # as gunicorn does when its greenlet is done with a connection
+
+        return gevent.spawn(gunicorn_greenlet)
+
+    def websocket(self, query: str = "EIO=4&transport=websocket") -> tuple[Browser, gevent.Greenlet]:
+        server_side, client_side = gevent.socket.socketpair()
+        browser = Browser(client_side)
+        return browser, self.request(query, server_side, browser.key)
 
 
-def test_a_websocket_is_served_by_a_greenlet_of_its_own_until_the_limit_then_by_gunicorns():
-    registry: dict[str, GeventWebSocket] = {}
-    first, first_socket, first_gunicorn_socket, first_request = upgraded("a", registry, own_greenlets=1)
+def send(browser: Browser, text: str) -> None:
     with gevent.Timeout(10):
-        first_request.join()  # gunicorn's greenlet is done with it at once...
-    assert texts(first.read_until(1)) == ["hello a"]  # ...and it is served all the same
-    assert first_gunicorn_socket.fileno() == -1  # gunicorn's socket object no longer holds it
-    assert first_socket.served_in is not first_request and "a" in registry
-    first.sock.sendall(first.ws.send(Message(data="4still there?")))  # gunicorn's close closed nothing
-    assert texts(first.read_until(2)) == ["hello a", "4still there?"]
+        while browser.ws.state is ConnectionState.CONNECTING:  # the server's 101 first
+            browser.ws.receive_data(browser.sock.recv(65536))
+            browser.events.extend(e for e in browser.ws.events() if not isinstance(e, AcceptConnection))
+    browser.sock.sendall(browser.ws.send(Message(data=text)))
 
-    second, second_socket, _socket, second_request = upgraded("b", registry, own_greenlets=1)
-    assert texts(second.read_until(1)) == ["hello b"]
-    # Past the limit: served in gunicorn's greenlet, under gunicorn's own connection limit.
-    assert second_socket.served_in is second_request and not second_request.dead
 
+def connect_socketio(browser: Browser) -> None:
+    """Engine.IO's open packet read, Socket.IO's connect sent and answered."""
+    assert texts(browser.read_until(1))[0].startswith("0{")
+    send(browser, "40")
+    assert texts(browser.read_until(2))[1].startswith("40{")
+
+
+def test_a_connected_websocket_holds_no_greenlet_while_it_is_idle_and_answers_when_spoken_to():
+    server = SocketIOServer(own_greenlets=10)
+    first, _request = server.websocket()
+    connect_socketio(first)  # Engine.IO's own service greenlet starts with its first socket
+    gevent.sleep(0.05)
+    before = live_greenlets()
+    browser, request = server.websocket()
+    connect_socketio(browser)
+    with gevent.Timeout(10):
+        request.join()  # gunicorn's greenlet is done with the connection at once
+    assert request.value is None
+    gevent.sleep(0.05)
+    assert live_greenlets() == before  # nobody waits on the idle socket
+    send(browser, '420["echo","hello"]')
+    assert texts(browser.read_until(3))[2] == '430["hello"]'  # the event loop saw it come
+    gevent.sleep(0.05)
+    assert live_greenlets() == before  # the greenlet that handled it is gone again
+    send(browser, '421["echo","again"]')
+    assert texts(browser.read_until(4))[3] == '431["again"]'
+    browser.sock.sendall(browser.ws.send(CloseConnection(code=1000)))
+    assert browser.reads_to_the_end()  # the socket closed...
+    with gevent.Timeout(10):
+        while not server.disconnected:
+            gevent.sleep(0.01)  # ...and the namespace heard the disconnect
+    browser.sock.close()
+    first.sock.close()
+
+
+def test_past_the_limit_a_websocket_stays_in_gunicorns_greenlet():
+    server = SocketIOServer(own_greenlets=1)
+    first, first_request = server.websocket()
+    connect_socketio(first)
+    second, second_request = server.websocket()
+    connect_socketio(second)
+    send(second, '420["echo","still served"]')
+    assert texts(second.read_until(3))[2] == '430["still served"]'
+    with gevent.Timeout(10):
+        first_request.join()
+    assert not second_request.dead  # gunicorn's greenlet serves it, under gunicorn's limit
     second.sock.sendall(second.ws.send(CloseConnection(code=1000)))
     with gevent.Timeout(10):
         second_request.join()
-    first.sock.sendall(first.ws.send(CloseConnection(code=1000)))
-    with gevent.Timeout(10):
-        while registry:
-            gevent.sleep(0.01)
-    # The greenlet of its own closed the socket it owned: the browser reads the end of it.
-    assert first.reads_to_the_end()
     first.sock.close()
     second.sock.close()
+
+
+def test_a_socket_that_came_by_polling_upgrades_and_a_silent_one_is_let_go():
+    server = SocketIOServer(own_greenlets=10, ping_interval=0.3, ping_timeout=0.3)
+    opened = server.request("EIO=4&transport=polling", None)
+    with gevent.Timeout(10):
+        body = opened.get()
+    sid = json.loads(bytes(body).decode()[1:])["sid"]
+    browser, request = server.websocket(f"EIO=4&transport=websocket&sid={sid}")
+    send(browser, "2probe")
+    assert texts(browser.read_until(1)) == ["3probe"]
+    send(browser, "5")  # upgrade
+    send(browser, "40")
+    # The noop that ends a waiting poll comes by websocket when no poll waits, as in Engine.IO.
+    assert [t for t in texts(browser.read_until(3)) if t != "6"][1].startswith("40{")
+    send(browser, '420["echo","upgraded"]')
+    assert [t for t in texts(browser.read_until(4)) if t != "6"][2] == '430["upgraded"]'
+    # Then silent: the pings go unanswered and, once nothing came for a ping interval and
+    # timeout, the socket is let go, and the namespace hears the disconnect.
+    assert browser.reads_to_the_end()
+    with gevent.Timeout(10):
+        while not server.disconnected:
+            gevent.sleep(0.01)
+    assert request.dead
+    browser.sock.close()
 
 
 def test_a_sockets_environ_lets_go_of_the_connecting_requests_server_objects():
