@@ -195,7 +195,11 @@ class GeventWebSocket:
         if not hasattr(engine.queue, "write_to"):
             self._run_engine_io_handler()  # not this driver's queue: Engine.IO's own loop
             return
-        if not self._upgraded(engine):
+        try:
+            upgraded = self._upgraded(engine)
+        except OSError:  # the websocket broke while answering the probe
+            upgraded = False
+        if not upgraded:
             self._let_go()
             return
         engine.queue.write_to(self)
@@ -265,13 +269,25 @@ class GeventWebSocket:
 
     def _read_and_handle(self) -> None:
         """Handle every whole message read so far, reading on while the socket has bytes; then
-        go back to the event loop's watching, or end the connection."""
+        go back to the event loop's watching, or end the connection. Whatever goes wrong here
+        ends this connection only, and ends it properly (a reader that died would leave it
+        neither watched nor let go)."""
+        try:
+            if not self._read_until_quiet():
+                return
+        except Exception:
+            log.exception("%s: reading the websocket failed; closing the connection", self.sid)
+        self._reading = False
+        self._end()
+
+    def _read_until_quiet(self) -> bool:
+        """False once the socket is quiet and watched again; True when the connection ends."""
         assert self.sock is not None and self.connection is not None
         while True:
             message = self._next_message()
             if message is _MORE:
                 if self._ended:  # let go meanwhile: the descriptor may be another socket's by now
-                    return
+                    return False
                 try:
                     data = os.read(self.sock.fileno(), RECEIVE_BYTES)
                 except BlockingIOError:
@@ -279,22 +295,20 @@ class GeventWebSocket:
                         continue
                     self._reading = False
                     self._readable.start(self._on_readable)
-                    return
+                    return False
                 except OSError:  # reset by the peer, or closed here
                     data = b""
                 if not data:
-                    break
+                    return True
                 now = self._deadline.loop.now()
                 self._quick_reads = self._quick_reads + 1 if now - self._heard < LINGER_SECONDS else 0
                 self._heard = now
                 try:
                     self.connection.receive_data(data)
                 except LocalProtocolError:  # data after the connection closed
-                    break
+                    return True
             elif message is None or not self._handle(message):
-                break
-        self._reading = False
-        self._end()
+                return True
 
     def _comes_soon(self) -> bool:
         """Whether the socket has bytes to read within ``LINGER_SECONDS``, waited for here.

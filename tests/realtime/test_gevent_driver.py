@@ -155,11 +155,17 @@ class SocketIOServer:
     greenlet reaches it (the upgrade request in an environ, the socket in it)."""
 
     def __init__(self, own_greenlets: int, **settings: object) -> None:
-        self.sio = socketio.Server(async_mode="gevent", **settings)
+        # As the app's: each socket's events handled in order, in its reader (codedraft/web.py).
+        self.sio = socketio.Server(async_mode="gevent", async_handlers=False, **settings)
         install(self.sio, own_greenlets=own_greenlets)
         self.disconnected: list[str] = []
         self.sio.on("echo", lambda sid, data: data)
+        self.sio.on("fail", self.fail)
         self.sio.on("disconnect", lambda sid, reason=None: self.disconnected.append(sid))
+
+    @staticmethod
+    def fail(sid: str, data: object) -> None:
+        raise RuntimeError("a handler that fails")
 
     def request(self, query: str, server_side: gevent.socket.socket | None, key: str = "") -> gevent.Greenlet:
         """One request, in a greenlet of its own as gunicorn runs it; for a websocket upgrade,
@@ -232,6 +238,18 @@ def test_a_connected_websocket_holds_no_greenlet_while_it_is_idle_and_answers_wh
             gevent.sleep(0.01)  # ...and the namespace heard the disconnect
     browser.sock.close()
     first.sock.close()
+
+
+def test_a_failing_handler_is_logged_and_its_socket_reads_on():
+    """Engine.IO logs a handler's exception and goes on; the reader must go on with it."""
+    server = SocketIOServer(own_greenlets=10)
+    browser, _request = server.websocket()
+    connect_socketio(browser)
+    send(browser, '42["fail","x"]')
+    send(browser, '420["echo","still here"]')
+    assert texts(browser.read_until(3))[2] == '430["still here"]'
+    assert server.disconnected == []
+    browser.sock.close()
 
 
 def test_past_the_limit_a_websocket_stays_in_gunicorns_greenlet():
