@@ -192,9 +192,6 @@ class GeventWebSocket:
         :func:`outgoing_queue_class`), each message to ``Socket.receive`` in order, and at the
         end the writer finished and the socket closed as a broken transport (:meth:`_end`)."""
         engine = self.handler.__self__  # type: ignore[attr-defined]
-        if not hasattr(engine.queue, "write_to"):
-            self._run_engine_io_handler()  # not this driver's queue: Engine.IO's own loop
-            return
         try:
             upgraded = self._upgraded(engine)
         except OSError:  # the websocket broke while answering the probe
@@ -216,12 +213,6 @@ class GeventWebSocket:
         self._deadline.start(self._on_deadline)
         self._reading = True
         self._read_and_handle()
-
-    def _run_engine_io_handler(self) -> None:
-        try:
-            self._serve()
-        finally:
-            self._let_go()
 
     def _upgraded(self, engine: Any) -> bool:
         """What Engine.IO's handler does first: a socket that came by polling proves the
